@@ -1,0 +1,77 @@
+/**
+ * Bucket API (§3): create, get, head, update settings, delete, rename. Each handler asks its policy
+ * first, validates at the edge and passes plain values to the bucket's object.
+ */
+import { Hono } from "hono";
+import { requireFullAccess, requireRead } from "../auth/policy";
+import { forgetBucketInTokens, renameBucketInTokens } from "../bucket/registry";
+import type { BucketSettings } from "../config";
+import { unsupportedMediaType, unwrap } from "../errors";
+import { readJsonBody } from "./body";
+import { bucketStub } from "./bucket-stub";
+import type { AppEnv } from "./context";
+import { assertBucketName, bucketSettingsPatch, parseOr422, renameBody } from "./schemas";
+
+/** Drops null/undefined fields: in requests null means "not given" (§3.1). */
+function givenSettings(patch: Record<string, unknown>): Partial<BucketSettings> {
+  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== null && value !== undefined));
+}
+
+export const bucketRoutes = new Hono<AppEnv>();
+
+// POST /api/v1/b/:bucket_name
+bucketRoutes.post("/:bucket", async (c) => {
+  const name = c.req.param("bucket");
+  requireFullAccess(c.get("caller"));
+  const patch = parseOr422(bucketSettingsPatch, await readJsonBody(c.req.raw, {}));
+  assertBucketName(name);
+  const settings: BucketSettings = { ...c.get("config").bucketDefaults, ...givenSettings(patch) };
+  unwrap(await bucketStub(c.env, name).createBucket(name, settings));
+  return c.body(null, 200);
+});
+
+// GET|HEAD /api/v1/b/:bucket_name — GET needs read access, HEAD any valid token.
+bucketRoutes.get("/:bucket", async (c) => {
+  const name = c.req.param("bucket");
+  const stub = bucketStub(c.env, name);
+  if (c.req.method === "HEAD") {
+    unwrap(await stub.headBucket(name));
+    return c.body(null, 200);
+  }
+  requireRead(c.get("caller"), name);
+  const { info, settings, entries } = unwrap(await stub.getBucket(name));
+  return c.json({ info, settings, entries });
+});
+
+// PUT /api/v1/b/:bucket_name
+bucketRoutes.put("/:bucket", async (c) => {
+  const name = c.req.param("bucket");
+  requireFullAccess(c.get("caller"));
+  const patch = parseOr422(bucketSettingsPatch, await readJsonBody(c.req.raw, {}));
+  unwrap(await bucketStub(c.env, name).updateBucketSettings(name, givenSettings(patch)));
+  return c.body(null, 200);
+});
+
+// DELETE /api/v1/b/:bucket_name — the name is free (and gone from /list and tokens) on return.
+bucketRoutes.delete("/:bucket", async (c) => {
+  const name = c.req.param("bucket");
+  requireFullAccess(c.get("caller"));
+  unwrap(await bucketStub(c.env, name).deleteBucket(name));
+  await forgetBucketInTokens(c.env.DB, name);
+  return c.body(null, 200);
+});
+
+// PUT /api/v1/b/:bucket_name/rename
+bucketRoutes.put("/:bucket/rename", async (c) => {
+  const name = c.req.param("bucket");
+  requireFullAccess(c.get("caller"));
+  const contentType = c.req.header("content-type") ?? "";
+  if (!contentType.toLowerCase().startsWith("application/json")) {
+    throw unsupportedMediaType("Expected request with `Content-Type: application/json`");
+  }
+  const { new_name: newName } = parseOr422(renameBody, await readJsonBody(c.req.raw, undefined));
+  assertBucketName(newName);
+  unwrap(await bucketStub(c.env, newName).renameBucketInto(newName, name));
+  await renameBucketInTokens(c.env.DB, name, newName);
+  return c.body(null, 200);
+});

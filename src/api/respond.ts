@@ -1,0 +1,42 @@
+/**
+ * How responses leave the edge: the one place errors are rendered (`{"detail": …}` +
+ * `x-reduct-error`), and the headers every response carries (§1.2, §1.5).
+ */
+import { HTTPException } from "hono/http-exception";
+import { HttpError, headerSafeMessage } from "../errors";
+import { API_VERSION, SERVER_HEADER } from "../version";
+
+export function errorResponse(error: HttpError, method = "GET"): Response {
+  const message = error.message;
+  const headers = new Headers({
+    "content-type": "application/json",
+    "x-reduct-error": headerSafeMessage(message),
+  });
+  const body = method === "HEAD" ? null : JSON.stringify({ detail: message });
+  return new Response(body, { status: error.status, headers });
+}
+
+/** Turns anything thrown into our error type; unexpected faults become a logged 500. */
+export function toHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error instanceof HTTPException) {
+    return new HttpError(error.status === 413 ? 413 : 400, error.message || "Bad request");
+  }
+  console.error("unhandled error:", error);
+  const detail = error instanceof Error ? error.message : String(error);
+  return new HttpError(500, `Internal server error: ${detail}`);
+}
+
+/** Adds the headers reduct-js requires on every response, errors and 404s included. */
+export function withDefaultHeaders(response: Response): Response {
+  let result = response;
+  // Responses from fetch() or R2 can have immutable headers.
+  try {
+    result.headers.set("x-reduct-api", API_VERSION);
+  } catch {
+    result = new Response(response.body, response);
+    result.headers.set("x-reduct-api", API_VERSION);
+  }
+  result.headers.set("server", SERVER_HEADER);
+  return result;
+}

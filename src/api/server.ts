@@ -1,0 +1,97 @@
+/**
+ * Server API (§2): liveness, readiness, server info, bucket list and the caller's own token.
+ * /info and /list are each one D1 query over the bucket registry, never a fan-out to bucket objects.
+ */
+import { Hono } from "hono";
+import { canRead } from "../auth/policy";
+import { unavailable } from "../errors";
+import { SERVER_VERSION } from "../version";
+import type { AppEnv } from "./context";
+
+/** Answer for /ready when D1 does not answer within this time. */
+const READY_TIMEOUT_MS = 5_000;
+
+let startedAtMs: number | undefined;
+/** Seconds since this isolate served its first request (Workers freeze the clock at global scope). */
+function uptimeSeconds(): number {
+  startedAtMs ??= Date.now();
+  return Math.floor((Date.now() - startedAtMs) / 1000);
+}
+
+interface RegistryListRow {
+  name: string;
+  entry_count: number;
+  size: number;
+  oldest_record: number;
+  latest_record: number;
+  is_provisioned: number;
+  status: "READY" | "DELETING";
+}
+
+export const serverRoutes = new Hono<AppEnv>();
+
+// GET|HEAD /api/v1/alive — anonymous, touches no storage.
+serverRoutes.get("/alive", (c) => c.body(null, 200));
+
+// GET|HEAD /api/v1/ready — anonymous; checks that D1 answers.
+serverRoutes.get("/ready", async (c) => {
+  uptimeSeconds();
+  try {
+    let timer: number | undefined;
+    await Promise.race([
+      c.env.DB.prepare("SELECT 1").first(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("timeout")), READY_TIMEOUT_MS);
+      }),
+    ]).finally(() => timer !== undefined && clearTimeout(timer));
+  } catch {
+    throw unavailable("The server is starting up, please try again later");
+  }
+  return c.body(null, 200);
+});
+
+// GET /api/v1/info
+serverRoutes.get("/info", async (c) => {
+  const config = c.get("config");
+  const usage = await c.env.DB.prepare(
+    `SELECT count(*) AS bucket_count, coalesce(sum(size), 0) AS usage,
+            coalesce(min(CASE WHEN latest_record > 0 OR oldest_record > 0 THEN oldest_record END), 0) AS oldest_record,
+            coalesce(max(latest_record), 0) AS latest_record
+     FROM buckets`,
+  ).first<{ bucket_count: number; usage: number; oldest_record: number; latest_record: number }>();
+  return c.json({
+    version: SERVER_VERSION,
+    instance_name: config.instanceName,
+    instance_role: config.instanceRole,
+    bucket_count: usage?.bucket_count ?? 0,
+    usage: usage?.usage ?? 0,
+    uptime: uptimeSeconds(),
+    oldest_record: usage?.oldest_record ?? 0,
+    latest_record: usage?.latest_record ?? 0,
+    defaults: { bucket: config.bucketDefaults },
+    license: null,
+  });
+});
+
+// GET /api/v1/list — only the buckets the caller may read, in byte order of name (SQLite BINARY).
+serverRoutes.get("/list", async (c) => {
+  const caller = c.get("caller");
+  const { results } = await c.env.DB.prepare(
+    "SELECT name, entry_count, size, oldest_record, latest_record, is_provisioned, status FROM buckets ORDER BY name",
+  ).all<RegistryListRow>();
+  const buckets = results
+    .filter((row) => canRead(caller, row.name))
+    .map((row) => ({
+      name: row.name,
+      entry_count: row.entry_count,
+      size: row.size,
+      oldest_record: row.oldest_record,
+      latest_record: row.latest_record,
+      is_provisioned: row.is_provisioned === 1,
+      status: row.status,
+    }));
+  return c.json({ buckets });
+});
+
+// GET /api/v1/me
+serverRoutes.get("/me", (c) => c.json(c.get("caller").token));

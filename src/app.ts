@@ -1,0 +1,60 @@
+/**
+ * The Hono app: default headers → CORS → config → auth → routes. `onError` and `notFound` are the
+ * only exits for errors, so every failure has the contract's shape.
+ */
+import { Hono, type MiddlewareHandler } from "hono";
+import { bucketRoutes } from "./api/buckets";
+import type { AppEnv } from "./api/context";
+import { cors } from "./api/cors";
+import { errorResponse, toHttpError, withDefaultHeaders } from "./api/respond";
+import { serverRoutes } from "./api/server";
+import { tokenRoutes } from "./api/tokens";
+import { authenticate } from "./auth/authenticate";
+import { clientIp, findStoredToken } from "./auth/token-store";
+import { ConfigError, configFromEnv } from "./config";
+import { internal, notFound } from "./errors";
+
+/** Routes under /api/v1 that need no token (§7.7). */
+const ANONYMOUS_PATHS = new Set(["/api/v1/alive", "/api/v1/ready"]);
+
+const defaultHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  c.res = withDefaultHeaders(c.res);
+};
+
+const loadConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
+  try {
+    c.set("config", configFromEnv(c.env));
+  } catch (error) {
+    if (error instanceof ConfigError && c.req.path !== "/api/v1/alive") throw internal(error.message);
+    if (!(error instanceof ConfigError)) throw error;
+  }
+  await next();
+};
+
+const requireCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (ANONYMOUS_PATHS.has(c.req.path)) return next();
+  const caller = await authenticate(
+    c.get("config"),
+    { authorization: c.req.header("authorization"), clientIp: clientIp(c.req.raw) },
+    (value, request) => findStoredToken(c.env.DB, value, request),
+  );
+  c.set("caller", caller);
+  await next();
+};
+
+export function createApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use("*", defaultHeaders);
+  app.use("*", cors);
+  app.use("*", loadConfig);
+  app.use("/api/v1/*", requireCaller);
+
+  app.route("/api/v1", serverRoutes);
+  app.route("/api/v1/b", bucketRoutes);
+  app.route("/api/v1/tokens", tokenRoutes);
+
+  app.notFound((c) => errorResponse(notFound("Not found"), c.req.method));
+  app.onError((error, c) => errorResponse(toHttpError(error), c.req.method));
+  return app;
+}

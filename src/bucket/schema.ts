@@ -1,0 +1,127 @@
+/**
+ * The bucket object's SQLite schema as an ordered, append-only list of migrations. Never edit a
+ * released step: add a new one. `migrate` runs inside `blockConcurrencyWhile` in the constructor
+ * and records the applied version in `schema_version`.
+ */
+
+export interface SchemaMigration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
+  {
+    version: 1,
+    description: "bucket settings, entries, blocks, record index, staged payloads, R2 bookkeeping",
+    sql: `
+      CREATE TABLE bucket (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL,
+        -- Id of this incarnation of the bucket; every R2 key lives under it, so a bucket that is
+        -- deleted and created again never sees old objects.
+        generation TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        max_block_size INTEGER NOT NULL,
+        max_block_records INTEGER NOT NULL,
+        quota_type TEXT NOT NULL,
+        quota_size INTEGER NOT NULL,
+        is_provisioned INTEGER NOT NULL DEFAULT 0,
+        -- Set on the source object while its index is copied to the object of the new name.
+        renaming_to TEXT,
+        -- Set on the target object until the copy is complete (a retried rename starts over).
+        renaming_from TEXT,
+        -- Bumped on every usage change; the alarm flushes to D1 while flushed < current.
+        stats_version INTEGER NOT NULL DEFAULT 0,
+        stats_flushed_version INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE entries (
+        -- AUTOINCREMENT: ids are never reused, so R2 keys of a deleted entry never collide.
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL DEFAULT 0,
+        record_count INTEGER NOT NULL DEFAULT 0,
+        block_count INTEGER NOT NULL DEFAULT 0,
+        oldest_record INTEGER,
+        latest_record INTEGER
+      );
+      CREATE TABLE blocks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        entry_id INTEGER NOT NULL,
+        -- 'open': small records staged in SQLite; 'sealed': staged bytes written to object_key.
+        state TEXT NOT NULL,
+        record_count INTEGER NOT NULL DEFAULT 0,
+        content_bytes INTEGER NOT NULL DEFAULT 0,
+        staged_bytes INTEGER NOT NULL DEFAULT 0,
+        object_key TEXT,
+        min_ts INTEGER,
+        max_ts INTEGER,
+        opened_at_ms INTEGER NOT NULL,
+        last_write_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX blocks_by_entry ON blocks (entry_id, min_ts);
+      CREATE INDEX blocks_by_state ON blocks (state, last_write_at_ms);
+      CREATE TABLE records (
+        entry_id INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        block_id INTEGER NOT NULL,
+        -- 'pending': a streamed upload holds this timestamp; 'ready': readable.
+        state TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        meta_len INTEGER NOT NULL,
+        -- 'staged' (payload in staged_payloads), 'block' (range of the block object), 'object' (own R2 object)
+        location TEXT NOT NULL,
+        object_key TEXT,
+        object_offset INTEGER,
+        lease_expires_at_ms INTEGER,
+        PRIMARY KEY (entry_id, ts)
+      ) WITHOUT ROWID;
+      CREATE INDEX records_by_block ON records (block_id, ts);
+      CREATE TABLE staged_payloads (
+        entry_id INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        payload BLOB NOT NULL,
+        PRIMARY KEY (entry_id, ts)
+      );
+      -- R2 objects no record points to any more (evicted, removed, failed uploads), deleted by the alarm.
+      CREATE TABLE r2_garbage (
+        key TEXT PRIMARY KEY,
+        not_before_ms INTEGER NOT NULL
+      );
+      -- Deleted bucket generations: the alarm removes their D1 registry row (if still that
+      -- generation's) and purges their R2 prefix in pages.
+      CREATE TABLE r2_purges (
+        generation TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        queued_at_ms INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;
+
+/** Applies every migration newer than the stored version, each in its own transaction. */
+export function migrate(storage: DurableObjectStorage, migrations: readonly SchemaMigration[] = SCHEMA_MIGRATIONS): number {
+  const sql = storage.sql;
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)");
+  const row = sql.exec<{ version: number }>("SELECT version FROM schema_version WHERE id = 1").toArray()[0];
+  let current = row?.version ?? 0;
+  for (const migration of migrations) {
+    if (migration.version <= current) continue;
+    if (migration.version !== current + 1) {
+      throw new Error(`schema migration ${migration.version} follows ${current}: migrations must be consecutive`);
+    }
+    storage.transactionSync(() => {
+      sql.exec(migration.sql);
+      sql.exec(
+        "INSERT INTO schema_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+        migration.version,
+      );
+    });
+    current = migration.version;
+  }
+  return current;
+}

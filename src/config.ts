@@ -1,0 +1,191 @@
+/**
+ * RS_* environment → one validated, typed config. Variables follow ReductStore's names where the
+ * concept exists; `RS_MAX_RECORD_SIZE` is ours (Cloudflare caps request bodies). An invalid value is
+ * reported naming the variable, and the Worker then refuses storage requests instead of guessing.
+ */
+import { z } from "zod";
+
+export type QuotaType = "NONE" | "FIFO" | "HARD";
+
+export interface BucketSettings {
+  max_block_size: number;
+  max_block_records: number;
+  quota_type: QuotaType;
+  quota_size: number;
+}
+
+export type AuthMode =
+  | { kind: "token"; initToken: string }
+  | { kind: "disabled" }
+  /** Deployed without a token and without an explicit opt-out: refuse everything but /alive. */
+  | { kind: "unconfigured" };
+
+export interface Config {
+  auth: AuthMode;
+  instanceName: string;
+  instanceRole: "STANDALONE";
+  /** `RS_API_BASE_PATH` normalised to start and end with `/`; the API lives at `${basePath}api/v1`. */
+  basePath: string;
+  corsAllowOrigins: string[];
+  bucketDefaults: BucketSettings;
+  /** Largest record body accepted (bytes); larger ones get 413 before anything is stored. */
+  maxRecordBytes: number;
+}
+
+/** The variables we read; everything is optional text in the Worker env. */
+export type RsEnv = Partial<
+  Record<
+    | "RS_API_TOKEN"
+    | "RS_DISABLE_AUTH"
+    | "RS_INSTANCE_NAME"
+    | "RS_INSTANCE_ROLE"
+    | "RS_API_BASE_PATH"
+    | "RS_CORS_ALLOW_ORIGIN"
+    | "RS_DEFAULTS_BUCKET_MAX_BLOCK_SIZE"
+    | "RS_DEFAULTS_BUCKET_MAX_BLOCK_RECORDS"
+    | "RS_DEFAULTS_BUCKET_QUOTA_TYPE"
+    | "RS_DEFAULTS_BUCKET_QUOTA_SIZE"
+    | "RS_MAX_RECORD_SIZE",
+    string | undefined
+  >
+>;
+
+export const DEFAULT_MAX_BLOCK_BYTES = 64_000_000;
+export const DEFAULT_MAX_BLOCK_RECORDS = 1024;
+/** Cloudflare accepts request bodies up to 100 MB on the Free and Pro plans. */
+export const DEFAULT_MAX_RECORD_BYTES = 100 * 1024 * 1024;
+export const DEFAULT_INSTANCE_NAME = "reduct-edge";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KIB: 1024,
+  MIB: 1024 ** 2,
+  GIB: 1024 ** 3,
+  TIB: 1024 ** 4,
+};
+
+/** Parses `1024`, `64MB`, `1 GiB` into bytes (ReductStore accepts sizes with units in env vars). */
+export function parseByteSize(text: string): number | undefined {
+  const match = /^\s*(\d+)\s*([A-Za-z]*)\s*$/.exec(text);
+  if (!match) return undefined;
+  const unit = SIZE_UNITS[(match[2] ?? "").toUpperCase()];
+  if (unit === undefined) return undefined;
+  const bytes = Number(match[1]) * unit;
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+const byteSize = z.string().transform((text, ctx) => {
+  const bytes = parseByteSize(text);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: "custom", message: `expected a size in bytes like 1024 or 64MB, got '${text}'` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const positiveInt = z
+  .string()
+  .regex(/^\s*\d+\s*$/, "expected a whole number")
+  .transform(Number)
+  .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER));
+
+const bool = z
+  .string()
+  .transform((text) => text.trim().toLowerCase())
+  .pipe(z.enum(["true", "false", "1", "0", "yes", "no", "on", "off", ""]))
+  .transform((text) => ["true", "1", "yes", "on"].includes(text));
+
+const rsEnvSchema = z.object({
+  RS_API_TOKEN: z.string().optional(),
+  RS_DISABLE_AUTH: bool.optional(),
+  RS_INSTANCE_NAME: z.string().min(1).max(256).optional(),
+  RS_INSTANCE_ROLE: z
+    .string()
+    .transform((text) => text.trim().toUpperCase())
+    .pipe(z.literal("STANDALONE", { error: "only STANDALONE is supported" }))
+    .optional(),
+  RS_API_BASE_PATH: z
+    .string()
+    .regex(/^[A-Za-z0-9_\-/.]*$/, "expected a URL path")
+    .optional(),
+  RS_CORS_ALLOW_ORIGIN: z.string().optional(),
+  RS_DEFAULTS_BUCKET_MAX_BLOCK_SIZE: byteSize.pipe(z.number().positive()).optional(),
+  RS_DEFAULTS_BUCKET_MAX_BLOCK_RECORDS: positiveInt.optional(),
+  RS_DEFAULTS_BUCKET_QUOTA_TYPE: z
+    .string()
+    .transform((text) => text.trim().toUpperCase())
+    .pipe(z.enum(["NONE", "FIFO", "HARD"]))
+    .optional(),
+  RS_DEFAULTS_BUCKET_QUOTA_SIZE: byteSize.optional(),
+  RS_MAX_RECORD_SIZE: byteSize.pipe(z.number().positive()).optional(),
+});
+
+export function normaliseBasePath(path: string | undefined): string {
+  const trimmed = (path ?? "").trim().replace(/^\/+|\/+$/g, "");
+  return trimmed === "" ? "/" : `/${trimmed}/`;
+}
+
+/** Reads and validates the RS_* variables. Throws `ConfigError` naming the first bad variable. */
+export function parseConfig(env: RsEnv): Config {
+  // Empty strings mean "not set" (wrangler passes unset shell variables through as "").
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([key, value]) => key.startsWith("RS_") && typeof value === "string" && value !== ""),
+  );
+  const parsed = rsEnvSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? "RS_*");
+    throw new ConfigError(`Invalid value of ${variable}: ${issue?.message ?? "invalid"}`);
+  }
+  const vars = parsed.data;
+  const auth: AuthMode = vars.RS_API_TOKEN
+    ? { kind: "token", initToken: vars.RS_API_TOKEN }
+    : vars.RS_DISABLE_AUTH
+      ? { kind: "disabled" }
+      : { kind: "unconfigured" };
+
+  return {
+    auth,
+    instanceName: vars.RS_INSTANCE_NAME ?? DEFAULT_INSTANCE_NAME,
+    instanceRole: "STANDALONE",
+    basePath: normaliseBasePath(vars.RS_API_BASE_PATH),
+    corsAllowOrigins: (vars.RS_CORS_ALLOW_ORIGIN ?? "")
+      .split(",")
+      .map((origin) => origin.trim())
+      .filter((origin) => origin !== ""),
+    bucketDefaults: {
+      max_block_size: vars.RS_DEFAULTS_BUCKET_MAX_BLOCK_SIZE ?? DEFAULT_MAX_BLOCK_BYTES,
+      max_block_records: vars.RS_DEFAULTS_BUCKET_MAX_BLOCK_RECORDS ?? DEFAULT_MAX_BLOCK_RECORDS,
+      quota_type: vars.RS_DEFAULTS_BUCKET_QUOTA_TYPE ?? "NONE",
+      quota_size: vars.RS_DEFAULTS_BUCKET_QUOTA_SIZE ?? 0,
+    },
+    maxRecordBytes: vars.RS_MAX_RECORD_SIZE ?? DEFAULT_MAX_RECORD_BYTES,
+  };
+}
+
+const configCache = new WeakMap<object, Config | ConfigError>();
+
+/** Parses once per env object (the env is stable for an isolate's lifetime). */
+export function configFromEnv(env: RsEnv): Config {
+  let cached = configCache.get(env);
+  if (!cached) {
+    try {
+      cached = parseConfig(env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      cached = error;
+    }
+    configCache.set(env, cached);
+  }
+  if (cached instanceof ConfigError) throw cached;
+  return cached;
+}

@@ -1,0 +1,63 @@
+/**
+ * The one error type of the HTTP edge. Every expected failure is an `HttpError` with the exact
+ * status and message of the ReductStore contract; `app.onError` renders it in exactly one place
+ * as `{"detail": …}` plus the `x-reduct-error` header. Constructors are named after the status.
+ */
+
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 425 | 431 | 500 | 503;
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: ErrorStatus,
+    message: string,
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+export const badRequest = (message: string) => new HttpError(400, message);
+export const unauthorized = (message: string) => new HttpError(401, message);
+export const forbidden = (message: string) => new HttpError(403, message);
+export const notFound = (message: string) => new HttpError(404, message);
+export const conflict = (message: string) => new HttpError(409, message);
+export const payloadTooLarge = (message: string) => new HttpError(413, message);
+export const unsupportedMediaType = (message: string) => new HttpError(415, message);
+export const unprocessable = (message: string) => new HttpError(422, message);
+export const tooEarly = (message: string) => new HttpError(425, message);
+export const headersTooLarge = (message: string) => new HttpError(431, message);
+export const internal = (message: string) => new HttpError(500, message);
+export const unavailable = (message: string) => new HttpError(503, message);
+
+/**
+ * A failure as it crosses the Durable Object RPC boundary. Thrown errors lose their class over RPC,
+ * so object methods return `{ ok: false, error }` for expected outcomes instead (habit 4).
+ */
+export interface ErrorInfo {
+  status: ErrorStatus;
+  message: string;
+}
+
+export type Result<T> = ({ ok: true } & T) | { ok: false; error: ErrorInfo };
+
+export const fail = (status: ErrorStatus, message: string): { ok: false; error: ErrorInfo } => ({
+  ok: false,
+  error: { status, message },
+});
+
+/** Unwraps an RPC result at the edge, turning an expected failure into our error type. */
+export function unwrap<R extends { ok: true } | { ok: false; error: ErrorInfo }>(result: R): Extract<R, { ok: true }> {
+  if (!result.ok) {
+    const { error } = result as { ok: false; error: ErrorInfo };
+    throw new HttpError(error.status, error.message);
+  }
+  return result as Extract<R, { ok: true }>;
+}
+
+/**
+ * `x-reduct-error` must be a legal header value (visible ASCII). Like the reference, a message that
+ * is not becomes `Unparsable message`; the JSON body keeps the full text.
+ */
+export function headerSafeMessage(message: string): string {
+  return /^[\x20-\x7e]*$/.test(message) ? message : "Unparsable message";
+}

@@ -1,0 +1,30 @@
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+/** The init token every integration test authenticates with. */
+export const TEST_API_TOKEN = "test-init-token";
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: migrations,
+            RS_API_TOKEN: TEST_API_TOKEN,
+            RS_INSTANCE_NAME: "reduct-edge-test",
+            RS_CORS_ALLOW_ORIGIN: "https://first-allowed-origin.com, https://second-allowed-origin.com",
+          },
+        },
+      }),
+    ],
+    test: {
+      setupFiles: ["./test/helpers/apply-migrations.ts"],
+      include: ["test/**/*.test.ts"],
+      testTimeout: 30_000,
+    },
+  };
+});
