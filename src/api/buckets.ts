@@ -17,6 +17,15 @@ function givenSettings(patch: Record<string, unknown>): Partial<BucketSettings> 
   return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== null && value !== undefined));
 }
 
+/**
+ * The strict JSON content-type check of bucket rename (§3.7), as the reference's extractor does it:
+ * the media type (parameters ignored, case-insensitive) is `application/json` or `application/*+json`.
+ */
+export function isJsonContentType(header: string | undefined): boolean {
+  const essence = (header ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  return essence === "application/json" || /^application\/[^/\s]+\+json$/.test(essence);
+}
+
 export const bucketRoutes = new Hono<AppEnv>();
 
 // POST /api/v1/b/:bucket_name
@@ -65,8 +74,7 @@ bucketRoutes.delete("/:bucket", async (c) => {
 bucketRoutes.put("/:bucket/rename", async (c) => {
   const name = c.req.param("bucket");
   requireFullAccess(c.get("caller"));
-  const contentType = c.req.header("content-type") ?? "";
-  if (!contentType.toLowerCase().startsWith("application/json")) {
+  if (!isJsonContentType(c.req.header("content-type"))) {
     throw unsupportedMediaType("Expected request with `Content-Type: application/json`");
   }
   const { new_name: newName } = parseOr422(renameBody, await readJsonBody(c.req.raw, undefined));
