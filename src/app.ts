@@ -3,6 +3,7 @@
  * only exits for errors, so every failure has the contract's shape.
  */
 import { Hono, type MiddlewareHandler } from "hono";
+import { getPath } from "hono/utils/url";
 import { bucketRoutes } from "./api/buckets";
 import type { AppEnv } from "./api/context";
 import { cors } from "./api/cors";
@@ -11,8 +12,22 @@ import { serverRoutes } from "./api/server";
 import { tokenRoutes } from "./api/tokens";
 import { authenticate } from "./auth/authenticate";
 import { clientIp, findStoredToken } from "./auth/token-store";
-import { ConfigError, configFromEnv } from "./config";
+import { basePathFromEnv, ConfigError, configFromEnv, type RsEnv } from "./config";
 import { internal, notFound } from "./errors";
+
+/** What requests outside RS_API_BASE_PATH are routed as: no route matches it, so they get 404. */
+const OUTSIDE_BASE_PATH = "/.outside-base-path";
+
+/**
+ * The path routes see: the request path with RS_API_BASE_PATH stripped (§1.1: the API lives at
+ * `{base}api/v1`), so routes are written as /api/v1/...; a path outside the base path matches none.
+ */
+export function routePath(request: Request, env: RsEnv | undefined): string {
+  const path = getPath(request);
+  const basePath = basePathFromEnv(env ?? {});
+  if (basePath === "/") return path;
+  return path.startsWith(basePath) ? path.slice(basePath.length - 1) : OUTSIDE_BASE_PATH;
+}
 
 /** Routes under /api/v1 that need no token (§7.7). */
 const ANONYMOUS_PATHS = new Set(["/api/v1/alive", "/api/v1/ready"]);
@@ -44,7 +59,7 @@ const requireCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 export function createApp(): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
+  const app = new Hono<AppEnv>({ getPath: (request, options) => routePath(request, options?.env) });
   app.use("*", defaultHeaders);
   app.use("*", cors);
   app.use("*", loadConfig);

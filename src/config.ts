@@ -134,6 +134,18 @@ export function normaliseBasePath(path: string | undefined): string {
   return trimmed === "" ? "/" : `/${trimmed}/`;
 }
 
+/**
+ * The base path alone, so that a bad value of another variable does not move the API away from
+ * where clients look for it. An invalid RS_API_BASE_PATH yields `/`: the API (and the error naming
+ * the variable) then stays reachable at /api/v1.
+ */
+export function basePathFromEnv(env: RsEnv): string {
+  const value = env.RS_API_BASE_PATH;
+  if (typeof value !== "string" || value === "") return "/";
+  const parsed = rsEnvSchema.shape.RS_API_BASE_PATH.safeParse(value);
+  return parsed.success ? normaliseBasePath(parsed.data) : "/";
+}
+
 /** Reads and validates the RS_* variables. Throws `ConfigError` naming the first bad variable. */
 export function parseConfig(env: RsEnv): Config {
   // Empty strings mean "not set" (wrangler passes unset shell variables through as "").
