@@ -1,0 +1,175 @@
+/**
+ * RS_* parsing as pure functions: byte sizes with units, base path normalisation, defaults, the
+ * error naming the first bad variable, and the per-env cache.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  basePathFromEnv,
+  ConfigError,
+  configFromEnv,
+  DEFAULT_INSTANCE_NAME,
+  DEFAULT_MAX_BLOCK_BYTES,
+  DEFAULT_MAX_BLOCK_RECORDS,
+  DEFAULT_MAX_RECORD_BYTES,
+  normaliseBasePath,
+  parseByteSize,
+  parseConfig,
+} from "../../src/config";
+
+describe("parseByteSize", () => {
+  it.each([
+    ["0", 0],
+    ["1024", 1024],
+    [" 64MB ", 64_000_000],
+    ["64 mb", 64_000_000],
+    ["1B", 1],
+    ["2KB", 2000],
+    ["3 GB", 3e9],
+    ["1TB", 1e12],
+    ["1KiB", 1024],
+    ["5 MiB", 5 * 1024 ** 2],
+    ["1gib", 1024 ** 3],
+    ["2TiB", 2 * 1024 ** 4],
+  ])("%s → %i bytes", (text, bytes) => {
+    expect(parseByteSize(text)).toBe(bytes);
+  });
+
+  it.each([[""], ["abc"], ["-1"], ["1.5MB"], ["10XB"], ["1e6"], ["MB"], ["1 2"], ["99999999999999999999"], ["9000 TiB"]])(
+    "%s is refused",
+    (text) => {
+      expect(parseByteSize(text)).toBeUndefined();
+    },
+  );
+});
+
+describe("normaliseBasePath and basePathFromEnv", () => {
+  it.each([
+    [undefined, "/"],
+    ["", "/"],
+    ["/", "/"],
+    ["///", "/"],
+    ["base", "/base/"],
+    ["/base", "/base/"],
+    ["base/", "/base/"],
+    ["//base//", "/base/"],
+    [" /a/b/ ", "/a/b/"],
+  ])("normaliseBasePath(%s) → %s", (input, expected) => {
+    expect(normaliseBasePath(input)).toBe(expected);
+  });
+
+  it.each([
+    [{}, "/"],
+    [{ RS_API_BASE_PATH: "" }, "/"],
+    [{ RS_API_BASE_PATH: "reduct" }, "/reduct/"],
+    [{ RS_API_BASE_PATH: "/a/b" }, "/a/b/"],
+    [{ RS_API_BASE_PATH: "a b" }, "/"],
+    [{ RS_API_BASE_PATH: "x?y" }, "/"],
+  ])("basePathFromEnv(%o) → %s", (env, expected) => {
+    expect(basePathFromEnv(env)).toBe(expected);
+  });
+});
+
+describe("parseConfig", () => {
+  it("without variables: the reference defaults, and auth unconfigured", () => {
+    expect(parseConfig({})).toStrictEqual({
+      auth: { kind: "unconfigured" },
+      instanceName: DEFAULT_INSTANCE_NAME,
+      instanceRole: "STANDALONE",
+      basePath: "/",
+      corsAllowOrigins: [],
+      bucketDefaults: {
+        max_block_size: DEFAULT_MAX_BLOCK_BYTES,
+        max_block_records: DEFAULT_MAX_BLOCK_RECORDS,
+        quota_type: "NONE",
+        quota_size: 0,
+      },
+      maxRecordBytes: DEFAULT_MAX_RECORD_BYTES,
+    });
+    expect(DEFAULT_MAX_BLOCK_BYTES).toBe(64_000_000);
+    expect(DEFAULT_MAX_BLOCK_RECORDS).toBe(1024);
+  });
+
+  it("reads every variable", () => {
+    expect(
+      parseConfig({
+        RS_API_TOKEN: "secret",
+        RS_INSTANCE_NAME: "edge",
+        RS_INSTANCE_ROLE: "standalone",
+        RS_API_BASE_PATH: "/base",
+        RS_CORS_ALLOW_ORIGIN: " https://a.example , ,https://b.example",
+        RS_DEFAULTS_BUCKET_MAX_BLOCK_SIZE: "1KB",
+        RS_DEFAULTS_BUCKET_MAX_BLOCK_RECORDS: " 7 ",
+        RS_DEFAULTS_BUCKET_QUOTA_TYPE: "hard",
+        RS_DEFAULTS_BUCKET_QUOTA_SIZE: "1MiB",
+        RS_MAX_RECORD_SIZE: "10MB",
+      }),
+    ).toStrictEqual({
+      auth: { kind: "token", initToken: "secret" },
+      instanceName: "edge",
+      instanceRole: "STANDALONE",
+      basePath: "/base/",
+      corsAllowOrigins: ["https://a.example", "https://b.example"],
+      bucketDefaults: { max_block_size: 1000, max_block_records: 7, quota_type: "HARD", quota_size: 1024 ** 2 },
+      maxRecordBytes: 10_000_000,
+    });
+  });
+
+  it.each([
+    [{ RS_DISABLE_AUTH: "true" }, { kind: "disabled" }],
+    [{ RS_DISABLE_AUTH: "YES" }, { kind: "disabled" }],
+    [{ RS_DISABLE_AUTH: "false" }, { kind: "unconfigured" }],
+    [{ RS_DISABLE_AUTH: "0" }, { kind: "unconfigured" }],
+    [{ RS_DISABLE_AUTH: "true", RS_API_TOKEN: "t" }, { kind: "token", initToken: "t" }],
+    [{ RS_API_TOKEN: "" }, { kind: "unconfigured" }],
+  ])("auth mode of %o", (env, expected) => {
+    expect(parseConfig(env).auth).toStrictEqual(expected);
+  });
+
+  it("ignores variables that are not RS_* and empty values", () => {
+    const config = parseConfig({ RS_DEFAULTS_BUCKET_QUOTA_TYPE: "", ...({ OTHER: "x", RS_UNKNOWN: "y" } as object) });
+    expect(config.bucketDefaults.quota_type).toBe("NONE");
+  });
+
+  it.each([
+    ["RS_DEFAULTS_BUCKET_QUOTA_TYPE", "UNKNOWN"],
+    ["RS_DEFAULTS_BUCKET_MAX_BLOCK_SIZE", "0"],
+    ["RS_DEFAULTS_BUCKET_MAX_BLOCK_SIZE", "big"],
+    ["RS_DEFAULTS_BUCKET_MAX_BLOCK_RECORDS", "0"],
+    ["RS_DEFAULTS_BUCKET_MAX_BLOCK_RECORDS", "2.5"],
+    ["RS_DEFAULTS_BUCKET_QUOTA_SIZE", "-3"],
+    ["RS_MAX_RECORD_SIZE", "none"],
+    ["RS_INSTANCE_ROLE", "PRIMARY"],
+    ["RS_DISABLE_AUTH", "perhaps"],
+    ["RS_API_BASE_PATH", "a b"],
+    ["RS_INSTANCE_NAME", "n".repeat(300)],
+  ])("%s=%s → ConfigError naming the variable", (variable, value) => {
+    let error: unknown;
+    try {
+      parseConfig({ [variable]: value });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toMatch(new RegExp(`^Invalid value of ${variable}: .+`));
+  });
+
+  it("configFromEnv parses once per env object and keeps throwing the same error for a bad one", () => {
+    const good = { RS_INSTANCE_NAME: "cached" };
+    expect(configFromEnv(good)).toBe(configFromEnv(good));
+    const bad = { RS_DEFAULTS_BUCKET_QUOTA_TYPE: "X" };
+    let first: unknown;
+    let second: unknown;
+    try {
+      configFromEnv(bad);
+    } catch (error) {
+      first = error;
+    }
+    try {
+      configFromEnv(bad);
+    } catch (error) {
+      second = error;
+    }
+    expect(first).toBeInstanceOf(ConfigError);
+    expect(second).toBe(first);
+  });
+});
