@@ -2,7 +2,8 @@
  * The Hono app: default headers → CORS → config → auth → routes. `onError` and `notFound` are the
  * only exits for errors, so every failure has the contract's shape.
  */
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
 import { getPath } from "hono/utils/url";
 import { bucketRoutes } from "./api/buckets";
 import type { AppEnv } from "./api/context";
@@ -47,8 +48,12 @@ const loadConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
+/**
+ * Authenticates the caller of every route but /alive and /ready. A request no route handles needs
+ * no token: it ends in 404 `Not found` for everyone, as in the reference (auth is per handler there).
+ */
 const requireCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (ANONYMOUS_PATHS.has(c.req.path)) return next();
+  if (ANONYMOUS_PATHS.has(c.req.path) || !routeMatched(c)) return next();
   const caller = await authenticate(
     c.get("config"),
     { authorization: c.req.header("authorization"), clientIp: clientIp(c.req.raw) },
@@ -57,6 +62,13 @@ const requireCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.set("caller", caller);
   await next();
 };
+
+/** The app-wide middleware; any other matched handler is a route (unknown ones count as routes). */
+const MIDDLEWARE: ReadonlySet<unknown> = new Set([defaultHeaders, cors, loadConfig, requireCaller]);
+
+function routeMatched(c: Context<AppEnv>): boolean {
+  return matchedRoutes(c).some((route) => !MIDDLEWARE.has(route.handler));
+}
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>({ getPath: (request, options) => routePath(request, options?.env) });

@@ -85,6 +85,24 @@ describe("server API: unknown paths", () => {
     },
   );
 
+  it.each([
+    ["GET", "/NOTEXIST", null],
+    ["GET", "/NOTEXIST/XXXX", ""],
+    ["DELETE", "/list", "not-a-token"],
+    ["PATCH", "/info", null],
+  ])("%s /api/v1%s is 404 `Not found` whatever the token (%s): no route, nothing to authorise", async (method, path, token) => {
+    await expectError(await api(method, path, { token }), 404, "Not found");
+  });
+
+  it.each([
+    ["GET", "/info", "No bearer token in request header"],
+    ["GET", "/list", "No bearer token in request header"],
+    ["GET", "/b/any-bucket", "No bearer token in request header"],
+    ["POST", "/b/any-bucket", "No bearer token in request header"],
+  ])("an existing route %s %s still needs a token", async (method, path, message) => {
+    await expectError(await api(method, path, { token: null }), 401, message);
+  });
+
   it("HEAD of an unknown path is 404 with x-reduct-error and an empty body", async () => {
     const response = await api("HEAD", "/NOTEXIST");
     expect(response.status).toBe(404);
