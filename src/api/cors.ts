@@ -30,7 +30,9 @@ export const cors: MiddlewareHandler<AppEnv> = async (c, next) => {
     return new Response(null, { status: 200, headers });
   }
   await next();
-  c.res.headers.set("access-control-expose-headers", "*");
-  if (origin) c.res.headers.set("access-control-allow-origin", origin);
-  c.res.headers.append("vary", "origin");
+  // c.header, not c.res.headers: responses from fetch() or Response.redirect() have immutable
+  // headers, and c.header copies the response when needed.
+  c.header("access-control-expose-headers", "*");
+  if (origin) c.header("access-control-allow-origin", origin);
+  c.header("vary", "origin", { append: true });
 };

@@ -3,7 +3,9 @@
  * OPTIONS answered as a preflight, and x-reduct-api on all of it. The test Worker is configured with
  * RS_CORS_ALLOW_ORIGIN="https://first-allowed-origin.com, https://second-allowed-origin.com".
  */
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app";
 import { API_VERSION } from "../../src/version";
 import { api, apiWithEnv, authHeaders, uniqueName } from "../helpers/http";
 
@@ -148,6 +150,24 @@ describe("CORS with other configurations", () => {
     await response.text();
     expect(response.status).toBe(200);
     expect(response.headers.get("access-control-allow-methods")).toBe("*");
+    expect(response.headers.get("x-reduct-api")).toBe(API_VERSION);
+  });
+});
+
+describe("CORS on responses with immutable headers", () => {
+  it("a route answering with Response.redirect still gets CORS and API headers, not a 500", async () => {
+    const app = createApp();
+    app.get("/api/v1/test-immutable", () => Response.redirect("https://example.com/elsewhere", 302));
+    const response = await app.fetch(
+      new Request("http://localhost/api/v1/test-immutable", { headers: authHeaders(undefined, { origin: FIRST }) }),
+      env,
+      { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext,
+    );
+    await response.text();
+    expect(response.status).toBe(302);
+    expect(response.headers.get("location")).toBe("https://example.com/elsewhere");
+    expect(response.headers.get("access-control-allow-origin")).toBe(FIRST);
+    expect(response.headers.get("access-control-expose-headers")).toBe("*");
     expect(response.headers.get("x-reduct-api")).toBe(API_VERSION);
   });
 });
