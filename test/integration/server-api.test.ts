@@ -2,8 +2,9 @@
  * Server API (§2) through the Worker's fetch: /alive, /ready, /info, /list, /me, unknown paths, and
  * the headers every response carries (§1.2). Exact statuses and x-reduct-error strings, table-driven.
  */
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app";
 import { API_VERSION, SERVER_VERSION } from "../../src/version";
 import { api, expectError, uniqueName } from "../helpers/http";
 
@@ -59,6 +60,34 @@ describe("server API: /alive and /ready", () => {
 
   it.each([["/alive"], ["/ready"]])("%s also answers with a bad token (it never authenticates)", async (path) => {
     const response = await api("GET", path, { token: "not-a-token" });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("");
+  });
+});
+
+describe("server API: /ready when D1 does not answer", () => {
+  const failingDb = {
+    prepare() {
+      throw new Error("D1 is unavailable (injected by test)");
+    },
+  } as unknown as D1Database;
+
+  async function withFailingDb(method: string, path: string): Promise<Response> {
+    return createApp().fetch(new Request(`http://localhost/api/v1${path}`, { method }), { ...env, DB: failingDb }, {
+      waitUntil() {},
+      passThroughOnException() {},
+      props: {},
+    } as unknown as ExecutionContext);
+  }
+
+  it.each([["GET"], ["HEAD"]])("%s /ready → 503 `The server is starting up, please try again later`", async (method) => {
+    const response = await withFailingDb(method, "/ready");
+    expect(response.headers.get("content-type")).toBe("application/json");
+    await expectError(response, 503, "The server is starting up, please try again later");
+  });
+
+  it("/alive stays 200: it touches no storage", async () => {
+    const response = await withFailingDb("GET", "/alive");
     expect(response.status).toBe(200);
     expect(await response.text()).toBe("");
   });
