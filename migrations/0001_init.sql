@@ -15,16 +15,24 @@ CREATE TABLE buckets (
 
 CREATE TABLE tokens (
   name TEXT PRIMARY KEY,
-  -- First 64 bits of sha256(value): an index to find the row; the secret is checked against `hash`.
-  lookup TEXT NOT NULL UNIQUE,
-  -- sha256:<salt hex>:<sha256(salt || value) hex>
+  -- First 64 bits of sha256(value) in hex: finds the row; the secret is checked against `hash`.
+  -- NULL for the provisioned init-token, which is authenticated against RS_API_TOKEN instead.
+  lookup TEXT UNIQUE,
+  -- sha256:<salt hex>:<sha256(salt || value) hex>; no column ever holds a token value.
   hash TEXT NOT NULL,
+  -- RFC 3339 UTC (as returned by the API): creation, or the last rotation.
   created_at TEXT NOT NULL,
+  is_provisioned INTEGER NOT NULL DEFAULT 0,
   full_access INTEGER NOT NULL DEFAULT 0,
+  -- JSON arrays of bucket names / wildcards.
   read_buckets TEXT NOT NULL DEFAULT '[]',
   write_buckets TEXT NOT NULL DEFAULT '[]',
+  -- RFC 3339 UTC or NULL.
   expires_at TEXT,
+  -- Inactivity TTL in seconds or NULL.
   ttl INTEGER,
+  -- RFC 3339 UTC or NULL; written at most once a minute per token (see src/auth/token-store.ts).
   last_access TEXT,
+  -- JSON array of IP addresses / CIDR ranges; empty = any client.
   ip_allowlist TEXT NOT NULL DEFAULT '[]'
 );

@@ -12,7 +12,7 @@ import { errorResponse, toHttpError, withDefaultHeaders } from "./api/respond";
 import { serverRoutes } from "./api/server";
 import { tokenRoutes } from "./api/tokens";
 import { authenticate } from "./auth/authenticate";
-import { clientIp, findStoredToken } from "./auth/token-store";
+import { clientIp } from "./auth/ip";
 import { basePathFromEnv, ConfigError, configFromEnv, type RsEnv } from "./config";
 import { internal, notFound } from "./errors";
 
@@ -57,7 +57,7 @@ const requireCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
   const caller = await authenticate(
     c.get("config"),
     { authorization: c.req.header("authorization"), clientIp: clientIp(c.req.raw) },
-    (value, request) => findStoredToken(c.env.DB, value, request),
+    c.env.DB,
   );
   c.set("caller", caller);
   await next();

@@ -1,17 +1,40 @@
 /**
- * API tokens in D1, stored hashed: a 64-bit lookup prefix of sha256(value) finds the row, then the
- * salted hash (`sha256:<salt hex>:<hash hex>`) is compared in constant time. Token values are
- * returned only by create and rotate.
+ * API tokens in D1 (table `tokens`, migrations/0001_init.sql). Rows never hold a token value: see
+ * secrets.ts for `lookup` and `hash`. Values are returned only by create and rotate.
+ *
+ * Nothing about token validity is cached between requests: every request with a stored token
+ * reads its row, so rotation and deletion take effect on the next request in every isolate.
+ *
+ * The init token (`init-token`, value = RS_API_TOKEN) is authenticated against the environment,
+ * never against D1. So that list/get can show it with a stable `created_at`, it also has a row:
+ * `is_provisioned = 1`, `lookup = NULL` (never found by value) and `hash` = salted hash of the env
+ * value. The row is written the first time it is needed; `created_at` is the time the current env
+ * value was first seen, and is reset when RS_API_TOKEN changes (the hash no longer verifies),
+ * which is what rotating the secret means.
+ *
+ * `last_access` (§7.6, TTL = seconds of inactivity): written on successful authentication with a
+ * stored token, at most once per `lastAccessInterval` per token to keep D1 writes low — once a
+ * minute, or every tenth of the TTL when that is shorter. A TTL token can therefore be seen as idle
+ * up to 10% of its TTL earlier than exact bookkeeping would (never later). The init token's
+ * `last_access` is not tracked (null), so authenticating with it never writes to D1.
  */
-import { unauthorized } from "../errors";
-import type { AuthRequest } from "./authenticate";
-import type { TokenView } from "./policy";
+import { conflict, notFound, unauthorized, unprocessable } from "../errors";
+import { clientIp, ipAllowed } from "./ip";
+import type { Permissions, TokenView } from "./policy";
+import { generateTokenValue, hashToken, TOKEN_VALUE_PATTERN, tokenLookup, verifyTokenHash } from "./secrets";
+import { rfc3339Ms, rfc3339Now } from "./time";
+import { assertTokenName, type TokenCreateRequest, validateTokenCreateRequest } from "./token-request";
+
+export { clientIp };
+
+export const INIT_TOKEN_NAME = "init-token";
 
 export interface TokenRow {
   name: string;
-  lookup: string;
+  lookup: string | null;
   hash: string;
   created_at: string;
+  is_provisioned: number;
   full_access: number;
   read_buckets: string;
   write_buckets: string;
@@ -21,84 +44,73 @@ export interface TokenRow {
   ip_allowlist: string;
 }
 
-const encoder = new TextEncoder();
-
-export function toHex(bytes: ArrayBuffer | Uint8Array): string {
-  return [...new Uint8Array(bytes)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+/** What the auth middleware knows about the request besides the bearer value. */
+export interface AuthRequest {
+  authorization: string | undefined;
+  clientIp: string | undefined;
 }
 
-export async function sha256Hex(...parts: (string | Uint8Array)[]): Promise<string> {
-  const chunks = parts.map((part) => (typeof part === "string" ? encoder.encode(part) : part));
-  const bytes = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return toHex(await crypto.subtle.digest("SHA-256", bytes));
+const LAST_ACCESS_MAX_INTERVAL_MS = 60_000;
+
+function parseList(text: string): string[] {
+  const parsed: unknown = JSON.parse(text);
+  return Array.isArray(parsed) ? parsed.filter((item): item is string => typeof item === "string") : [];
 }
 
-/** The row index for a token value: the first 16 hex digits of its SHA-256. */
-export async function tokenLookup(value: string): Promise<string> {
-  return (await sha256Hex(value)).slice(0, 16);
-}
-
-export async function hashToken(value: string, salt = crypto.getRandomValues(new Uint8Array(16))): Promise<string> {
-  return `sha256:${toHex(salt)}:${await sha256Hex(salt, value)}`;
-}
-
-export async function verifyTokenHash(value: string, stored: string): Promise<boolean> {
-  const [scheme, saltHex, hashHex] = stored.split(":");
-  if (scheme !== "sha256" || !saltHex || !hashHex) return false;
-  const salt = new Uint8Array(saltHex.match(/../g)?.map((pair) => Number.parseInt(pair, 16)) ?? []);
-  const actual = encoder.encode(await sha256Hex(salt, value));
-  const expected = encoder.encode(hashHex);
-  return actual.byteLength === expected.byteLength && crypto.subtle.timingSafeEqual(actual, expected);
-}
-
-export function tokenView(row: TokenRow, nowMs = Date.now()): TokenView {
-  return {
-    name: row.name,
-    value: "",
-    created_at: row.created_at,
-    permissions: {
-      full_access: row.full_access === 1,
-      read: JSON.parse(row.read_buckets) as string[],
-      write: JSON.parse(row.write_buckets) as string[],
-    },
-    is_provisioned: false,
-    expires_at: row.expires_at,
-    ttl: row.ttl,
-    last_access: row.last_access,
-    ip_allowlist: JSON.parse(row.ip_allowlist) as string[],
-    is_expired: isExpired(row, nowMs),
-  };
-}
-
+/** Expired by date, or idle for `ttl` seconds since the last access (or creation). Fails closed. */
 export function isExpired(row: Pick<TokenRow, "expires_at" | "ttl" | "last_access" | "created_at">, nowMs: number): boolean {
-  if (row.expires_at !== null && Date.parse(row.expires_at) <= nowMs) return true;
+  if (row.expires_at !== null) {
+    const expiresMs = rfc3339Ms(row.expires_at);
+    if (!(nowMs < expiresMs)) return true;
+  }
   if (row.ttl !== null) {
-    const since = Date.parse(row.last_access ?? row.created_at);
-    if (nowMs - since >= row.ttl * 1000) return true;
+    const sinceMs = rfc3339Ms(row.last_access ?? row.created_at);
+    if (!(nowMs - sinceMs < row.ttl * 1000)) return true;
   }
   return false;
 }
 
-/** The client address: Cloudflare's CF-Connecting-IP, or forwarded headers from a local proxy. */
-export function clientIp(request: Request): string | undefined {
-  const connecting = request.headers.get("cf-connecting-ip") ?? undefined;
-  if (connecting !== undefined && !isLocalAddress(connecting)) return connecting;
-  const forwarded = request.headers.get("forwarded");
-  const forwardedFor = forwarded?.match(/for="?\[?([^;,"\]]+)/i)?.[1];
-  const xff = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
-  return forwardedFor ?? (xff || undefined) ?? connecting;
+/** How stale `last_access` may get before authentication writes it again. */
+export function lastAccessInterval(ttlSeconds: number | null): number {
+  return ttlSeconds === null ? LAST_ACCESS_MAX_INTERVAL_MS : Math.min(LAST_ACCESS_MAX_INTERVAL_MS, ttlSeconds * 100);
 }
 
-function isLocalAddress(ip: string): boolean {
-  return /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|169\.254\.|::1$|fc|fd|fe80:)/i.test(ip);
+export function tokenView(row: TokenRow, nowMs = Date.now()): TokenView {
+  const permissions: Permissions = {
+    full_access: row.full_access === 1,
+    read: parseList(row.read_buckets),
+    write: parseList(row.write_buckets),
+  };
+  return {
+    name: row.name,
+    value: "",
+    created_at: row.created_at,
+    permissions,
+    is_provisioned: row.is_provisioned === 1,
+    expires_at: row.expires_at,
+    ttl: row.ttl,
+    last_access: row.last_access,
+    ip_allowlist: parseList(row.ip_allowlist),
+    is_expired: isExpired(row, nowMs),
+  };
 }
 
+export async function getTokenRow(db: D1Database, name: string): Promise<TokenRow | null> {
+  return db.prepare("SELECT * FROM tokens WHERE name = ?1").bind(name).first<TokenRow>();
+}
+
+async function requireTokenRow(db: D1Database, name: string): Promise<TokenRow> {
+  const row = await getTokenRow(db, name);
+  if (!row) throw notFound(`Token '${name}' doesn't exist`);
+  return row;
+}
+
+/**
+ * Finds the stored token with this value and checks it (§7.6 order: expiry, then IP allowlist).
+ * Returns undefined when no stored token has the value.
+ */
 export async function findStoredToken(db: D1Database, value: string, request: AuthRequest): Promise<TokenView | undefined> {
+  if (!TOKEN_VALUE_PATTERN.test(value)) return undefined;
   const row = await db
     .prepare("SELECT * FROM tokens WHERE lookup = ?1")
     .bind(await tokenLookup(value))
@@ -106,30 +118,183 @@ export async function findStoredToken(db: D1Database, value: string, request: Au
   if (!row || !(await verifyTokenHash(value, row.hash))) return undefined;
   const now = Date.now();
   if (isExpired(row, now)) throw unauthorized("Token has expired");
-  const allowlist = JSON.parse(row.ip_allowlist) as string[];
+  const allowlist = parseList(row.ip_allowlist);
   if (allowlist.length > 0) {
     if (request.clientIp === undefined) throw unauthorized("Client IP is required for this token");
     if (!ipAllowed(allowlist, request.clientIp)) throw unauthorized(`Token is not allowed for client IP ${request.clientIp}`);
   }
+  await touchLastAccess(db, row, now);
   return tokenView(row, now);
 }
 
-/** True when `ip` equals an entry or lies in one of its IPv4 CIDR ranges. */
-export function ipAllowed(allowlist: string[], ip: string): boolean {
-  return allowlist.some((entry) => {
-    if (!entry.includes("/")) return entry === ip;
-    const [network, bits] = entry.split("/");
-    const prefix = Number(bits);
-    const a = ipv4ToInt(network ?? "");
-    const b = ipv4ToInt(ip);
-    if (a === undefined || b === undefined || !(prefix >= 0 && prefix <= 32)) return false;
-    const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
-    return (a & mask) >>> 0 === (b & mask) >>> 0;
-  });
+/** Records a use of the token (throttled, see the module comment). Updates `row` in place. */
+async function touchLastAccess(db: D1Database, row: TokenRow, nowMs: number): Promise<void> {
+  if (row.last_access !== null && nowMs - rfc3339Ms(row.last_access) < lastAccessInterval(row.ttl)) return;
+  const stamp = rfc3339Now(nowMs);
+  try {
+    // `lookup` guards against a rotation in between; the comparison keeps last_access monotonic.
+    await db
+      .prepare("UPDATE tokens SET last_access = ?2 WHERE name = ?1 AND lookup = ?3 AND (last_access IS NULL OR last_access < ?2)")
+      .bind(row.name, stamp, row.lookup)
+      .run();
+    row.last_access = stamp;
+  } catch (error) {
+    // Bookkeeping only: a failed write must not fail an authenticated request.
+    console.error("could not record token last access:", error);
+  }
 }
 
-function ipv4ToInt(ip: string): number | undefined {
-  const parts = ip.split(".").map(Number);
-  if (parts.length !== 4 || parts.some((part) => !Number.isInteger(part) || part < 0 || part > 255)) return undefined;
-  return parts.reduce((total, part) => total * 256 + part, 0) >>> 0;
+/** Makes the init token's row match RS_API_TOKEN (see the module comment) and returns it. */
+export async function ensureInitToken(db: D1Database, initValue: string, nowMs = Date.now()): Promise<TokenRow> {
+  const existing = await getTokenRow(db, INIT_TOKEN_NAME);
+  if (existing && existing.is_provisioned === 1 && (await verifyTokenHash(initValue, existing.hash))) return existing;
+  const createdAt = rfc3339Now(nowMs);
+  const hash = await hashToken(initValue);
+  if (existing) {
+    // The env value changed (or the row is not the provisioned one): take it over and restart its clock.
+    await db
+      .prepare(
+        `UPDATE tokens SET lookup = NULL, hash = ?2, created_at = ?3, is_provisioned = 1, full_access = 1,
+           read_buckets = '[]', write_buckets = '[]', expires_at = NULL, ttl = NULL, last_access = NULL, ip_allowlist = '[]'
+         WHERE name = ?1 AND hash = ?4`,
+      )
+      .bind(INIT_TOKEN_NAME, hash, createdAt, existing.hash)
+      .run();
+  } else {
+    await db
+      .prepare(
+        `INSERT INTO tokens (name, lookup, hash, created_at, is_provisioned, full_access)
+         VALUES (?1, NULL, ?2, ?3, 1, 1) ON CONFLICT (name) DO NOTHING`,
+      )
+      .bind(INIT_TOKEN_NAME, hash, createdAt)
+      .run();
+  }
+  // Concurrent first requests race on the write; everyone returns the row that won.
+  const row = await getTokenRow(db, INIT_TOKEN_NAME);
+  if (!row) throw new Error("init-token row vanished");
+  return row;
+}
+
+/** `created_at` of the init token per env value, for /me; valid as long as RS_API_TOKEN is unchanged. */
+let initCreatedAt: { value: string; createdAt: string } | undefined;
+
+/** The init token as /me shows it: provisioned, full access, the `created_at` of its row. */
+export async function initTokenView(db: D1Database, initValue: string): Promise<TokenView> {
+  if (initCreatedAt?.value !== initValue) {
+    try {
+      const row = await ensureInitToken(db, initValue);
+      initCreatedAt = { value: initValue, createdAt: row.created_at };
+    } catch (error) {
+      // D1 unavailable: the init token still authenticates (it is checked against the env).
+      console.error("could not read the init-token row:", error);
+      return provisionedFullAccessView(INIT_TOKEN_NAME, rfc3339Now(0));
+    }
+  }
+  return provisionedFullAccessView(INIT_TOKEN_NAME, initCreatedAt.createdAt);
+}
+
+export function provisionedFullAccessView(name: string, createdAt: string, provisioned = true): TokenView {
+  return {
+    name,
+    value: "",
+    created_at: createdAt,
+    permissions: { full_access: true, read: [], write: [] },
+    is_provisioned: provisioned,
+    expires_at: null,
+    ttl: null,
+    last_access: null,
+    ip_allowlist: [],
+    is_expired: false,
+  };
+}
+
+/** All tokens sorted by name (byte order, like the reference's sorted map), values blank. */
+export async function listTokens(db: D1Database, nowMs = Date.now()): Promise<TokenView[]> {
+  const { results } = await db.prepare("SELECT * FROM tokens ORDER BY name").all<TokenRow>();
+  return results.map((row) => tokenView(row, nowMs));
+}
+
+export async function getToken(db: D1Database, name: string, nowMs = Date.now()): Promise<TokenView> {
+  return tokenView(await requireTokenRow(db, name), nowMs);
+}
+
+export interface IssuedToken {
+  value: string;
+  created_at: string;
+}
+
+/** Creates a token (§7.2): checks in the reference's order, then an insert that cannot overwrite. */
+export async function createToken(
+  db: D1Database,
+  name: string,
+  request: TokenCreateRequest,
+  nowMs = Date.now(),
+): Promise<IssuedToken> {
+  assertTokenName(name);
+  const alreadyExists = () => conflict(`Token '${name}' already exists`);
+  if (await getTokenRow(db, name)) throw alreadyExists();
+  validateTokenCreateRequest(request, nowMs);
+  const value = generateTokenValue(name);
+  const createdAt = rfc3339Now(nowMs);
+  const result = await db
+    .prepare(
+      `INSERT INTO tokens (name, lookup, hash, created_at, is_provisioned, full_access, read_buckets, write_buckets,
+         expires_at, ttl, last_access, ip_allowlist)
+       VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, NULL, ?10) ON CONFLICT (name) DO NOTHING`,
+    )
+    .bind(
+      name,
+      await tokenLookup(value),
+      await hashToken(value),
+      createdAt,
+      request.permissions.full_access ? 1 : 0,
+      JSON.stringify(request.permissions.read),
+      JSON.stringify(request.permissions.write),
+      request.expiresAt?.canonical ?? null,
+      request.ttl,
+      JSON.stringify(request.ipAllowlist),
+    )
+    .run();
+  if (result.meta.changes !== 1) throw alreadyExists();
+  return { value, created_at: createdAt };
+}
+
+/**
+ * Deletes a token (§7.4). Provisioned tokens stay; so does the last full-access token, checked in
+ * the same statement as the delete so two concurrent deletes cannot remove the last two.
+ */
+export async function deleteToken(db: D1Database, name: string): Promise<void> {
+  const row = await requireTokenRow(db, name);
+  if (row.is_provisioned === 1) throw conflict(`Can't remove provisioned token '${name}'`);
+  const result = await db
+    .prepare(
+      `DELETE FROM tokens WHERE name = ?1 AND is_provisioned = 0
+         AND (full_access = 0 OR EXISTS (SELECT 1 FROM tokens AS other WHERE other.full_access = 1 AND other.name <> ?1))`,
+    )
+    .bind(name)
+    .run();
+  if (result.meta.changes === 1) return;
+  if (!(await getTokenRow(db, name))) throw notFound(`Token '${name}' doesn't exist`);
+  throw conflict(`Can't remove token '${name}': at least one full-access token must remain`);
+}
+
+/**
+ * Rotates a token (§7.4): a new value, `created_at` and `last_access` reset to now. The old value
+ * stops working with this statement, since authentication always reads the row.
+ */
+export async function rotateToken(db: D1Database, name: string, nowMs = Date.now()): Promise<IssuedToken> {
+  const row = await requireTokenRow(db, name);
+  if (row.is_provisioned === 1) throw conflict(`Can't rotate provisioned token '${name}'`);
+  // Like the reference, only an expiry date blocks rotation; an idle (TTL) token may be revived.
+  if (row.expires_at !== null && !(nowMs < rfc3339Ms(row.expires_at))) {
+    throw unprocessable(`Can't rotate expired token '${name}'`);
+  }
+  const value = generateTokenValue(name);
+  const createdAt = rfc3339Now(nowMs);
+  const result = await db
+    .prepare("UPDATE tokens SET lookup = ?2, hash = ?3, created_at = ?4, last_access = ?4 WHERE name = ?1 AND is_provisioned = 0")
+    .bind(name, await tokenLookup(value), await hashToken(value), createdAt)
+    .run();
+  if (result.meta.changes !== 1) throw notFound(`Token '${name}' doesn't exist`);
+  return { value, created_at: createdAt };
 }
