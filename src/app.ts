@@ -8,6 +8,7 @@ import { getPath } from "hono/utils/url";
 import { bucketRoutes } from "./api/buckets";
 import type { AppEnv } from "./api/context";
 import { cors } from "./api/cors";
+import { entryRoutes } from "./api/entries";
 import { errorResponse, toHttpError, withDefaultHeaders } from "./api/respond";
 import { serverRoutes } from "./api/server";
 import { tokenRoutes } from "./api/tokens";
@@ -79,6 +80,7 @@ export function createApp(): Hono<AppEnv> {
 
   app.route("/api/v1", serverRoutes);
   app.route("/api/v1/b", bucketRoutes);
+  app.route("/api/v1/b", entryRoutes);
   app.route("/api/v1/tokens", tokenRoutes);
 
   app.notFound((c) => errorResponse(notFound("Not found"), c.req.method));

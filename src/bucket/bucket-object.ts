@@ -5,12 +5,34 @@
  * settings, entries, block and record index and staged small records; `alarm()` does all
  * maintenance (registry/usage flush to D1, R2 purges and garbage deletion).
  */
+
 import { DurableObject } from "cloudflare:workers";
 import type { Bindings } from "../api/context";
 import type { BucketSettings } from "../config";
 import { type ErrorInfo, fail, type Result } from "../errors";
-import { generationPrefix, purgePrefixPage, R2_DELETE_BATCH, R2_TIMEOUT_MS, withTimeout } from "../storage/r2";
-import { type BucketInfo, type BucketRow, BucketStore, type EntryInfo } from "./bucket-store";
+import { SEAL_IDLE_MS, SEAL_LEASE_MS } from "../storage/blocks";
+import { blockObjectKey, generationPrefix, purgePrefixPage, R2_DELETE_BATCH, R2_TIMEOUT_MS, withTimeout } from "../storage/r2";
+import { recordsBucket } from "../storage/r2-binding";
+import { type BucketInfo, type BucketRow, BucketStore, type EntryInfo, isMetaEntry } from "./bucket-store";
+import { type Labels, RecordIndex } from "./record-index";
+import {
+  abortUpload,
+  commitUpload,
+  entryNotFound,
+  type ItemOutcome,
+  nextLeaseExpiry,
+  type OpsContext,
+  type OpsEffects,
+  type RecordMeta,
+  recordNotFound,
+  removeRecord,
+  reserveUpload,
+  stillBeingWritten,
+  sweepExpiredUploads,
+  type UploadTicket,
+  updateLabels,
+  writeStaged,
+} from "./record-ops";
 import { deleteRegistryRow, upsertRegistryRow } from "./registry";
 import { BUCKET_TABLES, type ExportPage, exportTablePage, importRows } from "./rename";
 import { migrate } from "./schema";
@@ -31,16 +53,49 @@ export interface BucketDetails {
 type Ok = Result<Record<never, never>>;
 const OK = { ok: true } as const;
 
+/** A record as reads return it. */
+export interface RecordView {
+  entry: string;
+  ts: number;
+  size: number;
+  contentType: string;
+  labels: Labels;
+}
+
+/** Where a read finds the bytes: inline (staged in SQLite), a range of an R2 object, or none (HEAD/empty). */
+export type BodyLocation =
+  | { kind: "none" }
+  | { kind: "inline"; bytes: ArrayBuffer }
+  | { kind: "r2"; key: string; offset: number };
+
+export interface StagedItem {
+  meta: RecordMeta;
+  payload: ArrayBuffer;
+}
+
+/** Thrown inside `transactionSync` to roll back an operation that returned a failure. */
+class Rollback {
+  constructor(readonly outcome: ItemOutcome) {}
+}
+
 const bucketNotFound = (name: string) => fail(404, `Bucket '${name}' is not found`);
+
+function newEffects(): OpsEffects {
+  return { blocksToSeal: [], usageChanged: false };
+}
 
 export class BucketObject extends DurableObject<Bindings> {
   protected readonly store: BucketStore;
+  protected readonly index: RecordIndex;
+  /** Blocks whose seal is running in this instance (an alarm and a kick must not race). */
+  private readonly sealing = new Set<number>();
   /** D1 registry writes of this object, serialised so an older sync never lands after a newer one. */
   private registryChain: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
     this.store = new BucketStore(ctx.storage.sql);
+    this.index = new RecordIndex(ctx.storage.sql);
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
     });
@@ -100,6 +155,242 @@ export class BucketObject extends DurableObject<Bindings> {
     // Visible in /list before we answer; if D1 fails here the alarm retries from r2_purges.
     await this.serialiseRegistryWrite(() => deleteRegistryRow(this.env.DB, name, row.generation));
     return OK;
+  }
+
+  // ---- records ------------------------------------------------------------------------------
+
+  /**
+   * Writes small records whose bytes travel with the call; each is staged in SQLite in its own
+   * transaction, so one record's failure (duplicate, quota) leaves the others written. The
+   * caller's acknowledgement follows the commit (the output gate holds it until durable).
+   */
+  async writeRecords(bucket: string, items: StagedItem[]): Promise<Result<{ outcomes: ItemOutcome[] }>> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    const effects = newEffects();
+    const outcomes = items.map((item) => this.transact(row, (ops) => writeStaged(ops, item.meta, item.payload, effects)));
+    await this.afterWrite(effects);
+    return { ok: true, outcomes };
+  }
+
+  /** Reserves timestamp and quota for a record the edge streams straight to R2. */
+  async reserveUpload(bucket: string, meta: RecordMeta): Promise<Result<UploadTicket>> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    const effects = newEffects();
+    let ticket: UploadTicket | undefined;
+    const outcome = this.transact(row, (ops) => {
+      const reserved = reserveUpload(ops, meta, effects);
+      if (reserved.ok) ticket = { objectKey: reserved.objectKey, leaseMs: reserved.leaseMs };
+      return reserved.ok ? { ok: true } : reserved;
+    });
+    await this.afterWrite(effects);
+    await this.scheduleAlarm(Date.now() + (ticket?.leaseMs ?? 0));
+    return outcome.ok && ticket ? { ok: true, ...ticket } : (outcome as { ok: false; error: ErrorInfo });
+  }
+
+  /** The streamed object is durable in R2: make the record visible. */
+  async commitUpload(bucket: string, entry: string, ts: number, objectKey: string): Promise<Ok> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) {
+      this.ctx.storage.transactionSync(() => this.index.collectGarbage(objectKey, Date.now()));
+      await this.scheduleAlarm(Date.now());
+      return row;
+    }
+    const effects = newEffects();
+    const outcome = this.transact(row, (ops) => commitUpload(ops, entry, ts, objectKey, effects));
+    await this.afterWrite(effects);
+    return outcome.ok ? OK : outcome;
+  }
+
+  /** The upload failed or was cut short: release the timestamp; the object is deleted by the alarm. */
+  async abortUpload(bucket: string, entry: string, ts: number, objectKey: string): Promise<void> {
+    const row = this.store.bucket();
+    const nowMs = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      if (row) abortUpload(this.opsContext(row, nowMs), entry, ts, objectKey);
+      else this.index.collectGarbage(objectKey, nowMs);
+    });
+    await this.scheduleAlarm(nowMs);
+  }
+
+  /** GET/HEAD one record: by timestamp, or the latest when `ts` is null. */
+  async readRecord(
+    bucket: string,
+    entryName: string,
+    ts: number | null,
+    withBody: boolean,
+  ): Promise<Result<{ record: RecordView; body: BodyLocation }>> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    const entry = this.index.entry(entryName);
+    if (!entry) return entryNotFound(bucket, entryName);
+    const record = ts === null ? this.index.latestReady(entry.id) : this.index.record(entry.id, ts);
+    if (!record) {
+      return ts === null ? fail(404, `No records in entry ${bucket}/${entryName}`) : recordNotFound(bucket, entryName, ts);
+    }
+    if (record.state === "pending") return stillBeingWritten(bucket, entryName, record.ts);
+    const view: RecordView = {
+      entry: entryName,
+      ts: record.ts,
+      size: record.size,
+      contentType: record.content_type,
+      labels: JSON.parse(record.labels),
+    };
+    let body: BodyLocation = { kind: "none" };
+    if (withBody && record.size > 0) {
+      if (record.location === "staged") {
+        const bytes = this.index.stagedPayload(entry.id, record.ts);
+        if (!bytes) throw new Error(`staged payload of ${bucket}/${entryName}/${record.ts} is missing`);
+        body = { kind: "inline", bytes };
+      } else {
+        body = { kind: "r2", key: record.object_key ?? "", offset: record.object_offset ?? 0 };
+      }
+    }
+    return { ok: true, record: view, body };
+  }
+
+  /** PATCH one record's labels (empty value deletes a label). */
+  async updateRecordLabels(bucket: string, entry: string, ts: number, changes: Labels): Promise<Ok> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    const outcome = this.transact(row, (ops) => updateLabels(ops, entry, ts, changes));
+    if (outcome.ok) await this.usageChanged();
+    return outcome.ok ? OK : outcome;
+  }
+
+  /** DELETE one record. */
+  async removeRecord(bucket: string, entry: string, ts: number): Promise<Ok> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    const outcome = this.transact(row, (ops) => removeRecord(ops, entry, ts));
+    if (outcome.ok) await this.afterRemoval();
+    return outcome.ok ? OK : outcome;
+  }
+
+  /** DELETE an entry with all its descendants (`a` removes `a/b`, `a/$meta`, …). */
+  async removeEntry(bucket: string, entryName: string): Promise<Ok> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    if (isMetaEntry(entryName)) return fail(422, `Can't remove system entry '${entryName}'`);
+    const subtree = this.index.subtree(entryName);
+    if (subtree.length === 0) return entryNotFound(bucket, entryName);
+    this.ctx.storage.transactionSync(() => this.index.dropEntries(subtree, Date.now()));
+    await this.afterRemoval();
+    return OK;
+  }
+
+  /** PUT an entry's new name; descendants move along and missing parents of the target appear. */
+  async renameEntry(bucket: string, entryName: string, newName: string): Promise<Ok> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    const subtree = this.index.subtree(entryName);
+    if (subtree.length === 0) return entryNotFound(bucket, entryName);
+    const inside = newName === entryName || newName.startsWith(`${entryName}/`);
+    if (inside || this.index.entry(newName)) return fail(409, `Entry '${newName}' already exists in bucket '${bucket}'`);
+    this.ctx.storage.transactionSync(() => {
+      for (const entry of subtree) {
+        const renamed = newName + entry.name.slice(entryName.length);
+        this.ctx.storage.sql.exec("UPDATE entries SET name = ? WHERE id = ?", renamed, entry.id);
+      }
+      this.index.ensureEntry(newName);
+    });
+    await this.usageChanged();
+    return OK;
+  }
+
+  // ---- record plumbing ----------------------------------------------------------------------
+
+  protected opsContext(bucket: BucketRow, nowMs = Date.now()): OpsContext {
+    return { sql: this.ctx.storage.sql, store: this.store, index: this.index, bucket, nowMs };
+  }
+
+  /** Runs one operation in a transaction, rolling it back when it returns a failure. */
+  protected transact(bucket: BucketRow, operation: (ops: OpsContext) => ItemOutcome): ItemOutcome {
+    try {
+      return this.ctx.storage.transactionSync(() => {
+        const outcome = operation(this.opsContext(bucket));
+        if (!outcome.ok) throw new Rollback(outcome);
+        return outcome;
+      });
+    } catch (error) {
+      if (error instanceof Rollback) return error.outcome;
+      throw error;
+    }
+  }
+
+  private async afterWrite(effects: OpsEffects): Promise<void> {
+    if (effects.usageChanged) await this.usageChanged();
+    for (const blockId of effects.blocksToSeal) this.kickSeal(blockId);
+    const idleSealAt = this.index.nextIdleSealAt(SEAL_IDLE_MS);
+    if (idleSealAt !== null) await this.scheduleAlarm(idleSealAt);
+  }
+
+  private async afterRemoval(): Promise<void> {
+    await this.usageChanged();
+    const garbageAt = this.nextGarbageAt();
+    if (garbageAt !== null) await this.scheduleAlarm(garbageAt);
+  }
+
+  /** Starts sealing a block off the request path; the alarm retries whatever does not finish. */
+  private kickSeal(blockId: number): void {
+    if (this.sealing.has(blockId)) return;
+    this.sealing.add(blockId);
+    this.sealBlock(blockId)
+      .catch((error) => console.error(`sealing block ${blockId} failed; the alarm retries:`, error))
+      .finally(() => this.sealing.delete(blockId));
+  }
+
+  /**
+   * Writes a block's staged records to one R2 object, then points the records at it. The key is
+   * unique per attempt and registered as garbage first (intent), so a crash mid-put leaves nothing
+   * behind after the lease; the commit removes the intent.
+   */
+  protected async sealBlock(blockId: number): Promise<void> {
+    const bucket = this.store.bucket();
+    const block = this.index.block(blockId);
+    if (!bucket || !block || block.state === "sealed") return;
+    if (block.state === "open") this.ctx.storage.transactionSync(() => this.index.closeBlock(block));
+    const staged = this.index.stagedRecordsOf(blockId);
+    if (staged.length === 0) {
+      this.ctx.storage.sql.exec("UPDATE blocks SET state = 'sealed', staged_bytes = 0 WHERE id = ?", blockId);
+      return;
+    }
+    const total = staged.reduce((sum, record) => sum + record.size, 0);
+    const bytes = new Uint8Array(total);
+    const offsets: number[] = [];
+    let offset = 0;
+    for (const record of staged) {
+      offsets.push(offset);
+      bytes.set(new Uint8Array(record.payload), offset);
+      offset += record.size;
+    }
+    const key = `${blockObjectKey(bucket.generation, block.entry_id, blockId)}-${crypto.randomUUID().slice(0, 8)}`;
+    this.index.collectGarbage(key, Date.now() + SEAL_LEASE_MS);
+    await withTimeout(recordsBucket(this.env).put(key, bytes), R2_TIMEOUT_MS, "put");
+    this.ctx.storage.transactionSync(() => {
+      const current = this.index.block(blockId);
+      if (!current || current.state === "sealed") return; // the object stays garbage
+      const sql = this.ctx.storage.sql;
+      staged.forEach((record, i) => {
+        const moved = sql.exec(
+          `UPDATE records SET location = 'block', object_key = ?, object_offset = ?
+           WHERE entry_id = ? AND ts = ? AND block_id = ? AND location = 'staged'`,
+          key,
+          offsets[i] ?? 0,
+          record.entry_id,
+          record.ts,
+          blockId,
+        ).rowsWritten;
+        if (moved > 0) sql.exec("DELETE FROM staged_payloads WHERE entry_id = ? AND ts = ?", record.entry_id, record.ts);
+      });
+      sql.exec("UPDATE blocks SET state = 'sealed', object_key = ?, staged_bytes = 0 WHERE id = ?", key, blockId);
+      this.index.forgetGarbage(key);
+    });
+  }
+
+  private nextGarbageAt(): number | null {
+    return this.ctx.storage.sql.exec<{ at: number | null }>("SELECT min(not_before_ms) AS at FROM r2_garbage").one().at;
   }
 
   // ---- rename: the object of the new name pulls the index from the old one --------------------
@@ -180,8 +471,14 @@ export class BucketObject extends DurableObject<Bindings> {
       }
     };
     await attempt(() => this.flushStats());
+    await attempt(() => this.sealIdleBlocks(deadline));
+    await attempt(async () => {
+      const bucket = this.store.bucket();
+      if (bucket) this.ctx.storage.transactionSync(() => sweepExpiredUploads(this.opsContext(bucket), 1000));
+    });
     await attempt(() => this.purgeDeletedGenerations(deadline));
     await attempt(() => this.deleteGarbage(deadline));
+    await attempt(() => this.flushStats());
     const next = retryAt ?? this.nextMaintenanceAt();
     if (next !== null) await this.ctx.storage.setAlarm(Math.max(next, Date.now()));
   }
@@ -264,11 +561,24 @@ export class BucketObject extends DurableObject<Bindings> {
     await next;
   }
 
+  private async sealIdleBlocks(deadline: number): Promise<void> {
+    for (const block of this.index.blocksToSeal(Date.now() - SEAL_IDLE_MS, 100)) {
+      if (Date.now() >= deadline) return;
+      if (this.sealing.has(block.id)) continue;
+      this.sealing.add(block.id);
+      try {
+        await this.sealBlock(block.id);
+      } finally {
+        this.sealing.delete(block.id);
+      }
+    }
+  }
+
   private async purgeDeletedGenerations(deadline: number): Promise<void> {
     for (const { generation, name } of this.store.purges()) {
       await this.serialiseRegistryWrite(() => deleteRegistryRow(this.env.DB, name, generation));
       let done = false;
-      while (!done && Date.now() < deadline) done = await purgePrefixPage(this.env.RECORDS, generationPrefix(generation));
+      while (!done && Date.now() < deadline) done = await purgePrefixPage(recordsBucket(this.env), generationPrefix(generation));
       if (done) this.store.finishPurge(generation);
     }
   }
@@ -280,7 +590,7 @@ export class BucketObject extends DurableObject<Bindings> {
         .toArray()
         .map((row) => row.key);
       if (keys.length === 0) return;
-      await withTimeout(this.env.RECORDS.delete(keys), R2_TIMEOUT_MS, "delete");
+      await withTimeout(recordsBucket(this.env).delete(keys), R2_TIMEOUT_MS, "delete");
       for (const key of keys) this.ctx.storage.sql.exec("DELETE FROM r2_garbage WHERE key = ?", key);
     }
   }

@@ -13,6 +13,7 @@ export interface BucketRow {
   quota_type: QuotaType;
   quota_size: number;
   is_provisioned: number;
+  pending_bytes: number;
   renaming_to: string | null;
   renaming_from: string | null;
   stats_version: number;
@@ -105,9 +106,12 @@ export class BucketStore {
     return this.sql.exec<EntryRow & Record<string, SqlStorageValue>>("SELECT * FROM entries WHERE name = ?", name).toArray()[0];
   }
 
-  /** Removes every entry, block, record and staged payload (bucket deletion). */
+  /**
+   * Removes every entry, block, record and staged payload (bucket deletion). r2_garbage stays: it
+   * holds intents of puts still in flight, which must be deleted once they land.
+   */
   clearData(): void {
-    for (const table of ["entries", "blocks", "records", "staged_payloads", "r2_garbage"]) {
+    for (const table of ["entries", "blocks", "records", "staged_payloads"]) {
       this.sql.exec(`DELETE FROM ${table}`);
     }
     this.sql.exec("DELETE FROM bucket");

@@ -31,6 +31,8 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         renaming_to TEXT,
         -- Set on the target object until the copy is complete (a retried rename starts over).
         renaming_from TEXT,
+        -- Bytes reserved by streamed uploads in flight; counted against the quota.
+        pending_bytes INTEGER NOT NULL DEFAULT 0,
         -- Bumped on every usage change; the alarm flushes to D1 while flushed < current.
         stats_version INTEGER NOT NULL DEFAULT 0,
         stats_flushed_version INTEGER NOT NULL DEFAULT 0
@@ -48,7 +50,8 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       CREATE TABLE blocks (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         entry_id INTEGER NOT NULL,
-        -- 'open': small records staged in SQLite; 'sealed': staged bytes written to object_key.
+        -- 'open': takes records, staged in SQLite; 'full': closed, staged bytes await sealing;
+        -- 'sealed': staged bytes written to object_key (large records have their own objects).
         state TEXT NOT NULL,
         record_count INTEGER NOT NULL DEFAULT 0,
         content_bytes INTEGER NOT NULL DEFAULT 0,
@@ -64,6 +67,7 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       CREATE TABLE records (
         entry_id INTEGER NOT NULL,
         ts INTEGER NOT NULL,
+        -- 0 while pending: a streamed record joins a block when its upload commits.
         block_id INTEGER NOT NULL,
         -- 'pending': a streamed upload holds this timestamp; 'ready': readable.
         state TEXT NOT NULL,
@@ -71,6 +75,8 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         content_type TEXT NOT NULL,
         labels TEXT NOT NULL,
         meta_len INTEGER NOT NULL,
+        -- Content bytes before this record in its logical block (ReductStore's descriptor 'begin').
+        block_begin INTEGER NOT NULL DEFAULT 0,
         -- 'staged' (payload in staged_payloads), 'block' (range of the block object), 'object' (own R2 object)
         location TEXT NOT NULL,
         object_key TEXT,
@@ -79,6 +85,7 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         PRIMARY KEY (entry_id, ts)
       ) WITHOUT ROWID;
       CREATE INDEX records_by_block ON records (block_id, ts);
+      CREATE INDEX records_pending ON records (lease_expires_at_ms) WHERE state = 'pending';
       CREATE TABLE staged_payloads (
         entry_id INTEGER NOT NULL,
         ts INTEGER NOT NULL,

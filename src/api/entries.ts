@@ -1,0 +1,121 @@
+/**
+ * Entry / record API (§4): write, read (GET/HEAD), label update and removal of single records,
+ * entry removal and rename. Entry names may contain `/`, so routes capture the rest of the path and
+ * the suffixes `/batch`, `/q` and `/rename` are matched first.
+ */
+
+import { Hono } from "hono";
+import { requireRead, requireWrite } from "../auth/policy";
+import { HttpError, payloadTooLarge, unwrap } from "../errors";
+import { SMALL_RECORD_MAX_BYTES } from "../storage/blocks";
+import { recordsBucket } from "../storage/r2-binding";
+import { readJsonBody } from "./body";
+import { bucketStub } from "./bucket-stub";
+import type { AppContext, AppEnv } from "./context";
+import { validateEntryName } from "./headers/entry-name";
+import {
+  dropEmptyLabels,
+  parseTimestamp,
+  readContentLength,
+  readLabelHeaders,
+  validateContentType,
+} from "./headers/single-record";
+import { asClientError, readExactly, streamToR2 } from "./record-body";
+import { sendRecord } from "./record-response";
+import { parseOr422, renameBody } from "./schemas";
+
+export const entryRoutes = new Hono<AppEnv>();
+
+/** Optional `ts` query parameter: absent → null. */
+function optionalTs(c: AppContext): number | null {
+  const text = c.req.query("ts");
+  return text === undefined ? null : parseTimestamp(text, "ts");
+}
+
+function requiredTs(c: AppContext): number {
+  const ts = optionalTs(c);
+  if (ts === null) throw new HttpError(422, "'ts' parameter is required");
+  return ts;
+}
+
+// PUT /api/v1/b/:bucket_name/:entry_name/rename
+entryRoutes.put("/:bucket/:entry{.+}/rename", async (c) => {
+  const { bucket, entry } = c.req.param();
+  requireWrite(c.get("caller"), bucket);
+  const { new_name: newName } = parseOr422(renameBody, await readJsonBody(c.req.raw, undefined));
+  validateEntryName(newName);
+  unwrap(await bucketStub(c.env, bucket).renameEntry(bucket, entry, newName));
+  return c.body(null, 200);
+});
+
+// POST /api/v1/b/:bucket_name/:entry_name?ts=<µs>
+entryRoutes.post("/:bucket/:entry{.+}", async (c) => {
+  const { bucket, entry } = c.req.param();
+  requireWrite(c.get("caller"), bucket);
+  const ts = requiredTs(c);
+  validateEntryName(entry);
+  const size = readContentLength(c.req.raw.headers);
+  const maxBytes = c.get("config").maxRecordBytes;
+  if (size > maxBytes) throw payloadTooLarge(`Record of ${size} bytes is larger than the limit of ${maxBytes} bytes`);
+  const meta = {
+    entry,
+    ts,
+    size,
+    contentType: validateContentType(c.req.header("content-type")),
+    labels: dropEmptyLabels(readLabelHeaders(c.req.raw.headers)),
+  };
+  const stub = bucketStub(c.env, bucket);
+
+  if (size <= SMALL_RECORD_MAX_BYTES) {
+    let payload: ArrayBuffer;
+    try {
+      payload = await readExactly(c.req.raw.body, size);
+    } catch (error) {
+      throw asClientError(error);
+    }
+    const [outcome] = unwrap(await stub.writeRecords(bucket, [{ meta, payload }])).outcomes;
+    if (outcome && !outcome.ok) throw new HttpError(outcome.error.status, outcome.error.message);
+    return c.body(null, 200);
+  }
+
+  const ticket = unwrap(await stub.reserveUpload(bucket, meta));
+  try {
+    await streamToR2(recordsBucket(c.env), ticket.objectKey, c.req.raw.body, size, ticket.leaseMs - 5_000);
+  } catch (error) {
+    await stub.abortUpload(bucket, entry, ts, ticket.objectKey);
+    throw asClientError(error);
+  }
+  unwrap(await stub.commitUpload(bucket, entry, ts, ticket.objectKey));
+  return c.body(null, 200);
+});
+
+// GET|HEAD /api/v1/b/:bucket_name/:entry_name[?ts=<µs>]
+entryRoutes.get("/:bucket/:entry{.+}", async (c) => {
+  const { bucket, entry } = c.req.param();
+  requireRead(c.get("caller"), bucket);
+  const ts = optionalTs(c);
+  return sendRecord(c, bucket, entry, ts);
+});
+
+// PATCH /api/v1/b/:bucket_name/:entry_name?ts=<µs>
+entryRoutes.patch("/:bucket/:entry{.+}", async (c) => {
+  const { bucket, entry } = c.req.param();
+  requireWrite(c.get("caller"), bucket);
+  const ts = requiredTs(c);
+  const labels = readLabelHeaders(c.req.raw.headers);
+  unwrap(await bucketStub(c.env, bucket).updateRecordLabels(bucket, entry, ts, labels));
+  return c.body(null, 200);
+});
+
+// DELETE /api/v1/b/:bucket_name/:entry_name[?ts=<µs>] — with any query parameter it removes a record.
+entryRoutes.delete("/:bucket/:entry{.+}", async (c) => {
+  const { bucket, entry } = c.req.param();
+  requireWrite(c.get("caller"), bucket);
+  const stub = bucketStub(c.env, bucket);
+  if (new URL(c.req.url).search === "") {
+    unwrap(await stub.removeEntry(bucket, entry));
+  } else {
+    unwrap(await stub.removeRecord(bucket, entry, requiredTs(c)));
+  }
+  return c.body(null, 200);
+});
