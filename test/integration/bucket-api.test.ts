@@ -197,6 +197,26 @@ describe("POST /b/:bucket: create", () => {
     expect((await getBucket(name)).info.name).toBe(name);
   });
 
+  it("a settings body over 1 MiB is refused with 413 before it is buffered, declared or streamed", async () => {
+    const huge = JSON.stringify({ quota_size: 1, padding: "x".repeat(1024 * 1024) });
+    const message = `Request body is larger than ${1024 * 1024} bytes`;
+    const declared = uniqueName("huge");
+    await expectError(await send("POST", `/b/${declared}`, huge, { "content-length": String(huge.length) }), 413, message);
+    const streamed = uniqueName("huge-stream");
+    const bytes = new TextEncoder().encode(huge);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let offset = 0; offset < bytes.length; offset += 64 * 1024)
+          controller.enqueue(bytes.slice(offset, offset + 64 * 1024));
+        controller.close();
+      },
+    });
+    await expectError(await api("POST", `/b/${streamed}`, { body }), 413, message);
+    for (const name of [declared, streamed]) {
+      await expectError(await api("GET", `/b/${name}`), 404, `Bucket '${name}' is not found`);
+    }
+  });
+
   it("refuses an existing name with 409 and keeps the first settings", async () => {
     const name = uniqueName("dup");
     await createBucket(name, { max_block_records: 11 });
