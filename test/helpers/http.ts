@@ -27,7 +27,7 @@ export async function api(
   const length = fixedLength(init.body);
   if (length !== undefined && headers["content-length"] === undefined) headers["content-length"] = String(length);
   const request = new Request(`${BASE}${path}`, { method, headers, body: init.body ?? null });
-  return worker.fetch(request, env, createExecutionContext());
+  return worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, env, createExecutionContext());
 }
 
 function fixedLength(body: BodyInit | null | undefined): number | undefined {
