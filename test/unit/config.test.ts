@@ -119,7 +119,10 @@ describe("parseConfig", () => {
     [{ RS_DISABLE_AUTH: "YES" }, { kind: "disabled" }],
     [{ RS_DISABLE_AUTH: "false" }, { kind: "unconfigured" }],
     [{ RS_DISABLE_AUTH: "0" }, { kind: "unconfigured" }],
-    [{ RS_DISABLE_AUTH: "true", RS_API_TOKEN: "t" }, { kind: "token", initToken: "t" }],
+    [
+      { RS_DISABLE_AUTH: "true", RS_API_TOKEN: "t" },
+      { kind: "token", initToken: "t" },
+    ],
     [{ RS_API_TOKEN: "" }, { kind: "unconfigured" }],
   ])("auth mode of %o", (env, expected) => {
     expect(parseConfig(env).auth).toStrictEqual(expected);
