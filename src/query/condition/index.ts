@@ -22,6 +22,18 @@
  *   selected.
  * - Every failure is a `ConditionError { status: 400 | 404 | 422, message }`; 400 means the caller
  *   passed a bad record or state snapshot. Nothing else is ever thrown.
+ *
+ * Where this port differs from the reference on purpose:
+ * - `"$op": {…}` with an operator taking operands is unary shorthand (§6.3.1 form 3); only other
+ *   keys (labels, constants, `$timestamp`/`$id`) start object notation. A nested object with several
+ *   keys is one ANDed operand (the reference splices them into the operand list).
+ * - Constant operands are checked at parse time: divisor 0, `$cast` type, time zone, `$each_n: 0`,
+ *   non-numeric `$limit`/`$each_t`/`$gate` spans → 422 at creation instead of per record.
+ * - Int arithmetic is checked against i64 (`Integer overflow in $add`) instead of wrapping.
+ * - Duration literals are strictly `-?<digits><unit>` parts; JSON integers beyond ±2^53−1 are a 422;
+ *   a JSON `1.0` arrives from `JSON.parse` as the Int 1.
+ * - Directive values are validated by type (`#select_labels: ["1h"]` stays a label name).
+ * - Nesting deeper than `MAX_DEPTH` JSON levels or more than `MAX_NODES` nodes → 422.
  */
 
 export type { ContextSpan, Directives } from "./directives";
