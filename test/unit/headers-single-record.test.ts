@@ -4,6 +4,7 @@ import {
   assertBatchContentLength,
   DEFAULT_CONTENT_TYPE,
   dropEmptyLabels,
+  labelHeaderName,
   labelUpdateFromHeaders,
   MAX_LABEL_NAME_BYTES,
   MAX_LABEL_TOTAL_BYTES,
@@ -139,6 +140,23 @@ describe("readLabelHeaders", () => {
     // 4 labels of (2 + 4094) bytes = 16384 bytes total
     expect(Object.keys(readLabelHeaders(headersOf(many(4, MAX_LABEL_VALUE_BYTES - 2))))).toHaveLength(4);
     expect(4 * (2 + MAX_LABEL_VALUE_BYTES - 2)).toBe(MAX_LABEL_TOTAL_BYTES);
+  });
+});
+
+describe("labelHeaderName", () => {
+  it.each(["room", "label1", "x-y_z.1", "!#$%&'*+-.^_`|~", "Upper"])("%j can be a header name", (name) => {
+    expect(labelHeaderName(name)).toBe(`x-reduct-label-${name}`);
+    expect(() => new Headers([[labelHeaderName(name)!, "v"]])).not.toThrow();
+  });
+
+  it.each(["x y", "a,b", "a=b", "a/b", 'q"', "@x", "a:b"])("%j cannot (Headers would throw)", (name) => {
+    expect(labelHeaderName(name)).toBeNull();
+    expect(() => new Headers([[`x-reduct-label-${name}`, "v"]])).toThrow(TypeError);
+  });
+
+  // workerd accepts these as header names (UTF-8 quirk / empty suffix) but they are not tokens.
+  it.each(["", "é"])("%j is refused too", (name) => {
+    expect(labelHeaderName(name)).toBeNull();
   });
 });
 

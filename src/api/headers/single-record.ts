@@ -52,6 +52,17 @@ export function readLabelHeaders(headers: Headers): Labels {
   return toLabels(labels);
 }
 
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * `x-reduct-label-<name>` for a single-record response, or null when `name` cannot be part of a
+ * header name. Batch writes accept any label name (v2 names are percent-encoded, v1 names may hold
+ * spaces), so `Headers.set` would throw a TypeError for some stored labels; callers skip those.
+ */
+export function labelHeaderName(name: string): string | null {
+  return HEADER_TOKEN.test(name) ? `${LABEL_HEADER_PREFIX}${name}` : null;
+}
+
 /** Labels to store on a write: an empty value means "no such label" everywhere in this port. */
 export function dropEmptyLabels(labels: Labels): Labels {
   return Object.fromEntries(Object.entries(labels).filter(([, value]) => value !== ""));
