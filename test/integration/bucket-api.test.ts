@@ -358,13 +358,18 @@ describe("DELETE /b/:bucket", () => {
 
   it("frees the name: it can be created again, with fresh settings and no entries", async () => {
     const name = uniqueName("recreate");
-    await createBucket(name, { quota_type: "HARD", quota_size: 100, max_block_records: 3 });
+    await createBucket(name, { quota_type: "HARD", quota_size: 1000, max_block_records: 3 });
+    await expectOkEmpty(await api("POST", `/b/${name}/entry-1?ts=1000000`, { body: "somedata" }));
+    expect((await getBucket(name)).entries.map((entry) => (entry as { name: string }).name)).toEqual(["entry-1"]);
     await expectOkEmpty(await api("DELETE", `/b/${name}`));
     await createBucket(name);
     const body = await getBucket(name);
     expect(body.settings).toStrictEqual(DEFAULT_SETTINGS);
     expect(body.entries).toEqual([]);
     expect(body.info).toMatchObject({ name, entry_count: 0, size: 0, status: "READY" });
+    const record = await api("GET", `/b/${name}/entry-1?ts=1000000`);
+    await record.text();
+    expect(record.status).toBe(404);
     expect((await listedNames()).filter((listed) => listed === name)).toEqual([name]);
   });
 });
@@ -386,6 +391,29 @@ describe("PUT /b/:bucket/rename", () => {
     const names = await listedNames();
     expect(names).toContain(newName);
     expect(names).not.toContain(oldName);
+  });
+
+  it("records written before a rename are read back under the new name", async () => {
+    const oldName = uniqueName("rename-records");
+    const newName = uniqueName("rename-records-new");
+    await createBucket(oldName);
+    await expectOkEmpty(await api("POST", `/b/${oldName}/entry-1?ts=1000000`, { body: "somedata1" }));
+    await expectOkEmpty(await api("POST", `/b/${oldName}/entry-1?ts=2000000`, { body: "somedata2" }));
+    const before = await getBucket(oldName);
+    await expectOkEmpty(await rename(oldName, newName));
+    const after = await getBucket(newName);
+    expect(after.entries).toStrictEqual(before.entries);
+    expect(after.info).toStrictEqual({ ...before.info, name: newName });
+    for (const [ts, data] of [
+      [1000000, "somedata1"],
+      [2000000, "somedata2"],
+    ] as const) {
+      const record = await api("GET", `/b/${newName}/entry-1?ts=${ts}`);
+      expect({ status: record.status, body: await record.text() }).toEqual({ status: 200, body: data });
+    }
+    const old = await api("GET", `/b/${oldName}/entry-1?ts=1000000`);
+    await old.text();
+    expect(old.status).toBe(404);
   });
 
   it("the old name is free afterwards and the renamed bucket can be renamed again", async () => {
