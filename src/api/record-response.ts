@@ -10,6 +10,7 @@ import { R2_TIMEOUT_MS, withTimeout } from "../storage/r2";
 import { recordsBucket } from "../storage/r2-binding";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext } from "./context";
+import { labelHeaderName } from "./headers/single-record";
 
 export function recordHeaders(record: RecordView): Headers {
   const headers = new Headers({
@@ -19,7 +20,11 @@ export function recordHeaders(record: RecordView): Headers {
     "content-length": String(record.size),
     "content-disposition": "attachment",
   });
-  for (const [name, value] of Object.entries(record.labels)) headers.set(`x-reduct-label-${name}`, value);
+  for (const [name, value] of Object.entries(record.labels)) {
+    // Batch writes may store label names that cannot be a header name; those are not sent here.
+    const header = labelHeaderName(name);
+    if (header !== null) headers.set(header, value);
+  }
   return headers;
 }
 

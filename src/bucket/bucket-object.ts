@@ -259,6 +259,34 @@ export class BucketObject extends DurableObject<Bindings> {
     return outcome.ok ? OK : outcome;
   }
 
+  /** Batch label updates (v1 PATCH …/batch, v2 /io update): one outcome per item, in order. */
+  async updateLabelsMany(
+    bucket: string,
+    items: { entry: string; ts: number; changes: Labels }[],
+  ): Promise<Result<{ outcomes: ItemOutcome[] }>> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    const outcomes = items.map((item) => this.transact(row, (ops) => updateLabels(ops, item.entry, item.ts, item.changes)));
+    if (outcomes.some((outcome) => outcome.ok)) await this.usageChanged();
+    return { ok: true, outcomes };
+  }
+
+  /** Batch removals (v1 DELETE …/batch, v2 /io remove): one outcome per item, in order. */
+  async removeMany(bucket: string, items: { entry: string; ts: number }[]): Promise<Result<{ outcomes: ItemOutcome[] }>> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    const outcomes = items.map((item) => this.transact(row, (ops) => removeRecord(ops, item.entry, item.ts)));
+    if (outcomes.some((outcome) => outcome.ok)) await this.afterRemoval();
+    return { ok: true, outcomes };
+  }
+
+  /** True when the entry exists (batch endpoints answer 404 for a missing entry as a whole). */
+  async hasEntry(bucket: string, entry: string): Promise<Result<{ exists: boolean }>> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    return { ok: true, exists: this.index.entry(entry) !== undefined };
+  }
+
   /** DELETE one record. */
   async removeRecord(bucket: string, entry: string, ts: number): Promise<Ok> {
     const row = this.liveBucket(bucket);

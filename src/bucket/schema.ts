@@ -106,6 +106,32 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: "persisted query cursors, so a query survives the object being evicted",
+    sql: `
+      ALTER TABLE bucket ADD COLUMN last_query_id INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE queries (
+        id INTEGER PRIMARY KEY,
+        -- 'entry': one entry (v1 batch / single reads); 'multi': /io queries over entry patterns.
+        kind TEXT NOT NULL,
+        -- JSON array of entry names (kind 'entry') or patterns (kind 'multi'), resolved per read.
+        entries TEXT NOT NULL,
+        start_ts INTEGER,
+        stop_ts INTEGER,
+        continuous INTEGER NOT NULL DEFAULT 0,
+        only_metadata INTEGER NOT NULL DEFAULT 0,
+        strict INTEGER NOT NULL DEFAULT 0,
+        when_json TEXT,
+        ttl_s INTEGER NOT NULL,
+        last_access_ms INTEGER NOT NULL,
+        -- JSON {entry name: {after: last examined ts, state: evaluator snapshot}}.
+        cursors TEXT NOT NULL DEFAULT '{}',
+        -- Set once every record was delivered: later reads answer 204 until the TTL ends.
+        finished INTEGER NOT NULL DEFAULT 0
+      );
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;
