@@ -30,6 +30,8 @@ export interface Config {
   bucketDefaults: BucketSettings;
   /** Largest record body accepted (bytes); larger ones get 413 before anything is stored. */
   maxRecordBytes: number;
+  /** Batch read limits (§1.8); query directives may lower or raise them within MAX_BATCH_* caps. */
+  batch: { maxRecords: number; maxBytes: number; maxMetadataBytes: number };
 }
 
 /** The variables we read; everything is optional text in the Worker env. */
@@ -45,7 +47,10 @@ export type RsEnv = Partial<
     | "RS_DEFAULTS_BUCKET_MAX_BLOCK_RECORDS"
     | "RS_DEFAULTS_BUCKET_QUOTA_TYPE"
     | "RS_DEFAULTS_BUCKET_QUOTA_SIZE"
-    | "RS_MAX_RECORD_SIZE",
+    | "RS_MAX_RECORD_SIZE"
+    | "RS_IO_BATCH_MAX_RECORDS"
+    | "RS_IO_BATCH_MAX_SIZE"
+    | "RS_IO_BATCH_MAX_METADATA_SIZE",
     string | undefined
   >
 >;
@@ -55,6 +60,13 @@ export const DEFAULT_MAX_BLOCK_RECORDS = 1024;
 /** Cloudflare accepts request bodies up to 100 MB on the Free and Pro plans. */
 export const DEFAULT_MAX_RECORD_BYTES = 100 * 1024 * 1024;
 export const DEFAULT_INSTANCE_NAME = "reduct-edge";
+export const DEFAULT_BATCH_MAX_RECORDS = 85;
+export const DEFAULT_BATCH_MAX_BYTES = 8_000_000;
+/**
+ * Record metadata of a batch travels in response headers. The reference allows 512 KB; behind
+ * Cloudflare's edge we keep it far smaller and let clients fetch more batches instead.
+ */
+export const DEFAULT_BATCH_MAX_METADATA_BYTES = 16_000;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -127,6 +139,9 @@ const rsEnvSchema = z.object({
     .optional(),
   RS_DEFAULTS_BUCKET_QUOTA_SIZE: byteSize.optional(),
   RS_MAX_RECORD_SIZE: byteSize.pipe(z.number().positive()).optional(),
+  RS_IO_BATCH_MAX_RECORDS: positiveInt.optional(),
+  RS_IO_BATCH_MAX_SIZE: byteSize.pipe(z.number().positive()).optional(),
+  RS_IO_BATCH_MAX_METADATA_SIZE: byteSize.pipe(z.number().positive().max(64_000)).optional(),
 });
 
 export function normaliseBasePath(path: string | undefined): string {
@@ -181,6 +196,11 @@ export function parseConfig(env: RsEnv): Config {
       quota_size: vars.RS_DEFAULTS_BUCKET_QUOTA_SIZE ?? 0,
     },
     maxRecordBytes: vars.RS_MAX_RECORD_SIZE ?? DEFAULT_MAX_RECORD_BYTES,
+    batch: {
+      maxRecords: vars.RS_IO_BATCH_MAX_RECORDS ?? DEFAULT_BATCH_MAX_RECORDS,
+      maxBytes: vars.RS_IO_BATCH_MAX_SIZE ?? DEFAULT_BATCH_MAX_BYTES,
+      maxMetadataBytes: vars.RS_IO_BATCH_MAX_METADATA_SIZE ?? DEFAULT_BATCH_MAX_METADATA_BYTES,
+    },
   };
 }
 

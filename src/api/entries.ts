@@ -20,6 +20,7 @@ import {
   readLabelHeaders,
   validateContentType,
 } from "./headers/single-record";
+import { readOneOfQuery } from "./queries";
 import { asClientError, readExactly, streamToR2 } from "./record-body";
 import { sendRecord } from "./record-response";
 import { parseOr422, renameBody } from "./schemas";
@@ -89,11 +90,13 @@ entryRoutes.post("/:bucket/:entry{.+}", async (c) => {
   return c.body(null, 200);
 });
 
-// GET|HEAD /api/v1/b/:bucket_name/:entry_name[?ts=<µs>]
+// GET|HEAD /api/v1/b/:bucket_name/:entry_name[?ts=<µs> | ?q=<query id>] — neither: the latest record
 entryRoutes.get("/:bucket/:entry{.+}", async (c) => {
   const { bucket, entry } = c.req.param();
   requireRead(c.get("caller"), bucket);
   const ts = optionalTs(c);
+  const queryId = c.req.query("q");
+  if (ts === null && queryId !== undefined) return readOneOfQuery(c, bucket, queryId);
   return sendRecord(c, bucket, entry, ts);
 });
 

@@ -14,6 +14,7 @@ import { SEAL_IDLE_MS, SEAL_LEASE_MS } from "../storage/blocks";
 import { blockObjectKey, generationPrefix, purgePrefixPage, R2_DELETE_BATCH, R2_TIMEOUT_MS, withTimeout } from "../storage/r2";
 import { recordsBucket } from "../storage/r2-binding";
 import { type BucketInfo, type BucketRow, BucketStore, type EntryInfo, isMetaEntry } from "./bucket-store";
+import { type Batch, type BatchLimits, QueryEngine, type QuerySpec } from "./query-engine";
 import { type Labels, RecordIndex } from "./record-index";
 import {
   abortUpload,
@@ -87,6 +88,7 @@ function newEffects(): OpsEffects {
 export class BucketObject extends DurableObject<Bindings> {
   protected readonly store: BucketStore;
   protected readonly index: RecordIndex;
+  protected readonly queries: QueryEngine;
   /** Blocks whose seal is running in this instance (an alarm and a kick must not race). */
   private readonly sealing = new Set<number>();
   /** D1 registry writes of this object, serialised so an older sync never lands after a newer one. */
@@ -96,6 +98,7 @@ export class BucketObject extends DurableObject<Bindings> {
     super(ctx, env);
     this.store = new BucketStore(ctx.storage.sql);
     this.index = new RecordIndex(ctx.storage.sql);
+    this.queries = new QueryEngine(ctx.storage.sql, this.index);
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
     });
@@ -327,6 +330,52 @@ export class BucketObject extends DurableObject<Bindings> {
     return OK;
   }
 
+  // ---- queries --------------------------------------------------------------------------------
+
+  /** POST …/q (QUERY), GET …/q (legacy), POST /io/:bucket/q: returns the new query id. */
+  async createQuery(bucket: string, spec: QuerySpec): Promise<Result<{ id: number }>> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    const single = spec.kind === "entry" ? spec.entries[0] : undefined;
+    if (single !== undefined && !this.index.entry(single)) return entryNotFound(bucket, single);
+    return this.ctx.storage.transactionSync(() => this.queries.create(spec, Date.now()));
+  }
+
+  /** The next batch of a query (a single-record read is a batch of one). */
+  async readQuery(bucket: string, id: number, limits: BatchLimits, withBody: boolean): Promise<Result<{ batch: Batch }>> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    return this.ctx.storage.transactionSync(() =>
+      this.queries.next(id, limits, withBody, Date.now(), (record) => {
+        const bytes = this.index.stagedPayload(record.entry_id, record.ts);
+        if (!bytes) throw new Error(`staged payload of ${bucket} entry ${record.entry_id} at ${record.ts} is missing`);
+        return bytes;
+      }),
+    );
+  }
+
+  /** REMOVE queries: deletes matching records in one transaction; a strict-mode error removes nothing. */
+  async removeByQuery(bucket: string, spec: QuerySpec): Promise<Result<{ removed: number }>> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    const single = spec.kind === "entry" ? spec.entries[0] : undefined;
+    if (single !== undefined && isMetaEntry(single)) {
+      return fail(422, `Can't delete records from system entry '${single}'; use label update with remove=true`);
+    }
+    let removed = 0;
+    const outcome = this.transact(row, (ops) => {
+      // Like the reference, an entry-level remove query creates a missing entry.
+      if (single !== undefined) ops.index.ensureEntry(single);
+      const result = this.queries.remove(spec, (record) => ops.index.removeRecord(record, ops.nowMs));
+      if (!result.ok) return result;
+      removed = result.removed;
+      return { ok: true };
+    });
+    if (!outcome.ok) return outcome;
+    await this.afterRemoval();
+    return { ok: true, removed };
+  }
+
   // ---- record plumbing ----------------------------------------------------------------------
 
   protected opsContext(bucket: BucketRow, nowMs = Date.now()): OpsContext {
@@ -504,6 +553,7 @@ export class BucketObject extends DurableObject<Bindings> {
       const bucket = this.store.bucket();
       if (bucket) this.ctx.storage.transactionSync(() => sweepExpiredUploads(this.opsContext(bucket), 1000));
     });
+    await attempt(async () => this.queries.sweepExpired(Date.now()));
     await attempt(() => this.purgeDeletedGenerations(deadline));
     await attempt(() => this.deleteGarbage(deadline));
     await attempt(() => this.flushStats());

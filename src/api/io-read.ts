@@ -1,0 +1,63 @@
+/**
+ * Multi-entry queries (§5.2.4, §5.2.5, §6): create or remove-by-query over entry patterns, and read
+ * the next batch with batch protocol v2. Batches never let two entries' time ranges interleave, so
+ * the server's body order (entry, then time) and reduct-js's (time, then entry) always agree.
+ */
+import { Hono } from "hono";
+import { requireRead, requireWrite } from "../auth/policy";
+import { unprocessable, unwrap } from "../errors";
+import { recordsBucket } from "../storage/r2-binding";
+import { batchBody } from "./batch-response";
+import { readJsonBody } from "./body";
+import { bucketStub } from "./bucket-stub";
+import type { AppEnv } from "./context";
+import { renderBatchV2 } from "./headers/batch-v2";
+import { noContent } from "./queries";
+import { assertRemoveHasParameters, batchLimits, parseQueryEntry, parseQueryId, toSpec } from "./query-request";
+
+export const ioReadRoutes = new Hono<AppEnv>();
+
+// POST /api/v1/io/:bucket_name/q — QUERY (read) returns {id}; REMOVE (write) returns {removed_records}
+ioReadRoutes.post("/:bucket/q", async (c) => {
+  const { bucket } = c.req.param();
+  const request = parseQueryEntry(await readJsonBody(c.req.raw, undefined));
+  const stub = bucketStub(c.env, bucket);
+  const entries = request.entries ?? [];
+  if (request.query_type === "REMOVE") {
+    requireWrite(c.get("caller"), bucket);
+    assertRemoveHasParameters(request, true);
+    const { removed } = unwrap(await stub.removeByQuery(bucket, toSpec(request, "multi", entries)));
+    return c.json({ removed_records: removed });
+  }
+  requireRead(c.get("caller"), bucket);
+  const { id } = unwrap(await stub.createQuery(bucket, toSpec(request, "multi", entries)));
+  return c.json({ id });
+});
+
+// GET|HEAD /api/v1/io/:bucket_name/read — next batch of x-reduct-query-id, protocol v2
+ioReadRoutes.get("/:bucket/read", async (c) => {
+  const { bucket } = c.req.param();
+  requireRead(c.get("caller"), bucket);
+  const header = c.req.header("x-reduct-query-id");
+  if (header === undefined) throw unprocessable("x-reduct-query-id header is required for batched reads");
+  const id = parseQueryId(header.trim(), "Invalid query id");
+  const head = c.req.method === "HEAD";
+  const { batch } = unwrap(await bucketStub(c.env, bucket).readQuery(bucket, id, batchLimits(c.get("config"), true), !head));
+  if (batch.empty) return noContent();
+  const rendered = renderBatchV2(batch.records);
+  const headers = new Headers(rendered.headers);
+  const byPosition = new Map(batch.records.map((record) => [`${record.entry}\u0000${record.ts}`, record]));
+  const ordered = rendered.records.map((record) => {
+    const found = byPosition.get(`${record.entry}\u0000${record.ts}`);
+    if (!found) throw new Error("rendered batch lost a record");
+    return found;
+  });
+  const total = ordered.reduce((sum, record) => sum + record.size, 0);
+  headers.set("content-type", "application/octet-stream");
+  headers.set("content-length", String(total));
+  // Continuous queries never say last: reduct-js would end the subscription (§5.2.5).
+  const continuous = batch.continuous;
+  headers.set("x-reduct-last", String(batch.last && !continuous));
+  const body = head ? null : await batchBody(recordsBucket(c.env), ordered);
+  return new Response(body, { status: 200, headers });
+});

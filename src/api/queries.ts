@@ -1,0 +1,91 @@
+/**
+ * Entry-level queries (§4.6, §5.1.3, §6): create (JSON or legacy query string), remove by query,
+ * and read the next batch with batch protocol v1. Single-record reads of a query (`GET …?q=`)
+ * live with the record routes in entries.ts and use `readOneOfQuery` from here.
+ */
+import { Hono } from "hono";
+import { requireRead, requireWrite } from "../auth/policy";
+import { unprocessable, unwrap } from "../errors";
+import { recordsBucket } from "../storage/r2-binding";
+import { batchBody } from "./batch-response";
+import { readJsonBody } from "./body";
+import { bucketStub } from "./bucket-stub";
+import type { AppContext, AppEnv } from "./context";
+import { renderBatchV1 } from "./headers/batch-v1";
+import { assertRemoveHasParameters, batchLimits, legacySpec, parseQueryEntry, parseQueryId, toSpec } from "./query-request";
+import { recordHeaders } from "./record-response";
+
+export const queryRoutes = new Hono<AppEnv>();
+
+/** 204 with the contract's marker: the query has no (more) records right now. */
+export function noContent(): Response {
+  return new Response(null, { status: 204, headers: { "x-reduct-error": "No content" } });
+}
+
+// POST /api/v1/b/:bucket_name/:entry_name/q — QUERY (read) or REMOVE (write)
+queryRoutes.post("/:bucket/:entry{.+}/q", async (c) => {
+  const { bucket, entry } = c.req.param();
+  const request = parseQueryEntry(await readJsonBody(c.req.raw, undefined));
+  const stub = bucketStub(c.env, bucket);
+  if (request.query_type === "REMOVE") {
+    requireWrite(c.get("caller"), bucket);
+    assertRemoveHasParameters(request, false);
+    const { removed } = unwrap(await stub.removeByQuery(bucket, toSpec(request, "entry", [entry])));
+    return c.json({ removed_records: removed });
+  }
+  requireRead(c.get("caller"), bucket);
+  const { id } = unwrap(await stub.createQuery(bucket, toSpec(request, "entry", [entry])));
+  return c.json({ id });
+});
+
+// GET /api/v1/b/:bucket_name/:entry_name/q?start=&stop=&ttl=&continuous= — legacy create
+queryRoutes.get("/:bucket/:entry{.+}/q", async (c) => {
+  const { bucket, entry } = c.req.param();
+  requireRead(c.get("caller"), bucket);
+  const { id } = unwrap(await bucketStub(c.env, bucket).createQuery(bucket, legacySpec(c.req.query(), entry)));
+  return c.json({ id });
+});
+
+// DELETE /api/v1/b/:bucket_name/:entry_name/q?start=&stop= — legacy remove by query
+queryRoutes.delete("/:bucket/:entry{.+}/q", async (c) => {
+  const { bucket, entry } = c.req.param();
+  requireWrite(c.get("caller"), bucket);
+  const query = c.req.query();
+  if (Object.keys(query).length === 0) throw unprocessable("Define at least one query parameter to delete records");
+  const spec = legacySpec(query, entry);
+  const { removed } = unwrap(await bucketStub(c.env, bucket).removeByQuery(bucket, spec));
+  return c.json({ removed_records: removed });
+});
+
+// GET|HEAD /api/v1/b/:bucket_name/:entry_name/batch?q=<id> — next batch, protocol v1
+queryRoutes.get("/:bucket/:entry{.+}/batch", async (c) => {
+  const { bucket } = c.req.param();
+  requireRead(c.get("caller"), bucket);
+  const q = c.req.query("q");
+  if (q === undefined) throw unprocessable("'q' parameter is required for batched reads");
+  const id = parseQueryId(q, "'query' must be a number");
+  const head = c.req.method === "HEAD";
+  const { batch } = unwrap(await bucketStub(c.env, bucket).readQuery(bucket, id, batchLimits(c.get("config"), false), !head));
+  if (batch.empty) return noContent();
+  const headers = new Headers(renderBatchV1(batch.records));
+  const total = batch.records.reduce((sum, record) => sum + record.size, 0);
+  headers.set("content-type", "application/octet-stream");
+  headers.set("content-length", String(total));
+  headers.set("x-reduct-last", String(batch.last));
+  const body = head ? null : await batchBody(recordsBucket(c.env), batch.records);
+  return new Response(body, { status: 200, headers });
+});
+
+/** GET|HEAD …/:entry?q=<id>: the next record of a query, or 204 when there is none. */
+export async function readOneOfQuery(c: AppContext, bucket: string, queryId: string): Promise<Response> {
+  const id = parseQueryId(queryId, "'query' must be a number");
+  const head = c.req.method === "HEAD";
+  const limits = { ...batchLimits(c.get("config"), false), maxRecords: 1 };
+  const { batch } = unwrap(await bucketStub(c.env, bucket).readQuery(bucket, id, limits, !head));
+  const [record] = batch.records;
+  if (!record) return noContent();
+  const headers = recordHeaders(record);
+  headers.set("x-reduct-last", String(batch.last));
+  const body = head ? null : await batchBody(recordsBucket(c.env), [record]);
+  return new Response(body, { status: 200, headers });
+}

@@ -1,0 +1,99 @@
+/**
+ * The query request (§6.1 `QueryEntry`) and the legacy query-string form, validated at the edge
+ * into the plain spec the bucket object executes. Also the query id and batch-limit plumbing the
+ * v1 and v2 read endpoints share.
+ */
+import { z } from "zod";
+import type { BatchLimits, QuerySpec } from "../bucket/query-engine";
+import type { Config } from "../config";
+import { unprocessable } from "../errors";
+import { parseOr422, u64 } from "./schemas";
+
+/** Query TTL when the request does not give one (seconds). */
+export const DEFAULT_QUERY_TTL_S = 60;
+
+const queryEntry = z.object({
+  query_type: z.enum(["QUERY", "REMOVE"], { error: "missing field `query_type` or unknown variant" }),
+  entries: z.array(z.string()).nullish(),
+  start: u64.nullish(),
+  stop: u64.nullish(),
+  ttl: u64.nullish(),
+  only_metadata: z.boolean().nullish(),
+  continuous: z.boolean().nullish(),
+  when: z.unknown().optional(),
+  strict: z.boolean().nullish(),
+  ext: z.unknown().optional(),
+});
+
+export type QueryEntry = z.infer<typeof queryEntry>;
+
+export function parseQueryEntry(body: unknown): QueryEntry {
+  if (body === undefined) throw unprocessable("Invalid JSON: EOF while parsing a value");
+  const entry = parseOr422(queryEntry, body);
+  if (entry.ext !== undefined && entry.ext !== null) {
+    const name = typeof entry.ext === "object" ? Object.keys(entry.ext as object)[0] : undefined;
+    throw unprocessable(
+      name ? `Unknown extension '${name}': no extensions are installed` : "Extension name is not found in query",
+    );
+  }
+  return entry;
+}
+
+/** A REMOVE body must narrow the removal somehow (§4.6): `{"query_type":"REMOVE"}` alone is refused. */
+export function assertRemoveHasParameters(entry: QueryEntry, entriesCount: boolean): void {
+  const given =
+    entry.start != null ||
+    entry.stop != null ||
+    (entry.when !== undefined && entry.when !== null) ||
+    (entriesCount && entry.entries != null);
+  if (!given) throw unprocessable("Define at least one query parameter to delete records");
+}
+
+export function toSpec(entry: QueryEntry, kind: QuerySpec["kind"], entries: string[]): QuerySpec {
+  return {
+    kind,
+    entries,
+    start: entry.start ?? null,
+    stop: entry.stop ?? null,
+    ttlSeconds: entry.ttl ?? DEFAULT_QUERY_TTL_S,
+    continuous: entry.continuous ?? false,
+    onlyMetadata: entry.only_metadata ?? false,
+    strict: entry.strict ?? false,
+    when: entry.when ?? null,
+  };
+}
+
+/** Parses a legacy `start`/`stop`/`ttl`/`continuous` query string (other parameters are ignored). */
+export function legacySpec(query: Record<string, string>, entry: string): QuerySpec {
+  const number = (name: "start" | "stop" | "ttl", message: string): number | null => {
+    const text = query[name];
+    if (text === undefined) return null;
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw unprocessable(message);
+    return Number(text);
+  };
+  const continuousText = query.continuous;
+  if (continuousText !== undefined && continuousText !== "true" && continuousText !== "false") {
+    throw unprocessable("'continue' must be a bool value");
+  }
+  return {
+    kind: "entry",
+    entries: [entry],
+    start: number("start", "'start' must be an unix timestamp in microseconds"),
+    stop: number("stop", "'stop' must be an unix timestamp in microseconds"),
+    ttlSeconds: number("ttl", "'ttl' must be in seconds as an unsigned integer") ?? DEFAULT_QUERY_TTL_S,
+    continuous: continuousText === "true",
+    onlyMetadata: false,
+    strict: false,
+    when: null,
+  };
+}
+
+/** A query id from `?q=` or `x-reduct-query-id`. */
+export function parseQueryId(text: string, message: string): number {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw unprocessable(message);
+  return Number(text);
+}
+
+export function batchLimits(config: Config, contiguousEntries: boolean): BatchLimits {
+  return { ...config.batch, contiguousEntries };
+}

@@ -1,0 +1,386 @@
+/**
+ * Queries inside the bucket object (§6): creation, reading the next batch, and remove-by-query.
+ * Time range and entry become index SQL; `when` runs per entry over index rows (labels live in
+ * the index, so filtering never touches R2). A query's position is persisted after every batch —
+ * per entry the last examined timestamp and the `when` evaluator's state — so it survives the
+ * object being evicted. Multi-entry queries merge entries by (timestamp, entry name).
+ */
+import { type ErrorInfo, fail } from "../errors";
+import {
+  ConditionError,
+  createEvaluator,
+  type Evaluator,
+  type EvaluatorState,
+  type ParsedWhen,
+  parseWhen,
+} from "../query/condition";
+import { selectEntries } from "../query/entry-patterns";
+import { isMetaEntry } from "./bucket-store";
+import type { EntryRef, Labels, RecordIndex, RecordRow } from "./record-index";
+
+export interface QuerySpec {
+  /** 'entry': one named entry (v1 endpoints); 'multi': entry patterns (/io). */
+  kind: "entry" | "multi";
+  entries: string[];
+  start: number | null;
+  stop: number | null;
+  ttlSeconds: number;
+  continuous: boolean;
+  onlyMetadata: boolean;
+  strict: boolean;
+  when: unknown;
+}
+
+export interface BatchLimits {
+  maxRecords: number;
+  /** Body bytes; the record that crosses the limit is still included (§1.8). */
+  maxBytes: number;
+  /** Estimated header bytes of the batch's metadata. */
+  maxMetadataBytes: number;
+  /** v2: end the batch rather than let two entries' time ranges interleave (see §5.2.5). */
+  contiguousEntries: boolean;
+}
+
+export type QueryBody =
+  | { kind: "none" }
+  | { kind: "inline"; bytes: ArrayBuffer }
+  | { kind: "r2"; key: string; offset: number; whole: boolean };
+
+export interface BatchRecord {
+  entry: string;
+  ts: number;
+  size: number;
+  contentType: string;
+  labels: Labels;
+  body: QueryBody;
+}
+
+export interface Batch {
+  records: BatchRecord[];
+  /** No record is left after this batch (for continuous queries: none right now). */
+  last: boolean;
+  /** Nothing to send now: 204. */
+  empty: boolean;
+  continuous: boolean;
+}
+
+interface QueryRow {
+  id: number;
+  kind: "entry" | "multi";
+  entries: string;
+  start_ts: number | null;
+  stop_ts: number | null;
+  continuous: number;
+  only_metadata: number;
+  strict: number;
+  when_json: string | null;
+  ttl_s: number;
+  last_access_ms: number;
+  cursors: string;
+  finished: number;
+}
+
+interface EntryCursor {
+  after: number | null;
+  state?: EvaluatorState;
+}
+
+/** Rows fetched from the index per entry per step of the merge. */
+const MERGE_CHUNK_ROWS = 256;
+/** Index rows one batch may examine before it returns what it has (a selective `when`). */
+export const MAX_SCANNED_ROWS_PER_BATCH = 50_000;
+/** Header budget no directive can raise: batch metadata travels in response headers. */
+export const MAX_BATCH_METADATA_BYTES = 64_000;
+/** Largest timestamp we store (timestamps are kept ≤ 2^53 − 1). */
+const MAX_TS = Number.MAX_SAFE_INTEGER;
+
+export const queryNotFound = (id: number) =>
+  fail(404, `Query ${id} not found and it might have expired. Check TTL in your query request.`);
+
+function conditionFailure(error: unknown): { ok: false; error: ErrorInfo } {
+  if (error instanceof ConditionError) {
+    const status = error.status === 404 ? 404 : error.status === 400 ? 400 : 422;
+    return fail(status, error.message);
+  }
+  throw error;
+}
+
+/** Parses `when` at creation, so a malformed condition is a 422 before any id is handed out. */
+export function parseCondition(when: unknown): ParsedWhen | null | { ok: false; error: ErrorInfo } {
+  if (when === null || when === undefined) return null;
+  try {
+    return parseWhen(when);
+  } catch (error) {
+    return conditionFailure(error);
+  }
+}
+
+/** The tombstone filter every query on a `$meta` entry gets (§4.9). */
+function isTombstone(entry: string, labels: Labels): boolean {
+  return isMetaEntry(entry) && labels.remove === "true";
+}
+
+/** Rough header bytes of one record in a batch response (name, length, type, labels). */
+export function metadataBytes(record: { ts: number; size: number; contentType: string; labels: Labels }): number {
+  let bytes = 32 + String(record.ts).length + String(record.size).length + record.contentType.length;
+  for (const [name, value] of Object.entries(record.labels)) bytes += name.length + value.length + 4;
+  return bytes;
+}
+
+export class QueryEngine {
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly index: RecordIndex,
+  ) {}
+
+  create(spec: QuerySpec, nowMs: number): { ok: true; id: number } | { ok: false; error: ErrorInfo } {
+    const parsed = parseCondition(spec.when);
+    if (parsed && "ok" in parsed) return parsed;
+    if (!spec.continuous && spec.start !== null && spec.stop !== null && spec.start > spec.stop) {
+      return fail(422, "Start time must be before stop time");
+    }
+    const last = this.sql.exec<{ last_query_id: number }>("SELECT last_query_id FROM bucket WHERE id = 1").one().last_query_id;
+    // Strictly increasing per bucket, and in practice across buckets too (µs wall clock).
+    const id = Math.max(last + 1, nowMs * 1000);
+    this.sql.exec("UPDATE bucket SET last_query_id = ? WHERE id = 1", id);
+    let start = spec.start;
+    if (spec.continuous && start === null) start = this.oldestOf(spec);
+    this.sql.exec(
+      `INSERT INTO queries (id, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      id,
+      spec.kind,
+      JSON.stringify(spec.entries),
+      start,
+      spec.stop,
+      spec.continuous ? 1 : 0,
+      spec.onlyMetadata ? 1 : 0,
+      spec.strict ? 1 : 0,
+      spec.when === null || spec.when === undefined ? null : JSON.stringify(spec.when),
+      spec.ttlSeconds,
+      nowMs,
+    );
+    return { ok: true, id };
+  }
+
+  private oldestOf(spec: QuerySpec): number | null {
+    const ids = this.resolve(spec.kind, spec.entries).map((entry) => entry.id);
+    if (ids.length === 0) return null;
+    return this.sql
+      .exec<{ oldest: number | null }>(
+        `SELECT min(oldest_record) AS oldest FROM entries WHERE id IN (${ids.map(() => "?").join(",")})`,
+        ...ids,
+      )
+      .one().oldest;
+  }
+
+  /** The entries a query reads now, sorted by name (multi-entry queries resolve lazily). */
+  private resolve(kind: "entry" | "multi", names: string[]): EntryRef[] {
+    if (kind === "entry") {
+      const entry = names[0] === undefined ? undefined : this.index.entry(names[0]);
+      return entry ? [entry] : [];
+    }
+    const all = this.sql.exec<{ id: number; name: string }>("SELECT id, name FROM entries ORDER BY name").toArray();
+    const selected = new Set(
+      selectEntries(
+        all.map((entry) => entry.name),
+        names,
+      ),
+    );
+    return all.filter((entry) => selected.has(entry.name));
+  }
+
+  /** Loads a live query, refreshing its TTL; a query past its TTL is dropped (404). */
+  private live(id: number, nowMs: number): QueryRow | undefined {
+    const row = this.sql.exec<QueryRow & Record<string, SqlStorageValue>>("SELECT * FROM queries WHERE id = ?", id).toArray()[0];
+    if (!row) return undefined;
+    if (nowMs - row.last_access_ms >= row.ttl_s * 1000) {
+      this.sql.exec("DELETE FROM queries WHERE id = ?", id);
+      return undefined;
+    }
+    this.sql.exec("UPDATE queries SET last_access_ms = ? WHERE id = ?", nowMs, id);
+    return row;
+  }
+
+  /** Whether the query exists and which kind it is (the edge checks v1 vs /io usage). */
+  kindOf(id: number, nowMs: number): QueryRow["kind"] | undefined {
+    return this.live(id, nowMs)?.kind;
+  }
+
+  /**
+   * Reads the next batch and advances the persisted cursors. `withBody` false (HEAD or
+   * only_metadata) skips loading staged payloads.
+   */
+  next(
+    id: number,
+    limits: BatchLimits,
+    withBody: boolean,
+    nowMs: number,
+    payload: (row: RecordRow) => ArrayBuffer,
+  ): { ok: true; batch: Batch } | { ok: false; error: ErrorInfo } {
+    const query = this.live(id, nowMs);
+    if (!query) return queryNotFound(id);
+    if (query.finished) return { ok: true, batch: { records: [], last: true, empty: true, continuous: false } };
+    const continuous = query.continuous === 1;
+    const bodies = withBody && query.only_metadata === 0;
+    const parsed = query.when_json === null ? null : parseWhen(JSON.parse(query.when_json));
+    const cursors: Record<string, EntryCursor> = JSON.parse(query.cursors);
+    const lo = query.start_ts ?? 0;
+    const hi = continuous ? MAX_TS : (query.stop_ts ?? MAX_TS);
+    const selectLabels = parsed?.directives.selectLabels;
+    const directives = parsed?.directives;
+    limits = {
+      ...limits,
+      maxRecords: Math.max(1, directives?.batchRecords ?? limits.maxRecords),
+      maxBytes: directives?.batchSizeBytes ?? limits.maxBytes,
+      maxMetadataBytes: Math.min(directives?.batchMetadataSizeBytes ?? limits.maxMetadataBytes, MAX_BATCH_METADATA_BYTES),
+    };
+
+    interface Lane {
+      entry: EntryRef;
+      rows: RecordRow[];
+      exhausted: boolean;
+      evaluator: Evaluator | null;
+      cursor: EntryCursor;
+    }
+    const lanes: Lane[] = this.resolve(query.kind, JSON.parse(query.entries)).map((entry) => {
+      const cursor = cursors[entry.name] ?? { after: null };
+      return {
+        entry,
+        rows: [],
+        exhausted: false,
+        cursor,
+        evaluator: parsed ? createEvaluator(parsed, { strict: query.strict === 1, state: cursor.state }) : null,
+      };
+    });
+    const refill = (lane: Lane) => {
+      if (lane.rows.length > 0 || lane.exhausted) return;
+      if (lane.evaluator?.done) {
+        lane.exhausted = true;
+        return;
+      }
+      const from = lane.cursor.after === null ? lo : Math.max(lo, lane.cursor.after + 1);
+      lane.rows = this.index.readyRange(lane.entry.id, from, hi, MERGE_CHUNK_ROWS);
+      if (lane.rows.length === 0) lane.exhausted = true;
+    };
+
+    const records: BatchRecord[] = [];
+    const inBatch = new Set<string>();
+    let previousEntry: string | undefined;
+    let bytes = 0;
+    let metadata = 0;
+    let scanned = 0;
+    let full = false;
+    try {
+      for (;;) {
+        let best: Lane | undefined;
+        for (const lane of lanes) {
+          refill(lane);
+          const head = lane.rows[0];
+          if (!head) continue;
+          const bestHead = best?.rows[0];
+          if (!bestHead || head.ts < bestHead.ts || (head.ts === bestHead.ts && lane.entry.name < best!.entry.name)) best = lane;
+        }
+        if (!best) break;
+        const name = best.entry.name;
+        if (limits.contiguousEntries && records.length > 0 && name !== previousEntry && inBatch.has(name)) {
+          full = true;
+          break;
+        }
+        const row = best.rows.shift()!;
+        best.cursor.after = row.ts;
+        scanned++;
+        const labels: Labels = JSON.parse(row.labels);
+        const selected =
+          !isTombstone(name, labels) && (best.evaluator === null || best.evaluator.evaluate({ timestamp: row.ts, labels }));
+        if (selected) {
+          const shown = selectLabels
+            ? Object.fromEntries(Object.entries(labels).filter(([key]) => selectLabels.includes(key)))
+            : labels;
+          records.push({
+            entry: name,
+            ts: row.ts,
+            size: row.size,
+            contentType: row.content_type,
+            labels: shown,
+            body: bodies ? bodyOf(row, payload) : { kind: "none" },
+          });
+          inBatch.add(name);
+          previousEntry = name;
+          if (bodies) bytes += row.size;
+          metadata += metadataBytes({ ts: row.ts, size: row.size, contentType: row.content_type, labels: shown });
+        }
+        if (records.length >= limits.maxRecords || bytes >= limits.maxBytes || metadata >= limits.maxMetadataBytes) {
+          full = true;
+          break;
+        }
+        if (scanned >= MAX_SCANNED_ROWS_PER_BATCH) {
+          full = true;
+          break;
+        }
+      }
+    } catch (error) {
+      return conditionFailure(error);
+    }
+
+    // Is anything left after this batch? Peek one row per lane that still may have some.
+    const remaining =
+      full &&
+      lanes.some((lane) => {
+        refill(lane);
+        return lane.rows.length > 0;
+      });
+    const last = !remaining;
+    for (const lane of lanes) {
+      cursors[lane.entry.name] = { after: lane.cursor.after, ...(lane.evaluator ? { state: lane.evaluator.snapshot() } : {}) };
+    }
+    const finished = last && !continuous;
+    this.sql.exec("UPDATE queries SET cursors = ?, finished = ? WHERE id = ?", JSON.stringify(cursors), finished ? 1 : 0, id);
+    return { ok: true, batch: { records, last, empty: records.length === 0, continuous } };
+  }
+
+  /** Drops queries whose TTL has passed (the alarm calls this; reads also check lazily). */
+  sweepExpired(nowMs: number): void {
+    this.sql.exec("DELETE FROM queries WHERE last_access_ms + ttl_s * 1000 <= ?", nowMs);
+  }
+
+  /**
+   * REMOVE query: deletes matching records (never from `$meta` entries) and returns how many.
+   * `remove` performs the index removal of one record.
+   */
+  remove(spec: QuerySpec, remove: (row: RecordRow) => void): { ok: true; removed: number } | { ok: false; error: ErrorInfo } {
+    const parsed = parseCondition(spec.when);
+    if (parsed && "ok" in parsed) return parsed;
+    if (spec.start !== null && spec.stop !== null && spec.start > spec.stop)
+      return fail(422, "Start time must be before stop time");
+    const lo = spec.start ?? 0;
+    const hi = spec.stop ?? MAX_TS;
+    let removed = 0;
+    try {
+      for (const entry of this.resolve(spec.kind, spec.entries)) {
+        if (isMetaEntry(entry.name)) continue;
+        const evaluator = parsed ? createEvaluator(parsed, { strict: spec.strict }) : null;
+        let from = lo;
+        for (;;) {
+          const rows = this.index.readyRange(entry.id, from, hi, 1000);
+          if (rows.length === 0 || evaluator?.done) break;
+          for (const row of rows) {
+            from = row.ts + 1;
+            if (evaluator && !evaluator.evaluate({ timestamp: row.ts, labels: JSON.parse(row.labels) })) continue;
+            remove(row);
+            removed++;
+          }
+        }
+      }
+    } catch (error) {
+      return conditionFailure(error);
+    }
+    return { ok: true, removed };
+  }
+}
+
+function bodyOf(row: RecordRow, payload: (row: RecordRow) => ArrayBuffer): QueryBody {
+  if (row.size === 0) return { kind: "none" };
+  if (row.location === "staged") return { kind: "inline", bytes: payload(row) };
+  return { kind: "r2", key: row.object_key ?? "", offset: row.object_offset ?? 0, whole: row.location === "object" };
+}

@@ -1,0 +1,90 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import type { BucketObject } from "../../src/bucket/bucket-object";
+import { SEAL_IDLE_MS } from "../../src/storage/blocks";
+import { api, uniqueName } from "../helpers/http";
+import { instrumentR2 } from "../helpers/r2-counter";
+import { bytesOf, createBucket } from "../helpers/records";
+
+const stubOf = (bucket: string) => env.BUCKETS.getByName(bucket) as DurableObjectStub<BucketObject>;
+
+let stop: (() => void) | undefined;
+afterEach(() => {
+  stop?.();
+  stop = undefined;
+});
+
+/** Writes `count` records of `size` bytes through the object's RPC in chunks (fast setup). */
+async function fill(bucket: string, entry: string, count: number, size: number): Promise<void> {
+  const stub = stubOf(bucket);
+  for (let i = 0; i < count; i += 200) {
+    const items = Array.from({ length: Math.min(200, count - i) }, (_, j) => ({
+      meta: { entry, ts: 1_000_000 + i + j, size, contentType: "application/octet-stream", labels: {} },
+      payload: bytesOf(size, i + j + 1).buffer as ArrayBuffer,
+    }));
+    const result = await stub.writeRecords(bucket, items);
+    expect(result.ok && result.outcomes.every((outcome) => outcome.ok)).toBe(true);
+  }
+  await runInDurableObject(stub, (_instance, state) => {
+    state.storage.sql.exec("UPDATE blocks SET last_write_at_ms = last_write_at_ms - ?", SEAL_IDLE_MS + 1);
+  });
+  await runDurableObjectAlarm(stub);
+}
+
+describe("query execution", () => {
+  it("reads 10,000 × 1 KiB records back with one query in at most 20 R2 reads", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    await fill(bucket, "sensor", 10_000, 1024);
+    const created = await api("POST", `/io/${bucket}/q`, { body: JSON.stringify({ query_type: "QUERY", entries: ["sensor"] }) });
+    const { id } = (await created.json()) as { id: number };
+    const { counts, stop: done } = instrumentR2();
+    stop = done;
+    let records = 0;
+    let bytes = 0;
+    for (let i = 0; i < 500; i++) {
+      const response = await api("GET", `/io/${bucket}/read`, { headers: { "x-reduct-query-id": String(id) } });
+      if (response.status === 204) break;
+      records += [...response.headers.keys()].filter((name) => /^x-reduct-0-\d+$/.test(name)).length;
+      bytes += (await response.arrayBuffer()).byteLength;
+    }
+    expect(records).toBe(10_000);
+    expect(bytes).toBe(10_000 * 1024);
+    expect(counts.classB).toBeLessThanOrEqual(20);
+  }, 120_000);
+
+  it("a query survives the object being evicted between batches", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    await fill(bucket, "e", 200, 10);
+    const created = await api("POST", `/b/${bucket}/e/q`, {
+      body: JSON.stringify({ query_type: "QUERY", when: { $each_n: 2 } }),
+    });
+    const { id } = (await created.json()) as { id: number };
+    const read = async () => {
+      const response = await api("GET", `/b/${bucket}/e/batch?q=${id}`);
+      await response.arrayBuffer();
+      return [...response.headers.keys()]
+        .filter((name) => name.startsWith("x-reduct-time-"))
+        .map((name) => Number(name.slice(14)));
+    };
+    const first = await read();
+    await expect(runInDurableObject(stubOf(bucket), (_i, state) => state.abort("evict"))).rejects.toThrow("evict");
+    const second = await read();
+    const all = [...first, ...second].sort((a, b) => a - b);
+    expect(all).toEqual(Array.from({ length: 100 }, (_, i) => 1_000_001 + 2 * i));
+  });
+
+  it("the alarm drops queries whose TTL passed", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    await fill(bucket, "e", 3, 10);
+    const created = await api("POST", `/b/${bucket}/e/q`, { body: JSON.stringify({ query_type: "QUERY", ttl: 1 }) });
+    const { id } = (await created.json()) as { id: number };
+    await runInDurableObject(stubOf(bucket), async (instance, state) => {
+      state.storage.sql.exec("UPDATE queries SET last_access_ms = last_access_ms - 5000");
+      await instance.alarm();
+      expect(state.storage.sql.exec("SELECT count(*) AS n FROM queries WHERE id = ?", id).one().n).toBe(0);
+    });
+  });
+});
