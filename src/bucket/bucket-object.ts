@@ -35,7 +35,7 @@ import {
   writeStaged,
 } from "./record-ops";
 import { deleteRegistryRow, upsertRegistryRow } from "./registry";
-import { BUCKET_TABLES, type ExportPage, exportTablePage, importRows } from "./rename";
+import { BUCKET_TABLES, type ExportPage, exportTablePage, importRows, RENAME_STALE_MS } from "./rename";
 import { migrate } from "./schema";
 
 /** Usage reaches D1 at most this long after a write (the documented staleness bound is 1 s). */
@@ -108,9 +108,25 @@ export class BucketObject extends DurableObject<Bindings> {
 
   /** POST /b/:bucket. The name becomes visible in /list before this returns. */
   async createBucket(name: string, settings: BucketSettings): Promise<Ok> {
-    if (this.store.bucket()) return fail(409, `Bucket '${name}' already exists`);
-    this.store.insertBucket(name, crypto.randomUUID(), settings, Date.now());
-    await this.syncRegistry();
+    const existing = this.abandonStalledRename(this.store.bucket());
+    if (existing?.renaming_from) return fail(409, `Bucket '${name}' is being renamed`);
+    if (existing) return fail(409, `Bucket '${name}' already exists`);
+    const generation = crypto.randomUUID();
+    this.store.insertBucket(name, generation, settings, Date.now());
+    try {
+      await this.syncRegistry();
+    } catch (error) {
+      // Undo, so the create is all or nothing for the client; the alarm removes a registry row
+      // that D1 may have written before failing (only if it is still this generation's).
+      console.error(`registering bucket ${name} in D1 failed; the create is undone:`, error);
+      const now = Date.now();
+      this.ctx.storage.transactionSync(() => {
+        this.store.clearData();
+        this.store.queuePurge(name, generation, now);
+      });
+      await this.scheduleAlarm(now);
+      return fail(503, `Bucket '${name}' could not be registered, please try again: ${String(error)}`);
+    }
     return OK;
   }
 
@@ -472,65 +488,123 @@ export class BucketObject extends DurableObject<Bindings> {
 
   // ---- rename: the object of the new name pulls the index from the old one --------------------
 
-  /** PUT /b/:old/rename, called on the object of the new name. */
+  /**
+   * PUT /b/:old/rename, called on the object of the new name. The name is reserved (a placeholder
+   * row with `renaming_from`) before the first await, so a concurrent create gets 409. The source
+   * hands out an attempt id; pages and the final hand-over are refused for any other attempt, so
+   * an abandoned attempt can never wipe data. Each page refreshes both sides' heartbeat.
+   */
   async renameBucketInto(newName: string, oldName: string): Promise<Ok> {
     const existing = this.store.bucket();
     if (existing && existing.renaming_from !== oldName) return fail(409, `Bucket '${newName}' already exists`);
-    const source = this.env.BUCKETS.getByName(oldName) as unknown as DurableObjectStub<BucketObject>;
-    const started = await source.beginRenameOut(oldName, newName);
-    if (!started.ok) return { ok: false, error: started.error };
-    // A retried rename starts the copy over.
+    const now = Date.now();
     this.ctx.storage.transactionSync(() => {
-      this.store.clearData();
+      this.store.clearData(); // a retried rename starts the copy over
       this.ctx.storage.sql.exec(
-        `INSERT INTO bucket (id, name, generation, created_at_ms, max_block_size, max_block_records, quota_type, quota_size, is_provisioned, renaming_from)
-         VALUES (1, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
+        `INSERT INTO bucket (id, name, generation, created_at_ms, max_block_size, max_block_records, quota_type, quota_size,
+           renaming_from, renaming_since_ms) VALUES (1, ?, '', ?, 0, 0, 'NONE', 0, ?, ?)`,
         newName,
-        started.bucket.generation,
-        started.bucket.created_at_ms,
-        started.bucket.max_block_size,
-        started.bucket.max_block_records,
-        started.bucket.quota_type,
-        started.bucket.quota_size,
+        now,
         oldName,
+        now,
       );
     });
-    for (const spec of BUCKET_TABLES) {
-      let after: SqlStorageValue[] | null = null;
-      do {
-        const page: ExportPage = await source.exportRenamePage(spec.table, after);
-        this.ctx.storage.transactionSync(() => importRows(this.ctx.storage.sql, spec.table, page.rows));
-        after = page.next;
-      } while (after);
+    const dropPlaceholder = () => {
+      if (this.store.bucket()?.renaming_from === oldName) this.ctx.storage.transactionSync(() => this.store.clearData());
+    };
+    const source = this.env.BUCKETS.getByName(oldName) as unknown as DurableObjectStub<BucketObject>;
+    try {
+      const started = await source.beginRenameOut(oldName, newName);
+      if (!started.ok) {
+        dropPlaceholder();
+        return { ok: false, error: started.error };
+      }
+      const { bucket, attempt } = started;
+      this.ctx.storage.sql.exec(
+        `UPDATE bucket SET generation = ?, created_at_ms = ?, max_block_size = ?, max_block_records = ?, quota_type = ?,
+           quota_size = ?, last_query_id = ? WHERE id = 1`,
+        bucket.generation,
+        bucket.created_at_ms,
+        bucket.max_block_size,
+        bucket.max_block_records,
+        bucket.quota_type,
+        bucket.quota_size,
+        (bucket as BucketRow & { last_query_id?: number }).last_query_id ?? 0,
+      );
+      for (const spec of BUCKET_TABLES) {
+        let after: SqlStorageValue[] | null = null;
+        do {
+          const page = await source.exportRenamePage(oldName, attempt, spec.table, after);
+          if (!page.ok) {
+            dropPlaceholder();
+            return { ok: false, error: page.error };
+          }
+          this.ctx.storage.transactionSync(() => {
+            importRows(this.ctx.storage.sql, spec.table, page.rows);
+            this.ctx.storage.sql.exec("UPDATE bucket SET renaming_since_ms = ? WHERE id = 1", Date.now());
+          });
+          after = page.next;
+        } while (after);
+      }
+      const finished = await source.finishRenameOut(oldName, attempt);
+      if (!finished.ok) {
+        dropPlaceholder();
+        return finished;
+      }
+    } catch (error) {
+      dropPlaceholder();
+      throw error;
     }
-    this.ctx.storage.sql.exec("UPDATE bucket SET renaming_from = NULL, stats_version = stats_version + 1 WHERE id = 1");
-    await source.finishRenameOut(oldName);
+    this.ctx.storage.sql.exec(
+      "UPDATE bucket SET renaming_from = NULL, renaming_since_ms = NULL, stats_version = stats_version + 1 WHERE id = 1",
+    );
     await this.syncRegistry();
     await this.scheduleAlarm(Date.now() + STATS_FLUSH_DELAY_MS);
     return OK;
   }
 
-  /** Source side of a rename: freezes the bucket and hands over its settings row. */
-  async beginRenameOut(name: string, newName: string): Promise<Result<{ bucket: BucketRow }>> {
-    const row = this.store.bucket();
-    if (!row || row.renaming_from) return bucketNotFound(name);
-    if (row.renaming_to && row.renaming_to !== newName) return fail(409, `Bucket '${name}' is being renamed`);
-    if (row.is_provisioned) return fail(409, `Can't rename provisioned bucket '${name}'`);
-    this.ctx.storage.sql.exec("UPDATE bucket SET renaming_to = ? WHERE id = 1", newName);
-    return { ok: true, bucket: { ...row, renaming_to: newName } };
+  /** Source side of a rename: freezes the bucket and hands over its settings with an attempt id. */
+  async beginRenameOut(name: string, newName: string): Promise<Result<{ bucket: BucketRow; attempt: string }>> {
+    const row = this.liveBucket(name);
+    if ("error" in row) {
+      // A retry of the same rename may continue a frozen source.
+      const frozen = this.store.bucket();
+      if (!frozen || frozen.renaming_to !== newName) return row;
+    }
+    const current = this.store.bucket();
+    if (!current) return bucketNotFound(name);
+    if (current.is_provisioned) return fail(409, `Can't rename provisioned bucket '${name}'`);
+    const attempt = crypto.randomUUID();
+    this.ctx.storage.sql.exec(
+      "UPDATE bucket SET renaming_to = ?, rename_attempt = ?, renaming_since_ms = ? WHERE id = 1",
+      newName,
+      attempt,
+      Date.now(),
+    );
+    return { ok: true, bucket: current, attempt };
   }
 
-  async exportRenamePage(table: string, after: SqlStorageValue[] | null): Promise<ExportPage> {
+  async exportRenamePage(
+    name: string,
+    attempt: string,
+    table: string,
+    after: SqlStorageValue[] | null,
+  ): Promise<Result<ExportPage>> {
+    const row = this.store.bucket();
+    if (!row || row.rename_attempt !== attempt) return fail(409, `Rename of bucket '${name}' was abandoned; try again`);
     const spec = BUCKET_TABLES.find((candidate) => candidate.table === table);
     if (!spec) throw new Error(`unknown table ${table}`);
-    return exportTablePage(this.ctx.storage.sql, spec, after);
+    this.ctx.storage.sql.exec("UPDATE bucket SET renaming_since_ms = ? WHERE id = 1", Date.now());
+    return { ok: true, ...exportTablePage(this.ctx.storage.sql, spec, after) };
   }
 
   /** The index now lives under the new name: forget it here without purging R2. */
-  async finishRenameOut(name: string): Promise<void> {
-    const generation = this.store.bucket()?.generation;
+  async finishRenameOut(name: string, attempt: string): Promise<Ok> {
+    const row = this.store.bucket();
+    if (!row || row.rename_attempt !== attempt) return fail(409, `Rename of bucket '${name}' was abandoned; try again`);
     this.ctx.storage.transactionSync(() => this.store.clearData());
-    if (generation) await this.serialiseRegistryWrite(() => deleteRegistryRow(this.env.DB, name, generation));
+    await this.serialiseRegistryWrite(() => deleteRegistryRow(this.env.DB, name, row.generation));
+    return OK;
   }
 
   // ---- maintenance --------------------------------------------------------------------------
@@ -677,9 +751,27 @@ export class BucketObject extends DurableObject<Bindings> {
 
   /** The bucket row if this object holds a live bucket, or the error a request should get. */
   protected liveBucket(name: string): BucketRow | { ok: false; error: ErrorInfo } {
-    const row = this.store.bucket();
-    if (!row || row.renaming_from) return bucketNotFound(name);
-    if (row.renaming_to) return fail(409, `Bucket '${name}' is being renamed`);
+    const row = this.abandonStalledRename(this.store.bucket());
+    if (!row) return bucketNotFound(name);
+    if (row.renaming_from || row.renaming_to) return fail(409, `Bucket '${name}' is being renamed`);
     return row;
+  }
+
+  /**
+   * A rename whose copy made no progress for RENAME_STALE_MS was abandoned (the caller went away):
+   * the source thaws (its attempt id is cleared, so the old copy can no longer finish) and a
+   * target placeholder is dropped. Returns the row as it is afterwards.
+   */
+  private abandonStalledRename(row: BucketRow | undefined): BucketRow | undefined {
+    if (!row || (!row.renaming_from && !row.renaming_to)) return row;
+    if (Date.now() - (row.renaming_since_ms ?? 0) < RENAME_STALE_MS) return row;
+    if (row.renaming_from) {
+      this.ctx.storage.transactionSync(() => this.store.clearData());
+      return undefined;
+    }
+    this.ctx.storage.sql.exec(
+      "UPDATE bucket SET renaming_to = NULL, rename_attempt = NULL, renaming_since_ms = NULL WHERE id = 1",
+    );
+    return this.store.bucket();
   }
 }

@@ -16,6 +16,8 @@ export interface BucketRow {
   pending_bytes: number;
   renaming_to: string | null;
   renaming_from: string | null;
+  rename_attempt: string | null;
+  renaming_since_ms: number | null;
   stats_version: number;
   stats_flushed_version: number;
 }

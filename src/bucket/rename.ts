@@ -54,11 +54,15 @@ export function exportTablePage(sql: SqlStorage, spec: TableSpec, after: SqlStor
   return { rows, next: last && full ? spec.key.map((column) => last[column] ?? null) : null };
 }
 
+/** A rename with no progress for this long is abandoned: both names become usable again. */
+export const RENAME_STALE_MS = 60_000;
+
+/** Inserts copied rows; idempotent, since a retried copy may meet rows it copied before. */
 export function importRows(sql: SqlStorage, table: string, rows: Row[]): void {
   for (const row of rows) {
     const columns = Object.keys(row);
     sql.exec(
-      `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
+      `INSERT OR REPLACE INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
       ...columns.map((column) => row[column] ?? null),
     );
   }

@@ -132,6 +132,14 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    description: "rename attempts: an id per attempt and a heartbeat, so a stalled rename is abandoned",
+    sql: `
+      ALTER TABLE bucket ADD COLUMN rename_attempt TEXT;
+      ALTER TABLE bucket ADD COLUMN renaming_since_ms INTEGER;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

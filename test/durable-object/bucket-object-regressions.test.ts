@@ -1,6 +1,6 @@
 /**
- * Failing tests of bugs found in src/bucket/** (owned by the lead engineer, being rewritten): each is
- * kept running, not skipped, and marked `// BUG:` with what is wrong and what is expected.
+ * Regression tests of bugs found in the bucket object's lifecycle (each failed before its fix):
+ * a create while D1 is down, retried and racing renames, and a half-finished rename.
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -45,7 +45,7 @@ async function withD1Down<R>(name: string, body: (instance: BucketObject) => Pro
   });
 }
 
-describe("bucket object bugs (src/bucket, for the lead)", () => {
+describe("bucket object lifecycle regressions", () => {
   it("a create whose D1 registry write fails leaves no bucket invisible to /list", async () => {
     const name = uniqueName("bug-create-d1");
     const result = await withD1Down(name, async (instance) => {
@@ -60,7 +60,7 @@ describe("bucket object bugs (src/bucket, for the lead)", () => {
     await runDurableObjectAlarm(stubOf(name));
     const exists = (await status(await api("HEAD", `/b/${name}`))) === 200;
     const row = await registryRow(name);
-    // BUG: src/bucket/bucket-object.ts createBucket inserts the bucket row, then awaits the D1
+    // Was a bug: src/bucket/bucket-object.ts createBucket inserts the bucket row, then awaits the D1
     // upsert; when that throws, the bucket stays in the object (GET/HEAD 200, POST 409) but has no
     // registry row, no dirty stats and no alarm, so it never appears in /list or /info. Expected:
     // either the create is undone (404, name free) or the alarm repairs the row (row present).
@@ -116,7 +116,7 @@ describe("bucket object bugs (src/bucket, for the lead)", () => {
     const retryStatus = retry.status;
     const retryError = retry.headers.get("x-reduct-error");
     await retry.text();
-    // BUG: src/bucket/bucket-object.ts renameBucketInto "starts the copy over" with
+    // Was a bug: src/bucket/bucket-object.ts renameBucketInto "starts the copy over" with
     // store.clearData(), which does not clear r2_purges, then re-imports the source's r2_purges
     // rows (src/bucket/rename.ts importRows: plain INSERT) → UNIQUE constraint failure → 500 on
     // every retry; the bucket stays frozen under the old name ("is being renamed") forever.
@@ -135,7 +135,7 @@ describe("bucket object bugs (src/bucket, for the lead)", () => {
       return { renamed: await renaming, created };
     });
     const bothSucceeded = outcomes.renamed.ok && outcomes.created.ok;
-    // BUG: src/bucket/bucket-object.ts renameBucketInto checks that the target is free only before
+    // Was a bug: src/bucket/bucket-object.ts renameBucketInto checks that the target is free only before
     // awaiting source.beginRenameOut; a createBucket that runs during that await inserts its row,
     // then the rename's clearData() wipes it. Both callers get 200 and the created bucket is lost.
     // Expected: one of the two fails with 409 `Bucket '<new>' already exists`.
@@ -171,7 +171,7 @@ describe("bucket object bugs (src/bucket, for the lead)", () => {
     const create = await api("POST", `/b/${newName}`);
     const createError = create.headers.get("x-reduct-error");
     await create.text();
-    // BUG: src/bucket/bucket-object.ts: liveBucket() reports a target with renaming_from as 404
+    // Was a bug: src/bucket/bucket-object.ts: liveBucket() reports a target with renaming_from as 404
     // `is not found`, while createBucket() refuses it with 409 `already exists` (it only checks
     // that a bucket row exists). reduct-js getOrCreateBucket then fails (409 → GET 404). Nothing
     // but a client retry of the same rename ever completes or undoes it. Expected: the two agree
@@ -181,5 +181,34 @@ describe("bucket object bugs (src/bucket, for the lead)", () => {
       create: 409,
       createError: `Bucket '${newName}' already exists`,
     });
+  });
+});
+
+describe("stalled renames", () => {
+  it("are abandoned after RENAME_STALE_MS: both names usable again, the stale attempt cannot finish", async () => {
+    const oldName = uniqueName("stale-rename");
+    const newName = uniqueName("stale-rename-new");
+    expect(await status(await api("POST", `/b/${oldName}`))).toBe(200);
+    const begun = await stubOf(oldName).beginRenameOut(oldName, newName);
+    expect(begun.ok).toBe(true);
+    expect(await status(await api("GET", `/b/${oldName}`))).toBe(409);
+    // No heartbeat for longer than the stale limit.
+    await runInDurableObject(stubOf(oldName), (_instance, state) => {
+      state.storage.sql.exec("UPDATE bucket SET renaming_since_ms = renaming_since_ms - 61000");
+    });
+    expect(await status(await api("GET", `/b/${oldName}`))).toBe(200);
+    if (!begun.ok) throw new Error("unreachable");
+    const late = await stubOf(oldName).finishRenameOut(oldName, begun.attempt);
+    expect(late).toEqual({
+      ok: false,
+      error: { status: 409, message: `Rename of bucket '${oldName}' was abandoned; try again` },
+    });
+    expect(await status(await api("GET", `/b/${oldName}`))).toBe(200);
+    const renamed = await api("PUT", `/b/${oldName}/rename`, {
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ new_name: newName }),
+    });
+    expect(await status(renamed)).toBe(200);
+    expect(await status(await api("GET", `/b/${newName}`))).toBe(200);
   });
 });
