@@ -83,7 +83,16 @@ interface QueryRow {
 interface EntryCursor {
   after: number | null;
   state?: EvaluatorState;
+  /** #ctx_before: timestamps of examined, unsent rows since the last sent one (newest last). */
+  recent?: number[];
+  /** #ctx_after: records still to send after the last match (count form). */
+  afterLeft?: number;
+  /** #ctx_after: send records up to this timestamp after the last match (duration form). */
+  afterUntil?: number;
 }
+
+/** #ctx_before in duration form keeps at most this many candidate rows per entry. */
+const MAX_CONTEXT_ROWS = 10_000;
 
 /** Rows fetched from the index per entry per step of the merge. */
 const MERGE_CHUNK_ROWS = 256;
@@ -288,27 +297,53 @@ export class QueryEngine {
           break;
         }
         const row = best.rows.shift()!;
-        best.cursor.after = row.ts;
+        const cursor = best.cursor;
+        cursor.after = row.ts;
         scanned++;
         const labels: Labels = JSON.parse(row.labels);
-        const selected =
-          !isTombstone(name, labels) && (best.evaluator === null || best.evaluator.evaluate({ timestamp: row.ts, labels }));
-        if (selected) {
+        const emit = (record: RecordRow, recordLabels: Labels) => {
           const shown = selectLabels
-            ? Object.fromEntries(Object.entries(labels).filter(([key]) => selectLabels.includes(key)))
-            : labels;
+            ? Object.fromEntries(Object.entries(recordLabels).filter(([key]) => selectLabels.includes(key)))
+            : recordLabels;
           records.push({
             entry: name,
-            ts: row.ts,
-            size: row.size,
-            contentType: row.content_type,
+            ts: record.ts,
+            size: record.size,
+            contentType: record.content_type,
             labels: shown,
-            body: bodies ? bodyOf(row, payload) : { kind: "none" },
+            body: bodies ? bodyOf(record, payload) : { kind: "none" },
           });
           inBatch.add(name);
           previousEntry = name;
-          if (bodies) bytes += row.size;
-          metadata += metadataBytes({ ts: row.ts, size: row.size, contentType: row.content_type, labels: shown });
+          if (bodies) bytes += record.size;
+          metadata += metadataBytes({ ts: record.ts, size: record.size, contentType: record.content_type, labels: shown });
+        };
+        const tombstone = isTombstone(name, labels);
+        const selected = !tombstone && (best.evaluator === null || best.evaluator.evaluate({ timestamp: row.ts, labels }));
+        if (selected) {
+          // #ctx_before: the unsent rows just before this match (within the count or time span).
+          const before = directives?.ctxBefore;
+          for (const ts of cursor.recent ?? []) {
+            if (before?.kind === "duration" && ts < row.ts - before.us) continue;
+            const earlier = this.index.record(best.entry.id, ts);
+            if (earlier && earlier.state === "ready") emit(earlier, JSON.parse(earlier.labels));
+          }
+          cursor.recent = undefined;
+          emit(row, labels);
+          const after = directives?.ctxAfter;
+          if (after?.kind === "records") cursor.afterLeft = after.count;
+          if (after?.kind === "duration") cursor.afterUntil = row.ts + after.us;
+        } else if (!tombstone && ((cursor.afterLeft ?? 0) > 0 || row.ts <= (cursor.afterUntil ?? -1))) {
+          // #ctx_after: records following a match are sent as context.
+          if (cursor.afterLeft !== undefined) cursor.afterLeft--;
+          emit(row, labels);
+        } else if (!tombstone && directives?.ctxBefore) {
+          const before = directives.ctxBefore;
+          const recent = [...(cursor.recent ?? []), row.ts];
+          cursor.recent =
+            before.kind === "records"
+              ? recent.slice(Math.max(0, recent.length - before.count))
+              : recent.filter((ts) => ts >= row.ts - before.us).slice(-MAX_CONTEXT_ROWS);
         }
         if (records.length >= limits.maxRecords || bytes >= limits.maxBytes || metadata >= limits.maxMetadataBytes) {
           full = true;
@@ -332,7 +367,7 @@ export class QueryEngine {
       });
     const last = !remaining;
     for (const lane of lanes) {
-      cursors[lane.entry.name] = { after: lane.cursor.after, ...(lane.evaluator ? { state: lane.evaluator.snapshot() } : {}) };
+      cursors[lane.entry.name] = { ...lane.cursor, ...(lane.evaluator ? { state: lane.evaluator.snapshot() } : {}) };
     }
     const finished = last && !continuous;
     this.sql.exec("UPDATE queries SET cursors = ?, finished = ? WHERE id = ?", JSON.stringify(cursors), finished ? 1 : 0, id);

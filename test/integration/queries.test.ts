@@ -359,3 +359,18 @@ describe("query errors (table)", () => {
     });
   }
 });
+
+describe("context directives", () => {
+  it("#ctx_before and #ctx_after add neighbours of each match, each record once", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    for (let ts = 1; ts <= 10; ts++)
+      await putRecord(bucket, "e", ts, bytes(String(ts)), { labels: { hit: String(ts === 5 || ts === 6) } });
+    const read = async (when: Record<string, unknown>) =>
+      (await readAllV1(bucket, "e", await createQuery(bucket, "e", { when }))).map(([ts]) => ts);
+    expect(await read({ "&hit": { $eq: true } })).toEqual([5, 6]);
+    expect(await read({ "&hit": { $eq: true }, "#ctx_before": 2 })).toEqual([3, 4, 5, 6]);
+    expect(await read({ "&hit": { $eq: true }, "#ctx_after": 2 })).toEqual([5, 6, 7, 8]);
+    expect(await read({ "&hit": { $eq: true }, "#ctx_before": "2us", "#ctx_after": "1us" })).toEqual([3, 4, 5, 6, 7]);
+  });
+});
