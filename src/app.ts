@@ -5,10 +5,12 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { getPath } from "hono/utils/url";
+import { batchV1Routes } from "./api/batch-v1";
 import { bucketRoutes } from "./api/buckets";
 import type { AppEnv } from "./api/context";
 import { cors } from "./api/cors";
 import { entryRoutes } from "./api/entries";
+import { ioWriteRoutes } from "./api/io-write";
 import { errorResponse, toHttpError, withDefaultHeaders } from "./api/respond";
 import { serverRoutes } from "./api/server";
 import { tokenRoutes } from "./api/tokens";
@@ -80,7 +82,9 @@ export function createApp(): Hono<AppEnv> {
 
   app.route("/api/v1", serverRoutes);
   app.route("/api/v1/b", bucketRoutes);
+  app.route("/api/v1/b", batchV1Routes);
   app.route("/api/v1/b", entryRoutes);
+  app.route("/api/v1/io", ioWriteRoutes);
   app.route("/api/v1/tokens", tokenRoutes);
 
   app.notFound((c) => errorResponse(notFound("Not found"), c.req.method));
