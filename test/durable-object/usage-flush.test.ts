@@ -1,0 +1,65 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { Bindings } from "../../src/api/context";
+import type { BucketObject } from "../../src/bucket/bucket-object";
+import { STATS_FLUSH_DELAY_MS } from "../../src/bucket/bucket-object";
+import { api, uniqueName } from "../helpers/http";
+import { createBucket, putRecord } from "../helpers/records";
+
+/** The documented bound: usage from record writes shows in /info and /list within 1 s. */
+const STALENESS_BOUND_MS = 1000;
+
+const stubOf = (bucket: string) => env.BUCKETS.getByName(bucket) as DurableObjectStub<BucketObject>;
+
+async function listedSize(bucket: string): Promise<number | undefined> {
+  const response = await api("GET", "/list");
+  const { buckets } = (await response.json()) as { buckets: { name: string; size: number }[] };
+  return buckets.find((entry) => entry.name === bucket)?.size;
+}
+
+describe("usage in D1", () => {
+  it("shows a write's usage in /list within the staleness bound", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    await putRecord(bucket, "e", 1_000_000, new Uint8Array(8));
+    const started = Date.now();
+    let size = await listedSize(bucket);
+    while (size !== 40 && Date.now() - started < STALENESS_BOUND_MS * 2) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      size = await listedSize(bucket);
+    }
+    expect(size).toBe(40);
+    expect(Date.now() - started).toBeLessThanOrEqual(STALENESS_BOUND_MS);
+    expect(STATS_FLUSH_DELAY_MS).toBeLessThan(STALENESS_BOUND_MS);
+  });
+
+  it("the alarm writes usage that an immediate flush failed to write", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    const failingDb = {
+      prepare() {
+        throw new Error("D1 is unavailable (injected by test)");
+      },
+    } as unknown as D1Database;
+    await runInDurableObject(stubOf(bucket), async (instance) => {
+      const holder = instance as unknown as { env: Bindings };
+      const original = holder.env;
+      holder.env = { ...original, DB: failingDb };
+      try {
+        const result = await instance.writeRecords(bucket, [
+          {
+            meta: { entry: "e", ts: 1_000_000, size: 8, contentType: "application/octet-stream", labels: {} },
+            payload: new ArrayBuffer(8),
+          },
+        ]);
+        expect(result.ok).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 50)); // let the failed flush settle
+      } finally {
+        holder.env = original;
+      }
+    });
+    expect(await listedSize(bucket)).toBe(0);
+    expect(await runDurableObjectAlarm(stubOf(bucket))).toBe(true);
+    expect(await listedSize(bucket)).toBe(40);
+  });
+});
