@@ -10,7 +10,9 @@ import { bucketRoutes } from "./api/buckets";
 import type { AppEnv } from "./api/context";
 import { cors } from "./api/cors";
 import { entryRoutes } from "./api/entries";
+import { ioReadRoutes } from "./api/io-read";
 import { ioWriteRoutes } from "./api/io-write";
+import { queryRoutes } from "./api/queries";
 import { errorResponse, toHttpError, withDefaultHeaders } from "./api/respond";
 import { serverRoutes } from "./api/server";
 import { tokenRoutes } from "./api/tokens";
@@ -83,7 +85,9 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/v1", serverRoutes);
   app.route("/api/v1/b", bucketRoutes);
   app.route("/api/v1/b", batchV1Routes);
+  app.route("/api/v1/b", queryRoutes);
   app.route("/api/v1/b", entryRoutes);
+  app.route("/api/v1/io", ioReadRoutes);
   app.route("/api/v1/io", ioWriteRoutes);
   app.route("/api/v1/tokens", tokenRoutes);
 
