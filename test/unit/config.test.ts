@@ -84,6 +84,7 @@ describe("parseConfig", () => {
         quota_size: 0,
       },
       maxRecordBytes: DEFAULT_MAX_RECORD_BYTES,
+      batch: { maxRecords: 85, maxBytes: 8_000_000, maxMetadataBytes: 16_000 },
     });
     expect(DEFAULT_MAX_BLOCK_BYTES).toBe(64_000_000);
     expect(DEFAULT_MAX_BLOCK_RECORDS).toBe(1024);
@@ -102,6 +103,9 @@ describe("parseConfig", () => {
         RS_DEFAULTS_BUCKET_QUOTA_TYPE: "hard",
         RS_DEFAULTS_BUCKET_QUOTA_SIZE: "1MiB",
         RS_MAX_RECORD_SIZE: "10MB",
+        RS_IO_BATCH_MAX_RECORDS: "100",
+        RS_IO_BATCH_MAX_SIZE: "1MB",
+        RS_IO_BATCH_MAX_METADATA_SIZE: "32000",
       }),
     ).toStrictEqual({
       auth: { kind: "token", initToken: "secret" },
@@ -111,6 +115,7 @@ describe("parseConfig", () => {
       corsAllowOrigins: ["https://a.example", "https://b.example"],
       bucketDefaults: { max_block_size: 1000, max_block_records: 7, quota_type: "HARD", quota_size: 1024 ** 2 },
       maxRecordBytes: 10_000_000,
+      batch: { maxRecords: 100, maxBytes: 1_000_000, maxMetadataBytes: 32_000 },
     });
   });
 
