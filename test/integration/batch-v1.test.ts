@@ -5,6 +5,13 @@
  * leave the bucket as it was.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import {
+  type BatchWriteTarget,
+  SequentialBodyReader,
+  SMALL_CHUNK_MAX_BYTES,
+  SMALL_CHUNK_MAX_RECORDS,
+  writeBatchBody,
+} from "../../src/api/batch-body";
 import { api, expectError, uniqueName } from "../helpers/http";
 import { bytesOf, createBucket, putRecord, sha256 } from "../helpers/records";
 
@@ -470,6 +477,18 @@ const writeErrors: ErrorCase[] = [
     message: () => "Label names must not start with '@': reserved for computed labels",
   },
   {
+    name: "label name over the cap",
+    request: (b) => post(b, "e", { "x-reduct-time-1": `1,text/plain,${"n".repeat(257)}=v` }),
+    status: 422,
+    message: () => "Label names must be at most 256 bytes",
+  },
+  {
+    name: "value with a byte above ASCII",
+    request: (b) => post(b, "e", { "x-reduct-time-1": "1,text/plain,a=\u00e9" }),
+    status: 422,
+    message: () => "Invalid batched header",
+  },
+  {
     name: "malformed content type",
     request: (b) => post(b, "e", { "x-reduct-time-1": "1,text" }),
     status: 422,
@@ -668,3 +687,86 @@ function labelsOf(response: Response): Record<string, string> {
     [...response.headers].filter(([name]) => name.startsWith("x-reduct-label-")).map(([name, value]) => [name.slice(15), value]),
   );
 }
+
+describe("batch body streaming (shared by v1 and v2)", () => {
+  const body100 = bytesOf(100, 42);
+  const readerChunkings: number[][] = [[100], [1], [3, 97], [10, 10, 80], [33]];
+
+  for (const chunkSizes of readerChunkings) {
+    it(`SequentialBodyReader hands out exact reads, skips and sub-streams over chunks ${chunkSizes.join("/")}`, async () => {
+      const reader = new SequentialBodyReader(chunkedStream(body100, chunkSizes));
+      expect(new Uint8Array(await reader.readExactly(3))).toEqual(body100.slice(0, 3));
+      await reader.skip(10);
+      const taken = new Uint8Array(await new Response(reader.take(50)).arrayBuffer());
+      expect(taken).toEqual(body100.slice(13, 63));
+      expect(new Uint8Array(await reader.readExactly(0))).toEqual(new Uint8Array(0));
+      expect(new Uint8Array(await reader.readExactly(37))).toEqual(body100.slice(63, 100));
+      await expect(reader.readExactly(1)).rejects.toThrow(SHORT_BODY);
+    });
+  }
+
+  it("SequentialBodyReader: skipping or streaming past the end fails with the short-body error", async () => {
+    await expect(new SequentialBodyReader(chunkedStream(body100, [7])).skip(101)).rejects.toThrow(SHORT_BODY);
+    await expect(new Response(new SequentialBodyReader(chunkedStream(body100, [7])).take(101)).arrayBuffer()).rejects.toThrow(
+      SHORT_BODY,
+    );
+    await expect(new SequentialBodyReader(null).readExactly(1)).rejects.toThrow(SHORT_BODY);
+  });
+
+  it("sends small records in bounded RPC chunks and large ones to R2, in body order", async () => {
+    const calls: Array<{ kind: "write"; ts: number[]; bytes: number } | { kind: "reserve" | "commit"; ts: number }> = [];
+    const stored = new Map<number, Uint8Array>();
+    const keys = new Map<string, Uint8Array>();
+    const stub = {
+      async writeRecords(_bucket: string, items: Array<{ meta: { ts: number }; payload: ArrayBuffer }>) {
+        calls.push({
+          kind: "write",
+          ts: items.map((i) => i.meta.ts),
+          bytes: items.reduce((s, i) => s + i.payload.byteLength, 0),
+        });
+        for (const item of items) stored.set(item.meta.ts, new Uint8Array(item.payload));
+        return { ok: true, outcomes: items.map(() => ({ ok: true })) };
+      },
+      async reserveUpload(_bucket: string, meta: { ts: number }) {
+        calls.push({ kind: "reserve", ts: meta.ts });
+        return { ok: true, objectKey: `k${meta.ts}`, leaseMs: 60_000 };
+      },
+      async commitUpload(_bucket: string, _entry: string, ts: number, key: string) {
+        calls.push({ kind: "commit", ts });
+        const bytes = keys.get(key);
+        if (bytes) stored.set(ts, bytes);
+        return { ok: true };
+      },
+      async abortUpload() {
+        throw new Error("not expected");
+      },
+    };
+    const r2 = {
+      async put(key: string, stream: ReadableStream<Uint8Array>) {
+        keys.set(key, new Uint8Array(await new Response(stream).arrayBuffer()));
+        return {};
+      },
+    };
+    // 40 × 120 KiB (4.7 MiB), one 200 KiB record, 1500 × 3 B: at least two chunks by bytes, two by count.
+    const sizes = [...Array<number>(40).fill(120 * KIB), 200 * KIB, ...Array<number>(1500).fill(3)];
+    const items = sizes.map((size, i) => ({
+      meta: { entry: "e", ts: i + 1, size, contentType: "application/octet-stream", labels: {} },
+    }));
+    const bodies = sizes.map((size, i) => bytesOf(size, i + 1));
+    const target = { bucket: "b", stub: stub as unknown as BatchWriteTarget["stub"], r2: r2 as unknown as R2Bucket };
+    const failures = await writeBatchBody(target, chunkedStream(concat(bodies), [64 * KIB + 5]), items);
+
+    expect(failures).toEqual([]);
+    const writes = calls.filter((call) => call.kind === "write");
+    expect(writes.length).toBeGreaterThanOrEqual(4);
+    for (const call of writes) {
+      expect(call.bytes).toBeLessThanOrEqual(SMALL_CHUNK_MAX_BYTES);
+      expect(call.ts.length).toBeLessThanOrEqual(SMALL_CHUNK_MAX_RECORDS);
+    }
+    // Body order: every record handed over once, in timestamp order, the large one between its neighbours.
+    const order = calls.flatMap((call) => (call.kind === "write" ? call.ts : call.kind === "reserve" ? [call.ts] : []));
+    expect(order).toEqual(items.map((item) => item.meta.ts));
+    expect(calls.findIndex((call) => call.kind === "commit")).toBe(calls.findIndex((call) => call.kind === "reserve") + 1);
+    for (const [i, body] of bodies.entries()) expect(stored.get(i + 1)).toEqual(body);
+  });
+});

@@ -457,6 +457,75 @@ const writeErrors: ErrorCase[] = [
     message: () => "Invalid entry encoding in header name: 'e%zz'",
   },
   {
+    name: "an entry named twice",
+    request: (b) => write(b, { "x-reduct-entries": "e,e", "x-reduct-start-ts": "1", "x-reduct-0-0": "1," }),
+    status: 422,
+    message: () => "x-reduct-entries header must not contain an entry twice",
+  },
+  {
+    name: "entry name that is not UTF-8",
+    request: (b) => write(b, { "x-reduct-entries": "%FF", "x-reduct-start-ts": "1", "x-reduct-0-0": "1," }),
+    status: 422,
+    message: () => "Entry name is not valid UTF-8 in header '%FF'",
+  },
+  {
+    name: "x-reduct-entries with a byte above ASCII",
+    request: (b) => write(b, { "x-reduct-entries": "caf\u00e9", "x-reduct-start-ts": "1", "x-reduct-0-0": "1," }),
+    status: 422,
+    message: () => "Invalid entries header",
+  },
+  {
+    name: "empty x-reduct-labels",
+    request: (b) => write(b, { ...frame, "x-reduct-labels": "", "x-reduct-0-0": "1," }),
+    status: 422,
+    message: () => "x-reduct-labels header is empty",
+  },
+  {
+    name: "empty name in x-reduct-labels",
+    request: (b) => write(b, { ...frame, "x-reduct-labels": "a,,b", "x-reduct-0-0": "1," }),
+    status: 422,
+    message: () => "x-reduct-labels header must not contain empty label names",
+  },
+  {
+    name: "bad percent-encoding in x-reduct-labels",
+    request: (b) => write(b, { ...frame, "x-reduct-labels": "a,%zz", "x-reduct-0-0": "1," }),
+    status: 422,
+    message: () => "Invalid label encoding in header value: '%zz'",
+  },
+  {
+    name: "record header without an entry index",
+    request: (b) => write(b, { ...frame, "x-reduct-5": "1," }),
+    status: 422,
+    message: () => "Invalid batched header 'x-reduct-5'",
+  },
+  {
+    name: "two headers for the same record",
+    request: (b) => write(b, { ...frame, "x-reduct-0-1": "1,", "x-reduct-00-1": "1," }, "xy"),
+    status: 422,
+    message: () => "Invalid header 'x-reduct-00-1': another header names the same record",
+  },
+  {
+    name: "label value over the cap",
+    request: (b) => write(b, { ...frame, "x-reduct-0-0": `1,,a=${"v".repeat(4097)}` }),
+    status: 422,
+    message: () => "Label value of 'a' must be at most 4096 bytes",
+  },
+  {
+    name: "too many labels (they accumulate per entry)",
+    request: (b) =>
+      write(
+        b,
+        {
+          ...frame,
+          "x-reduct-0-0": `1,,${Array.from({ length: 100 }, (_, i) => `a${i}=1`).join(",")}`,
+          "x-reduct-0-1": `1,,${Array.from({ length: 29 }, (_, i) => `b${i}=1`).join(",")}`,
+        },
+        "xy",
+      ),
+    status: 422,
+    message: () => "A record can have at most 128 labels",
+  },
+  {
     name: "no x-reduct-start-ts",
     request: (b) => write(b, { "x-reduct-entries": "e", "x-reduct-0-0": "1," }),
     status: 422,
