@@ -223,7 +223,7 @@ export class BucketObject extends DurableObject<Bindings> {
   }
 
   /** The upload failed or was cut short: release the timestamp; the object is deleted by the alarm. */
-  async abortUpload(bucket: string, entry: string, ts: number, objectKey: string): Promise<void> {
+  async abortUpload(_bucket: string, entry: string, ts: number, objectKey: string): Promise<void> {
     const row = this.store.bucket();
     const nowMs = Date.now();
     this.ctx.storage.transactionSync(() => {
@@ -641,8 +641,9 @@ export class BucketObject extends DurableObject<Bindings> {
     const due: number[] = [];
     if (row && row.stats_version > row.stats_flushed_version) due.push(Date.now() + STATS_FLUSH_DELAY_MS);
     if (this.store.purges().length > 0) due.push(Date.now());
-    const garbage = this.ctx.storage.sql.exec<{ at: number | null }>("SELECT min(not_before_ms) AS at FROM r2_garbage").one().at;
-    if (garbage !== null) due.push(garbage);
+    for (const at of [this.nextGarbageAt(), this.index.nextIdleSealAt(SEAL_IDLE_MS), nextLeaseExpiry(this.ctx.storage.sql)]) {
+      if (at !== null) due.push(at);
+    }
     return due.length > 0 ? Math.min(...due) : null;
   }
 

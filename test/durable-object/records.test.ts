@@ -222,3 +222,46 @@ describe("quotas", () => {
     expect((await bucketInfo(bucket)).entries[0]?.record_count).toBe(1);
   });
 });
+
+describe("alarm scheduling", () => {
+  it("keeps an alarm for the idle seal after the usage flush ran, and seals without further writes", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    await putRecord(bucket, "e", 1, "idle");
+    expect(await runDurableObjectAlarm(stubOf(bucket))).toBe(true); // the usage flush
+    const next = await runInDurableObject(stubOf(bucket), (_instance, state) => state.storage.getAlarm());
+    expect(next).not.toBeNull();
+    await sealNow(bucket);
+    expect((await blockStates(bucket))[0]?.state).toBe("sealed");
+  });
+
+  it("keeps an alarm for a pending upload's lease", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    const ticket = await stubOf(bucket).reserveUpload(bucket, {
+      entry: "e",
+      ts: 1,
+      size: 500_000,
+      contentType: "a/b",
+      labels: {},
+    });
+    expect(ticket.ok).toBe(true);
+    while (await runDurableObjectAlarm(stubOf(bucket))) {
+      const pending = await runInDurableObject(
+        stubOf(bucket),
+        (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM records WHERE state = 'pending'").one().n,
+      );
+      if (pending === 0) break;
+      const alarm = await runInDurableObject(stubOf(bucket), (_i, state) => state.storage.getAlarm());
+      expect(alarm).not.toBeNull();
+      await runInDurableObject(stubOf(bucket), (_i, state) => {
+        state.storage.sql.exec("UPDATE records SET lease_expires_at_ms = 0 WHERE state = 'pending'");
+      });
+    }
+    const left = await runInDurableObject(
+      stubOf(bucket),
+      (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM records").one().n,
+    );
+    expect(left).toBe(0);
+  });
+});
