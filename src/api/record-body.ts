@@ -67,20 +67,41 @@ export async function streamToR2(
   timeoutMs: number,
 ): Promise<void> {
   if (!body) throw shorter();
+  // Tell the client's faults (short, long or broken body) from R2's: only the first are a 400.
+  let clientError: BodyLengthError | undefined;
+  const reader = body.getReader();
+  const source = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch {
+        clientError = shorter(); // the client went away mid-body
+        controller.error(clientError);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  const guard = exactLengthGuard(length);
   const fixed = new FixedLengthStream(length);
-  let bodyError: unknown;
-  const pump = body
-    .pipeThrough(exactLengthGuard(length))
-    .pipeTo(fixed.writable)
+  const stopPump = new AbortController();
+  const pump = source
+    .pipeThrough(guard)
+    .pipeTo(fixed.writable, { signal: stopPump.signal })
     .catch((error) => {
-      bodyError = error instanceof BodyLengthError ? error : shorter();
-      throw bodyError;
+      if (error instanceof BodyLengthError) clientError ??= error;
+      throw error;
     });
-  try {
-    await withTimeout(Promise.all([pump, bucket.put(key, fixed.readable)]), timeoutMs, "put");
-  } catch (error) {
-    throw bodyError ?? error;
-  }
+  // A failed put stops reading the body (nothing would drain the pipe any more).
+  const putting = withTimeout(bucket.put(key, fixed.readable), timeoutMs, "put").catch((error) => {
+    stopPump.abort(error);
+    throw error;
+  });
+  const [pumped, put] = await Promise.allSettled([pump, putting]);
+  if (clientError) throw clientError;
+  if (put.status === "rejected") throw put.reason;
+  if (pumped.status === "rejected") throw pumped.reason;
 }
 
 /** Maps a body-length failure to the client error it is. */

@@ -2,6 +2,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { afterEach, describe, expect, it } from "vitest";
 import type { BucketObject } from "../../src/bucket/bucket-object";
 import { SEAL_IDLE_MS } from "../../src/storage/blocks";
+import { setR2Wrapper } from "../../src/storage/r2-binding";
 import { api, uniqueName } from "../helpers/http";
 import { instrumentR2 } from "../helpers/r2-counter";
 import { bucketInfo, bytesOf, createBucket, putRecord, sha256 } from "../helpers/records";
@@ -263,5 +264,32 @@ describe("alarm scheduling", () => {
       (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM records").one().n,
     );
     expect(left).toBe(0);
+  });
+});
+
+describe("streamed upload failures", () => {
+  it("an R2 failure mid-upload is a 500 naming R2, not a 400 blaming the client", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    // R2 reads part of the upload, then fails (the client's body is fine).
+    setR2Wrapper(
+      (r2) =>
+        new Proxy(r2, {
+          get(target, property, receiver) {
+            if (property !== "put") return Reflect.get(target, property, receiver);
+            return async (_key: string, value: ReadableStream<Uint8Array>) => {
+              const reader = value.getReader();
+              await reader.read();
+              await reader.cancel("injected R2 outage");
+              throw new Error("injected R2 outage");
+            };
+          },
+        }),
+    );
+    stopInstrument = () => setR2Wrapper(undefined);
+    const response = await api("POST", `/b/${bucket}/e?ts=9`, { body: bytesOf(400_000) });
+    expect(response.status).toBe(500);
+    expect(response.headers.get("x-reduct-error")).toContain("injected R2 outage");
+    await response.text();
   });
 });
