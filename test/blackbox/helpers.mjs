@@ -124,3 +124,23 @@ export async function readAll(stream) {
   }
   return Buffer.concat(chunks);
 }
+
+/** Collects every item of an async iterable (reduct-js' tests use `it-all` for this). */
+export async function all(iterable) {
+  const items = [];
+  for await (const item of iterable) items.push(item);
+  return items;
+}
+
+/** Resolves like `promise`, or rejects with `what` timed out after `ms` milliseconds. */
+export async function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
