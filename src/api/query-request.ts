@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { BatchLimits, QuerySpec } from "../bucket/query-engine";
 import type { Config } from "../config";
 import { unprocessable } from "../errors";
+import { MAX_DEPTH } from "../query/condition/parser";
 import { parseOr422, u64 } from "./schemas";
 
 /** Query TTL when the request does not give one (seconds). */
@@ -27,9 +28,32 @@ const queryEntry = z.object({
 
 export type QueryEntry = z.infer<typeof queryEntry>;
 
+/**
+ * JSON nesting of `when` the edge forwards to the bucket object. Its parser refuses anything deeper
+ * than MAX_DEPTH levels with a 422, but a document thousands of levels deep would overflow the
+ * stack of the RPC serialiser before reaching it (a 500). Twice the parser's limit never refuses
+ * a condition the parser accepts.
+ */
+const MAX_FORWARDED_WHEN_DEPTH = 2 * MAX_DEPTH;
+
+/** True when `value` nests objects/arrays deeper than `limit` levels (iterative: no recursion). */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<{ item: unknown; depth: number }> = [{ item: value, depth: 1 }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { item, depth } = next;
+    if (typeof item !== "object" || item === null) continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) pending.push({ item: child, depth: depth + 1 });
+  }
+  return false;
+}
+
 export function parseQueryEntry(body: unknown): QueryEntry {
   if (body === undefined) throw unprocessable("Invalid JSON: EOF while parsing a value");
   const entry = parseOr422(queryEntry, body);
+  if (nestedDeeperThan(entry.when, MAX_FORWARDED_WHEN_DEPTH)) {
+    throw unprocessable(`Condition is nested too deeply (more than ${MAX_DEPTH} levels)`);
+  }
   if (entry.ext !== undefined && entry.ext !== null) {
     const name = typeof entry.ext === "object" ? Object.keys(entry.ext as object)[0] : undefined;
     throw unprocessable(
