@@ -324,6 +324,16 @@ describe("record API errors (table)", () => {
       message: () => "Content is bigger than expected in content-length header",
     },
     {
+      name: "record larger than RS_MAX_RECORD_SIZE (100 MiB by default)",
+      request: (b) =>
+        api("POST", `/b/${b}/e?ts=1`, {
+          headers: { "x-reduct-content-length": String(100 * 1024 * 1024 + 1) },
+          body: new ReadableStream({ start: (c) => c.close() }),
+        }),
+      status: 413,
+      message: () => `Record of ${100 * 1024 * 1024 + 1} bytes is larger than the limit of ${100 * 1024 * 1024} bytes`,
+    },
+    {
       name: "read from a missing entry",
       request: (b) => api("GET", `/b/${b}/nothing?ts=1`),
       status: 404,
