@@ -1,0 +1,187 @@
+/**
+ * A small closed-loop load generator over node:http: a fixed number of keep-alive connections to
+ * 127.0.0.1, each sending its next request when the previous answer is in. Every run is bounded by
+ * a request count and a time limit. Bodies are Buffers or streamed from a repeated chunk (large
+ * records never sit in this process's memory whole).
+ */
+import http from "node:http";
+import { performance } from "node:perf_hooks";
+
+export const LOOPBACK = "127.0.0.1";
+
+export function createClient(port, connections) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections });
+  return {
+    port,
+    connections,
+    agent,
+    close: () => agent.destroy(),
+  };
+}
+
+/**
+ * One request. `body` is a Buffer, a string, or `{ size, chunk }` to stream `size` bytes made of
+ * repeats of `chunk`. Resolves with status, headers and the response body (a Buffer).
+ */
+export function send(client, { method = "GET", path, headers = {}, body, timeoutMs = 30_000 }) {
+  return new Promise((resolve, reject) => {
+    const allHeaders = { ...headers };
+    let length = 0;
+    if (Buffer.isBuffer(body) || typeof body === "string") length = Buffer.byteLength(body);
+    else if (body) length = body.size;
+    if (body !== undefined && allHeaders["content-length"] === undefined) allHeaders["content-length"] = String(length);
+    const req = http.request({ host: LOOPBACK, port: client.port, method, path, headers: allHeaders, agent: client.agent });
+    const timer = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    req.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    req.on("response", (res) => {
+      const chunks = [];
+      res.on("data", (chunk) => chunks.push(chunk));
+      res.on("error", (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      res.on("end", () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+      });
+    });
+    if (body === undefined) req.end();
+    else if (Buffer.isBuffer(body) || typeof body === "string") req.end(body);
+    else streamBody(req, body.size, body.chunk);
+  });
+}
+
+function streamBody(req, size, chunk) {
+  let left = size;
+  const pump = () => {
+    while (left > 0) {
+      const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      left -= piece.length;
+      if (!req.write(piece)) {
+        req.once("drain", pump);
+        return;
+      }
+    }
+    req.end();
+  };
+  pump();
+}
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+/**
+ * Times requests and accounts what they carried. `check(response)` returns an error text or
+ * undefined (default: anything but 200 is an error); `count(response)` may return the
+ * `{ records, bytes }` a response carried when the request spec cannot know it in advance.
+ */
+export class Recorder {
+  started = performance.now();
+  /** Records completed in each second since the start (for spotting slow-downs during a run). */
+  timeline = [];
+  latencies = [];
+  attempted = 0;
+  errors = 0;
+  records = 0;
+  bytes = 0;
+  errorSamples = [];
+
+  noteError(text) {
+    this.errors++;
+    if (this.errorSamples.length < 5) this.errorSamples.push(text);
+  }
+
+  async timed(client, spec, { check, count } = {}) {
+    const t0 = performance.now();
+    this.attempted++;
+    try {
+      const response = await send(client, spec);
+      const elapsed = performance.now() - t0;
+      const problem = check ? check(response) : response.status === 200 ? undefined : `HTTP ${response.status} ${response.body}`;
+      if (problem) {
+        this.noteError(problem);
+        return undefined;
+      }
+      const carried = count ? count(response) : { records: spec.records ?? 1, bytes: spec.bytes ?? 0 };
+      this.latencies.push(elapsed);
+      const second = Math.floor((performance.now() - this.started) / 1000);
+      for (let i = this.timeline.length; i <= second; i++) this.timeline.push(0);
+      this.timeline[second] += carried.records;
+      this.records += carried.records;
+      this.bytes += carried.bytes;
+      return response;
+    } catch (error) {
+      this.noteError(String(error?.message ?? error));
+      return undefined;
+    }
+  }
+
+  summary(seconds, stoppedByTime) {
+    const sorted = Float64Array.from(this.latencies).sort();
+    const ok = sorted.length;
+    return {
+      requests: this.attempted,
+      ok,
+      errors: this.errors,
+      errorSamples: this.errorSamples,
+      records: this.records,
+      bytes: this.bytes,
+      seconds,
+      stoppedByTime,
+      timeline: this.timeline,
+      latencyMs: {
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        mean: ok > 0 ? sorted.reduce((a, b) => a + b, 0) / ok : Number.NaN,
+        max: ok > 0 ? sorted[ok - 1] : Number.NaN,
+      },
+    };
+  }
+}
+
+/**
+ * Runs `sessions` concurrent lanes until each returns or `maxSeconds` pass. A lane gets its index,
+ * `call(spec, options)` (a timed request, see Recorder), `timeLeft()` and `untimed(spec)` (a request
+ * outside the latency statistics, e.g. creating a query); lanes must stop issuing requests once
+ * `timeLeft()` is not positive. Calls `onProgress(recorder, elapsedS)` periodically.
+ */
+export async function runSessions({ client, sessions, maxSeconds, session, onProgress, progressMs = 2_000 }) {
+  const recorder = new Recorder();
+  const started = performance.now();
+  const deadline = started + maxSeconds * 1000;
+  const timeLeft = () => deadline - performance.now();
+  const call = (spec, options) => recorder.timed(client, spec, options);
+  const untimed = (spec) => send(client, spec);
+  const progress = onProgress
+    ? setInterval(() => onProgress(recorder, (performance.now() - started) / 1000), progressMs)
+    : undefined;
+  try {
+    await Promise.all(Array.from({ length: sessions }, (_, index) => session(index, call, timeLeft, untimed)));
+  } finally {
+    if (progress) clearInterval(progress);
+  }
+  return recorder.summary((performance.now() - started) / 1000, timeLeft() <= 0);
+}
+
+/**
+ * Closed loop: `total` requests from `makeRequest(i)` over `client.connections` lanes, each lane
+ * sending its next request when the previous answer is in; stops early after `maxSeconds`.
+ */
+export function runLoad({ client, total, maxSeconds, makeRequest, check, count, onProgress }) {
+  let next = 0;
+  return runSessions({
+    client,
+    sessions: client.connections,
+    maxSeconds,
+    onProgress,
+    session: async (_, call, timeLeft) => {
+      while (next < total && timeLeft() > 0) await call(makeRequest(next++), { check, count });
+    },
+  });
+}

@@ -1,0 +1,170 @@
+/** Markdown tables of one run (printed, and pasted into bench/REFERENCE.md). */
+
+const MIB = 2 ** 20;
+
+function table(header, rows) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
+  const line = (cells) => `| ${cells.map((cell, i) => String(cell).padEnd(widths[i])).join(" | ")} |`;
+  return [line(header), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(line)].join("\n");
+}
+
+const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–");
+const fixed = (n, digits) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
+/** Rates: whole numbers when large, decimals when small (a 100 MiB upload is under 1 record/s). */
+export const rate = (n) => (!Number.isFinite(n) ? "–" : n >= 100 ? int(n) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+/** Per-1,000 counts: whole numbers when large, two decimals when small. */
+const count = (n) => (!Number.isFinite(n) ? "–" : n === 0 ? "0" : n >= 100 ? int(n) : n.toFixed(2));
+
+function ratios(result, byId) {
+  return result.compareTo
+    .map((id) => byId.get(id))
+    .filter((base) => base?.status === "measured" && base.recordsPerSec > 0)
+    .map((base) => `${(result.recordsPerSec / base.recordsPerSec).toFixed(2)}× ${base.id}`)
+    .join(", ");
+}
+
+export function throughputTable(results) {
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const rows = results
+    .filter((r) => r.status === "measured")
+    .map((r) => [
+      r.id,
+      r.title,
+      r.connections,
+      int(r.records),
+      rate(r.recordsPerSec),
+      r.mbPerSec >= 0.05 ? fixed(r.mbPerSec, 1) : "–",
+      fixed(r.latencyMs.p50, 2),
+      fixed(r.latencyMs.p99, 2),
+      r.errors,
+      ratios(r, byId) || "–",
+      r.rss ? `${fixed(r.rss.growthBytes / MIB, 1)} MiB` : "–",
+    ]);
+  return table(
+    [
+      "id",
+      "workload",
+      "conns",
+      "records",
+      "rec/s",
+      "MB/s",
+      "p50 ms",
+      "p99 ms",
+      "errors",
+      "vs baseline (rec/s)",
+      "peak RSS growth",
+    ],
+    rows,
+  );
+}
+
+export function operationsTable(results) {
+  const rows = results
+    .filter((r) => r.status === "measured")
+    .map((r) => {
+      const k = r.perThousand;
+      return [
+        r.id,
+        count(k.workerRequests),
+        `${count(k.doRequests)}${k.doAlarms > 0 ? ` (${count(k.doAlarms)} alarms)` : ""}`,
+        count(k.sqlRowsWritten + k.doSetAlarm),
+        count(k.sqlRowsRead),
+        count(k.r2ClassA),
+        count(k.r2ClassB),
+        count(k.d1Queries),
+        count(k.d1RowsWritten),
+        fixed(r.serverCpuMsPerRecord, 3),
+        `$${fixed(r.costPerMillion.total, 2)}`,
+      ];
+    });
+  return table(
+    [
+      "id",
+      "Worker req",
+      "DO req",
+      "DO SQLite rows written (+setAlarm)",
+      "DO SQLite rows read",
+      "R2 class A",
+      "R2 class B",
+      "D1 queries",
+      "D1 rows written",
+      "workerd CPU ms/record",
+      "$ per M records",
+    ],
+    rows,
+  );
+}
+
+export function costBreakdownTable(results) {
+  const measured = results.filter((r) => r.status === "measured");
+  const items = Object.keys(measured[0]?.costPerMillion.breakdown ?? {});
+  const rows = measured.map((r) => [
+    r.id,
+    ...items.map((item) => fixed(r.costPerMillion.breakdown[item], 3)),
+    fixed(r.costPerMillion.total, 3),
+  ]);
+  return table(["id", ...items.map((item) => `${item} $`), "total $/M"], rows);
+}
+
+/** Which Durable Object SQL statements touch the rows of the write workloads (per record). */
+export function sqlStatementTables(results, ids = ["W1", "W2v1", "W2v2"]) {
+  const parts = [];
+  for (const result of results.filter((r) => r.status === "measured" && ids.includes(r.id) && r.sqlTop?.length > 0)) {
+    const rows = result.sqlTop.map((w) => [
+      `\`${w.statement.replace(/\|/g, "\\|")}\``,
+      fixed(w.execsPerRecord, 3),
+      fixed(w.rowsWrittenPerRecord, 3),
+      fixed(w.rowsReadPerRecord, 3),
+    ]);
+    parts.push(
+      `${result.id}:`,
+      "",
+      table(["statement (first 120 characters)", "execs/record", "rows written/record", "rows read/record"], rows),
+      "",
+    );
+  }
+  return parts;
+}
+
+export function unavailableLines(results) {
+  return results
+    .filter((r) => r.status !== "measured")
+    .map(
+      (r) =>
+        `- ${r.id} (${r.title}): ${r.status === "not implemented" ? "not implemented by the server yet" : r.status} — ${r.reason}`,
+    );
+}
+
+export function targetsTable(targets) {
+  const rows = targets.map((t) => [
+    t.target,
+    t.evaluable ? t.value : `not evaluable yet: ${t.detail}`,
+    t.evaluable ? (t.met ? "met" : "MISSED") : "–",
+  ]);
+  return table(["target (issue 6)", "measured", "status"], rows);
+}
+
+export function notesLines(results) {
+  return results.filter((r) => r.status === "measured" && r.notes.length > 0).map((r) => `- ${r.id}: ${r.notes.join("; ")}`);
+}
+
+export function fullReport({ results, targets }) {
+  const parts = [
+    "### Throughput and latency",
+    "",
+    throughputTable(results),
+    "",
+    "### Operations per 1,000 records and list-price cost",
+    "",
+    operationsTable(results),
+    "",
+  ];
+  const statements = sqlStatementTables(results);
+  if (statements.length > 0) parts.push("### Where the Durable Object's SQLite rows go", "", ...statements);
+  const unavailable = unavailableLines(results);
+  if (unavailable.length > 0) parts.push("### Not measured", "", ...unavailable, "");
+  parts.push("### Targets", "", targetsTable(targets), "");
+  const notes = notesLines(results);
+  if (notes.length > 0) parts.push("### Notes", "", ...notes, "");
+  return parts.join("\n");
+}

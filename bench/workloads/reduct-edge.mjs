@@ -1,0 +1,442 @@
+/**
+ * reduct-edge workloads (issue 6). Available today: /alive, W1, W3, W5s (FIFO quota under single-
+ * record ingest). Planned ones (W2, W4, W5, W6) are written against the ReductStore API and run
+ * as soon as the probes (probes.mjs) find their endpoints; until then they report
+ * "not implemented by the server yet" with the probe's answer.
+ */
+import { createClient, send } from "../lib/http-load.mjs";
+import {
+  AUTH,
+  batchRecords,
+  batchV1Write,
+  batchV2Write,
+  json,
+  KIB,
+  labelsV1Update,
+  labelsV2Update,
+  okWithoutRecordErrors,
+  randomBytes,
+  TS0,
+  v1RecordCount,
+  v2RecordCount,
+  writeRecord,
+} from "./protocol.mjs";
+
+/**
+ * Every write workload gets its own bucket (its own Durable Object), so deferred work of one
+ * workload (a seal run by a later alarm) cannot land in another one's counts; warm-ups write to a
+ * bucket of their own for the same reason. W4 and W6 work on the bucket W2 (or W1) wrote.
+ */
+export const WARMUP_BUCKET = "bench-warmup";
+/** Records per batch in W2/W5/W6 (ReductStore's benchmark shape: 80 records or 8 MB). */
+export const PER_BATCH = 80;
+/**
+ * The product seals an idle block after 5 s (src/storage/blocks.ts SEAL_IDLE_MS): a full run waits
+ * past it so that seal is counted with the workload that caused it; --quick does not wait.
+ */
+const afterWrites = (ctx) =>
+  ctx.quick ? { minMs: 0, quietMs: 1_000, maxMs: 10_000 } : { minMs: 6_500, quietMs: 1_000, maxMs: 20_000 };
+
+const body1k = randomBytes(KIB);
+const chunk = randomBytes(64 * KIB);
+
+/** Creates a bucket (default settings unless given: no quota, 64 MB / 1024-record blocks). */
+async function createBucket(ctx, name, settings = {}) {
+  const client = createClient(ctx.server.port, 1);
+  try {
+    const response = await send(client, { method: "POST", path: `/api/v1/b/${name}`, ...json(settings) });
+    if (response.status !== 200) throw new Error(`cannot create bucket '${name}': HTTP ${response.status} ${response.body}`);
+  } finally {
+    client.close();
+  }
+}
+
+export async function setupReductEdge(client) {
+  const response = await send(client, { method: "POST", path: `/api/v1/b/${WARMUP_BUCKET}`, ...json({}) });
+  if (response.status !== 200)
+    throw new Error(`cannot create bucket '${WARMUP_BUCKET}': HTTP ${response.status} ${response.body}`);
+}
+
+const readOk = (response) =>
+  response.status === 200 || response.status === 204
+    ? undefined
+    : `HTTP ${response.status} ${response.body.toString().slice(0, 200)}`;
+
+/** Splits [first, stop) into `parts` contiguous slices. */
+function slices(first, stop, parts) {
+  const size = Math.ceil((stop - first) / parts);
+  return Array.from({ length: parts }, (_, i) => [first + i * size, Math.min(stop, first + (i + 1) * size)]).filter(
+    ([a, b]) => a < b,
+  );
+}
+
+function requireFeature(...names) {
+  return (features) => {
+    const missing = names.filter((name) => !features[name]?.ok);
+    if (missing.length < names.length) return undefined; // any one is enough
+    return names.map((name) => `${name}: ${features[name]?.reason ?? "not probed"}`).join("; ");
+  };
+}
+
+/** Samples a bucket's usage (GET /b/:bucket → info.size) until stopped; bounded in samples. */
+function usageSampler(port, bucket, intervalMs = 200, maxSamples = 3_000) {
+  const client = createClient(port, 1);
+  let max = 0;
+  let samples = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running && samples < maxSamples) {
+      const response = await send(client, { path: `/api/v1/b/${bucket}`, headers: AUTH }).catch(() => undefined);
+      if (response?.status === 200) {
+        const size = JSON.parse(response.body.toString()).info?.size ?? 0;
+        if (size > max) max = size;
+        samples++;
+      }
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      const last = await send(client, { path: `/api/v1/b/${bucket}`, headers: AUTH });
+      const final = JSON.parse(last.body.toString()).info?.size ?? 0;
+      client.close();
+      return { maxUsageBytes: Math.max(max, final), finalUsageBytes: final, samples: samples + 1 };
+    },
+  };
+}
+
+const w2 = (version) => ({
+  id: `W2${version}`,
+  title: `W2 batched writes, protocol ${version}: ${PER_BATCH} × 1 KiB per request`,
+  server: "reductEdge",
+  requires: requireFeature(version === "v1" ? "batchV1" : "batchV2"),
+  run: async (ctx) => {
+    const entry = `w2-${version}`;
+    const bucket = `bench-w2${version}`;
+    await createBucket(ctx, bucket);
+    const encode = version === "v1" ? batchV1Write : batchV2Write;
+    const total = ctx.scale.batches;
+    const result = await ctx.measure({
+      id: `W2${version}`,
+      title: `W2 batched writes, protocol ${version}: ${PER_BATCH} × 1 KiB per request`,
+      total,
+      expectedRecords: total * PER_BATCH,
+      maxSeconds: ctx.scale.maxSeconds,
+      check: okWithoutRecordErrors,
+      warmup: { total: 10, makeRequest: (j) => encode(WARMUP_BUCKET, entry, batchRecords(TS0, j, PER_BATCH, body1k)) },
+      makeRequest: (i) => encode(bucket, entry, batchRecords(TS0, i, PER_BATCH, body1k)),
+      objects: [`BUCKETS:${bucket}`],
+      settle: afterWrites(ctx),
+      compareTo: ["a", "c"],
+    });
+    ctx.shared[`w2${version}`] = { bucket, entry, first: TS0, stop: TS0 + total * PER_BATCH, records: result.records };
+    return [result];
+  },
+});
+
+/**
+ * Data for the read/update/remove workloads: W2 of the same protocol, else the other, else W1
+ * (undefined when none ran; the workload then returns no result and is reported as skipped).
+ */
+function dataFor(ctx, version) {
+  const other = version === "v1" ? "v2" : "v1";
+  return ctx.shared[`w2${version}`] ?? ctx.shared[`w2${other}`] ?? ctx.shared.w1;
+}
+
+const w4 = (version) => ({
+  id: `W4${version}`,
+  title: `W4 query + batched read, protocol ${version}`,
+  server: "reductEdge",
+  requires: requireFeature(version === "v1" ? "queryV1" : "queryV2"),
+  run: async (ctx) => {
+    const data = dataFor(ctx, version);
+    if (!data) return [];
+    const parts = slices(data.first, data.stop, ctx.connections);
+    const session = async (lane, call, timeLeft, untimed) => {
+      const [start, stop] = parts[lane] ?? [];
+      if (start === undefined) return;
+      const create =
+        version === "v1"
+          ? { method: "POST", path: `/api/v1/b/${data.bucket}/${data.entry}/q`, ...json({ query_type: "QUERY", start, stop }) }
+          : {
+              method: "POST",
+              path: `/api/v1/io/${data.bucket}/q`,
+              ...json({ query_type: "QUERY", entries: [data.entry], start, stop }),
+            };
+      const created = await untimed(create);
+      if (created.status !== 200) throw new Error(`query creation failed: HTTP ${created.status} ${created.body}`);
+      const id = JSON.parse(created.body.toString()).id;
+      const read =
+        version === "v1"
+          ? { path: `/api/v1/b/${data.bucket}/${data.entry}/batch?q=${id}`, headers: AUTH }
+          : { path: `/api/v1/io/${data.bucket}/read`, headers: { ...AUTH, "x-reduct-query-id": String(id) } };
+      const countRecords = version === "v1" ? v1RecordCount : v2RecordCount;
+      // Bounded: never more reads than records in the slice plus a few.
+      for (let n = 0; n < stop - start + 5 && timeLeft() > 0; n++) {
+        const response = await call(read, {
+          check: readOk,
+          count: (r) =>
+            r.status === 204 ? { records: 0, bytes: 0 } : { records: countRecords(r.headers), bytes: r.body.length },
+        });
+        if (!response || response.status === 204 || response.headers["x-reduct-last"] === "true") break;
+      }
+    };
+    return [
+      await ctx.measure({
+        id: `W4${version}`,
+        title: `W4 query + batched read, protocol ${version} (${data.entry})`,
+        session,
+        objects: [`BUCKETS:${data.bucket}`],
+        expectedRecords: data.records,
+        maxSeconds: ctx.scale.maxSeconds,
+        compareTo: [`W2${version}`, "W1"],
+        notes: data === ctx.shared.w1 ? ["reads the W1 entry: no W2 data on this server"] : [],
+      }),
+    ];
+  },
+});
+
+const w6labels = (version) => ({
+  id: `W6labels${version}`,
+  title: `W6 batched label updates, protocol ${version}: ${PER_BATCH} records per request`,
+  server: "reductEdge",
+  requires: requireFeature(version === "v1" ? "labelsV1" : "labelsV2"),
+  run: async (ctx) => {
+    const data = dataFor(ctx, version);
+    if (!data) return [];
+    const encode = version === "v1" ? labelsV1Update : labelsV2Update;
+    const total = Math.ceil((data.stop - data.first) / PER_BATCH);
+    return [
+      await ctx.measure({
+        id: `W6labels${version}`,
+        title: `W6 batched label updates, protocol ${version} (${data.entry})`,
+        total,
+        expectedRecords: data.stop - data.first,
+        maxSeconds: ctx.scale.maxSeconds,
+        check: okWithoutRecordErrors,
+        objects: [`BUCKETS:${data.bucket}`],
+        makeRequest: (i) => {
+          const timestamps = [];
+          for (let ts = data.first + i * PER_BATCH; ts < Math.min(data.stop, data.first + (i + 1) * PER_BATCH); ts++)
+            timestamps.push(ts);
+          return encode(data.bucket, data.entry, timestamps, { bench: "w6" });
+        },
+        compareTo: [`W2${version}`],
+      }),
+    ];
+  },
+});
+
+const w6remove = {
+  id: "W6remove",
+  title: "W6 remove by query with $each_n: 2",
+  server: "reductEdge",
+  requires: requireFeature("removeQueryV2", "removeQueryV1"),
+  run: async (ctx) => {
+    const data = dataFor(ctx, "v2");
+    if (!data) return [];
+    const useV2 = ctx.features.removeQueryV2?.ok;
+    const parts = slices(data.first, data.stop, ctx.connections);
+    const session = async (lane, call) => {
+      const [start, stop] = parts[lane] ?? [];
+      if (start === undefined) return;
+      const query = { query_type: "REMOVE", start, stop, when: { $each_n: 2 } };
+      const spec = useV2
+        ? { method: "POST", path: `/api/v1/io/${data.bucket}/q`, ...json({ ...query, entries: [data.entry] }) }
+        : { method: "POST", path: `/api/v1/b/${data.bucket}/${data.entry}/q`, ...json(query) };
+      await call(spec, { count: (r) => ({ records: JSON.parse(r.body.toString()).removed_records ?? 0, bytes: 0 }) });
+    };
+    return [
+      await ctx.measure({
+        id: "W6remove",
+        title: `W6 remove by query, $each_n: 2 (${useV2 ? "/io/:bucket/q" : "/b/:bucket/:entry/q"}, ${data.entry})`,
+        session,
+        objects: [`BUCKETS:${data.bucket}`],
+        maxSeconds: ctx.scale.maxSeconds,
+        settle: afterWrites(ctx),
+        notes: [`${parts.length} remove queries over ${data.stop - data.first} records; about half are removed`],
+      }),
+    ];
+  },
+};
+
+/**
+ * A FIFO-quota bucket under sustained ingest of `factor` × its quota, its usage sampled (GET
+ * /b/:bucket → info.size) while the load runs. `blockRecords` sets max_block_records (null keeps
+ * the default); "one block" is that many 1 KiB payloads.
+ */
+async function fifoIngest(ctx, { id, title, bucket, quota, blockRecords, records, total, makeRequest, compareTo }) {
+  await createBucket(ctx, bucket, {
+    quota_type: "FIFO",
+    quota_size: quota,
+    ...(blockRecords ? { max_block_records: blockRecords } : {}),
+  });
+  const sampler = usageSampler(ctx.server.port, bucket);
+  let usage;
+  const stopSampler = async () => {
+    usage ??= await sampler.stop();
+  };
+  try {
+    const result = await ctx.measure({
+      id,
+      title,
+      total,
+      expectedRecords: records,
+      maxSeconds: ctx.scale.maxSeconds,
+      check: okWithoutRecordErrors,
+      makeRequest,
+      objects: [`BUCKETS:${bucket}`],
+      afterLoad: stopSampler,
+      settle: afterWrites(ctx),
+      compareTo,
+      notes: [`usage sampled every 200 ms via GET /b/${bucket} while loading (those requests are in the operation counts)`],
+    });
+    const oneBlock = (blockRecords ?? 1024) * KIB;
+    const over = Math.max(0, usage.maxUsageBytes - quota);
+    result.quota = {
+      quotaBytes: quota,
+      ...usage,
+      overQuotaBytes: over,
+      oneBlockBytes: oneBlock,
+      withinOneBlock: over <= oneBlock,
+    };
+    return result;
+  } finally {
+    await stopSampler();
+  }
+}
+
+const w5 = {
+  id: "W5",
+  title: "W5 FIFO-quota bucket under sustained W2 ingest",
+  server: "reductEdge",
+  requires: requireFeature("batchV2", "batchV1"),
+  run: async (ctx) => {
+    const version = ctx.features.batchV2?.ok ? "v2" : "v1";
+    const encode = version === "v1" ? batchV1Write : batchV2Write;
+    const { quota, factor } = ctx.scale.fifoBatch;
+    const total = Math.ceil((factor * quota) / (PER_BATCH * KIB));
+    return [
+      await fifoIngest(ctx, {
+        id: "W5",
+        title: `W5 FIFO quota ${quota / 2 ** 20} MiB (default blocks), W2 ${version} ingest of ${factor} × quota`,
+        bucket: "bench-fifo",
+        quota,
+        records: total * PER_BATCH,
+        total,
+        makeRequest: (i) => encode("bench-fifo", "w5", batchRecords(TS0, i, PER_BATCH, body1k)),
+        compareTo: [`W2${version}`],
+      }),
+    ];
+  },
+};
+
+const w5single = {
+  id: "W5s",
+  title: "W5s FIFO-quota bucket under sustained W1 (single-record) ingest",
+  server: "reductEdge",
+  run: async (ctx) => {
+    const { quota, factor, blockRecords } = ctx.scale.fifoSingle;
+    const total = Math.ceil((factor * quota) / KIB);
+    return [
+      await fifoIngest(ctx, {
+        id: "W5s",
+        title: `W5s FIFO quota ${quota / 2 ** 20} MiB (${blockRecords}-record blocks), single 1 KiB writes of ${factor} × quota`,
+        bucket: "bench-fifo-single",
+        quota,
+        blockRecords,
+        records: total,
+        total,
+        makeRequest: (i) => writeRecord("bench-fifo-single", "w5s", TS0 + i, body1k),
+        compareTo: ["W1"],
+      }),
+    ];
+  },
+};
+
+export const reductEdgeWorkloads = [
+  {
+    id: "alive",
+    title: "GET /api/v1/alive",
+    server: "reductEdge",
+    run: async (ctx) => [
+      await ctx.measure({
+        id: "alive",
+        title: "GET /api/v1/alive",
+        total: ctx.scale.requests,
+        expectedRecords: ctx.scale.requests,
+        maxSeconds: ctx.scale.maxSeconds,
+        warmup: { total: 500, makeRequest: () => ({ path: "/api/v1/alive" }) },
+        makeRequest: () => ({ path: "/api/v1/alive" }),
+        objects: [],
+        compareTo: ["a"],
+      }),
+    ],
+  },
+  {
+    id: "W1",
+    title: "W1 single-record writes, 1 KiB",
+    server: "reductEdge",
+    run: async (ctx) => {
+      const total = ctx.scale.records;
+      const bucket = "bench-w1";
+      await createBucket(ctx, bucket);
+      const result = await ctx.measure({
+        id: "W1",
+        title: "W1 single-record writes, 1 KiB",
+        total,
+        expectedRecords: total,
+        maxSeconds: ctx.scale.maxSeconds,
+        warmup: { total: 200, makeRequest: (j) => writeRecord(WARMUP_BUCKET, "w1", TS0 + j, body1k) },
+        makeRequest: (i) => writeRecord(bucket, "w1", TS0 + i, body1k),
+        objects: [`BUCKETS:${bucket}`],
+        settle: afterWrites(ctx),
+        compareTo: ["b", "c"],
+      });
+      ctx.shared.w1 = { bucket, entry: "w1", first: TS0, stop: TS0 + total, records: result.records };
+      return [result];
+    },
+  },
+  w2("v1"),
+  w2("v2"),
+  {
+    id: "W3",
+    title: "W3 single large records streamed, 1 connection",
+    server: "reductEdge",
+    run: async (ctx) => {
+      const results = [];
+      for (const [label, size, count] of ctx.scale.large) {
+        const bucket = `bench-w3-${label.toLowerCase()}`;
+        await createBucket(ctx, bucket);
+        results.push(
+          await ctx.measure({
+            id: `W3-${label}`,
+            title: `W3 single record, ${label} streamed`,
+            connections: 1,
+            total: count,
+            expectedRecords: count,
+            maxSeconds: ctx.scale.largeMaxSeconds,
+            rss: true,
+            warmup:
+              results.length === 0
+                ? { total: 1, makeRequest: () => writeRecord(WARMUP_BUCKET, "w3", TS0, { size, chunk }, size) }
+                : undefined,
+            makeRequest: (i) => writeRecord(bucket, `w3-${label}`, TS0 + i, { size, chunk }, size),
+            objects: [`BUCKETS:${bucket}`],
+            compareTo: [`c-raw-${label}`, `c-piped-${label}`],
+          }),
+        );
+      }
+      return results;
+    },
+  },
+  w4("v1"),
+  w4("v2"),
+  w6labels("v1"),
+  w6labels("v2"),
+  w6remove,
+  w5,
+  w5single,
+];
