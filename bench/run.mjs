@@ -127,18 +127,34 @@ const log = (message) => console.log(`${stamp()} ${message}`);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "reduct-edge-bench-"));
 let current;
 let cleaned = false;
+function removeState() {
+  if (args.keepState) {
+    log(`state kept in ${tmp}`);
+    return;
+  }
+  try {
+    fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  } catch (error) {
+    console.error(`could not remove ${tmp}: ${error.message}`);
+  }
+}
 async function cleanup() {
   if (cleaned) return;
   cleaned = true;
   if (current) await current.stop().catch(() => {});
   current = undefined;
-  if (args.keepState) log(`state kept in ${tmp}`);
-  else fs.rmSync(tmp, { recursive: true, force: true });
+  removeState();
 }
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => {
     console.error(`\n${signal}: stopping`);
-    cleanup().finally(() => process.exit(130));
+    // Synchronously first: Miniflare's own signal handler (registered later) exits the process
+    // right after this one returns.
+    cleaned = true;
+    removeState();
+    const server = current;
+    current = undefined;
+    (server ? server.stop() : Promise.resolve()).catch(() => {}).finally(() => process.exit(130));
   });
 }
 

@@ -9,8 +9,13 @@ import { performance } from "node:perf_hooks";
 
 export const LOOPBACK = "127.0.0.1";
 
-export function createClient(port, connections) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections });
+/**
+ * `keepAlive: false` opens a new connection per request: workerd under Miniflare sometimes closes a
+ * kept-alive connection after a large request body without saying so (seen with every server here,
+ * baselines included), and the next request on it fails with ECONNRESET/EPIPE.
+ */
+export function createClient(port, connections, { keepAlive = true } = {}) {
+  const agent = new http.Agent({ keepAlive, maxSockets: connections, maxFreeSockets: connections });
   return {
     port,
     connections,

@@ -18,7 +18,8 @@ export function notImplemented(workload, reason) {
  * `spec`: id, title, connections, maxSeconds, and either `total` + `makeRequest(i)` (closed loop)
  * or `session(index, call, timeLeft)` (lanes with their own request sequence, e.g. query reads).
  * Optional: check/count (see Recorder), warmup `{ total, makeRequest }`, `rss: true`,
- * `afterLoad()` (runs right after the load, before waiting for deferred work),
+ * `afterLoad()` (runs right after the load, before waiting for deferred work), `keepAlive: false`
+ * (a new connection per request, for large uploads; see createClient),
  * `settle: { minMs, quietMs, maxMs }`, `objects` (["BINDING:name", …]: the Durable Objects whose
  * work is counted besides the edge; default all), `compareTo: [ids]`, `expectedRecords`, `notes`,
  * `extra`.
@@ -26,7 +27,7 @@ export function notImplemented(workload, reason) {
 export async function measure(ctx, spec) {
   const { server } = ctx;
   const connections = spec.connections ?? ctx.connections;
-  const client = createClient(server.port, connections);
+  const client = createClient(server.port, connections, { keepAlive: spec.keepAlive ?? true });
   try {
     if (spec.warmup) {
       await runLoad({

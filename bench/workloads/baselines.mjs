@@ -93,6 +93,7 @@ function largePuts(idPrefix, route, title, fullOnly = false) {
             expectedRecords: count,
             maxSeconds: ctx.scale.largeMaxSeconds,
             rss: true,
+            keepAlive: false,
             warmup: results.length === 0 ? { total: 1, makeRequest: () => put("warmup") } : undefined,
             makeRequest: (i) => put(`${label}-${i}`),
           }),

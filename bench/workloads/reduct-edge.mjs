@@ -419,6 +419,7 @@ export const reductEdgeWorkloads = [
             expectedRecords: count,
             maxSeconds: ctx.scale.largeMaxSeconds,
             rss: true,
+            keepAlive: false,
             warmup:
               results.length === 0
                 ? { total: 1, makeRequest: () => writeRecord(WARMUP_BUCKET, "w3", TS0, { size, chunk }, size) }
