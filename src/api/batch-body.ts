@@ -211,6 +211,7 @@ async function streamLargeRecord(
     throw error;
   }
   const committed = await stub.commitUpload(bucket, meta.entry, meta.ts, objectKey);
+  if (!committed.ok) await stub.abortUpload(bucket, meta.entry, meta.ts, objectKey); // never leave it pending
   return committed.ok ? null : committed.error;
 }
 

@@ -86,7 +86,9 @@ entryRoutes.post("/:bucket/:entry{.+}", async (c) => {
     await stub.abortUpload(bucket, entry, ts, ticket.objectKey);
     throw asClientError(error);
   }
-  unwrap(await stub.commitUpload(bucket, entry, ts, ticket.objectKey));
+  const committed = await stub.commitUpload(bucket, entry, ts, ticket.objectKey);
+  if (!committed.ok) await stub.abortUpload(bucket, entry, ts, ticket.objectKey); // never leave it pending
+  unwrap(committed);
   return c.body(null, 200);
 });
 

@@ -42,6 +42,8 @@ import { migrate } from "./schema";
 export const STATS_FLUSH_DELAY_MS = 500;
 /** One alarm run stops starting new work after this long and reschedules itself. */
 export const ALARM_BUDGET_MS = 10_000;
+/** Seals started by writes that may run at once in one object (the alarm does the rest). */
+export const MAX_CONCURRENT_SEALS = 2;
 /** Retry delay after an alarm task failed (D1 or R2 unavailable). */
 export const ALARM_RETRY_MS = 5_000;
 
@@ -89,8 +91,8 @@ export class BucketObject extends DurableObject<Bindings> {
   protected readonly store: BucketStore;
   protected readonly index: RecordIndex;
   protected readonly queries: QueryEngine;
-  /** Blocks whose seal is running in this instance (an alarm and a kick must not race). */
-  private readonly sealing = new Set<number>();
+  /** Seals running in this instance, by block id: a block is never sealed twice at once. */
+  private readonly sealing = new Map<number, Promise<void>>();
   /** D1 registry writes of this object, serialised so an older sync never lands after a newer one. */
   private registryChain: Promise<void> = Promise.resolve();
 
@@ -227,7 +229,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const row = this.store.bucket();
     const nowMs = Date.now();
     this.ctx.storage.transactionSync(() => {
-      if (row) abortUpload(this.opsContext(row, nowMs), entry, ts, objectKey);
+      if (row) abortUpload(this.opsContext(row, nowMs), objectKey);
       else this.index.collectGarbage(objectKey, nowMs);
     });
     await this.scheduleAlarm(nowMs);
@@ -380,8 +382,8 @@ export class BucketObject extends DurableObject<Bindings> {
     }
     let removed = 0;
     const outcome = this.transact(row, (ops) => {
-      // Like the reference, an entry-level remove query creates a missing entry.
-      if (single !== undefined) ops.index.ensureEntry(single);
+      // The reference creates a missing entry here; we do not (it would be an empty entry with an
+      // unvalidated name) and report 0 removed records.
       const result = this.queries.remove(spec, (record) => ops.index.removeRecord(record, ops.nowMs));
       if (!result.ok) return result;
       removed = result.removed;
@@ -425,13 +427,22 @@ export class BucketObject extends DurableObject<Bindings> {
     if (garbageAt !== null) await this.scheduleAlarm(garbageAt);
   }
 
-  /** Starts sealing a block off the request path; the alarm retries whatever does not finish. */
+  /**
+   * Starts sealing a block off the request path. At most MAX_CONCURRENT_SEALS run at once (each
+   * holds up to 8 MiB twice); the rest, and whatever fails, is sealed by the alarm.
+   */
   private kickSeal(blockId: number): void {
-    if (this.sealing.has(blockId)) return;
-    this.sealing.add(blockId);
-    this.sealBlock(blockId)
-      .catch((error) => console.error(`sealing block ${blockId} failed; the alarm retries:`, error))
-      .finally(() => this.sealing.delete(blockId));
+    if (this.sealing.has(blockId) || this.sealing.size >= MAX_CONCURRENT_SEALS) return;
+    void this.sealOnce(blockId).catch((error) => console.error(`sealing block ${blockId} failed; the alarm retries:`, error));
+  }
+
+  /** Seals a block, or joins the seal of it already running. */
+  private sealOnce(blockId: number): Promise<void> {
+    const running = this.sealing.get(blockId);
+    if (running) return running;
+    const sealing = this.sealBlock(blockId).finally(() => this.sealing.delete(blockId));
+    this.sealing.set(blockId, sealing);
+    return sealing;
   }
 
   /**
@@ -632,7 +643,8 @@ export class BucketObject extends DurableObject<Bindings> {
     await attempt(() => this.deleteGarbage(deadline));
     await attempt(() => this.flushStats());
     const next = retryAt ?? this.nextMaintenanceAt();
-    if (next !== null) await this.ctx.storage.setAlarm(Math.max(next, Date.now()));
+    // scheduleAlarm keeps an earlier alarm a request may have set while this one ran.
+    if (next !== null) await this.scheduleAlarm(Math.max(next, Date.now()));
   }
 
   /** When maintenance is next due, or null when there is nothing to do. */
@@ -717,13 +729,7 @@ export class BucketObject extends DurableObject<Bindings> {
   private async sealIdleBlocks(deadline: number): Promise<void> {
     for (const block of this.index.blocksToSeal(Date.now() - SEAL_IDLE_MS, 100)) {
       if (Date.now() >= deadline) return;
-      if (this.sealing.has(block.id)) continue;
-      this.sealing.add(block.id);
-      try {
-        await this.sealBlock(block.id);
-      } finally {
-        this.sealing.delete(block.id);
-      }
+      await this.sealOnce(block.id); // joins a seal a write started, instead of skipping it
     }
   }
 

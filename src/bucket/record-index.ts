@@ -305,8 +305,11 @@ export class RecordIndex {
   /** Deletes entries (already emptied of records) and their blocks' objects. */
   dropEntries(entries: EntryRef[], nowMs: number): void {
     for (const entry of entries) {
-      for (const row of this.sql.exec<Row<RecordRow>>("SELECT * FROM records WHERE entry_id = ?", entry.id).toArray()) {
-        if (row.location === "object" && row.object_key) this.collectGarbage(row.object_key, nowMs + READ_GRACE_MS);
+      for (const row of this.sql.exec<{ object_key: string | null }>(
+        "SELECT object_key FROM records WHERE entry_id = ? AND location = 'object'",
+        entry.id,
+      )) {
+        if (row.object_key) this.collectGarbage(row.object_key, nowMs + READ_GRACE_MS);
       }
       for (const block of this.sql.exec<{ object_key: string | null }>(
         "SELECT object_key FROM blocks WHERE entry_id = ?",
@@ -325,7 +328,9 @@ export class RecordIndex {
   usedBytes(): number {
     const row = this.sql
       .exec<{ size: number | null; pending: number }>(
-        "SELECT (SELECT sum(size) FROM entries) AS size, (SELECT pending_bytes FROM bucket WHERE id = 1) AS pending",
+        // Pending bytes are summed from the pending rows themselves (a counter drifted when entries
+        // were removed under an upload); the partial index keeps this cheap.
+        "SELECT (SELECT sum(size) FROM entries) AS size, (SELECT coalesce(sum(size), 0) FROM records WHERE state = 'pending') AS pending",
       )
       .one();
     return (row.size ?? 0) + (row.pending ?? 0);

@@ -5,7 +5,7 @@
  */
 import type { ErrorInfo } from "../errors";
 import { fail } from "../errors";
-import { isBlockFull, needsNewBlock, uploadLeaseMs } from "../storage/blocks";
+import { isBlockFull, needsNewBlock, SEAL_LEASE_MS, uploadLeaseMs } from "../storage/blocks";
 import { decideQuota } from "../storage/quota";
 import { recordObjectKey } from "../storage/r2";
 import { recordMetaLength } from "../storage/record-meta";
@@ -191,7 +191,6 @@ export function reserveUpload(
     objectKey,
     expiresAt,
   );
-  ctx.sql.exec("UPDATE bucket SET pending_bytes = pending_bytes + ? WHERE id = 1", meta.size);
   ctx.index.collectGarbage(objectKey, expiresAt);
   return { ok: true, objectKey, leaseMs };
 }
@@ -204,18 +203,20 @@ export function commitUpload(
   objectKey: string,
   effects: OpsEffects,
 ): ItemOutcome {
-  const entry = ctx.index.entry(entryName);
-  const row = entry ? ctx.index.record(entry.id, ts) : undefined;
-  if (!entry || !row || row.state !== "pending" || row.object_key !== objectKey) {
-    // The lease expired and the timestamp was released: the object is garbage already.
+  // Found by its object key: the entry may have been renamed while the bytes were uploading.
+  const row = pendingByKey(ctx, objectKey);
+  const entry = row
+    ? ctx.sql.exec<{ id: number; name: string }>("SELECT id, name FROM entries WHERE id = ?", row.entry_id).toArray()[0]
+    : undefined;
+  if (!row || !entry || (row.lease_expires_at_ms ?? 0) <= ctx.nowMs) {
+    // Released (entry removed, lease expired): the object is garbage and may be deleted already.
     return fail(500, `Upload of record ${ts} to ${ctx.bucket.name}/${entryName} expired before it completed`);
   }
-  ctx.sql.exec("DELETE FROM records WHERE entry_id = ? AND ts = ?", entry.id, ts);
-  ctx.sql.exec("UPDATE bucket SET pending_bytes = max(pending_bytes - ?, 0) WHERE id = 1", row.size);
+  ctx.sql.exec("DELETE FROM records WHERE entry_id = ? AND ts = ?", row.entry_id, row.ts);
   ctx.index.forgetGarbage(objectKey);
   const meta: RecordMeta = {
-    entry: entryName,
-    ts,
+    entry: entry.name,
+    ts: row.ts,
     size: row.size,
     contentType: row.content_type,
     labels: JSON.parse(row.labels),
@@ -228,15 +229,23 @@ export function commitUpload(
 /** Releases a pending reservation (failed, aborted or expired upload); its object becomes garbage. */
 export function releasePending(ctx: OpsContext, row: RecordRow): void {
   ctx.sql.exec("DELETE FROM records WHERE entry_id = ? AND ts = ? AND state = 'pending'", row.entry_id, row.ts);
-  ctx.sql.exec("UPDATE bucket SET pending_bytes = max(pending_bytes - ?, 0) WHERE id = 1", row.size);
-  if (row.object_key) ctx.index.collectGarbage(row.object_key, ctx.nowMs);
+  // A put that timed out on our side may still land in R2: delete it only after a grace period.
+  if (row.object_key) ctx.index.collectGarbage(row.object_key, ctx.nowMs + SEAL_LEASE_MS);
 }
 
-export function abortUpload(ctx: OpsContext, entryName: string, ts: number, objectKey: string): void {
-  const entry = ctx.index.entry(entryName);
-  const row = entry ? ctx.index.record(entry.id, ts) : undefined;
-  if (row && row.state === "pending" && row.object_key === objectKey) releasePending(ctx, row);
-  else ctx.index.collectGarbage(objectKey, ctx.nowMs);
+export function abortUpload(ctx: OpsContext, objectKey: string): void {
+  const row = pendingByKey(ctx, objectKey);
+  if (row) releasePending(ctx, row);
+  else ctx.index.collectGarbage(objectKey, ctx.nowMs + SEAL_LEASE_MS);
+}
+
+function pendingByKey(ctx: OpsContext, objectKey: string): RecordRow | undefined {
+  return ctx.sql
+    .exec<RecordRow & Record<string, SqlStorageValue>>(
+      "SELECT * FROM records WHERE state = 'pending' AND object_key = ?",
+      objectKey,
+    )
+    .toArray()[0];
 }
 
 /** Pending rows whose lease ran out (the uploader died): release them. Returns how many. */

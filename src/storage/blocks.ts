@@ -45,7 +45,11 @@ export function isBlockFull(block: OpenBlockState, limits: BlockLimits): boolean
   );
 }
 
-/** How long a streamed upload may hold its timestamp: a minute plus 1 s per MiB (slow links). */
+/**
+ * How long a streamed upload may hold its timestamp: a minute plus 10 s per MiB, so a client
+ * uploading at 100 KiB/s (a weak cellular link) still finishes; a dead uploader's timestamp is
+ * freed after that (100 MiB: about 18 minutes).
+ */
 export function uploadLeaseMs(size: number): number {
-  return 60_000 + Math.ceil(size / (1024 * 1024)) * 1_000;
+  return 60_000 + Math.ceil(size / (1024 * 1024)) * 10_000;
 }

@@ -293,3 +293,42 @@ describe("streamed upload failures", () => {
     await response.text();
   });
 });
+
+describe("uploads racing entry changes (review findings)", () => {
+  it("removing an entry during an upload frees its quota reservation", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket, { quota_type: "HARD", quota_size: 1_000_000 });
+    const stub = stubOf(bucket);
+    const ticket = await stub.reserveUpload(bucket, { entry: "e", ts: 1, size: 900_000, contentType: "a/b", labels: {} });
+    expect(ticket.ok).toBe(true);
+    expect((await api("DELETE", `/b/${bucket}/e`)).status).toBe(200);
+    await putRecord(bucket, "f", 1, bytesOf(200_000));
+  });
+
+  it("an upload whose entry was renamed meanwhile commits under the new name, never stuck at 425", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    await putRecord(bucket, "a", 1, "x");
+    const stub = stubOf(bucket);
+    const ticket = await stub.reserveUpload(bucket, { entry: "a", ts: 2, size: 4, contentType: "a/b", labels: {} });
+    if (!ticket.ok) throw new Error("reserve failed");
+    await env.RECORDS.put(ticket.objectKey, "body");
+    expect((await api("PUT", `/b/${bucket}/a/rename`, { body: JSON.stringify({ new_name: "b" }) })).status).toBe(200);
+    expect(await stub.commitUpload(bucket, "a", 2, ticket.objectKey)).toEqual({ ok: true });
+    const read = await api("GET", `/b/${bucket}/b?ts=2`);
+    expect([read.status, await read.text()]).toEqual([200, "body"]);
+  });
+
+  it("a commit after the lease ran out is refused and the timestamp is free again", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    const stub = stubOf(bucket);
+    const ticket = await stub.reserveUpload(bucket, { entry: "e", ts: 3, size: 4, contentType: "a/b", labels: {} });
+    if (!ticket.ok) throw new Error("reserve failed");
+    await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("UPDATE records SET lease_expires_at_ms = 1"));
+    const late = await stub.commitUpload(bucket, "e", 3, ticket.objectKey);
+    expect(late.ok).toBe(false);
+    await stub.abortUpload(bucket, "e", 3, ticket.objectKey);
+    await putRecord(bucket, "e", 3, "new");
+  });
+});
