@@ -44,6 +44,8 @@ export const STATS_FLUSH_DELAY_MS = 500;
 export const ALARM_BUDGET_MS = 10_000;
 /** Seals started by writes that may run at once in one object (the alarm does the rest). */
 export const MAX_CONCURRENT_SEALS = 2;
+/** While a rename freezes the bucket, the alarm looks again this often. */
+export const RENAME_FROZEN_RECHECK_MS = 5_000;
 /** Retry delay after an alarm task failed (D1 or R2 unavailable). */
 export const ALARM_RETRY_MS = 5_000;
 
@@ -91,6 +93,8 @@ export class BucketObject extends DurableObject<Bindings> {
   protected readonly store: BucketStore;
   protected readonly index: RecordIndex;
   protected readonly queries: QueryEngine;
+  /** Buckets whose create awaits D1 (in memory: an object restart also ends the create call). */
+  private readonly registering = new Set<string>();
   /** Seals running in this instance, by block id: a block is never sealed twice at once. */
   private readonly sealing = new Map<number, Promise<void>>();
   /** D1 registry writes of this object, serialised so an older sync never lands after a newer one. */
@@ -115,6 +119,8 @@ export class BucketObject extends DurableObject<Bindings> {
     if (existing) return fail(409, `Bucket '${name}' already exists`);
     const generation = crypto.randomUUID();
     this.store.insertBucket(name, generation, settings, Date.now());
+    // Until D1 has it, the bucket does not exist for other requests (the create may be undone).
+    this.registering.add(name);
     try {
       await this.syncRegistry();
     } catch (error) {
@@ -128,6 +134,8 @@ export class BucketObject extends DurableObject<Bindings> {
       });
       await this.scheduleAlarm(now);
       return fail(503, `Bucket '${name}' could not be registered, please try again: ${String(error)}`);
+    } finally {
+      this.registering.delete(name);
     }
     return OK;
   }
@@ -475,6 +483,8 @@ export class BucketObject extends DurableObject<Bindings> {
     this.ctx.storage.transactionSync(() => {
       const current = this.index.block(blockId);
       if (!current || current.state === "sealed") return; // the object stays garbage
+      const bucketNow = this.store.bucket();
+      if (!bucketNow || bucketNow.renaming_to || bucketNow.renaming_from) return; // frozen for a rename: retried later
       const sql = this.ctx.storage.sql;
       staged.forEach((record, i) => {
         const moved = sql.exec(
@@ -500,17 +510,25 @@ export class BucketObject extends DurableObject<Bindings> {
   // ---- rename: the object of the new name pulls the index from the old one --------------------
 
   /**
-   * PUT /b/:old/rename, called on the object of the new name. The name is reserved (a placeholder
-   * row with `renaming_from`) before the first await, so a concurrent create gets 409. The source
-   * hands out an attempt id; pages and the final hand-over are refused for any other attempt, so
-   * an abandoned attempt can never wipe data. Each page refreshes both sides' heartbeat.
+   * PUT /b/:old/rename, called on the object of the new name. Phases on this (target) side:
+   * - reserve: a placeholder row (`renaming_from`) before the first await, so creates get 409;
+   * - copy: pages pulled from the source under its attempt id; a page for any other attempt is
+   *   refused, and every page checks the placeholder is still this attempt's;
+   * - finishing (durable flag): from here the copy is never dropped, because the source may have
+   *   handed over already; the hand-over call is idempotent and is simply retried, also by a
+   *   later rename request.
    */
   async renameBucketInto(newName: string, oldName: string): Promise<Ok> {
-    const existing = this.store.bucket();
-    if (existing && existing.renaming_from !== oldName) return fail(409, `Bucket '${newName}' already exists`);
+    const existing = this.abandonStalledRename(this.store.bucket());
+    if (existing && existing.renaming_from !== oldName) {
+      return fail(409, existing.renaming_from ? `Bucket '${newName}' is being renamed` : `Bucket '${newName}' already exists`);
+    }
+    if (existing?.rename_finishing && existing.rename_attempt) return this.finishRenameInto(oldName, existing.rename_attempt);
+    if (existing) return fail(409, `Bucket '${newName}' is being renamed`); // another request is copying
+
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
-      this.store.clearData(); // a retried rename starts the copy over
+      this.store.clearData();
       this.ctx.storage.sql.exec(
         `INSERT INTO bucket (id, name, generation, created_at_ms, max_block_size, max_block_records, quota_type, quota_size,
            renaming_from, renaming_since_ms) VALUES (1, ?, '', ?, 0, 0, 'NONE', 0, ?, ?)`,
@@ -520,35 +538,41 @@ export class BucketObject extends DurableObject<Bindings> {
         now,
       );
     });
-    const dropPlaceholder = () => {
-      if (this.store.bucket()?.renaming_from === oldName) this.ctx.storage.transactionSync(() => this.store.clearData());
+    const source = this.sourceOf(oldName);
+    let attempt: string | null = null;
+    /** Drops this request's placeholder, unless another request or the finishing phase owns it. */
+    const abandon = () => {
+      const row = this.store.bucket();
+      if (row?.renaming_from === oldName && row.rename_attempt === attempt && !row.rename_finishing) {
+        this.ctx.storage.transactionSync(() => this.store.clearData());
+      }
     };
-    const source = this.env.BUCKETS.getByName(oldName) as unknown as DurableObjectStub<BucketObject>;
     try {
       const started = await source.beginRenameOut(oldName, newName);
       if (!started.ok) {
-        dropPlaceholder();
+        abandon();
         return { ok: false, error: started.error };
       }
-      const { bucket, attempt } = started;
+      const { bucket } = started;
+      attempt = started.attempt;
       this.ctx.storage.sql.exec(
         `UPDATE bucket SET generation = ?, created_at_ms = ?, max_block_size = ?, max_block_records = ?, quota_type = ?,
-           quota_size = ?, last_query_id = ? WHERE id = 1`,
+           quota_size = ?, rename_attempt = ? WHERE id = 1`,
         bucket.generation,
         bucket.created_at_ms,
         bucket.max_block_size,
         bucket.max_block_records,
         bucket.quota_type,
         bucket.quota_size,
-        (bucket as BucketRow & { last_query_id?: number }).last_query_id ?? 0,
+        attempt,
       );
       for (const spec of BUCKET_TABLES) {
         let after: SqlStorageValue[] | null = null;
         do {
           const page = await source.exportRenamePage(oldName, attempt, spec.table, after);
-          if (!page.ok) {
-            dropPlaceholder();
-            return { ok: false, error: page.error };
+          if (!page.ok || this.store.bucket()?.rename_attempt !== attempt) {
+            abandon();
+            return page.ok ? fail(409, `Bucket '${newName}' is being renamed`) : { ok: false, error: page.error };
           }
           this.ctx.storage.transactionSync(() => {
             importRows(this.ctx.storage.sql, spec.table, page.rows);
@@ -557,34 +581,59 @@ export class BucketObject extends DurableObject<Bindings> {
           after = page.next;
         } while (after);
       }
-      const finished = await source.finishRenameOut(oldName, attempt);
-      if (!finished.ok) {
-        dropPlaceholder();
-        return finished;
-      }
+      this.ctx.storage.sql.exec("UPDATE bucket SET rename_finishing = 1 WHERE id = 1");
     } catch (error) {
-      dropPlaceholder();
+      abandon();
       throw error;
     }
+    return this.finishRenameInto(oldName, attempt);
+  }
+
+  /** Asks the source to hand over (idempotent, retried) and then makes the copy the live bucket. */
+  private async finishRenameInto(oldName: string, attempt: string): Promise<Ok> {
+    const source = this.sourceOf(oldName);
+    let handedOver: Ok | undefined;
+    let lastError: unknown;
+    for (let tries = 0; tries < 3 && handedOver === undefined; tries++) {
+      try {
+        handedOver = await source.finishRenameOut(oldName, attempt);
+      } catch (error) {
+        lastError = error; // the reply was lost or the source restarted: ask again
+      }
+    }
+    if (handedOver === undefined) {
+      return fail(503, `Rename of bucket '${oldName}' is not confirmed yet, please repeat it: ${String(lastError)}`);
+    }
+    const row = this.store.bucket();
+    if (!row || row.rename_attempt !== attempt) return OK; // a concurrent retry completed it
+    if (!handedOver.ok) {
+      // The source never handed this attempt over (it was abandoned): the source still has the data.
+      this.ctx.storage.transactionSync(() => this.store.clearData());
+      return handedOver;
+    }
     this.ctx.storage.sql.exec(
-      "UPDATE bucket SET renaming_from = NULL, renaming_since_ms = NULL, stats_version = stats_version + 1 WHERE id = 1",
+      `UPDATE bucket SET renaming_from = NULL, renaming_since_ms = NULL, rename_attempt = NULL, rename_finishing = 0,
+         stats_version = stats_version + 1 WHERE id = 1`,
     );
-    await this.syncRegistry();
     await this.scheduleAlarm(Date.now() + STATS_FLUSH_DELAY_MS);
+    try {
+      await this.syncRegistry();
+    } catch (error) {
+      console.error(`registering renamed bucket ${row.name} failed; the alarm retries:`, error);
+    }
     return OK;
+  }
+
+  private sourceOf(oldName: string): DurableObjectStub<BucketObject> {
+    return this.env.BUCKETS.getByName(oldName) as unknown as DurableObjectStub<BucketObject>;
   }
 
   /** Source side of a rename: freezes the bucket and hands over its settings with an attempt id. */
   async beginRenameOut(name: string, newName: string): Promise<Result<{ bucket: BucketRow; attempt: string }>> {
-    const row = this.liveBucket(name);
-    if ("error" in row) {
-      // A retry of the same rename may continue a frozen source.
-      const frozen = this.store.bucket();
-      if (!frozen || frozen.renaming_to !== newName) return row;
-    }
-    const current = this.store.bucket();
-    if (!current) return bucketNotFound(name);
-    if (current.is_provisioned) return fail(409, `Can't rename provisioned bucket '${name}'`);
+    const row = this.abandonStalledRename(this.store.bucket());
+    if (!row || row.renaming_from || this.registering.has(name)) return bucketNotFound(name);
+    if (row.renaming_to && row.renaming_to !== newName) return fail(409, `Bucket '${name}' is being renamed`);
+    if (row.is_provisioned) return fail(409, `Can't rename provisioned bucket '${name}'`);
     const attempt = crypto.randomUUID();
     this.ctx.storage.sql.exec(
       "UPDATE bucket SET renaming_to = ?, rename_attempt = ?, renaming_since_ms = ? WHERE id = 1",
@@ -592,7 +641,7 @@ export class BucketObject extends DurableObject<Bindings> {
       attempt,
       Date.now(),
     );
-    return { ok: true, bucket: current, attempt };
+    return { ok: true, bucket: row, attempt };
   }
 
   async exportRenamePage(
@@ -609,12 +658,32 @@ export class BucketObject extends DurableObject<Bindings> {
     return { ok: true, ...exportTablePage(this.ctx.storage.sql, spec, after) };
   }
 
-  /** The index now lives under the new name: forget it here without purging R2. */
+  /**
+   * The index now lives under the new name: forget it here without purging R2. Idempotent per
+   * attempt, and cannot fail once committed (the D1 registry row is removed by the alarm).
+   */
   async finishRenameOut(name: string, attempt: string): Promise<Ok> {
+    const done = this.ctx.storage.sql.exec("SELECT 1 FROM renamed_out WHERE attempt = ?", attempt).toArray().length > 0;
+    if (done) return OK;
     const row = this.store.bucket();
     if (!row || row.rename_attempt !== attempt) return fail(409, `Rename of bucket '${name}' was abandoned; try again`);
-    this.ctx.storage.transactionSync(() => this.store.clearData());
-    await this.serialiseRegistryWrite(() => deleteRegistryRow(this.env.DB, name, row.generation));
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      this.store.clearData();
+      this.store.queuePurge(name, row.generation, now, false);
+      this.ctx.storage.sql.exec(
+        "INSERT INTO renamed_out (attempt, new_name, at_ms) VALUES (?, ?, ?)",
+        attempt,
+        row.renaming_to ?? "",
+        now,
+      );
+    });
+    await this.scheduleAlarm(now);
+    try {
+      await this.serialiseRegistryWrite(() => deleteRegistryRow(this.env.DB, name, row.generation));
+    } catch (error) {
+      console.error(`removing renamed bucket ${name} from D1 failed; the alarm retries:`, error);
+    }
     return OK;
   }
 
@@ -633,10 +702,15 @@ export class BucketObject extends DurableObject<Bindings> {
       }
     };
     await attempt(() => this.flushStats());
-    await attempt(() => this.sealIdleBlocks(deadline));
+    // A bucket being renamed is frozen: its index is being copied, so nothing may change it.
+    const frozen = () => {
+      const bucket = this.store.bucket();
+      return bucket !== undefined && (bucket.renaming_to !== null || bucket.renaming_from !== null);
+    };
+    if (!frozen()) await attempt(() => this.sealIdleBlocks(deadline));
     await attempt(async () => {
       const bucket = this.store.bucket();
-      if (bucket) this.ctx.storage.transactionSync(() => sweepExpiredUploads(this.opsContext(bucket), 1000));
+      if (bucket && !frozen()) this.ctx.storage.transactionSync(() => sweepExpiredUploads(this.opsContext(bucket), 1000));
     });
     await attempt(async () => this.queries.sweepExpired(Date.now()));
     await attempt(() => this.purgeDeletedGenerations(deadline));
@@ -653,7 +727,11 @@ export class BucketObject extends DurableObject<Bindings> {
     const due: number[] = [];
     if (row && row.stats_version > row.stats_flushed_version) due.push(Date.now() + STATS_FLUSH_DELAY_MS);
     if (this.store.purges().length > 0) due.push(Date.now());
-    for (const at of [this.nextGarbageAt(), this.index.nextIdleSealAt(SEAL_IDLE_MS), nextLeaseExpiry(this.ctx.storage.sql)]) {
+    const frozen = row !== undefined && (row.renaming_to !== null || row.renaming_from !== null);
+    const sealAndLeases = frozen
+      ? [Date.now() + RENAME_FROZEN_RECHECK_MS] // sealing waits until the rename is over
+      : [this.index.nextIdleSealAt(SEAL_IDLE_MS), nextLeaseExpiry(this.ctx.storage.sql)];
+    for (const at of [this.nextGarbageAt(), ...sealAndLeases]) {
       if (at !== null) due.push(at);
     }
     return due.length > 0 ? Math.min(...due) : null;
@@ -734,9 +812,9 @@ export class BucketObject extends DurableObject<Bindings> {
   }
 
   private async purgeDeletedGenerations(deadline: number): Promise<void> {
-    for (const { generation, name } of this.store.purges()) {
+    for (const { generation, name, purge_objects: purgeObjects } of this.store.purges()) {
       await this.serialiseRegistryWrite(() => deleteRegistryRow(this.env.DB, name, generation));
-      let done = false;
+      let done = purgeObjects === 0; // a renamed bucket's objects live on under the new name
       while (!done && Date.now() < deadline) done = await purgePrefixPage(recordsBucket(this.env), generationPrefix(generation));
       if (done) this.store.finishPurge(generation);
     }
@@ -759,7 +837,7 @@ export class BucketObject extends DurableObject<Bindings> {
   /** The bucket row if this object holds a live bucket, or the error a request should get. */
   protected liveBucket(name: string): BucketRow | { ok: false; error: ErrorInfo } {
     const row = this.abandonStalledRename(this.store.bucket());
-    if (!row) return bucketNotFound(name);
+    if (!row || this.registering.has(name)) return bucketNotFound(name);
     if (row.renaming_from || row.renaming_to) return fail(409, `Bucket '${name}' is being renamed`);
     return row;
   }
@@ -771,6 +849,7 @@ export class BucketObject extends DurableObject<Bindings> {
    */
   private abandonStalledRename(row: BucketRow | undefined): BucketRow | undefined {
     if (!row || (!row.renaming_from && !row.renaming_to)) return row;
+    if (row.rename_finishing) return row; // the source may have handed over: only a retry resolves it
     if (Date.now() - (row.renaming_since_ms ?? 0) < RENAME_STALE_MS) return row;
     if (row.renaming_from) {
       this.ctx.storage.transactionSync(() => this.store.clearData());

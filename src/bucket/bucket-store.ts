@@ -18,6 +18,7 @@ export interface BucketRow {
   renaming_from: string | null;
   rename_attempt: string | null;
   renaming_since_ms: number | null;
+  rename_finishing: number;
   stats_version: number;
   stats_flushed_version: number;
 }
@@ -119,13 +120,25 @@ export class BucketStore {
     this.sql.exec("DELETE FROM bucket");
   }
 
-  queuePurge(name: string, generation: string, nowMs: number): void {
-    this.sql.exec("INSERT OR IGNORE INTO r2_purges (generation, name, queued_at_ms) VALUES (?, ?, ?)", generation, name, nowMs);
+  /**
+   * Queues removal of a generation's D1 registry row under `name` and, unless `purgeObjects` is
+   * false (the generation moved to another name by a rename), of its R2 objects.
+   */
+  queuePurge(name: string, generation: string, nowMs: number, purgeObjects = true): void {
+    this.sql.exec(
+      "INSERT OR IGNORE INTO r2_purges (generation, name, queued_at_ms, purge_objects) VALUES (?, ?, ?, ?)",
+      generation,
+      name,
+      nowMs,
+      purgeObjects ? 1 : 0,
+    );
   }
 
-  purges(): { generation: string; name: string }[] {
+  purges(): { generation: string; name: string; purge_objects: number }[] {
     return this.sql
-      .exec<{ generation: string; name: string }>("SELECT generation, name FROM r2_purges ORDER BY queued_at_ms")
+      .exec<{ generation: string; name: string; purge_objects: number }>(
+        "SELECT generation, name, purge_objects FROM r2_purges ORDER BY queued_at_ms",
+      )
       .toArray();
   }
 

@@ -140,6 +140,21 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       ALTER TABLE bucket ADD COLUMN renaming_since_ms INTEGER;
     `,
   },
+  {
+    version: 4,
+    description:
+      "rename hand-over: a durable finishing phase on the target, remembered attempts on the source, registry-only purges",
+    sql: `
+      ALTER TABLE bucket ADD COLUMN rename_finishing INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE r2_purges ADD COLUMN purge_objects INTEGER NOT NULL DEFAULT 1;
+      -- Rename attempts this object handed over, so a repeated hand-over call is answered the same.
+      CREATE TABLE renamed_out (
+        attempt TEXT PRIMARY KEY,
+        new_name TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

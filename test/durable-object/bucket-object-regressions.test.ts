@@ -212,3 +212,123 @@ describe("stalled renames", () => {
     expect(await status(await api("GET", `/b/${newName}`))).toBe(200);
   });
 });
+
+describe("rename under concurrency and faults (review findings)", () => {
+  async function bucketWithRecords(name: string): Promise<void> {
+    expect(await status(await api("POST", `/b/${name}`))).toBe(200);
+    for (const ts of [1, 2, 3]) {
+      const response = await api("POST", `/b/${name}/e?ts=${ts}`, { body: new Uint8Array([ts]) });
+      expect(await status(response)).toBe(200);
+    }
+  }
+  async function recordsOf(name: string): Promise<number[]> {
+    const response = await api("GET", `/b/${name}`);
+    if (response.status !== 200) {
+      await response.text();
+      return [];
+    }
+    const { entries } = (await response.json()) as { entries: { record_count: number }[] };
+    return entries.map((entry) => entry.record_count);
+  }
+
+  it("two identical renames at once: one wins, the bucket and its records survive under the new name", async () => {
+    const oldName = uniqueName("dup-rename");
+    const newName = uniqueName("dup-rename-new");
+    await bucketWithRecords(oldName);
+    const rename = () =>
+      api("PUT", `/b/${oldName}/rename`, { headers: JSON_HEADERS, body: JSON.stringify({ new_name: newName }) });
+    const statuses = await Promise.all([rename(), rename()].map(async (request) => status(await request)));
+    expect(statuses).toContain(200);
+    expect(await recordsOf(newName)).toEqual([3]);
+    expect(await status(await api("GET", `/b/${oldName}`))).toBe(404);
+    expect(await status(await api("GET", `/b/${newName}/e?ts=2`))).toBe(200);
+  });
+
+  it("a D1 failure during the hand-over does not lose the bucket", async () => {
+    const oldName = uniqueName("d1-rename");
+    const newName = uniqueName("d1-rename-new");
+    await bucketWithRecords(oldName);
+    const result = await withD1Down(oldName, async () =>
+      // The source's D1 binding fails; the target's works.
+      stubOf(newName).renameBucketInto(newName, oldName),
+    );
+    expect(result).toEqual({ ok: true });
+    expect(await recordsOf(newName)).toEqual([3]);
+    expect(await status(await api("GET", `/b/${oldName}`))).toBe(404);
+    await runDurableObjectAlarm(stubOf(oldName)); // removes the old registry row now D1 is back
+    expect(await registryRow(oldName)).toBeNull();
+    expect(await registryRow(newName)).not.toBeNull();
+  });
+
+  it("a frozen source does not seal while its index is copied; the new bucket seals afterwards", async () => {
+    const oldName = uniqueName("frozen");
+    const newName = uniqueName("frozen-new");
+    await bucketWithRecords(oldName);
+    const begun = await stubOf(oldName).beginRenameOut(oldName, newName);
+    expect(begun.ok).toBe(true);
+    await runInDurableObject(stubOf(oldName), async (instance, state) => {
+      state.storage.sql.exec("UPDATE blocks SET last_write_at_ms = 0");
+      await instance.alarm();
+      const states = state.storage.sql.exec<{ state: string }>("SELECT state FROM blocks").toArray();
+      expect(states.map((row) => row.state)).toEqual(["open"]);
+    });
+    // The stalled attempt is taken over by a fresh rename after the stale limit.
+    await runInDurableObject(stubOf(oldName), (_i, state) => {
+      state.storage.sql.exec("UPDATE bucket SET renaming_since_ms = renaming_since_ms - 61000");
+    });
+    const renamed = await api("PUT", `/b/${oldName}/rename`, {
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ new_name: newName }),
+    });
+    expect(await status(renamed)).toBe(200);
+    await runInDurableObject(stubOf(newName), async (instance, state) => {
+      state.storage.sql.exec("UPDATE blocks SET last_write_at_ms = 0");
+      await instance.alarm();
+      const states = state.storage.sql.exec<{ state: string }>("SELECT state FROM blocks").toArray();
+      expect(states.map((row) => row.state)).toEqual(["sealed"]);
+    });
+    const read = await api("GET", `/b/${newName}/e?ts=3`);
+    expect(new Uint8Array(await read.arrayBuffer())).toEqual(new Uint8Array([3]));
+  });
+
+  it("writes are refused while a create still waits for D1, so an undone create loses no acknowledged record", async () => {
+    const name = uniqueName("registering");
+    const outcome = await runInDurableObject(stubOf(name), async (instance) => {
+      const holder = instance as unknown as { env: Bindings };
+      const original = holder.env;
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      holder.env = {
+        ...original,
+        DB: {
+          prepare() {
+            return {
+              bind() {
+                return {
+                  async run() {
+                    await gate;
+                    throw new Error("D1 is unavailable (injected by test)");
+                  },
+                };
+              },
+            };
+          },
+        } as unknown as D1Database,
+      };
+      try {
+        const creating = instance.createBucket(name, { ...DEFAULT_SETTINGS });
+        const write = await instance.writeRecords(name, [
+          { meta: { entry: "e", ts: 1, size: 1, contentType: "a/b", labels: {} }, payload: new Uint8Array([1]).buffer },
+        ]);
+        release();
+        return { write, created: await creating };
+      } finally {
+        holder.env = original;
+      }
+    });
+    expect(outcome.write).toEqual({ ok: false, error: { status: 404, message: `Bucket '${name}' is not found` } });
+    expect(outcome.created.ok).toBe(false);
+  });
+});
