@@ -89,6 +89,8 @@ interface EntryCursor {
   afterLeft?: number;
   /** #ctx_after: send records up to this timestamp after the last match (duration form). */
   afterUntil?: number;
+  /** Records already selected that did not fit the previous batch (a context burst); sent first. */
+  carry?: number[];
 }
 
 /** #ctx_before in duration form keeps at most this many candidate rows per entry. */
@@ -98,6 +100,9 @@ const MAX_CONTEXT_ROWS = 10_000;
 const MERGE_CHUNK_ROWS = 256;
 /** Index rows one batch may examine before it returns what it has (a selective `when`). */
 export const MAX_SCANNED_ROWS_PER_BATCH = 50_000;
+/** Caps no directive can raise: staged payloads travel inline in one RPC reply (≤ 32 MiB). */
+export const MAX_BATCH_RECORDS = 1000;
+export const MAX_BATCH_BYTES = 16_000_000;
 /** Header budget no directive can raise: batch metadata travels in response headers. */
 export const MAX_BATCH_METADATA_BYTES = 64_000;
 /** Largest timestamp we store (timestamps are kept ≤ 2^53 − 1). */
@@ -240,8 +245,8 @@ export class QueryEngine {
     const directives = parsed?.directives;
     limits = {
       ...limits,
-      maxRecords: Math.max(1, directives?.batchRecords ?? limits.maxRecords),
-      maxBytes: directives?.batchSizeBytes ?? limits.maxBytes,
+      maxRecords: Math.min(Math.max(1, directives?.batchRecords ?? limits.maxRecords), MAX_BATCH_RECORDS),
+      maxBytes: Math.min(directives?.batchSizeBytes ?? limits.maxBytes, MAX_BATCH_BYTES),
       maxMetadataBytes: Math.min(directives?.batchMetadataSizeBytes ?? limits.maxMetadataBytes, MAX_BATCH_METADATA_BYTES),
     };
 
@@ -280,8 +285,40 @@ export class QueryEngine {
     let metadata = 0;
     let scanned = 0;
     let full = false;
+    const emit = (name: string, record: RecordRow, recordLabels: Labels) => {
+      const shown = selectLabels
+        ? Object.fromEntries(Object.entries(recordLabels).filter(([key]) => selectLabels.includes(key)))
+        : recordLabels;
+      records.push({
+        entry: name,
+        ts: record.ts,
+        size: record.size,
+        contentType: record.content_type,
+        labels: shown,
+        body: bodies ? bodyOf(record, payload) : { kind: "none" },
+      });
+      inBatch.add(name);
+      previousEntry = name;
+      if (bodies) bytes += record.size;
+      metadata += metadataBytes({ ts: record.ts, size: record.size, contentType: record.content_type, labels: shown });
+    };
+    const limitReached = () =>
+      records.length >= limits.maxRecords || bytes >= limits.maxBytes || metadata >= limits.maxMetadataBytes;
+    // First the records a context burst could not fit into the previous batch.
+    for (const lane of lanes) {
+      const carried = lane.cursor.carry ?? [];
+      lane.cursor.carry = undefined;
+      for (const ts of carried) {
+        const row = this.index.record(lane.entry.id, ts);
+        if (row && row.state === "ready") emit(lane.entry.name, row, JSON.parse(row.labels));
+      }
+    }
     try {
       for (;;) {
+        if (limitReached()) {
+          full = true;
+          break;
+        }
         let best: Lane | undefined;
         for (const lane of lanes) {
           refill(lane);
@@ -301,23 +338,6 @@ export class QueryEngine {
         cursor.after = row.ts;
         scanned++;
         const labels: Labels = JSON.parse(row.labels);
-        const emit = (record: RecordRow, recordLabels: Labels) => {
-          const shown = selectLabels
-            ? Object.fromEntries(Object.entries(recordLabels).filter(([key]) => selectLabels.includes(key)))
-            : recordLabels;
-          records.push({
-            entry: name,
-            ts: record.ts,
-            size: record.size,
-            contentType: record.content_type,
-            labels: shown,
-            body: bodies ? bodyOf(record, payload) : { kind: "none" },
-          });
-          inBatch.add(name);
-          previousEntry = name;
-          if (bodies) bytes += record.size;
-          metadata += metadataBytes({ ts: record.ts, size: record.size, contentType: record.content_type, labels: shown });
-        };
         const tombstone = isTombstone(name, labels);
         const selected = !tombstone && (best.evaluator === null || best.evaluator.evaluate({ timestamp: row.ts, labels }));
         if (selected) {
@@ -326,26 +346,26 @@ export class QueryEngine {
           for (const ts of cursor.recent ?? []) {
             if (before?.kind === "duration" && ts < row.ts - before.us) continue;
             const earlier = this.index.record(best.entry.id, ts);
-            if (earlier && earlier.state === "ready") emit(earlier, JSON.parse(earlier.labels));
+            if (earlier && earlier.state === "ready") emit(name, earlier, JSON.parse(earlier.labels));
           }
           cursor.recent = undefined;
-          emit(row, labels);
+          emit(name, row, labels);
           const after = directives?.ctxAfter;
           if (after?.kind === "records") cursor.afterLeft = after.count;
           if (after?.kind === "duration") cursor.afterUntil = row.ts + after.us;
         } else if (!tombstone && ((cursor.afterLeft ?? 0) > 0 || row.ts <= (cursor.afterUntil ?? -1))) {
           // #ctx_after: records following a match are sent as context.
           if (cursor.afterLeft !== undefined) cursor.afterLeft--;
-          emit(row, labels);
+          emit(name, row, labels);
         } else if (!tombstone && directives?.ctxBefore) {
           const before = directives.ctxBefore;
           const recent = [...(cursor.recent ?? []), row.ts];
           cursor.recent =
             before.kind === "records"
-              ? recent.slice(Math.max(0, recent.length - before.count))
+              ? recent.slice(Math.max(0, recent.length - Math.min(before.count, MAX_CONTEXT_ROWS)))
               : recent.filter((ts) => ts >= row.ts - before.us).slice(-MAX_CONTEXT_ROWS);
         }
-        if (records.length >= limits.maxRecords || bytes >= limits.maxBytes || metadata >= limits.maxMetadataBytes) {
+        if (limitReached()) {
           full = true;
           break;
         }
@@ -358,13 +378,20 @@ export class QueryEngine {
       return conditionFailure(error);
     }
 
+    // A context burst may overshoot the record limit: the excess goes out first next time.
+    const excess = records.length > limits.maxRecords ? records.splice(limits.maxRecords) : [];
+    for (const record of excess) {
+      const lane = lanes.find((candidate) => candidate.entry.name === record.entry);
+      if (lane) lane.cursor.carry = [...(lane.cursor.carry ?? []), record.ts];
+    }
     // Is anything left after this batch? Peek one row per lane that still may have some.
     const remaining =
-      full &&
-      lanes.some((lane) => {
-        refill(lane);
-        return lane.rows.length > 0;
-      });
+      excess.length > 0 ||
+      (full &&
+        lanes.some((lane) => {
+          refill(lane);
+          return lane.rows.length > 0;
+        }));
     const last = !remaining;
     for (const lane of lanes) {
       cursors[lane.entry.name] = { ...lane.cursor, ...(lane.evaluator ? { state: lane.evaluator.snapshot() } : {}) };

@@ -374,3 +374,44 @@ describe("context directives", () => {
     expect(await read({ "&hit": { $eq: true }, "#ctx_before": "2us", "#ctx_after": "1us" })).toEqual([3, 4, 5, 6, 7]);
   });
 });
+
+describe("context bursts and single-record reads", () => {
+  it("a single-record read of a #ctx_before query loses no record (the burst is carried over)", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    for (let ts = 1; ts <= 4; ts++) await putRecord(bucket, "e", ts, bytes(String(ts)), { labels: { hit: String(ts === 3) } });
+    const id = await createQuery(bucket, "e", { when: { "&hit": { $eq: true }, "#ctx_before": 2 } });
+    const seen: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const response = await api("GET", `/b/${bucket}/e?q=${id}`);
+      if (response.status === 204) break;
+      seen.push(response.headers.get("x-reduct-time") ?? "?");
+      await response.arrayBuffer();
+    }
+    expect(seen).toEqual(["1", "2", "3"]);
+  });
+
+  it("a batch never exceeds the record limit with context bursts", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    for (let ts = 1; ts <= 6; ts++) await putRecord(bucket, "e", ts, bytes(String(ts)), { labels: { hit: String(ts === 6) } });
+    const id = await createQuery(bucket, "e", { when: { "&hit": { $eq: true }, "#ctx_before": 5, "#batch_records": 2 } });
+    const batches: number[][] = [];
+    for (let i = 0; i < 10; i++) {
+      const response = await api("GET", `/b/${bucket}/e/batch?q=${id}`);
+      if (response.status === 204) break;
+      await response.arrayBuffer();
+      batches.push(
+        [...response.headers.keys()]
+          .filter((name) => name.startsWith("x-reduct-time-"))
+          .map((name) => Number(name.slice(14)))
+          .sort((a, b) => a - b),
+      );
+    }
+    expect(batches).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
+  });
+});
