@@ -1,8 +1,10 @@
 /**
  * The body of a batched read: record contents concatenated in body order, streamed with an exact
- * Content-Length. Staged records arrive inline from the bucket object, sealed ones are sliced from
- * cached block objects (one get per block), large ones are piped from their own R2 objects —
- * memory stays bounded by the batch size limit plus the block cache.
+ * Content-Length. Staged records arrive inline from the bucket object; large records are piped
+ * from their own objects; records of sealed blocks come either from a cached whole block (small
+ * blocks, so reading a block's records over many batches costs one get) or from ranged gets that
+ * merge neighbouring records into one range, streamed without buffering (large blocks, where a
+ * selective query must not download megabytes it does not need).
  */
 import type { QueryBody } from "../bucket/query-engine";
 import { internal } from "../errors";
@@ -14,41 +16,126 @@ export interface BodyPart {
   body: QueryBody;
 }
 
+/** Blocks up to this size are fetched whole and cached; larger ones are read by ranges. */
+export const WHOLE_BLOCK_MAX_BYTES = 2 * 1024 * 1024;
+/** Two records of one block this close together are fetched in one ranged get. */
+export const RANGE_MERGE_GAP_BYTES = 64 * 1024;
+
+type R2Part = BodyPart & { body: Extract<QueryBody, { kind: "r2" }> };
+
+/** One step of producing the body: a part on its own, or a ranged get covering several parts. */
+export type BodyStep =
+  | { kind: "single"; part: BodyPart }
+  | { kind: "range"; key: string; offset: number; length: number; parts: R2Part[] };
+
+const isRangedBlockPart = (part: BodyPart): part is R2Part =>
+  part.body.kind === "r2" &&
+  !part.body.whole &&
+  (part.body.objectBytes === null || part.body.objectBytes > WHOLE_BLOCK_MAX_BYTES);
+
+/** Groups consecutive records of one large block (ascending, small gaps) into ranged gets. */
+export function planBody(parts: readonly BodyPart[]): BodyStep[] {
+  const steps: BodyStep[] = [];
+  for (const part of parts) {
+    if (!isRangedBlockPart(part)) {
+      steps.push({ kind: "single", part });
+      continue;
+    }
+    const last = steps[steps.length - 1];
+    const end = last?.kind === "range" ? last.offset + last.length : -1;
+    if (
+      last?.kind === "range" &&
+      last.key === part.body.key &&
+      part.body.offset >= end &&
+      part.body.offset - end <= RANGE_MERGE_GAP_BYTES
+    ) {
+      last.length = part.body.offset + part.size - last.offset;
+      last.parts.push(part);
+    } else {
+      steps.push({ kind: "range", key: part.body.key, offset: part.body.offset, length: part.size, parts: [part] });
+    }
+  }
+  return steps;
+}
+
+async function copyStream(source: ReadableStream<Uint8Array>, writer: WritableStreamDefaultWriter<Uint8Array>): Promise<void> {
+  const reader = source.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    await writer.write(value);
+  }
+}
+
+/** Writes the records of a ranged get, skipping the gaps between them. */
+async function writeRange(
+  body: ReadableStream<Uint8Array>,
+  step: Extract<BodyStep, { kind: "range" }>,
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+): Promise<void> {
+  const wanted = step.parts.map((part) => [part.body.offset - step.offset, part.body.offset - step.offset + part.size] as const);
+  const reader = body.getReader();
+  let position = 0;
+  let next = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const chunkEnd = position + value.byteLength;
+    for (let i = next; i < wanted.length; i++) {
+      const [start, end] = wanted[i] ?? [0, 0];
+      if (start >= chunkEnd) break;
+      const from = Math.max(start, position);
+      const to = Math.min(end, chunkEnd);
+      if (to > from) await writer.write(value.subarray(from - position, to - position));
+      if (end <= chunkEnd) next = i + 1;
+    }
+    position = chunkEnd;
+  }
+  if (position < step.length) throw new Error(`ranged get of ${step.key} ended after ${position} of ${step.length} bytes`);
+}
+
 /**
- * Fetches every block the batch needs before the response starts (so a missing object is a clean
- * 500), then returns a stream producing exactly Σ size bytes, or null for an empty body.
+ * Fetches the small blocks the batch needs before the response starts (so a missing object is a
+ * clean 500), then returns a stream producing exactly Σ size bytes, or null for an empty body.
  */
 export async function batchBody(bucket: R2Bucket, parts: readonly BodyPart[]): Promise<ReadableStream<Uint8Array> | null> {
   const total = parts.reduce((sum, part) => sum + part.size, 0);
   if (total === 0) return null;
+  const steps = planBody(parts);
   const blocks = new Map<string, Uint8Array>();
-  for (const part of parts) {
-    if (part.body.kind !== "r2" || part.body.whole || blocks.has(part.body.key)) continue;
-    const block = await blockCache.get(bucket, part.body.key);
+  for (const step of steps) {
+    const body = step.kind === "single" ? step.part.body : undefined;
+    if (body?.kind !== "r2" || body.whole || blocks.has(body.key)) continue;
+    const block = await blockCache.get(bucket, body.key);
     if (!block) throw internal("A record of this batch is broken: its block is missing from storage");
-    blocks.set(part.body.key, block);
+    blocks.set(body.key, block);
   }
 
   const { readable, writable } = new FixedLengthStream(total);
   const writer = writable.getWriter();
   (async () => {
-    for (const part of parts) {
-      const body = part.body;
+    for (const step of steps) {
+      if (step.kind === "range") {
+        const object = await withTimeout(
+          bucket.get(step.key, { range: { offset: step.offset, length: step.length } }),
+          R2_TIMEOUT_MS,
+          "get",
+        );
+        if (!object) throw new Error(`block ${step.key} is missing`);
+        await writeRange(object.body, step, writer);
+        continue;
+      }
+      const { body, size } = step.part;
       if (body.kind === "inline") await writer.write(new Uint8Array(body.bytes));
       else if (body.kind === "r2" && !body.whole) {
         const block = blocks.get(body.key);
         if (!block) throw new Error(`block ${body.key} was not loaded`);
-        await writer.write(block.subarray(body.offset, body.offset + part.size));
+        await writer.write(block.subarray(body.offset, body.offset + size));
       } else if (body.kind === "r2") {
         const object = await withTimeout(bucket.get(body.key), R2_TIMEOUT_MS, "get");
         if (!object) throw new Error(`record object ${body.key} is missing`);
-        const reader = object.body.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          await writer.write(value);
-        }
-      } else if (part.size > 0) {
+        await copyStream(object.body, writer);
+      } else if (size > 0) {
         throw new Error("a record with content has no body location");
       }
     }

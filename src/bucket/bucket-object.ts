@@ -498,7 +498,12 @@ export class BucketObject extends DurableObject<Bindings> {
         ).rowsWritten;
         if (moved > 0) sql.exec("DELETE FROM staged_payloads WHERE entry_id = ? AND ts = ?", record.entry_id, record.ts);
       });
-      sql.exec("UPDATE blocks SET state = 'sealed', object_key = ?, staged_bytes = 0 WHERE id = ?", key, blockId);
+      sql.exec(
+        "UPDATE blocks SET state = 'sealed', object_key = ?, object_bytes = ?, staged_bytes = 0 WHERE id = ?",
+        key,
+        total,
+        blockId,
+      );
       this.index.forgetGarbage(key);
     });
   }

@@ -41,10 +41,14 @@ export interface BatchLimits {
   contiguousEntries: boolean;
 }
 
+/**
+ * Where a batch finds a record's bytes: inline (staged), its own R2 object (`whole`), or a range
+ * of a sealed block object of `objectBytes` bytes.
+ */
 export type QueryBody =
   | { kind: "none" }
   | { kind: "inline"; bytes: ArrayBuffer }
-  | { kind: "r2"; key: string; offset: number; whole: boolean };
+  | { kind: "r2"; key: string; offset: number; whole: boolean; objectBytes: number | null };
 
 export interface BatchRecord {
   entry: string;
@@ -285,6 +289,11 @@ export class QueryEngine {
     let metadata = 0;
     let scanned = 0;
     let full = false;
+    const blockSizes = new Map<number, number | null>();
+    const blockBytes = (blockId: number) => {
+      if (!blockSizes.has(blockId)) blockSizes.set(blockId, this.index.block(blockId)?.object_bytes ?? null);
+      return blockSizes.get(blockId) ?? null;
+    };
     const emit = (name: string, record: RecordRow, recordLabels: Labels) => {
       const shown = selectLabels
         ? Object.fromEntries(Object.entries(recordLabels).filter(([key]) => selectLabels.includes(key)))
@@ -295,7 +304,7 @@ export class QueryEngine {
         size: record.size,
         contentType: record.content_type,
         labels: shown,
-        body: bodies ? bodyOf(record, payload) : { kind: "none" },
+        body: bodies ? bodyOf(record, payload, blockBytes) : { kind: "none" },
       });
       inBatch.add(name);
       previousEntry = name;
@@ -441,8 +450,19 @@ export class QueryEngine {
   }
 }
 
-function bodyOf(row: RecordRow, payload: (row: RecordRow) => ArrayBuffer): QueryBody {
+function bodyOf(
+  row: RecordRow,
+  payload: (row: RecordRow) => ArrayBuffer,
+  blockBytes: (blockId: number) => number | null,
+): QueryBody {
   if (row.size === 0) return { kind: "none" };
   if (row.location === "staged") return { kind: "inline", bytes: payload(row) };
-  return { kind: "r2", key: row.object_key ?? "", offset: row.object_offset ?? 0, whole: row.location === "object" };
+  const whole = row.location === "object";
+  return {
+    kind: "r2",
+    key: row.object_key ?? "",
+    offset: row.object_offset ?? 0,
+    whole,
+    objectBytes: whole ? row.size : blockBytes(row.block_id),
+  };
 }

@@ -33,6 +33,7 @@ export interface BlockRow {
   content_bytes: number;
   staged_bytes: number;
   object_key: string | null;
+  object_bytes: number | null;
   min_ts: number | null;
   max_ts: number | null;
   opened_at_ms: number;

@@ -155,6 +155,11 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    description: "size of each sealed block object, so readers choose between a whole-block and ranged gets",
+    sql: "ALTER TABLE blocks ADD COLUMN object_bytes INTEGER;",
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

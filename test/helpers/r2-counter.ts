@@ -10,12 +10,14 @@ export interface R2Counts {
   deletes: number;
   puts: number;
   gets: number;
+  /** Bytes that gets asked R2 for: the range length, or the whole object's size. */
+  bytesRead: number;
 }
 
 export type Fault = (operation: "put" | "get" | "delete" | "list" | "head", key: string) => void | Promise<void>;
 
 export function instrumentR2(fault?: Fault): { counts: R2Counts; stop: () => void } {
-  const counts: R2Counts = { classA: 0, classB: 0, deletes: 0, puts: 0, gets: 0 };
+  const counts: R2Counts = { classA: 0, classB: 0, deletes: 0, puts: 0, gets: 0, bytesRead: 0 };
   setR2Wrapper(
     (bucket) =>
       new Proxy(bucket, {
@@ -31,7 +33,12 @@ export function instrumentR2(fault?: Fault): { counts: R2Counts; stop: () => voi
             if (name === "get" || name === "head") counts.classB++;
             if (name === "get") counts.gets++;
             if (name === "delete") counts.deletes++;
-            return value.apply(target, args);
+            const result = await value.apply(target, args);
+            if (name === "get" && result) {
+              const range = (args[1] as { range?: { length?: number } } | undefined)?.range;
+              counts.bytesRead += range?.length ?? (result as R2Object).size;
+            }
+            return result;
           };
         },
       }),
