@@ -40,6 +40,8 @@ import { migrate } from "./schema";
 
 /** Usage reaches D1 at most this long after a write (the documented staleness bound is 1 s). */
 export const STATS_FLUSH_DELAY_MS = 500;
+/** Usage flushes to D1 per bucket per second, at most (the rest coalesce). */
+export const USAGE_FLUSH_BURST = 2;
 /** One alarm run stops starting new work after this long and reschedules itself. */
 export const ALARM_BUDGET_MS = 10_000;
 /** Seals started by writes that may run at once in one object (the alarm does the rest). */
@@ -758,7 +760,12 @@ export class BucketObject extends DurableObject<Bindings> {
     if (this.flushInFlight) return;
     this.flushInFlight = (async () => {
       try {
-        while (this.statsDirty()) await this.syncRegistry();
+        while (this.statsDirty()) {
+          const wait = this.flushWaitMs(Date.now());
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          this.recentFlushes.push(Date.now());
+          await this.syncRegistry();
+        }
       } catch (error) {
         console.error("usage flush failed; the alarm retries:", error);
       } finally {
@@ -768,6 +775,19 @@ export class BucketObject extends DurableObject<Bindings> {
   }
 
   private flushInFlight: Promise<void> | null = null;
+  /** Start times of this instance's recent usage flushes (the rate limit's window). */
+  private recentFlushes: number[] = [];
+
+  /**
+   * How long the next usage flush must wait: a burst of USAGE_FLUSH_BURST flushes per second goes
+   * out at once (a client that writes and then reads /info sees exact usage), beyond that a
+   * bucket under steady ingest writes D1 at most that often, still within the 1 s bound.
+   */
+  private flushWaitMs(nowMs: number): number {
+    this.recentFlushes = this.recentFlushes.filter((at) => at > nowMs - 1000);
+    if (this.recentFlushes.length < USAGE_FLUSH_BURST) return 0;
+    return (this.recentFlushes[0] ?? nowMs) + 1000 - nowMs;
+  }
 
   private statsDirty(): boolean {
     const row = this.store.bucket();

@@ -2,7 +2,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import type { Bindings } from "../../src/api/context";
 import type { BucketObject } from "../../src/bucket/bucket-object";
-import { STATS_FLUSH_DELAY_MS } from "../../src/bucket/bucket-object";
+import { STATS_FLUSH_DELAY_MS, USAGE_FLUSH_BURST } from "../../src/bucket/bucket-object";
 import { api, uniqueName } from "../helpers/http";
 import { createBucket, putRecord } from "../helpers/records";
 
@@ -61,5 +61,39 @@ describe("usage in D1", () => {
     expect(await listedSize(bucket)).toBe(0);
     expect(await runDurableObjectAlarm(stubOf(bucket))).toBe(true);
     expect(await listedSize(bucket)).toBe(40);
+  });
+});
+
+describe("usage flush rate", () => {
+  it("steady ingest writes D1 at most USAGE_FLUSH_BURST times per second, and the final usage is exact", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    let upserts = 0;
+    await runInDurableObject(stubOf(bucket), (instance) => {
+      const holder = instance as unknown as { env: Bindings };
+      const original = holder.env.DB;
+      holder.env = {
+        ...holder.env,
+        DB: new Proxy(original, {
+          get(target, property, receiver) {
+            if (property !== "prepare") return Reflect.get(target, property, receiver);
+            return (query: string) => {
+              if (query.includes("INSERT INTO buckets")) upserts++;
+              return target.prepare(query);
+            };
+          },
+        }),
+      };
+    });
+    const started = Date.now();
+    for (let i = 0; i < 100; i++) await putRecord(bucket, "e", 1_000_000 + i, new Uint8Array(8));
+    const seconds = Math.ceil((Date.now() - started) / 1000);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the last coalesced flush
+    expect(upserts).toBeGreaterThan(0);
+    expect(upserts).toBeLessThanOrEqual((seconds + 1) * USAGE_FLUSH_BURST + 1);
+    const { buckets } = (await (await api("GET", "/list")).json()) as { buckets: { name: string; size: number }[] };
+    const size = buckets.find((entry) => entry.name === bucket)?.size;
+    const { info } = (await (await api("GET", `/b/${bucket}`)).json()) as { info: { size: number } };
+    expect(size).toBe(info.size);
   });
 });
