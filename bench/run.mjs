@@ -2,10 +2,11 @@
 /**
  * `npm run bench [-- --quick] [-- --connections 8] [-- --only a,W1] [-- --keep-state]`
  *
- * Starts each server (baselines (a)–(c) and reduct-edge, see lib/servers.mjs) with Miniflare in
- * turn, drives it over 127.0.0.1 with a fixed number of keep-alive connections, prints progress,
- * a table of throughput/latency/ratios, operation counts per 1,000 records with list-price cost,
- * and the issue 6 targets, and writes everything as JSON to bench/results/.
+ * Starts the servers (baselines (a)–(c) and reduct-edge, see lib/servers.mjs) with Miniflare,
+ * drives them over 127.0.0.1 with a fixed number of keep-alive connections — workloads that are
+ * compared run interleaved (workloads/index.mjs) — prints progress, a table of throughput,
+ * latency and ratios, operation counts per 1,000 records with list-price cost, and the issue 6
+ * targets, and writes everything as JSON to bench/results/.
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -14,11 +15,11 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { loadPrices } from "./lib/cost.mjs";
 import { createClient } from "./lib/http-load.mjs";
-import { measure, notImplemented } from "./lib/measure.mjs";
+import { measureTogether, notImplemented } from "./lib/measure.mjs";
 import { fullReport } from "./lib/report.mjs";
 import { BENCH_DIR, ROOT, serverDefinitions, startServer } from "./lib/servers.mjs";
 import { evaluateTargets } from "./lib/targets.mjs";
-import { SERVER_ORDER, WORKLOADS } from "./workloads/index.mjs";
+import { schedule, units } from "./workloads/index.mjs";
 import { probeFeatures } from "./workloads/probes.mjs";
 import { MIB } from "./workloads/protocol.mjs";
 import { setupReductEdge } from "./workloads/reduct-edge.mjs";
@@ -35,6 +36,7 @@ const SCALES = {
     ],
     fifoBatch: { quota: 4 * MIB, factor: 2 },
     fifoSingle: { quota: 1 * MIB, factor: 1.5, blockRecords: 256 },
+    rounds: 3,
     maxSeconds: 20,
     largeMaxSeconds: 60,
     budgetSeconds: 110,
@@ -50,6 +52,7 @@ const SCALES = {
     ],
     fifoBatch: { quota: 8 * MIB, factor: 3 },
     fifoSingle: { quota: 2 * MIB, factor: 2, blockRecords: 256 },
+    rounds: 5,
     maxSeconds: 60,
     largeMaxSeconds: 120,
     budgetSeconds: 570,
@@ -71,7 +74,11 @@ function parseArgs(argv) {
     else if (arg === "--keep-state") args.keepState = true;
     else if (arg === "--help" || arg === "-h") {
       console.log("usage: npm run bench -- [--quick] [--connections N] [--only id,id] [--keep-state]");
-      console.log(`workload ids: ${WORKLOADS.map((w) => w.id).join(", ")}`);
+      console.log(
+        `workload ids: ${units(SCALES.full)
+          .map((w) => w.id)
+          .join(", ")}`,
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${arg}`);
   }
@@ -125,7 +132,8 @@ const stamp = () => `[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)
 const log = (message) => console.log(`${stamp()} ${message}`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "reduct-edge-bench-"));
-let current;
+/** Started servers, stopped at the end or on a signal. */
+const running = [];
 let cleaned = false;
 function removeState() {
   if (args.keepState) {
@@ -138,11 +146,14 @@ function removeState() {
     console.error(`could not remove ${tmp}: ${error.message}`);
   }
 }
+function stopServers() {
+  const stopping = running.splice(0).map((server) => server.stop().catch(() => {}));
+  return Promise.all(stopping);
+}
 async function cleanup() {
   if (cleaned) return;
   cleaned = true;
-  if (current) await current.stop().catch(() => {});
-  current = undefined;
+  await stopServers();
   removeState();
 }
 for (const signal of ["SIGINT", "SIGTERM"]) {
@@ -152,9 +163,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
     // right after this one returns.
     cleaned = true;
     removeState();
-    const server = current;
-    current = undefined;
-    (server ? server.stop() : Promise.resolve()).catch(() => {}).finally(() => process.exit(130));
+    stopServers().finally(() => process.exit(130));
   });
 }
 
@@ -167,78 +176,89 @@ log(`${args.connections} connections to 127.0.0.1; state in ${tmp}`);
 const prices = loadPrices();
 const definitions = serverDefinitions(path.join(tmp, "build"));
 const results = [];
-const shared = {};
-let features = {};
+const allUnits = new Map(units(scale).map((unit) => [unit.id, unit]));
+const selected = (unit) => (args.only ? args.only.has(unit.id) : !(args.quick && unit.fullOnly));
+const steps = schedule(scale)
+  .map((step) => ({ ...step, units: step.ids.map((id) => allUnits.get(id)).filter((unit) => unit && selected(unit)) }))
+  .filter((step) => step.units.length > 0);
+const ctx = {
+  quick: args.quick,
+  scale,
+  connections: args.connections,
+  servers: {},
+  prices,
+  shared: {},
+  features: {},
+  log,
+  progress: (message) => log(`  … ${message}`),
+};
 
 try {
-  for (const serverName of SERVER_ORDER) {
-    const workloads = WORKLOADS.filter(
-      (w) => w.server === serverName && (!args.only || args.only.has(w.id)) && !(args.quick && w.fullOnly && !args.only),
-    );
-    if (workloads.length === 0) continue;
-    const definition = definitions[serverName];
+  for (const name of new Set(steps.flatMap((step) => step.units.map((unit) => unit.server)))) {
+    const definition = definitions[name];
     log(`starting ${definition.label} with Miniflare…`);
-    current = await startServer(serverName, definition, path.join(tmp, "state"));
-    log(`${definition.label} on 127.0.0.1:${current.port} (workerd pid ${current.pid ?? "unknown"})`);
-    const ctx = {
-      quick: args.quick,
-      scale,
-      connections: args.connections,
-      server: current,
-      prices,
-      shared,
-      features: {},
-      log,
-      progress: (message) => log(`  … ${message}`),
-    };
-    ctx.measure = (spec) => measure(ctx, spec);
-    if (serverName === "reductEdge") {
-      const client = createClient(current.port, 1);
-      try {
-        await setupReductEdge(client);
-        features = await probeFeatures(client);
-      } finally {
-        client.close();
-      }
-      ctx.features = features;
-      const found = Object.entries(features).map(([name, probe]) => `${name} ${probe.ok ? "yes" : "no"}`);
-      log(`probed endpoints: ${found.join(", ")}`);
+    const server = await startServer(name, definition, path.join(tmp, "state"));
+    running.push(server);
+    ctx.servers[name] = server;
+    log(`${definition.label} on 127.0.0.1:${server.port} (workerd pid ${server.pid ?? "unknown"})`);
+  }
+  if (ctx.servers.reductEdge) {
+    const client = createClient(ctx.servers.reductEdge.port, 1);
+    try {
+      await setupReductEdge(client);
+      ctx.features = await probeFeatures(client);
+    } finally {
+      client.close();
     }
-    for (const workload of workloads) {
+    const found = Object.entries(ctx.features).map(([name, probe]) => `${name} ${probe.ok ? "yes" : "no"}`);
+    log(`probed endpoints: ${found.join(", ")}`);
+  }
+  for (const step of steps) {
+    const specs = [];
+    for (const unit of step.units) {
       if ((performance.now() - t0) / 1000 > scale.budgetSeconds) {
         results.push({
-          id: workload.id,
-          title: workload.title,
+          id: unit.id,
+          title: unit.title,
           status: "skipped",
           reason: `time budget of ${scale.budgetSeconds} s used up`,
         });
         continue;
       }
-      const reason = workload.requires?.(ctx.features);
+      const reason = unit.requires?.(ctx.features);
       if (reason) {
-        results.push(notImplemented(workload, reason));
-        log(`${workload.id}: not implemented by the server yet (${reason})`);
+        results.push(notImplemented(unit, reason));
+        log(`${unit.id}: not implemented by the server yet (${reason})`);
         continue;
       }
-      log(`${workload.id}: ${workload.title}`);
       try {
-        const produced = await workload.run(ctx);
-        if (produced.length === 0) {
-          produced.push({
-            id: workload.id,
-            title: workload.title,
-            status: "skipped",
-            reason: "needs data written by W1 or W2 in the same run",
-          });
-        }
-        results.push(...produced);
+        await unit.prepare?.(ctx);
+        specs.push({ unit, spec: { id: unit.id, title: unit.title, ...unit.spec(ctx), server: ctx.servers[unit.server] } });
       } catch (error) {
-        results.push({ id: workload.id, title: workload.title, status: "failed", reason: String(error?.stack ?? error) });
-        log(`${workload.id} failed: ${error?.message ?? error}`);
+        results.push({ id: unit.id, title: unit.title, status: "skipped", reason: String(error?.message ?? error) });
+        log(`${unit.id} skipped: ${error?.message ?? error}`);
       }
     }
-    await current.stop();
-    current = undefined;
+    if (specs.length === 0) continue;
+    const rounds = step.rounds ?? 1;
+    log(
+      `${specs.map(({ spec }) => spec.id).join(", ")}${specs.length > 1 ? `: interleaved, ${rounds} round${rounds === 1 ? "" : "s"}` : ""}`,
+    );
+    try {
+      const measured = await measureTogether(
+        ctx,
+        specs.map(({ spec }) => spec),
+        { rounds },
+      );
+      for (const [i, result] of measured.entries()) {
+        await specs[i].unit.finish?.(ctx, result);
+        results.push(result);
+      }
+    } catch (error) {
+      for (const { spec } of specs)
+        results.push({ id: spec.id, title: spec.title, status: "failed", reason: String(error?.stack ?? error) });
+      log(`${specs.map(({ spec }) => spec.id).join(", ")} failed: ${error?.message ?? error}`);
+    }
   }
 } finally {
   await cleanup();
@@ -258,6 +278,6 @@ fs.mkdirSync(resultsDir, { recursive: true });
 const file = path.join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-${mode}.json`);
 fs.writeFileSync(
   file,
-  `${JSON.stringify({ mode, finishedAt: new Date().toISOString(), seconds: (performance.now() - t0) / 1000, machine: info, connections: args.connections, scale, prices, features, results, targets, report }, null, 2)}\n`,
+  `${JSON.stringify({ mode, finishedAt: new Date().toISOString(), seconds: (performance.now() - t0) / 1000, machine: info, connections: args.connections, scale, prices, features: ctx.features, results, targets, report }, null, 2)}\n`,
 );
 log(`results written to ${path.relative(ROOT, file)}`);

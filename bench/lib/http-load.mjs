@@ -154,11 +154,20 @@ export class Recorder {
  * Runs `sessions` concurrent lanes until each returns or `maxSeconds` pass. A lane gets its index,
  * `call(spec, options)` (a timed request, see Recorder), `timeLeft()` and `untimed(spec)` (a request
  * outside the latency statistics, e.g. creating a query); lanes must stop issuing requests once
- * `timeLeft()` is not positive. Calls `onProgress(recorder, elapsedS)` periodically.
+ * `timeLeft()` is not positive. Calls `onProgress(recorder, elapsedS)` periodically. Pass a
+ * `recorder` to accumulate several runs (its summary is then the caller's to make).
  */
-export async function runSessions({ client, sessions, maxSeconds, session, onProgress, progressMs = 2_000 }) {
-  const recorder = new Recorder();
+export async function runSessions({
+  client,
+  sessions,
+  maxSeconds,
+  session,
+  onProgress,
+  progressMs = 2_000,
+  recorder = new Recorder(),
+}) {
   const started = performance.now();
+  recorder.started = started;
   const deadline = started + maxSeconds * 1000;
   const timeLeft = () => deadline - performance.now();
   const call = (spec, options) => recorder.timed(client, spec, options);
@@ -178,13 +187,14 @@ export async function runSessions({ client, sessions, maxSeconds, session, onPro
  * Closed loop: `total` requests from `makeRequest(i)` over `client.connections` lanes, each lane
  * sending its next request when the previous answer is in; stops early after `maxSeconds`.
  */
-export function runLoad({ client, total, maxSeconds, makeRequest, check, count, onProgress }) {
+export function runLoad({ client, total, maxSeconds, makeRequest, check, count, onProgress, recorder }) {
   let next = 0;
   return runSessions({
     client,
     sessions: client.connections,
     maxSeconds,
     onProgress,
+    recorder,
     session: async (_, call, timeLeft) => {
       while (next < total && timeLeft() > 0) await call(makeRequest(next++), { check, count });
     },

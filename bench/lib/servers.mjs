@@ -156,7 +156,10 @@ export async function startServer(name, definition, persistRoot) {
     if (!response.ok) throw new Error(`bench control ${route}: HTTP ${response.status}`);
     return response.json();
   };
-  /** `objects`: ["BINDING:name", …] to count, besides the edge; undefined = every object. */
+  /**
+   * `{ edge, objects }`: the edge's counters and the sum of `objects` (["BINDING:name", …];
+   * undefined = every object of this server).
+   */
   const counters = (objects) =>
     control(objects === undefined ? "counters" : `counters?objects=${encodeURIComponent(objects.join(","))}`);
   return {

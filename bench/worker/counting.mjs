@@ -89,12 +89,13 @@ function addInto(total, part) {
   }
 }
 
-/** Edge counters plus those of the given object ids (all objects when `ids` is undefined). */
+/** The edge's counters and the sum of the given objects' (all objects when `ids` is undefined). */
 export function snapshotCounters(ids) {
-  const total = emptyCounters();
-  addInto(total, edge);
-  for (const [id, counters] of objects) if (!ids || ids.has(id)) addInto(total, counters);
-  return total;
+  const edgeCopy = emptyCounters();
+  addInto(edgeCopy, edge);
+  const objectSum = emptyCounters();
+  for (const [id, counters] of objects) if (!ids || ids.has(id)) addInto(objectSum, counters);
+  return { edge: edgeCopy, objects: objectSum };
 }
 
 function countR2(op) {
@@ -383,8 +384,9 @@ export function scopeMethods(cls, stopAt) {
 
 /**
  * Handles the bench control routes; returns undefined for any other request.
- * `GET /__bench/counters[?objects=BINDING:name,…]` → edge counters plus those objects' (all
- * objects without the parameter, none with an empty one); `GET /__bench/reset` zeroes everything.
+ * `GET /__bench/counters[?objects=BINDING:name,…]` → `{ edge, objects }`: the edge's counters and
+ * the sum of those objects' (all objects without the parameter, none with an empty one);
+ * `GET /__bench/reset` zeroes everything.
  */
 export function benchControl(request, env) {
   const url = new URL(request.url);

@@ -1,8 +1,8 @@
 /**
- * reduct-edge workloads (issue 6). Available today: /alive, W1, W3, W5s (FIFO quota under single-
- * record ingest). Planned ones (W2, W4, W5, W6) are written against the ReductStore API and run
- * as soon as the probes (probes.mjs) find their endpoints; until then they report
- * "not implemented by the server yet" with the probe's answer.
+ * reduct-edge workloads (issue 6) as units (see index.mjs): /alive, W1, W2 (v1/v2), W3 sizes, W4
+ * (v1/v2), W5, W5s, W6. The ones that need endpoints beyond single records declare them in
+ * `requires`; the probes (probes.mjs) decide, and a missing endpoint is reported as "not
+ * implemented by the server yet" with the probe's answer.
  */
 import { createClient, send } from "../lib/http-load.mjs";
 import {
@@ -42,7 +42,7 @@ const chunk = randomBytes(64 * KIB);
 
 /** Creates a bucket (default settings unless given: no quota, 64 MB / 1024-record blocks). */
 async function createBucket(ctx, name, settings = {}) {
-  const client = createClient(ctx.server.port, 1);
+  const client = createClient(ctx.servers.reductEdge.port, 1);
   try {
     const response = await send(client, { method: "POST", path: `/api/v1/b/${name}`, ...json(settings) });
     if (response.status !== 200) throw new Error(`cannot create bucket '${name}': HTTP ${response.status} ${response.body}`);
@@ -107,22 +107,32 @@ function usageSampler(port, bucket, intervalMs = 200, maxSamples = 3_000) {
   };
 }
 
-const w2 = (version) => ({
-  id: `W2${version}`,
-  title: `W2 batched writes, protocol ${version}: ${PER_BATCH} × 1 KiB per request`,
-  server: "reductEdge",
-  requires: requireFeature(version === "v1" ? "batchV1" : "batchV2"),
-  run: async (ctx) => {
-    const entry = `w2-${version}`;
-    const bucket = `bench-w2${version}`;
-    await createBucket(ctx, bucket);
-    const encode = version === "v1" ? batchV1Write : batchV2Write;
-    const total = ctx.scale.batches;
-    const result = await ctx.measure({
-      id: `W2${version}`,
-      title: `W2 batched writes, protocol ${version}: ${PER_BATCH} × 1 KiB per request`,
-      total,
-      expectedRecords: total * PER_BATCH,
+/** Data for the read/update/remove workloads: W2 of the same protocol, else the other, else W1. */
+function dataFor(ctx, version) {
+  const other = version === "v1" ? "v2" : "v1";
+  return ctx.shared[`w2${version}`] ?? ctx.shared[`w2${other}`] ?? ctx.shared.w1;
+}
+
+/** Fails the unit when W1/W2 did not write anything it could work on in this run. */
+function requireData(ctx, version) {
+  const data = dataFor(ctx, version);
+  if (!data) throw new Error("needs data written by W1 or W2 in the same run");
+  return data;
+}
+
+const w2 = (version) => {
+  const bucket = `bench-w2${version}`;
+  const entry = `w2-${version}`;
+  const encode = version === "v1" ? batchV1Write : batchV2Write;
+  return {
+    id: `W2${version}`,
+    title: `W2 batched writes, protocol ${version}: ${PER_BATCH} × 1 KiB per request`,
+    server: "reductEdge",
+    requires: requireFeature(version === "v1" ? "batchV1" : "batchV2"),
+    prepare: (ctx) => createBucket(ctx, bucket),
+    spec: (ctx) => ({
+      total: ctx.scale.batches,
+      expectedRecords: ctx.scale.batches * PER_BATCH,
       maxSeconds: ctx.scale.maxSeconds,
       check: okWithoutRecordErrors,
       warmup: { total: 10, makeRequest: (j) => encode(WARMUP_BUCKET, entry, batchRecords(TS0, j, PER_BATCH, body1k)) },
@@ -130,30 +140,28 @@ const w2 = (version) => ({
       objects: [`BUCKETS:${bucket}`],
       settle: afterWrites(ctx),
       compareTo: ["a", "c"],
-    });
-    ctx.shared[`w2${version}`] = { bucket, entry, first: TS0, stop: TS0 + total * PER_BATCH, records: result.records };
-    return [result];
-  },
-});
-
-/**
- * Data for the read/update/remove workloads: W2 of the same protocol, else the other, else W1
- * (undefined when none ran; the workload then returns no result and is reported as skipped).
- */
-function dataFor(ctx, version) {
-  const other = version === "v1" ? "v2" : "v1";
-  return ctx.shared[`w2${version}`] ?? ctx.shared[`w2${other}`] ?? ctx.shared.w1;
-}
+    }),
+    finish: (ctx, result) => {
+      ctx.shared[`w2${version}`] = {
+        bucket,
+        entry,
+        first: TS0,
+        stop: TS0 + ctx.scale.batches * PER_BATCH,
+        records: result.records,
+      };
+    },
+  };
+};
 
 const w4 = (version) => ({
   id: `W4${version}`,
   title: `W4 query + batched read, protocol ${version}`,
   server: "reductEdge",
   requires: requireFeature(version === "v1" ? "queryV1" : "queryV2"),
-  run: async (ctx) => {
-    const data = dataFor(ctx, version);
-    if (!data) return [];
+  spec: (ctx) => {
+    const data = requireData(ctx, version);
     const parts = slices(data.first, data.stop, ctx.connections);
+    const countRecords = version === "v1" ? v1RecordCount : v2RecordCount;
     const session = async (lane, call, timeLeft, untimed) => {
       const [start, stop] = parts[lane] ?? [];
       if (start === undefined) return;
@@ -172,7 +180,6 @@ const w4 = (version) => ({
         version === "v1"
           ? { path: `/api/v1/b/${data.bucket}/${data.entry}/batch?q=${id}`, headers: AUTH }
           : { path: `/api/v1/io/${data.bucket}/read`, headers: { ...AUTH, "x-reduct-query-id": String(id) } };
-      const countRecords = version === "v1" ? v1RecordCount : v2RecordCount;
       // Bounded: never more reads than records in the slice plus a few.
       for (let n = 0; n < stop - start + 5 && timeLeft() > 0; n++) {
         const response = await call(read, {
@@ -183,18 +190,15 @@ const w4 = (version) => ({
         if (!response || response.status === 204 || response.headers["x-reduct-last"] === "true") break;
       }
     };
-    return [
-      await ctx.measure({
-        id: `W4${version}`,
-        title: `W4 query + batched read, protocol ${version} (${data.entry})`,
-        session,
-        objects: [`BUCKETS:${data.bucket}`],
-        expectedRecords: data.records,
-        maxSeconds: ctx.scale.maxSeconds,
-        compareTo: [`W2${version}`, "W1"],
-        notes: data === ctx.shared.w1 ? ["reads the W1 entry: no W2 data on this server"] : [],
-      }),
-    ];
+    return {
+      title: `W4 query + batched read, protocol ${version} (${data.entry})`,
+      session,
+      objects: [`BUCKETS:${data.bucket}`],
+      expectedRecords: data.records,
+      maxSeconds: ctx.scale.maxSeconds,
+      compareTo: [`W2${version}`, "W1"],
+      notes: data === ctx.shared.w1 ? ["reads the W1 entry: no W2 data in this run"] : [],
+    };
   },
 });
 
@@ -203,29 +207,24 @@ const w6labels = (version) => ({
   title: `W6 batched label updates, protocol ${version}: ${PER_BATCH} records per request`,
   server: "reductEdge",
   requires: requireFeature(version === "v1" ? "labelsV1" : "labelsV2"),
-  run: async (ctx) => {
-    const data = dataFor(ctx, version);
-    if (!data) return [];
+  spec: (ctx) => {
+    const data = requireData(ctx, version);
     const encode = version === "v1" ? labelsV1Update : labelsV2Update;
-    const total = Math.ceil((data.stop - data.first) / PER_BATCH);
-    return [
-      await ctx.measure({
-        id: `W6labels${version}`,
-        title: `W6 batched label updates, protocol ${version} (${data.entry})`,
-        total,
-        expectedRecords: data.stop - data.first,
-        maxSeconds: ctx.scale.maxSeconds,
-        check: okWithoutRecordErrors,
-        objects: [`BUCKETS:${data.bucket}`],
-        makeRequest: (i) => {
-          const timestamps = [];
-          for (let ts = data.first + i * PER_BATCH; ts < Math.min(data.stop, data.first + (i + 1) * PER_BATCH); ts++)
-            timestamps.push(ts);
-          return encode(data.bucket, data.entry, timestamps, { bench: "w6" });
-        },
-        compareTo: [`W2${version}`],
-      }),
-    ];
+    return {
+      title: `W6 batched label updates, protocol ${version} (${data.entry})`,
+      total: Math.ceil((data.stop - data.first) / PER_BATCH),
+      expectedRecords: data.stop - data.first,
+      maxSeconds: ctx.scale.maxSeconds,
+      check: okWithoutRecordErrors,
+      objects: [`BUCKETS:${data.bucket}`],
+      makeRequest: (i) => {
+        const timestamps = [];
+        for (let ts = data.first + i * PER_BATCH; ts < Math.min(data.stop, data.first + (i + 1) * PER_BATCH); ts++)
+          timestamps.push(ts);
+        return encode(data.bucket, data.entry, timestamps, { bench: "w6" });
+      },
+      compareTo: [`W2${version}`],
+    };
   },
 });
 
@@ -234,9 +233,8 @@ const w6remove = {
   title: "W6 remove by query with $each_n: 2",
   server: "reductEdge",
   requires: requireFeature("removeQueryV2", "removeQueryV1"),
-  run: async (ctx) => {
-    const data = dataFor(ctx, "v2");
-    if (!data) return [];
+  spec: (ctx) => {
+    const data = requireData(ctx, "v2");
     const useV2 = ctx.features.removeQueryV2?.ok;
     const parts = slices(data.first, data.stop, ctx.connections);
     const session = async (lane, call) => {
@@ -248,17 +246,14 @@ const w6remove = {
         : { method: "POST", path: `/api/v1/b/${data.bucket}/${data.entry}/q`, ...json(query) };
       await call(spec, { count: (r) => ({ records: JSON.parse(r.body.toString()).removed_records ?? 0, bytes: 0 }) });
     };
-    return [
-      await ctx.measure({
-        id: "W6remove",
-        title: `W6 remove by query, $each_n: 2 (${useV2 ? "/io/:bucket/q" : "/b/:bucket/:entry/q"}, ${data.entry})`,
-        session,
-        objects: [`BUCKETS:${data.bucket}`],
-        maxSeconds: ctx.scale.maxSeconds,
-        settle: afterWrites(ctx),
-        notes: [`${parts.length} remove queries over ${data.stop - data.first} records; about half are removed`],
-      }),
-    ];
+    return {
+      title: `W6 remove by query, $each_n: 2 (${useV2 ? "/io/:bucket/q" : "/b/:bucket/:entry/q"}, ${data.entry})`,
+      session,
+      objects: [`BUCKETS:${data.bucket}`],
+      maxSeconds: ctx.scale.maxSeconds,
+      settle: afterWrites(ctx),
+      notes: [`${parts.length} remove queries over ${data.stop - data.first} records; about half are removed`],
+    };
   },
 };
 
@@ -267,104 +262,122 @@ const w6remove = {
  * /b/:bucket → info.size) while the load runs. `blockRecords` sets max_block_records (null keeps
  * the default); "one block" is that many 1 KiB payloads.
  */
-async function fifoIngest(ctx, { id, title, bucket, quota, blockRecords, records, total, makeRequest, compareTo }) {
-  await createBucket(ctx, bucket, {
-    quota_type: "FIFO",
-    quota_size: quota,
-    ...(blockRecords ? { max_block_records: blockRecords } : {}),
-  });
-  const sampler = usageSampler(ctx.server.port, bucket);
+function fifoUnit({ id, title, bucket, requires, settings, spec }) {
+  let sampler;
   let usage;
-  const stopSampler = async () => {
-    usage ??= await sampler.stop();
-  };
-  try {
-    const result = await ctx.measure({
-      id,
-      title,
-      total,
-      expectedRecords: records,
+  return {
+    id,
+    title,
+    server: "reductEdge",
+    requires,
+    prepare: (ctx) => {
+      const { quota, blockRecords } = settings(ctx);
+      return createBucket(ctx, bucket, {
+        quota_type: "FIFO",
+        quota_size: quota,
+        ...(blockRecords ? { max_block_records: blockRecords } : {}),
+      });
+    },
+    spec: (ctx) => ({
+      ...spec(ctx),
       maxSeconds: ctx.scale.maxSeconds,
       check: okWithoutRecordErrors,
-      makeRequest,
       objects: [`BUCKETS:${bucket}`],
-      afterLoad: stopSampler,
+      beforeLoad: () => {
+        sampler = usageSampler(ctx.servers.reductEdge.port, bucket);
+      },
+      afterLoad: async () => {
+        usage = await sampler.stop();
+      },
       settle: afterWrites(ctx),
-      compareTo,
       notes: [`usage sampled every 200 ms via GET /b/${bucket} while loading (those requests are in the operation counts)`],
-    });
-    const oneBlock = (blockRecords ?? 1024) * KIB;
-    const over = Math.max(0, usage.maxUsageBytes - quota);
-    result.quota = {
-      quotaBytes: quota,
-      ...usage,
-      overQuotaBytes: over,
-      oneBlockBytes: oneBlock,
-      withinOneBlock: over <= oneBlock,
-    };
-    return result;
-  } finally {
-    await stopSampler();
-  }
+    }),
+    finish: (ctx, result) => {
+      const { quota, blockRecords } = settings(ctx);
+      const oneBlock = (blockRecords ?? 1024) * KIB;
+      const over = Math.max(0, usage.maxUsageBytes - quota);
+      result.quota = {
+        quotaBytes: quota,
+        ...usage,
+        overQuotaBytes: over,
+        oneBlockBytes: oneBlock,
+        withinOneBlock: over <= oneBlock,
+      };
+    },
+  };
 }
 
-const w5 = {
+const w5 = fifoUnit({
   id: "W5",
-  title: "W5 FIFO-quota bucket under sustained W2 ingest",
-  server: "reductEdge",
+  title: "W5 FIFO-quota bucket (default blocks) under sustained W2 ingest of 3 × quota",
+  bucket: "bench-fifo",
   requires: requireFeature("batchV2", "batchV1"),
-  run: async (ctx) => {
+  settings: (ctx) => ({ quota: ctx.scale.fifoBatch.quota }),
+  spec: (ctx) => {
     const version = ctx.features.batchV2?.ok ? "v2" : "v1";
     const encode = version === "v1" ? batchV1Write : batchV2Write;
     const { quota, factor } = ctx.scale.fifoBatch;
     const total = Math.ceil((factor * quota) / (PER_BATCH * KIB));
-    return [
-      await fifoIngest(ctx, {
-        id: "W5",
-        title: `W5 FIFO quota ${quota / 2 ** 20} MiB (default blocks), W2 ${version} ingest of ${factor} × quota`,
-        bucket: "bench-fifo",
-        quota,
-        records: total * PER_BATCH,
-        total,
-        makeRequest: (i) => encode("bench-fifo", "w5", batchRecords(TS0, i, PER_BATCH, body1k)),
-        compareTo: [`W2${version}`],
-      }),
-    ];
+    return {
+      title: `W5 FIFO quota ${quota / 2 ** 20} MiB (default blocks), W2 ${version} ingest of ${factor} × quota`,
+      total,
+      expectedRecords: total * PER_BATCH,
+      makeRequest: (i) => encode("bench-fifo", "w5", batchRecords(TS0, i, PER_BATCH, body1k)),
+      compareTo: [`W2${version}`],
+    };
   },
-};
+});
 
-const w5single = {
+const w5single = fifoUnit({
   id: "W5s",
   title: "W5s FIFO-quota bucket under sustained W1 (single-record) ingest",
-  server: "reductEdge",
-  run: async (ctx) => {
+  bucket: "bench-fifo-single",
+  settings: (ctx) => ({ quota: ctx.scale.fifoSingle.quota, blockRecords: ctx.scale.fifoSingle.blockRecords }),
+  spec: (ctx) => {
     const { quota, factor, blockRecords } = ctx.scale.fifoSingle;
     const total = Math.ceil((factor * quota) / KIB);
-    return [
-      await fifoIngest(ctx, {
-        id: "W5s",
-        title: `W5s FIFO quota ${quota / 2 ** 20} MiB (${blockRecords}-record blocks), single 1 KiB writes of ${factor} × quota`,
-        bucket: "bench-fifo-single",
-        quota,
-        blockRecords,
-        records: total,
-        total,
-        makeRequest: (i) => writeRecord("bench-fifo-single", "w5s", TS0 + i, body1k),
-        compareTo: ["W1"],
-      }),
-    ];
+    return {
+      title: `W5s FIFO quota ${quota / 2 ** 20} MiB (${blockRecords}-record blocks), single 1 KiB writes of ${factor} × quota`,
+      total,
+      expectedRecords: total,
+      makeRequest: (i) => writeRecord("bench-fifo-single", "w5s", TS0 + i, body1k),
+      compareTo: ["W1"],
+    };
   },
-};
+});
 
-export const reductEdgeWorkloads = [
-  {
-    id: "alive",
-    title: "GET /api/v1/alive",
-    server: "reductEdge",
-    run: async (ctx) => [
-      await ctx.measure({
-        id: "alive",
-        title: "GET /api/v1/alive",
+function w3Units(scale) {
+  return scale.large.map(([label, size, count], index) => {
+    const bucket = `bench-w3-${label.toLowerCase()}`;
+    return {
+      id: `W3-${label}`,
+      title: `W3 single record, ${label} streamed`,
+      server: "reductEdge",
+      prepare: (ctx) => createBucket(ctx, bucket),
+      spec: (ctx) => ({
+        connections: 1,
+        total: count,
+        expectedRecords: count,
+        maxSeconds: ctx.scale.largeMaxSeconds,
+        rss: true,
+        keepAlive: false,
+        warmup:
+          index === 0 ? { total: 1, makeRequest: () => writeRecord(WARMUP_BUCKET, "w3", TS0, { size, chunk }, size) } : undefined,
+        makeRequest: (i) => writeRecord(bucket, `w3-${label}`, TS0 + i, { size, chunk }, size),
+        objects: [`BUCKETS:${bucket}`],
+        compareTo: [`c-raw-${label}`, `c-piped-${label}`],
+      }),
+    };
+  });
+}
+
+export function reductEdgeUnits(scale) {
+  return [
+    {
+      id: "alive",
+      title: "GET /api/v1/alive",
+      server: "reductEdge",
+      spec: (ctx) => ({
         total: ctx.scale.requests,
         expectedRecords: ctx.scale.requests,
         maxSeconds: ctx.scale.maxSeconds,
@@ -373,71 +386,35 @@ export const reductEdgeWorkloads = [
         objects: [],
         compareTo: ["a"],
       }),
-    ],
-  },
-  {
-    id: "W1",
-    title: "W1 single-record writes, 1 KiB",
-    server: "reductEdge",
-    run: async (ctx) => {
-      const total = ctx.scale.records;
-      const bucket = "bench-w1";
-      await createBucket(ctx, bucket);
-      const result = await ctx.measure({
-        id: "W1",
-        title: "W1 single-record writes, 1 KiB",
-        total,
-        expectedRecords: total,
+    },
+    {
+      id: "W1",
+      title: "W1 single-record writes, 1 KiB",
+      server: "reductEdge",
+      prepare: (ctx) => createBucket(ctx, "bench-w1"),
+      spec: (ctx) => ({
+        total: ctx.scale.records,
+        expectedRecords: ctx.scale.records,
         maxSeconds: ctx.scale.maxSeconds,
         warmup: { total: 200, makeRequest: (j) => writeRecord(WARMUP_BUCKET, "w1", TS0 + j, body1k) },
-        makeRequest: (i) => writeRecord(bucket, "w1", TS0 + i, body1k),
-        objects: [`BUCKETS:${bucket}`],
+        makeRequest: (i) => writeRecord("bench-w1", "w1", TS0 + i, body1k),
+        objects: ["BUCKETS:bench-w1"],
         settle: afterWrites(ctx),
         compareTo: ["b", "c"],
-      });
-      ctx.shared.w1 = { bucket, entry: "w1", first: TS0, stop: TS0 + total, records: result.records };
-      return [result];
+      }),
+      finish: (ctx, result) => {
+        ctx.shared.w1 = { bucket: "bench-w1", entry: "w1", first: TS0, stop: TS0 + ctx.scale.records, records: result.records };
+      },
     },
-  },
-  w2("v1"),
-  w2("v2"),
-  {
-    id: "W3",
-    title: "W3 single large records streamed, 1 connection",
-    server: "reductEdge",
-    run: async (ctx) => {
-      const results = [];
-      for (const [label, size, count] of ctx.scale.large) {
-        const bucket = `bench-w3-${label.toLowerCase()}`;
-        await createBucket(ctx, bucket);
-        results.push(
-          await ctx.measure({
-            id: `W3-${label}`,
-            title: `W3 single record, ${label} streamed`,
-            connections: 1,
-            total: count,
-            expectedRecords: count,
-            maxSeconds: ctx.scale.largeMaxSeconds,
-            rss: true,
-            keepAlive: false,
-            warmup:
-              results.length === 0
-                ? { total: 1, makeRequest: () => writeRecord(WARMUP_BUCKET, "w3", TS0, { size, chunk }, size) }
-                : undefined,
-            makeRequest: (i) => writeRecord(bucket, `w3-${label}`, TS0 + i, { size, chunk }, size),
-            objects: [`BUCKETS:${bucket}`],
-            compareTo: [`c-raw-${label}`, `c-piped-${label}`],
-          }),
-        );
-      }
-      return results;
-    },
-  },
-  w4("v1"),
-  w4("v2"),
-  w6labels("v1"),
-  w6labels("v2"),
-  w6remove,
-  w5,
-  w5single,
-];
+    w2("v1"),
+    w2("v2"),
+    ...w3Units(scale),
+    w4("v1"),
+    w4("v2"),
+    w6labels("v1"),
+    w6labels("v2"),
+    w6remove,
+    w5,
+    w5single,
+  ];
+}
