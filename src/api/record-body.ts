@@ -40,21 +40,6 @@ export async function readExactly(body: ReadableStream<Uint8Array> | null, lengt
   return bytes.buffer;
 }
 
-/** A pass-through that fails the stream when it carries more or fewer than `length` bytes. */
-export function exactLengthGuard(length: number): TransformStream<Uint8Array, Uint8Array> {
-  let seen = 0;
-  return new TransformStream({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > length) throw longer();
-      controller.enqueue(chunk);
-    },
-    flush() {
-      if (seen !== length) throw shorter();
-    },
-  });
-}
-
 /**
  * Streams exactly `length` bytes of `body` into R2 under `key`. A body of the wrong length throws
  * BodyLengthError; an R2 failure or timeout throws whatever R2 threw.
@@ -67,35 +52,39 @@ export async function streamToR2(
   timeoutMs: number,
 ): Promise<void> {
   if (!body) throw shorter();
-  // Tell the client's faults (short, long or broken body) from R2's: only the first are a 400.
-  let clientError: BodyLengthError | undefined;
-  const reader = body.getReader();
-  const source = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch {
-        clientError = shorter(); // the client went away mid-body
-        controller.error(clientError);
-      }
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
-  const guard = exactLengthGuard(length);
   const fixed = new FixedLengthStream(length);
-  const stopPump = new AbortController();
-  const pump = source
-    .pipeThrough(guard)
-    .pipeTo(fixed.writable, { signal: stopPump.signal })
-    .catch((error) => {
-      if (error instanceof BodyLengthError) clientError ??= error;
+  const writer = fixed.writable.getWriter();
+  const reader = body.getReader();
+  // One explicit loop instead of pipeThrough/pipeTo chains: every promise is awaited here, so a
+  // client that goes away leaves no stray rejection behind, and client faults (a short, long or
+  // broken body: 400) are told apart from R2's.
+  let clientError: BodyLengthError | undefined;
+  const pump = (async () => {
+    let received = 0;
+    try {
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch {
+          throw (clientError = shorter()); // the client went away mid-body
+        }
+        if (chunk.done) break;
+        received += chunk.value.byteLength;
+        if (received > length) throw (clientError = longer());
+        await writer.write(chunk.value); // rejects when R2 stopped reading
+      }
+      if (received !== length) throw (clientError = shorter());
+      await writer.close();
+    } catch (error) {
+      await writer.abort(error).catch(() => {});
+      await reader.cancel().catch(() => {});
       throw error;
-    });
-  // A failed put stops reading the body (nothing would drain the pipe any more).
-  const putting = withTimeout(bucket.put(key, fixed.readable), timeoutMs, "put").catch((error) => {
-    stopPump.abort(error);
+    }
+  })();
+  // A failed put stops the pump (its pending write would otherwise wait for a reader forever).
+  const putting = withTimeout(bucket.put(key, fixed.readable), timeoutMs, "put").catch(async (error) => {
+    await writer.abort(error).catch(() => {});
     throw error;
   });
   const [pumped, put] = await Promise.allSettled([pump, putting]);

@@ -67,6 +67,8 @@ export class RecordIndex {
 
   /** Returns the entry, creating it and its missing parents. */
   ensureEntry(name: string): EntryRef {
+    const existing = this.entry(name); // most writes: no INSERT at all (each costs a billed row)
+    if (existing) return existing;
     for (const parent of parentEntries(name)) this.sql.exec("INSERT OR IGNORE INTO entries (name) VALUES (?)", parent);
     this.sql.exec("INSERT OR IGNORE INTO entries (name) VALUES (?)", name);
     const entry = this.entry(name);
@@ -142,7 +144,7 @@ export class RecordIndex {
   blocksToSeal(idleBeforeMs: number, limit: number): BlockRow[] {
     return this.sql
       .exec<Row<BlockRow>>(
-        `SELECT * FROM blocks WHERE state = 'full' OR (state = 'open' AND staged_bytes > 0 AND last_write_at_ms <= ?)
+        `SELECT * FROM blocks WHERE state <> 'sealed' AND (state = 'full' OR (staged_bytes > 0 AND last_write_at_ms <= ?))
          ORDER BY last_write_at_ms LIMIT ?`,
         idleBeforeMs,
         limit,
@@ -154,8 +156,8 @@ export class RecordIndex {
   nextIdleSealAt(idleMs: number): number | null {
     const row = this.sql
       .exec<{ full: number; idle: number | null }>(
-        `SELECT (SELECT count(*) FROM blocks WHERE state = 'full') AS full,
-                (SELECT min(last_write_at_ms) FROM blocks WHERE state = 'open' AND staged_bytes > 0) AS idle`,
+        `SELECT (SELECT count(*) FROM blocks WHERE state <> 'sealed' AND state = 'full') AS full,
+                (SELECT min(last_write_at_ms) FROM blocks WHERE state <> 'sealed' AND state = 'open' AND staged_bytes > 0) AS idle`,
       )
       .one();
     if (row.full > 0) return Date.now();

@@ -160,6 +160,18 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
     description: "size of each sealed block object, so readers choose between a whole-block and ranged gets",
     sql: "ALTER TABLE blocks ADD COLUMN object_bytes INTEGER;",
   },
+  {
+    version: 6,
+    description: "block indexes that writes do not rewrite: find an entry's open block without scanning its blocks",
+    sql: `
+      -- (entry_id, min_ts) did not serve the open-block lookup, which scanned every block of the
+      -- entry on each write; (state, last_write_at_ms) was rewritten on every record.
+      DROP INDEX blocks_by_entry;
+      DROP INDEX blocks_by_state;
+      CREATE INDEX blocks_open ON blocks (entry_id) WHERE state = 'open';
+      CREATE INDEX blocks_unsealed ON blocks (state) WHERE state <> 'sealed';
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

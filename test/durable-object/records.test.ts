@@ -332,3 +332,21 @@ describe("uploads racing entry changes (review findings)", () => {
     await putRecord(bucket, "e", 3, "new");
   });
 });
+
+describe("hot-path query plans", () => {
+  it("per-write block lookups use indexes instead of scanning the entry's blocks", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    await runInDurableObject(stubOf(bucket), (_instance, state) => {
+      const plan = (query: string) =>
+        state.storage.sql
+          .exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${query}`)
+          .toArray()
+          .map((row) => row.detail)
+          .join("; ");
+      expect(plan("SELECT * FROM blocks WHERE entry_id = 1 AND state = 'open'")).toContain("USING INDEX blocks_open");
+      expect(plan("SELECT count(*) FROM blocks WHERE state <> 'sealed' AND state = 'full'")).toContain("blocks_unsealed");
+      expect(plan("SELECT * FROM records WHERE entry_id = 1 AND ts = 5")).toContain("PRIMARY KEY");
+    });
+  });
+});

@@ -165,12 +165,8 @@ async function rejects(c: Case, label = `${c.method} ${c.path.slice(0, 120)}`): 
   await expectErrorContract(response, c, label);
   await expectAlive();
   await expectUnchanged(label);
-  // BUG: a large upload whose body ends early or fails mid-stream (single write or a record of a
-  // batch) leaves an unhandled promise rejection in the Worker: request POST /b/<b>/e?ts=61 with
-  // x-reduct-content-length: 300000 and a body stream that errors after 150,000 bytes; expected:
-  // 400 and nothing else; actual: 400, plus "Unhandled Rejection BodyLengthError: Content is
-  // shorter than expected" raised in streamToR2's source stream (src/api/record-body.ts; before
-  // commit 571137c the rejection was the body's own error). T1 requires zero uncaught exceptions.
+  // No unhandled promise rejection in the Worker (T1: zero uncaught exceptions). A large upload whose
+  // body failed mid-stream used to leave one behind (streamToR2's pipe chain); fixed by its pump loop.
   expect(unhandled.slice(unhandledBefore), `${label}: unhandled promise rejections`).toEqual([]);
 }
 
@@ -426,7 +422,7 @@ describe("bad inputs from the reliability table", () => {
         LONG_BODY,
       ],
       ["large short, content-length", { "content-length": "300000" }, bytesOf(1000, 1), SHORT_BODY],
-      // Last: it fails on the unhandled rejection (BUG below, in `rejects`).
+      // Used to leave an unhandled rejection behind (see `rejects`).
       [
         "large aborted stream",
         { "x-reduct-content-length": "300000" },
