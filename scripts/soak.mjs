@@ -1,0 +1,506 @@
+#!/usr/bin/env node
+// `npm run soak [-- --minutes M --rate R --quick]`: the T6 soak of ../shared/reliability.md, black
+// box against `npm start`.
+//
+//  1. Starts `node scripts/start.mjs` detached (its own process group) on a free 127.0.0.1 port with a
+//     fresh temporary RS_DATA_PATH and a random RS_API_TOKEN; creates bucket `soak`.
+//  2. Sends a fixed-rate, open-loop mixed load over 8 keep-alive connections for M minutes:
+//     70% small single writes (0–4 KiB, labels sha256 and n), 20% reads of records written earlier
+//     (bytes checked), 10% batches and queries (v1 batch writes, v2 /io batch writes, entry
+//     queries read with v1 batch reads). Latency is measured from each request's scheduled time,
+//     so a server that falls behind shows it.
+//  3. After a warm-up (1 minute, or a quarter of a shorter run) samples every 10 s the workerd
+//     process that runs reduct-edge (found with pgrep -P under the server's process group; wrangler
+//     dev runs a second workerd, its proxy on our port, which is sampled and shown apart): VmRSS
+//     (and its anonymous part) from /proc/<pid>/status and the number of open fds in /proc/<pid>/fd.
+//  4. Reads back everything at the end: every entry listed with a query, each record's bytes
+//     compared with what was written, and the record counts of GET /api/v1/b/soak.
+// Prints unexpected statuses (goal 0), p50/p99 latency per kind, RSS and fds over time (goal: growth
+// < 20% between minute 2 — or the first sample of a shorter run — and the end) and the read-back.
+// Exits 1 on any unexpected status, read-back mismatch, or (runs of ≥ 4 minutes) non-flat RSS/fds.
+// Bounded: fixed duration, a client backlog cap, per-request timeouts, listing bounds, a run budget.
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { payloadOf, percentile, Rng, randomSeed, sha256Hex, sizeOf } from "./lib/prng.mjs";
+import {
+  entryPath,
+  errorOf,
+  listEntryV1,
+  makeClient,
+  queryIdOf,
+  renderV1Batch,
+  renderV2Batch,
+  v1BatchErrors,
+  v2BatchErrors,
+} from "./lib/reduct.mjs";
+import { freePort, processStats, sleep, snapshotTree, startServer, treeVersion } from "./lib/server.mjs";
+
+const { values: options } = parseArgs({
+  options: {
+    minutes: { type: "string" },
+    rate: { type: "string" },
+    seed: { type: "string" },
+    quick: { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+    "live-tree": { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+if (options.help) {
+  console.log(`usage: node scripts/soak.mjs [--minutes M] [--rate R] [--seed S] [--quick] [--keep]
+  --minutes M  load duration (default 10; --quick: 1)
+  --rate R     requests per second, fixed (default 100)
+  --seed S     seed of the workload (printed)
+  --keep       keep the temporary directory (state, server log)
+  --live-tree  run the repository itself instead of a snapshot copy taken at the start (wrangler dev
+               restarts the Worker on every source edit, which shows up as 503s)`);
+  process.exit(0);
+}
+const MINUTES = Number(options.minutes ?? (options.quick ? 1 : 10));
+const RATE = Number(options.rate ?? 100);
+if (!(MINUTES > 0 && MINUTES <= 240)) throw new Error(`--minutes must be in (0, 240], got ${options.minutes}`);
+if (!(RATE > 0 && RATE <= 2000)) throw new Error(`--rate must be in (0, 2000], got ${options.rate}`);
+const SEED = options.seed ?? randomSeed();
+const DURATION_MS = Math.round(MINUTES * 60_000);
+const WARMUP_MS = Math.min(60_000, Math.round(DURATION_MS / 4));
+const SAMPLE_EVERY_MS = 10_000;
+/** The flatness reference: minute 2, or the first sample when the run is shorter than 4 minutes. */
+const REFERENCE_MS = DURATION_MS >= 240_000 ? 120_000 : WARMUP_MS;
+const CONNECTIONS = 8;
+const MAX_BACKLOG = 2_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const RUN_BUDGET_MS = DURATION_MS + 300_000;
+const BUCKET = "soak";
+const ENTRIES = Array.from({ length: 8 }, (_, i) => `s${i}`);
+const BASE_TS = 1_700_000_000_000_000;
+
+const runStarted = Date.now();
+const elapsed = () => `${((Date.now() - runStarted) / 1000).toFixed(1)} s`;
+const log = (...args) => console.log(`soak [${elapsed()}]`, ...args);
+
+const workDir = mkdtempSync(path.join(os.tmpdir(), "reduct-edge-soak-"));
+const apiToken = randomBytes(16).toString("hex");
+const tree = options["live-tree"] ? undefined : snapshotTree(path.join(workDir, "tree"));
+let server;
+let finishing = false;
+
+async function finish(code) {
+  if (finishing) return;
+  finishing = true;
+  if (server) await server.stop();
+  if (code !== 0 || options.keep) console.log(`soak: state and server log kept in ${workDir}`);
+  else rmSync(workDir, { recursive: true, force: true });
+  process.exit(code);
+}
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    console.error(`soak: ${signal} received, stopping the server`);
+    finish(130);
+  });
+}
+const watchdog = setTimeout(() => {
+  console.error(`soak: the run exceeded its budget of ${RUN_BUDGET_MS / 1000} s`);
+  finish(1);
+}, RUN_BUDGET_MS);
+watchdog.unref();
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+const rng = new Rng(SEED, "soak");
+const tsOf = new Map(ENTRIES.map((entry) => [entry, BASE_TS]));
+/** entry → Map ts → { size, sha } of every ACKed record. */
+const written = new Map(ENTRIES.map((entry) => [entry, new Map()]));
+/** entry → array of ACKed timestamps (for picking reads and query windows). */
+const writtenTs = new Map(ENTRIES.map((entry) => [entry, []]));
+const latencies = { write: [], read: [], batch: [], query: [] };
+const unexpected = new Map();
+const mismatches = [];
+let indeterminate = 0;
+let sequence = 0;
+let issued = 0;
+let completed = 0;
+let dropped = 0;
+
+/** The first unexpected answers in full (status, headers, body excerpt), for the report. */
+const unexpectedSamples = [];
+let loadStartedAt = 0;
+
+function noteUnexpected(kind, what, response, request) {
+  const key = `${kind}: ${what}`;
+  unexpected.set(key, (unexpected.get(key) ?? 0) + 1);
+  if (unexpectedSamples.length < 5) {
+    unexpectedSamples.push({
+      atS: ((Date.now() - loadStartedAt) / 1000).toFixed(1),
+      request,
+      status: response?.status,
+      headers: response?.headers,
+      body: response?.body?.toString("utf8").slice(0, 300),
+    });
+  }
+}
+
+function newRecord(entry) {
+  const ts = tsOf.get(entry) + rng.int(1, 1_000);
+  tsOf.set(entry, ts);
+  const size = sizeOf("small", SEED, BUCKET, entry, ts);
+  const data = payloadOf(size, SEED, BUCKET, entry, ts);
+  const sha = sha256Hex(data);
+  return { entry, ts, data, sha, contentType: "application/octet-stream", labels: { sha256: sha, n: String(++sequence) } };
+}
+
+function remember(record) {
+  written.get(record.entry).set(record.ts, { size: record.data.length, sha: record.sha });
+  writtenTs.get(record.entry).push(record.ts);
+}
+
+async function opWrite(client) {
+  const record = newRecord(rng.pick(ENTRIES));
+  const headers = { "content-type": record.contentType };
+  for (const [k, v] of Object.entries(record.labels)) headers[`x-reduct-label-${k}`] = v;
+  const response = await client.request("POST", `${entryPath(BUCKET, record.entry)}?ts=${record.ts}`, {
+    headers,
+    body: record.data,
+  });
+  if (response.status === 200) remember(record);
+  else noteUnexpected("write", `${response.status} ${errorOf(response)}`, response, `POST ${record.entry}?ts=${record.ts}`);
+}
+
+async function opRead(client) {
+  const entry = rng.pick(ENTRIES);
+  const stamps = writtenTs.get(entry);
+  if (stamps.length === 0) return opWrite(client);
+  const ts = stamps[rng.int(0, stamps.length - 1)];
+  const response = await client.request("GET", `${entryPath(BUCKET, entry)}?ts=${ts}`);
+  if (response.status !== 200) {
+    noteUnexpected("read", `${response.status} ${errorOf(response)}`, response, `GET ${entry}?ts=${ts}`);
+    return;
+  }
+  const expected = written.get(entry).get(ts);
+  if (sha256Hex(response.body) !== expected.sha) mismatches.push(`GET ${entry}@${ts}: bytes differ from what was written`);
+}
+
+async function opBatchV1(client) {
+  const entry = rng.pick(ENTRIES);
+  const records = Array.from({ length: rng.int(2, 10) }, () => newRecord(entry));
+  const { headers, body } = renderV1Batch(
+    records.map((r) => ({ ts: r.ts, contentType: r.contentType, labels: r.labels, data: r.data })),
+  );
+  const response = await client.request("POST", `${entryPath(BUCKET, entry)}/batch`, { headers, body });
+  if (response.status !== 200) {
+    noteUnexpected("batch v1", `${response.status} ${errorOf(response)}`, response, `POST ${entry}/batch`);
+    return;
+  }
+  const errors = v1BatchErrors(response.headers);
+  for (const record of records) {
+    if (errors.has(record.ts)) noteUnexpected("batch v1 record", errors.get(record.ts));
+    else remember(record);
+  }
+}
+
+async function opBatchV2(client) {
+  const first = rng.int(0, ENTRIES.length - 1);
+  const entries = [ENTRIES[first], ENTRIES[(first + 1 + rng.int(0, ENTRIES.length - 2)) % ENTRIES.length]];
+  const records = entries.flatMap((entry) => Array.from({ length: rng.int(1, 4) }, () => newRecord(entry)));
+  const rendered = renderV2Batch(
+    records.map((r) => ({ entry: r.entry, ts: r.ts, contentType: r.contentType, labels: r.labels, data: r.data })),
+    { labelIndexes: rng.chance(0.5) },
+  );
+  const response = await client.request("POST", `/api/v1/io/${BUCKET}/write`, { headers: rendered.headers, body: rendered.body });
+  if (response.status !== 200) {
+    noteUnexpected("batch v2", `${response.status} ${errorOf(response)}`, response, "POST /io/soak/write");
+    return;
+  }
+  const errors = v2BatchErrors(response.headers, rendered.entries, rendered.startTs);
+  for (const record of records) {
+    const error = errors.get(`${record.entry}\u0000${record.ts}`);
+    if (error) noteUnexpected("batch v2 record", error);
+    else remember(record);
+  }
+}
+
+/** A bounded entry query (about 20 records from a random start) read with v1 batch reads. */
+async function opQuery(client) {
+  const entry = rng.pick(ENTRIES);
+  const stamps = writtenTs.get(entry);
+  if (stamps.length === 0) return opWrite(client);
+  const start = stamps[rng.int(0, stamps.length - 1)];
+  const created = await client.request("POST", `${entryPath(BUCKET, entry)}/q`, {
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query_type: "QUERY", start, stop: start + 10_000, ttl: 30 }),
+  });
+  if (created.status !== 200) {
+    noteUnexpected("query create", `${created.status} ${errorOf(created)}`, created, `POST ${entry}/q`);
+    return;
+  }
+  const id = queryIdOf(created.body);
+  for (let batch = 0; batch < 20; batch++) {
+    const response = await client.request("GET", `${entryPath(BUCKET, entry)}/batch?q=${id}`);
+    if (response.status === 204) return;
+    if (response.status !== 200) {
+      noteUnexpected("query read", `${response.status} ${errorOf(response)}`, response, `GET ${entry}/batch?q=${id}`);
+      return;
+    }
+  }
+  noteUnexpected("query read", "more than 20 batches for a 10 ms window");
+}
+
+function chooseOp() {
+  const u = rng.next();
+  if (u < 0.7) return ["write", opWrite];
+  if (u < 0.9) return ["read", opRead];
+  if (u < 0.94) return ["batch", opBatchV1];
+  if (u < 0.97) return ["batch", opBatchV2];
+  return ["query", opQuery];
+}
+
+async function runLoad(client) {
+  const started = Date.now();
+  const inFlight = new Set();
+  const tickMs = 5;
+  while (Date.now() - started < DURATION_MS) {
+    const due = Math.floor(((Date.now() - started) * RATE) / 1000);
+    while (issued < due) {
+      const scheduledAt = started + (issued * 1000) / RATE;
+      issued++;
+      if (inFlight.size >= MAX_BACKLOG) {
+        dropped++;
+        continue;
+      }
+      const [kind, op] = chooseOp();
+      const promise = op(client)
+        .then(() => latencies[kind].push(Date.now() - scheduledAt))
+        .catch((error) => {
+          indeterminate++;
+          noteUnexpected(kind, `no answer: ${error.code ?? error.message}`);
+        })
+        .finally(() => {
+          completed++;
+          inFlight.delete(promise);
+        });
+      inFlight.add(promise);
+    }
+    await sleep(tickMs);
+  }
+  const drainDeadline = Date.now() + REQUEST_TIMEOUT_MS + 5_000;
+  while (inFlight.size && Date.now() < drainDeadline) await sleep(50);
+  return (Date.now() - started) / 1000;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling
+
+const samples = [];
+function sampler(startedAt) {
+  let stopped = false;
+  const loop = (async () => {
+    let next = startedAt + WARMUP_MS;
+    while (!stopped) {
+      const wait = next - Date.now();
+      if (wait > 0) await sleep(Math.min(wait, 500));
+      if (stopped || Date.now() < next) continue;
+      const pids = server.workerdPids();
+      const stats = pids.runtime ? processStats(pids.runtime) : undefined;
+      const proxy = pids.proxy ? processStats(pids.proxy) : undefined;
+      if (stats) {
+        samples.push({
+          atS: Math.round((Date.now() - startedAt) / 1000),
+          pid: pids.runtime,
+          ...stats,
+          proxyRssKiB: proxy?.rssKiB ?? Number.NaN,
+          load1: os.loadavg()[0],
+        });
+      }
+      next += SAMPLE_EVERY_MS;
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read-back
+
+async function readBack(client) {
+  let records = 0;
+  let bytes = 0;
+  const deadline = Date.now() + 240_000;
+  const response = await client.request("GET", `/api/v1/b/${BUCKET}`);
+  const info = JSON.parse(response.body.toString("utf8"));
+  const counts = new Map(info.entries.map((entry) => [entry.name, entry.record_count]));
+  for (const entry of ENTRIES) {
+    const expected = written.get(entry);
+    const listing = await listEntryV1(client, BUCKET, entry, { deadline });
+    for (const problem of listing.problems) mismatches.push(problem);
+    const seen = new Set();
+    for (const record of listing.records) {
+      seen.add(record.ts);
+      records++;
+      bytes += record.size;
+      const want = expected.get(record.ts);
+      if (!want) {
+        if (indeterminate === 0) mismatches.push(`${entry}@${record.ts}: listed but never ACKed`);
+      } else if (want.sha !== record.sha256 || record.labels.sha256 !== want.sha) {
+        mismatches.push(`${entry}@${record.ts}: bytes or labels differ from what was written`);
+      }
+    }
+    for (const ts of expected.keys()) if (!seen.has(ts)) mismatches.push(`${entry}@${ts}: ACKed but not listed`);
+    if (counts.get(entry) !== listing.records.length) {
+      mismatches.push(`${entry}: GET /b says record_count ${counts.get(entry)}, the listing has ${listing.records.length}`);
+    }
+  }
+  return { records, bytes, bucketSize: info.info.size };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  console.log(`soak: seed ${SEED}, ${MINUTES} min at ${RATE} req/s over ${CONNECTIONS} connections, work dir ${workDir}`);
+  console.log(`soak: server code ${treeVersion()}${tree ? ", run from a snapshot copy" : ", run from the live tree"}`);
+  const port = await freePort();
+  server = startServer({
+    tag: "soak server",
+    port,
+    dataPath: path.join(workDir, "state"),
+    logPath: path.join(workDir, "server.log"),
+    env: { RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: "soak" },
+    tree,
+  });
+  const aliveAfter = await server.waitAlive(90_000);
+  log(`server alive after ${aliveAfter.toFixed(1)} s on ${server.url} (workerd ${JSON.stringify(server.workerdPids())})`);
+  const client = makeClient(server.url, apiToken, { connections: CONNECTIONS, timeoutMs: REQUEST_TIMEOUT_MS });
+  const created = await client.request("POST", `/api/v1/b/${BUCKET}`, { body: "" });
+  if (created.status !== 200) throw new Error(`creating ${BUCKET} answered ${created.status} ${errorOf(created)}`);
+
+  const loadStarted = Date.now();
+  loadStartedAt = loadStarted;
+  const stopSampler = sampler(loadStarted);
+  const progress = setInterval(() => {
+    const s = samples[samples.length - 1];
+    log(
+      `${completed}/${issued} requests done, ${[...unexpected.values()].reduce((a, b) => a + b, 0)} unexpected` +
+        (s ? `, workerd RSS ${(s.rssKiB / 1024).toFixed(1)} MiB, ${s.fds} fds` : ""),
+    );
+  }, 30_000);
+  const loadSeconds = await runLoad(client);
+  clearInterval(progress);
+  await stopSampler();
+  log(`load finished: ${issued} requests in ${loadSeconds.toFixed(1)} s; reading everything back`);
+  const readStarted = Date.now();
+  const back = await readBack(client);
+  const readSeconds = (Date.now() - readStarted) / 1000;
+  client.close();
+
+  // Report
+  const unexpectedTotal = [...unexpected.values()].reduce((a, b) => a + b, 0);
+  const latencyRows = Object.entries(latencies).map(([kind, values]) => ({
+    kind,
+    count: values.length,
+    "p50 ms": Number(percentile(values, 50).toFixed(1)),
+    "p99 ms": Number(percentile(values, 99).toFixed(1)),
+    "max ms": values.length ? Math.max(...values) : Number.NaN,
+  }));
+  const all = Object.values(latencies).flat();
+  latencyRows.push({
+    kind: "all",
+    count: all.length,
+    "p50 ms": Number(percentile(all, 50).toFixed(1)),
+    "p99 ms": Number(percentile(all, 99).toFixed(1)),
+    "max ms": all.length ? Math.max(...all) : Number.NaN,
+  });
+  console.log("\nsoak: latency (from the scheduled send time)");
+  console.table(latencyRows);
+  console.log("soak: RSS and open fds over time of the workerd running reduct-edge (and RSS of wrangler's proxy workerd)");
+  console.table(
+    samples.map((s) => ({
+      "t (s)": s.atS,
+      pid: s.pid,
+      "RSS MiB": Number((s.rssKiB / 1024).toFixed(1)),
+      "anon MiB": Number((s.anonKiB / 1024).toFixed(1)),
+      fds: s.fds,
+      "proxy RSS MiB": Number((s.proxyRssKiB / 1024).toFixed(1)),
+      "load avg (1 min)": Number(s.load1.toFixed(2)),
+    })),
+  );
+
+  // Flatness: medians of the first 3 samples from the reference time on and of the last 3 samples
+  // (single samples are noisy: fds include sockets, RSS moves with GC).
+  let flat = { checked: false, text: "not enough samples" };
+  const fromReference = samples.filter((s) => s.atS * 1000 >= REFERENCE_MS);
+  if (fromReference.length >= 4) {
+    const head = fromReference.slice(0, Math.min(3, fromReference.length - 1));
+    const tail = fromReference.slice(Math.max(head.length, fromReference.length - 3));
+    const median = (items, key) =>
+      percentile(
+        items.map((item) => item[key]),
+        50,
+      );
+    const growth = (key) => (median(tail, key) - median(head, key)) / Math.max(median(head, key), 1);
+    const mib = (items, key) => (median(items, key) / 1024).toFixed(1);
+    const samePid = new Set(fromReference.map((s) => s.pid)).size === 1;
+    const [rss, anon, fds] = [growth("rssKiB"), growth("anonKiB"), growth("fds")];
+    flat = {
+      checked: true,
+      ok: samePid && rss < 0.2 && fds < 0.2,
+      text:
+        `RSS ${mib(head, "rssKiB")} → ${mib(tail, "rssKiB")} MiB (${(rss * 100).toFixed(1)}%; anon ${mib(head, "anonKiB")} → ` +
+        `${mib(tail, "anonKiB")} MiB, ${(anon * 100).toFixed(1)}%), fds ${median(head, "fds")} → ${median(tail, "fds")} ` +
+        `(${(fds * 100).toFixed(1)}%), medians of ${head[0].atS}–${head[head.length - 1].atS} s vs ${tail[0].atS}–${tail[tail.length - 1].atS} s` +
+        (samePid ? "" : " (the workerd pid changed: it restarted!)") +
+        `; wrangler's proxy workerd (not reduct-edge) ${mib(head, "proxyRssKiB")} → ${mib(tail, "proxyRssKiB")} MiB`,
+    };
+  }
+  const enforceFlat = DURATION_MS >= 240_000;
+  const summary = {
+    seed: SEED,
+    "duration (s)": loadSeconds.toFixed(1),
+    "target rate (req/s)": RATE,
+    "achieved rate (req/s)": (completed / loadSeconds).toFixed(1),
+    requests: issued,
+    "dropped (client backlog)": dropped,
+    "unexpected statuses": unexpectedTotal,
+    "no answer": indeterminate,
+    "ACKed records": [...written.values()].reduce((sum, map) => sum + map.size, 0),
+    "read back": `${back.records} records, ${back.bytes} bytes in ${readSeconds.toFixed(1)} s (bucket size ${back.bucketSize})`,
+    "read-back mismatches": mismatches.length,
+    "memory/fds flat (< 20%)": flat.checked
+      ? `${flat.ok ? "yes" : "NO"}: ${flat.text}${enforceFlat ? "" : " (reported only: run < 4 min)"}`
+      : flat.text,
+    "run time": elapsed(),
+  };
+  console.log("soak: summary");
+  console.table(Object.entries(summary).map(([what, value]) => ({ what, value })));
+  if (unexpected.size) {
+    console.log("soak: unexpected statuses");
+    for (const [what, count] of unexpected) console.log(`  ${count} × ${what}`);
+    for (const sample of unexpectedSamples) console.log("  e.g.", JSON.stringify(sample));
+  }
+  for (const text of mismatches.slice(0, 20)) console.log(`soak: MISMATCH ${text}`);
+
+  const serverLog = readFileSync(path.join(workDir, "server.log"), "utf8");
+  const uncaught = serverLog.split("\n").filter((line) => /uncaught|unhandled/i.test(line));
+  const reloads = serverLog.split("Reloading local server").length - 1;
+  if (reloads) console.log(`soak: wrangler reloaded the Worker ${reloads} times (source files changed; see --live-tree)`);
+  if (uncaught.length)
+    console.log(`soak: ${uncaught.length} uncaught/unhandled lines in the server log, e.g. ${uncaught[0].slice(0, 200)}`);
+
+  const failed =
+    unexpectedTotal > 0 ||
+    mismatches.length > 0 ||
+    dropped > 0 ||
+    uncaught.length > 0 ||
+    (enforceFlat && flat.checked && !flat.ok);
+  console.log(`soak: ${failed ? "FAILED" : "passed"} (seed ${SEED}) in ${elapsed()}`);
+  await finish(failed ? 1 : 0);
+}
+
+main().catch(async (error) => {
+  console.error("soak:", error?.stack ?? error);
+  await finish(1);
+});
