@@ -59,6 +59,10 @@ export async function streamToR2(
   // client that goes away leaves no stray rejection behind, and client faults (a short, long or
   // broken body: 400) are told apart from R2's.
   let clientError: BodyLengthError | undefined;
+  const fail = (error: BodyLengthError): never => {
+    clientError = error;
+    throw error;
+  };
   const pump = (async () => {
     let received = 0;
     try {
@@ -67,14 +71,14 @@ export async function streamToR2(
         try {
           chunk = await reader.read();
         } catch {
-          throw (clientError = shorter()); // the client went away mid-body
+          return fail(shorter()); // the client went away mid-body
         }
         if (chunk.done) break;
         received += chunk.value.byteLength;
-        if (received > length) throw (clientError = longer());
+        if (received > length) fail(longer());
         await writer.write(chunk.value); // rejects when R2 stopped reading
       }
-      if (received !== length) throw (clientError = shorter());
+      if (received !== length) fail(shorter());
       await writer.close();
     } catch (error) {
       await writer.abort(error).catch(() => {});

@@ -235,7 +235,7 @@ export class BucketObject extends DurableObject<Bindings> {
   }
 
   /** The upload failed or was cut short: release the timestamp; the object is deleted by the alarm. */
-  async abortUpload(_bucket: string, entry: string, ts: number, objectKey: string): Promise<void> {
+  async abortUpload(_bucket: string, _entry: string, _ts: number, objectKey: string): Promise<void> {
     const row = this.store.bucket();
     const nowMs = Date.now();
     this.ctx.storage.transactionSync(() => {
