@@ -40,8 +40,9 @@ import { migrate } from "./schema";
 
 /** Usage reaches D1 at most this long after a write (the documented staleness bound is 1 s). */
 export const STATS_FLUSH_DELAY_MS = 500;
-/** Usage flushes to D1 per bucket per second, at most (the rest coalesce). */
-export const USAGE_FLUSH_BURST = 2;
+/** Usage flushes to D1 a bucket may make at once, and per second under steady ingest (the rest coalesce). */
+export const USAGE_FLUSH_BURST = 8;
+export const USAGE_FLUSHES_PER_S = 2;
 /** One alarm run stops starting new work after this long and reschedules itself. */
 export const ALARM_BUDGET_MS = 10_000;
 /** Seals started by writes that may run at once in one object (the alarm does the rest). */
@@ -121,6 +122,7 @@ export class BucketObject extends DurableObject<Bindings> {
     if (existing) return fail(409, `Bucket '${name}' already exists`);
     const generation = crypto.randomUUID();
     this.store.insertBucket(name, generation, settings, Date.now());
+    this.flushTokens = USAGE_FLUSH_BURST; // a new bucket starts with a full burst
     // Until D1 has it, the bucket does not exist for other requests (the create may be undone).
     this.registering.add(name);
     try {
@@ -763,7 +765,6 @@ export class BucketObject extends DurableObject<Bindings> {
         while (this.statsDirty()) {
           const wait = this.flushWaitMs(Date.now());
           if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-          this.recentFlushes.push(Date.now());
           await this.syncRegistry();
         }
       } catch (error) {
@@ -775,18 +776,28 @@ export class BucketObject extends DurableObject<Bindings> {
   }
 
   private flushInFlight: Promise<void> | null = null;
-  /** Start times of this instance's recent usage flushes (the rate limit's window). */
-  private recentFlushes: number[] = [];
+  /** Usage flushes this instance may start right away (a token bucket; see USAGE_FLUSH_BURST). */
+  private flushTokens = USAGE_FLUSH_BURST;
+  private flushTokensAt = 0;
 
   /**
-   * How long the next usage flush must wait: a burst of USAGE_FLUSH_BURST flushes per second goes
-   * out at once (a client that writes and then reads /info sees exact usage), beyond that a
-   * bucket under steady ingest writes D1 at most that often, still within the 1 s bound.
+   * How long the next usage flush must wait. A burst of USAGE_FLUSH_BURST flushes goes out at once
+   * (a client that writes a few records and then reads /info or /list sees exact usage); under
+   * steady ingest a bucket writes D1 at most USAGE_FLUSHES_PER_S times a second, so the wait is
+   * below 1 s and the staleness bound holds.
    */
   private flushWaitMs(nowMs: number): number {
-    this.recentFlushes = this.recentFlushes.filter((at) => at > nowMs - 1000);
-    if (this.recentFlushes.length < USAGE_FLUSH_BURST) return 0;
-    return (this.recentFlushes[0] ?? nowMs) + 1000 - nowMs;
+    const refill = ((nowMs - this.flushTokensAt) / 1000) * USAGE_FLUSHES_PER_S;
+    this.flushTokens = Math.min(USAGE_FLUSH_BURST, this.flushTokens + Math.max(0, refill));
+    this.flushTokensAt = nowMs;
+    if (this.flushTokens >= 1) {
+      this.flushTokens -= 1;
+      return 0;
+    }
+    const wait = Math.ceil(((1 - this.flushTokens) * 1000) / USAGE_FLUSHES_PER_S);
+    this.flushTokens = 0;
+    this.flushTokensAt = nowMs + wait;
+    return wait;
   }
 
   private statsDirty(): boolean {
