@@ -44,6 +44,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort } from "../scripts/lib/server.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUN_BUDGET_MS = 15 * 60_000;
@@ -78,22 +79,6 @@ const logPath = path.join(workDir, "server.log");
 const apiToken = randomBytes(16).toString("hex");
 let server;
 let cleanedUp = false;
-
-async function freePort() {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = await new Promise((resolve, reject) => {
-      const probe = net.createServer();
-      probe.unref();
-      probe.on("error", reject);
-      probe.listen(0, "127.0.0.1", () => {
-        const { port } = probe.address();
-        probe.close(() => resolve(port));
-      });
-    });
-    if (port !== 8383) return port;
-  }
-  throw new Error("no free port found");
-}
 
 function groupAlive(pgid) {
   try {

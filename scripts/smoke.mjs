@@ -15,6 +15,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "./lib/server.mjs";
 import { runRestartCheck } from "./restart-check.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -31,22 +32,6 @@ const servers = [];
 let finishing = false;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A TCP port that is free on 127.0.0.1 right now (never 8383, the port `npm start` uses). */
-async function freePort() {
-  for (;;) {
-    const port = await new Promise((resolve, reject) => {
-      const probe = net.createServer();
-      probe.unref();
-      probe.on("error", reject);
-      probe.listen(0, "127.0.0.1", () => {
-        const { port } = probe.address();
-        probe.close(() => resolve(port));
-      });
-    });
-    if (port !== 8383) return port;
-  }
-}
 
 /** Is any process of the group `pgid` still alive? */
 function groupAlive(pgid) {
