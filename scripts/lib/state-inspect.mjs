@@ -3,7 +3,7 @@
 // files) and which keys the bucket objects' indexes know about. Only ever run while the server is
 // not running: the SQLite files (with their -wal/-shm) are copied to a scratch directory first and
 // opened there, so nothing under the state directory is written, not even a lock.
-// The index tables read here (records, blocks, r2_garbage, r2_purges, entries) are the bucket
+// The index tables read here (record_chunks via the ready_records view, pending_records, blocks, r2_garbage, r2_purges, entries) are the bucket
 // object's schema (src/bucket/schema.ts); when they are missing the check reports "not checked".
 import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
@@ -53,19 +53,21 @@ export function inspectState(dataPath, scratchRoot) {
     for (const file of dbFiles(doDir)) {
       const db = copyDb(doDir, file, scratch);
       const tables = new Set(sqliteJson(db, "SELECT name FROM sqlite_master WHERE type = 'table'").map((row) => row.name));
-      for (const table of ["bucket", "entries", "records", "blocks", "r2_garbage", "r2_purges"]) {
+      for (const table of ["bucket", "entries", "record_chunks", "pending_records", "blocks", "r2_garbage", "r2_purges"]) {
         if (!tables.has(table)) return { ok: false, reason: `bucket object ${file} has no table '${table}'` };
       }
       const bucketRow = sqliteJson(db, "SELECT name, generation FROM bucket")[0];
-      for (const row of sqliteJson(db, "SELECT object_key, state FROM records WHERE object_key IS NOT NULL")) {
-        (row.state === "pending" ? pendingKeys : tracked).add(row.object_key);
+      // ready_records: the schema's view with one row per record of the packed index (record_chunks).
+      for (const row of sqliteJson(db, "SELECT object_key FROM ready_records WHERE object_key IS NOT NULL")) {
+        tracked.add(row.object_key);
       }
+      for (const row of sqliteJson(db, "SELECT object_key FROM pending_records")) pendingKeys.add(row.object_key);
       for (const row of sqliteJson(db, "SELECT object_key FROM blocks WHERE object_key IS NOT NULL")) tracked.add(row.object_key);
       for (const row of sqliteJson(db, "SELECT key, not_before_ms FROM r2_garbage")) {
         garbage.push({ key: row.key, notBefore: row.not_before_ms });
       }
       for (const row of sqliteJson(db, "SELECT generation FROM r2_purges")) purges.push(row.generation);
-      pendingRecords += sqliteJson(db, "SELECT count(*) AS n FROM records WHERE state = 'pending'")[0]?.n ?? 0;
+      pendingRecords += sqliteJson(db, "SELECT count(*) AS n FROM pending_records")[0]?.n ?? 0;
       if (bucketRow) {
         const entries = sqliteJson(
           db,
@@ -74,7 +76,10 @@ export function inspectState(dataPath, scratchRoot) {
         const records = new Map();
         for (const entry of entries) records.set(entry.name, []);
         const names = new Map(entries.map((entry) => [entry.id, entry.name]));
-        for (const row of sqliteJson(db, "SELECT entry_id, ts, size, meta_len, state FROM records ORDER BY entry_id, ts")) {
+        for (const row of sqliteJson(
+          db,
+          "SELECT entry_id, ts, size, meta_len, 'ready' AS state FROM ready_records ORDER BY entry_id, ts",
+        )) {
           records.get(names.get(row.entry_id))?.push(row);
         }
         buckets.set(bucketRow.name, { generation: bucketRow.generation, entries, records });

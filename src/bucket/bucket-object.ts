@@ -15,24 +15,23 @@ import { blockObjectKey, generationPrefix, purgePrefixPage, R2_DELETE_BATCH, R2_
 import { recordsBucket } from "../storage/r2-binding";
 import { type BucketInfo, type BucketRow, BucketStore, type EntryInfo, isMetaEntry } from "./bucket-store";
 import { type Batch, type BatchLimits, QueryEngine, type QuerySpec } from "./query-engine";
-import { type Labels, RecordIndex } from "./record-index";
+import { type Labels, RecordIndex, type RecordRow } from "./record-index";
 import {
   abortUpload,
-  commitUpload,
   entryNotFound,
   type ItemOutcome,
-  nextLeaseExpiry,
   type OpsContext,
   type OpsEffects,
+  planLabelUpdate,
+  planRemoval,
   type RecordMeta,
+  RecordWriter,
   recordNotFound,
   removeRecord,
-  reserveUpload,
   stillBeingWritten,
   sweepExpiredUploads,
   type UploadTicket,
   updateLabels,
-  writeStaged,
 } from "./record-ops";
 import { deleteRegistryRow, upsertRegistryRow } from "./registry";
 import { BUCKET_TABLES, type ExportPage, exportTablePage, importRows, RENAME_STALE_MS } from "./rename";
@@ -193,15 +192,21 @@ export class BucketObject extends DurableObject<Bindings> {
   // ---- records ------------------------------------------------------------------------------
 
   /**
-   * Writes small records whose bytes travel with the call; each is staged in SQLite in its own
-   * transaction, so one record's failure (duplicate, quota) leaves the others written. The
-   * caller's acknowledgement follows the commit (the output gate holds it until durable).
+   * Writes small records whose bytes travel with the call, staged in SQLite in one transaction.
+   * Each record is checked on its own, so one record's failure (duplicate, quota) leaves the
+   * others written. The caller's acknowledgement follows the commit (the output gate holds it
+   * until durable).
    */
   async writeRecords(bucket: string, items: StagedItem[]): Promise<Result<{ outcomes: ItemOutcome[] }>> {
     const row = this.liveBucket(bucket);
     if ("error" in row) return row;
     const effects = newEffects();
-    const outcomes = items.map((item) => this.transact(row, (ops) => writeStaged(ops, item.meta, item.payload, effects)));
+    const outcomes = this.ctx.storage.transactionSync(() => {
+      const writer = new RecordWriter(this.opsContext(row), effects);
+      const results = items.map((item) => writer.writeStaged(item.meta, item.payload));
+      writer.finish();
+      return results;
+    });
     await this.afterWrite(effects);
     return { ok: true, outcomes };
   }
@@ -213,7 +218,9 @@ export class BucketObject extends DurableObject<Bindings> {
     const effects = newEffects();
     let ticket: UploadTicket | undefined;
     const outcome = this.transact(row, (ops) => {
-      const reserved = reserveUpload(ops, meta, effects);
+      const writer = new RecordWriter(ops, effects);
+      const reserved = writer.reserve(meta);
+      writer.finish();
       if (reserved.ok) ticket = { objectKey: reserved.objectKey, leaseMs: reserved.leaseMs };
       return reserved.ok ? { ok: true } : reserved;
     });
@@ -231,7 +238,12 @@ export class BucketObject extends DurableObject<Bindings> {
       return row;
     }
     const effects = newEffects();
-    const outcome = this.transact(row, (ops) => commitUpload(ops, entry, ts, objectKey, effects));
+    const outcome = this.transact(row, (ops) => {
+      const writer = new RecordWriter(ops, effects);
+      const committed = writer.commit(entry, ts, objectKey);
+      writer.finish();
+      return committed;
+    });
     await this.afterWrite(effects);
     return outcome.ok ? OK : outcome;
   }
@@ -268,12 +280,12 @@ export class BucketObject extends DurableObject<Bindings> {
       ts: record.ts,
       size: record.size,
       contentType: record.content_type,
-      labels: JSON.parse(record.labels),
+      labels: record.labels,
     };
     let body: BodyLocation = { kind: "none" };
     if (withBody && record.size > 0) {
       if (record.location === "staged") {
-        const bytes = this.index.stagedPayload(entry.id, record.ts);
+        const bytes = this.index.stagedPayload(record);
         if (!bytes) throw new Error(`staged payload of ${bucket}/${entryName}/${record.ts} is missing`);
         body = { kind: "inline", bytes };
       } else {
@@ -299,7 +311,26 @@ export class BucketObject extends DurableObject<Bindings> {
   ): Promise<Result<{ outcomes: ItemOutcome[] }>> {
     const row = this.liveBucket(bucket);
     if ("error" in row) return row;
-    const outcomes = items.map((item) => this.transact(row, (ops) => updateLabels(ops, item.entry, item.ts, item.changes)));
+    // One transaction; each touched chunk is rewritten once. An item sees earlier items' labels.
+    const outcomes = this.ctx.storage.transactionSync(() => {
+      const ops = this.opsContext(row);
+      const planned = new Map<string, { entryId: number; update: { ts: number; labels: Labels; meta_len: number } }>();
+      const results = items.map((item): ItemOutcome => {
+        const key = `${item.entry}\u0000${item.ts}`;
+        const plan = planLabelUpdate(ops, item.entry, item.ts, item.changes, planned.get(key)?.update.labels);
+        if (!plan.ok) return plan;
+        planned.set(key, { entryId: plan.entry.id, update: plan.update });
+        return { ok: true };
+      });
+      const byEntry = new Map<number, { ts: number; labels: Labels; meta_len: number }[]>();
+      for (const { entryId, update } of planned.values()) {
+        const list = byEntry.get(entryId);
+        if (list) list.push(update);
+        else byEntry.set(entryId, [update]);
+      }
+      for (const [entryId, updates] of byEntry) ops.index.updateLabels(entryId, updates);
+      return results;
+    });
     if (outcomes.some((outcome) => outcome.ok)) await this.usageChanged();
     return { ok: true, outcomes };
   }
@@ -308,7 +339,21 @@ export class BucketObject extends DurableObject<Bindings> {
   async removeMany(bucket: string, items: { entry: string; ts: number }[]): Promise<Result<{ outcomes: ItemOutcome[] }>> {
     const row = this.liveBucket(bucket);
     if ("error" in row) return row;
-    const outcomes = items.map((item) => this.transact(row, (ops) => removeRecord(ops, item.entry, item.ts)));
+    // One transaction; each touched chunk, block and entry is rewritten once.
+    const outcomes = this.ctx.storage.transactionSync(() => {
+      const ops = this.opsContext(row);
+      const removed = new Map<string, RecordRow>();
+      const results = items.map((item): ItemOutcome => {
+        const key = `${item.entry}\u0000${item.ts}`;
+        if (removed.has(key)) return recordNotFound(bucket, item.entry, item.ts);
+        const plan = planRemoval(ops, item.entry, item.ts);
+        if (!plan.ok) return plan;
+        removed.set(key, plan.row);
+        return { ok: true };
+      });
+      ops.index.removeRecords([...removed.values()], ops.nowMs);
+      return results;
+    });
     if (outcomes.some((outcome) => outcome.ok)) await this.afterRemoval();
     return { ok: true, outcomes };
   }
@@ -377,7 +422,7 @@ export class BucketObject extends DurableObject<Bindings> {
     if ("error" in row) return row;
     return this.ctx.storage.transactionSync(() =>
       this.queries.next(id, limits, withBody, Date.now(), (record) => {
-        const bytes = this.index.stagedPayload(record.entry_id, record.ts);
+        const bytes = this.index.stagedPayload(record);
         if (!bytes) throw new Error(`staged payload of ${bucket} entry ${record.entry_id} at ${record.ts} is missing`);
         return bytes;
       }),
@@ -396,7 +441,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const outcome = this.transact(row, (ops) => {
       // The reference creates a missing entry here; we do not (it would be an empty entry with an
       // unvalidated name) and report 0 removed records.
-      const result = this.queries.remove(spec, (record) => ops.index.removeRecord(record, ops.nowMs));
+      const result = this.queries.remove(spec, (rows) => ops.index.removeRecords(rows, ops.nowMs));
       if (!result.ok) return result;
       removed = result.removed;
       return { ok: true };
@@ -464,50 +509,35 @@ export class BucketObject extends DurableObject<Bindings> {
    */
   protected async sealBlock(blockId: number): Promise<void> {
     const bucket = this.store.bucket();
-    const block = this.index.block(blockId);
+    let block = this.index.block(blockId);
     if (!bucket || !block || block.state === "sealed") return;
-    if (block.state === "open") this.ctx.storage.transactionSync(() => this.index.closeBlock(block));
-    const staged = this.index.stagedRecordsOf(blockId);
+    if (block.state === "open") {
+      const open = block;
+      this.ctx.storage.transactionSync(() => this.index.closeBlock(open));
+    }
+    const staged = this.index.stagedRecordsOf(block);
     if (staged.length === 0) {
       this.ctx.storage.sql.exec("UPDATE blocks SET state = 'sealed', staged_bytes = 0 WHERE id = ?", blockId);
       return;
     }
     const total = staged.reduce((sum, record) => sum + record.size, 0);
     const bytes = new Uint8Array(total);
-    const offsets: number[] = [];
+    const offsets = new Map<number, number>();
     let offset = 0;
     for (const record of staged) {
-      offsets.push(offset);
-      bytes.set(new Uint8Array(record.payload), offset);
+      offsets.set(record.ts, offset);
+      bytes.set(record.bytes, offset);
       offset += record.size;
     }
     const key = `${blockObjectKey(bucket.generation, block.entry_id, blockId)}-${crypto.randomUUID().slice(0, 8)}`;
     this.index.collectGarbage(key, Date.now() + SEAL_LEASE_MS);
     await withTimeout(recordsBucket(this.env).put(key, bytes), R2_TIMEOUT_MS, "put");
     this.ctx.storage.transactionSync(() => {
-      const current = this.index.block(blockId);
-      if (!current || current.state === "sealed") return; // the object stays garbage
+      block = this.index.block(blockId);
+      if (!block || block.state === "sealed") return; // the object stays garbage
       const bucketNow = this.store.bucket();
       if (!bucketNow || bucketNow.renaming_to || bucketNow.renaming_from) return; // frozen for a rename: retried later
-      const sql = this.ctx.storage.sql;
-      staged.forEach((record, i) => {
-        const moved = sql.exec(
-          `UPDATE records SET location = 'block', object_key = ?, object_offset = ?
-           WHERE entry_id = ? AND ts = ? AND block_id = ? AND location = 'staged'`,
-          key,
-          offsets[i] ?? 0,
-          record.entry_id,
-          record.ts,
-          blockId,
-        ).rowsWritten;
-        if (moved > 0) sql.exec("DELETE FROM staged_payloads WHERE entry_id = ? AND ts = ?", record.entry_id, record.ts);
-      });
-      sql.exec(
-        "UPDATE blocks SET state = 'sealed', object_key = ?, object_bytes = ?, staged_bytes = 0 WHERE id = ?",
-        key,
-        total,
-        blockId,
-      );
+      this.index.commitSeal(block, key, total, offsets);
       this.index.forgetGarbage(key);
     });
   }
@@ -739,7 +769,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const frozen = row !== undefined && (row.renaming_to !== null || row.renaming_from !== null);
     const sealAndLeases = frozen
       ? [Date.now() + RENAME_FROZEN_RECHECK_MS] // sealing waits until the rename is over
-      : [this.index.nextIdleSealAt(SEAL_IDLE_MS), nextLeaseExpiry(this.ctx.storage.sql)];
+      : [this.index.nextIdleSealAt(SEAL_IDLE_MS), this.index.nextLeaseExpiry()];
     for (const at of [this.nextGarbageAt(), ...sealAndLeases]) {
       if (at !== null) due.push(at);
     }

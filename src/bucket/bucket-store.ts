@@ -110,11 +110,11 @@ export class BucketStore {
   }
 
   /**
-   * Removes every entry, block, record and staged payload (bucket deletion). r2_garbage stays: it
+   * Removes every entry, block, record chunk and upload in flight (bucket deletion). r2_garbage stays: it
    * holds intents of puts still in flight, which must be deleted once they land.
    */
   clearData(): void {
-    for (const table of ["entries", "blocks", "records", "staged_payloads"]) {
+    for (const table of ["entries", "blocks", "record_chunks", "pending_records"]) {
       this.sql.exec(`DELETE FROM ${table}`);
     }
     this.sql.exec("DELETE FROM bucket");

@@ -319,7 +319,7 @@ export class QueryEngine {
       lane.cursor.carry = undefined;
       for (const ts of carried) {
         const row = this.index.record(lane.entry.id, ts);
-        if (row && row.state === "ready") emit(lane.entry.name, row, JSON.parse(row.labels));
+        if (row && row.state === "ready") emit(lane.entry.name, row, row.labels);
       }
     }
     try {
@@ -346,7 +346,7 @@ export class QueryEngine {
         const cursor = best.cursor;
         cursor.after = row.ts;
         scanned++;
-        const labels: Labels = JSON.parse(row.labels);
+        const labels: Labels = row.labels;
         const tombstone = isTombstone(name, labels);
         const selected = !tombstone && (best.evaluator === null || best.evaluator.evaluate({ timestamp: row.ts, labels }));
         if (selected) {
@@ -355,7 +355,7 @@ export class QueryEngine {
           for (const ts of cursor.recent ?? []) {
             if (before?.kind === "duration" && ts < row.ts - before.us) continue;
             const earlier = this.index.record(best.entry.id, ts);
-            if (earlier && earlier.state === "ready") emit(name, earlier, JSON.parse(earlier.labels));
+            if (earlier && earlier.state === "ready") emit(name, earlier, earlier.labels);
           }
           cursor.recent = undefined;
           emit(name, row, labels);
@@ -419,7 +419,10 @@ export class QueryEngine {
    * REMOVE query: deletes matching records (never from `$meta` entries) and returns how many.
    * `remove` performs the index removal of one record.
    */
-  remove(spec: QuerySpec, remove: (row: RecordRow) => void): { ok: true; removed: number } | { ok: false; error: ErrorInfo } {
+  remove(
+    spec: QuerySpec,
+    removePage: (rows: RecordRow[]) => void,
+  ): { ok: true; removed: number } | { ok: false; error: ErrorInfo } {
     const parsed = parseCondition(spec.when);
     if (parsed && "ok" in parsed) return parsed;
     if (spec.start !== null && spec.stop !== null && spec.start > spec.stop)
@@ -435,12 +438,15 @@ export class QueryEngine {
         for (;;) {
           const rows = this.index.readyRange(entry.id, from, hi, 1000);
           if (rows.length === 0 || evaluator?.done) break;
+          const page: RecordRow[] = [];
           for (const row of rows) {
             from = row.ts + 1;
-            if (evaluator && !evaluator.evaluate({ timestamp: row.ts, labels: JSON.parse(row.labels) })) continue;
-            remove(row);
-            removed++;
+            if (evaluator && !evaluator.evaluate({ timestamp: row.ts, labels: row.labels })) continue;
+            page.push(row);
           }
+          // Removed per page, so a page of the index is rewritten once, whatever it matched.
+          removePage(page);
+          removed += page.length;
         }
       }
     } catch (error) {

@@ -1,14 +1,29 @@
 /**
- * Typed SQL over entries, blocks and the record index. Synchronous, so callers compose a whole
- * write (duplicate check, quota, block choice, insert, stats) inside one `transactionSync`.
- * Entry stats (size, counts, oldest/latest) are maintained incrementally; removal recomputes the
- * time bounds through the (entry_id, ts) primary key.
+ * Typed SQL over entries, blocks, the packed record index (record_chunks, see record-chunks.ts)
+ * and streamed uploads in flight (pending_records). Synchronous, so callers compose a whole write
+ * inside one `transactionSync`. Entry and block stats are maintained incrementally: a batch of
+ * records updates each touched chunk, block and entry once.
  */
 import { READ_GRACE_MS } from "../storage/blocks";
 import { isMetaEntry } from "./bucket-store";
+import {
+  APPEND_MAX_PAYLOAD_BYTES,
+  APPEND_MAX_RECORDS,
+  type Descriptor,
+  decodeDescriptors,
+  encodeDescriptors,
+  findTs,
+  Loc,
+  lowerBound,
+  type PackedRecord,
+  packChunk,
+  splitIntoChunks,
+  stagedBytesOf,
+} from "./record-chunks";
 
 export type Labels = Record<string, string>;
 
+/** One record as the rest of the object sees it (ready: from a chunk; pending: an upload in flight). */
 export interface RecordRow {
   entry_id: number;
   ts: number;
@@ -16,12 +31,15 @@ export interface RecordRow {
   state: "pending" | "ready";
   size: number;
   content_type: string;
-  labels: string;
+  labels: Labels;
   meta_len: number;
   block_begin: number;
   location: "staged" | "block" | "object";
+  /** Chunk row holding the record (0 for pending records). */
+  chunk_id: number;
   object_key: string | null;
-  object_offset: number | null;
+  /** Staged: offset in the chunk payload; block: offset in the block object; object: 0. */
+  object_offset: number;
   lease_expires_at_ms: number | null;
 }
 
@@ -45,7 +63,42 @@ export interface EntryRef {
   name: string;
 }
 
+/** A streamed upload holding its timestamp and quota until it commits or its lease ends. */
+export interface PendingRow {
+  entry_id: number;
+  ts: number;
+  size: number;
+  content_type: string;
+  labels: string;
+  object_key: string;
+  lease_expires_at_ms: number;
+}
+
+/** Changes of an entry's stats by one batch of new records. */
+export interface EntryDelta {
+  size: number;
+  records: number;
+  minTs: number;
+  maxTs: number;
+}
+
+interface ChunkHead {
+  id: number;
+  min_ts: number;
+  max_ts: number;
+  record_count: number;
+  payload_bytes: number;
+  descriptors: string;
+}
+
+interface LoadedChunk extends ChunkHead {
+  records: Descriptor[];
+}
+
 type Row<T> = T & Record<string, SqlStorageValue>;
+
+const CHUNK_HEAD = "id, min_ts, max_ts, record_count, coalesce(length(payload), 0) AS payload_bytes, descriptors";
+const LOCATION_NAMES = ["staged", "block", "object"] as const;
 
 /** The parent entries `a` and `a/b` of `a/b/c`, which ReductStore creates implicitly. */
 export function parentEntries(name: string): string[] {
@@ -80,35 +133,440 @@ export class RecordIndex {
     return this.sql.exec<Row<EntryRef>>(`SELECT id, name FROM entries WHERE ${SUBTREE_SQL} ORDER BY name`, name).toArray();
   }
 
-  // ---- records ---------------------------------------------------------------------------
-
-  record(entryId: number, ts: number): RecordRow | undefined {
-    return this.sql.exec<Row<RecordRow>>("SELECT * FROM records WHERE entry_id = ? AND ts = ?", entryId, ts).toArray()[0];
+  /** Adds a batch of new records to an entry's stats (one row written per entry per batch). */
+  addToEntry(entryId: number, delta: EntryDelta): void {
+    this.sql.exec(
+      `UPDATE entries SET size = size + ?1, record_count = record_count + ?2,
+         oldest_record = min(coalesce(oldest_record, ?3), ?3), latest_record = max(coalesce(latest_record, ?4), ?4)
+       WHERE id = ?5`,
+      delta.size,
+      delta.records,
+      delta.minTs,
+      delta.maxTs,
+      entryId,
+    );
   }
 
-  latestReady(entryId: number): RecordRow | undefined {
+  /** Sets an entry's time bounds from its chunks (after records were removed). */
+  refreshTimeBounds(entryId: number): void {
+    this.sql.exec(
+      `UPDATE entries SET
+         oldest_record = (SELECT min_ts FROM record_chunks WHERE entry_id = ?1 ORDER BY min_ts LIMIT 1),
+         latest_record = (SELECT max_ts FROM record_chunks WHERE entry_id = ?1 ORDER BY min_ts DESC LIMIT 1)
+       WHERE id = ?1`,
+      entryId,
+    );
+  }
+
+  // ---- chunks ----------------------------------------------------------------------------
+
+  /** The chunk whose range starts at or before `ts` (the only one that can hold it). */
+  private chunkAtOrBefore(entryId: number, ts: number): ChunkHead | undefined {
     return this.sql
-      .exec<Row<RecordRow>>("SELECT * FROM records WHERE entry_id = ? AND state = 'ready' ORDER BY ts DESC LIMIT 1", entryId)
+      .exec<Row<ChunkHead>>(
+        `SELECT ${CHUNK_HEAD} FROM record_chunks WHERE entry_id = ? AND min_ts <= ? ORDER BY min_ts DESC LIMIT 1`,
+        entryId,
+        ts,
+      )
       .toArray()[0];
   }
 
-  stagedPayload(entryId: number, ts: number): ArrayBuffer | undefined {
+  /** Chunks of an entry whose ranges meet [lo, hi], ascending. */
+  private chunksOverlapping(entryId: number, lo: number, hi: number): LoadedChunk[] {
+    const first = this.chunkAtOrBefore(entryId, lo);
+    const from = first && first.max_ts >= lo ? first.min_ts : lo;
     return this.sql
-      .exec<{ payload: ArrayBuffer }>("SELECT payload FROM staged_payloads WHERE entry_id = ? AND ts = ?", entryId, ts)
+      .exec<Row<ChunkHead>>(
+        `SELECT ${CHUNK_HEAD} FROM record_chunks WHERE entry_id = ? AND min_ts >= ? AND min_ts <= ? ORDER BY min_ts`,
+        entryId,
+        from,
+        hi,
+      )
+      .toArray()
+      .map((head) => ({ ...head, records: decodeDescriptors(head.descriptors) }));
+  }
+
+  private payloadOf(chunkId: number): Uint8Array | null {
+    const payload = this.sql
+      .exec<{ payload: ArrayBuffer | null }>("SELECT payload FROM record_chunks WHERE id = ?", chunkId)
       .toArray()[0]?.payload;
+    return payload ? new Uint8Array(payload) : null;
+  }
+
+  private insertChunk(entryId: number, records: PackedRecord[]): void {
+    const image = packChunk(records);
+    const first = image.records[0];
+    const last = image.records[image.records.length - 1];
+    if (!first || !last) return;
+    this.sql.exec(
+      "INSERT INTO record_chunks (entry_id, min_ts, max_ts, record_count, descriptors, payload) VALUES (?, ?, ?, ?, ?, ?)",
+      entryId,
+      first.ts,
+      last.ts,
+      image.records.length,
+      encodeDescriptors(image.records),
+      image.payload,
+    );
+  }
+
+  /** Writes a chunk's new content; an emptied chunk is deleted. */
+  private rewriteChunk(chunkId: number, records: PackedRecord[]): void {
+    const image = packChunk(records);
+    const first = image.records[0];
+    const last = image.records[image.records.length - 1];
+    if (!first || !last) {
+      this.sql.exec("DELETE FROM record_chunks WHERE id = ?", chunkId);
+      return;
+    }
+    this.sql.exec(
+      "UPDATE record_chunks SET min_ts = ?, max_ts = ?, record_count = ?, descriptors = ?, payload = ? WHERE id = ?",
+      first.ts,
+      last.ts,
+      image.records.length,
+      encodeDescriptors(image.records),
+      image.payload,
+      chunkId,
+    );
+  }
+
+  /** A chunk's records with their staged bytes, for rewriting it. */
+  private unpack(chunk: LoadedChunk): PackedRecord[] {
+    const payload = chunk.records.some((d) => d.loc === Loc.Staged) ? this.payloadOf(chunk.id) : null;
+    return chunk.records.map((descriptor) => ({
+      descriptor,
+      bytes: descriptor.loc === Loc.Staged ? stagedBytesOf(payload, descriptor) : null,
+    }));
+  }
+
+  /**
+   * Adds new records (ascending, none of their timestamps taken) to an entry's chunks: appended to
+   * the last chunk while it is small, as new chunks, or merged into chunks whose range they fall in.
+   */
+  insertRecords(entryId: number, incoming: PackedRecord[]): void {
+    const first = incoming[0];
+    const last = incoming[incoming.length - 1];
+    if (!first || !last) return;
+    const overlapping = this.chunksOverlapping(entryId, first.descriptor.ts, last.descriptor.ts);
+    if (overlapping.length === 0) {
+      const tail = this.chunkAtOrBefore(entryId, first.descriptor.ts);
+      const incomingBytes = incoming.reduce((sum, record) => sum + (record.bytes?.byteLength ?? 0), 0);
+      if (
+        tail &&
+        tail.record_count + incoming.length <= APPEND_MAX_RECORDS &&
+        tail.payload_bytes + incomingBytes <= APPEND_MAX_PAYLOAD_BYTES
+      ) {
+        const loaded = { ...tail, records: decodeDescriptors(tail.descriptors) };
+        this.rewriteChunk(tail.id, [...this.unpack(loaded), ...incoming]);
+        return;
+      }
+      for (const part of splitIntoChunks(incoming)) this.insertChunk(entryId, part);
+      return;
+    }
+    // Out of order: merge with the chunks whose range the new records fall into.
+    const merged = [...overlapping.flatMap((chunk) => this.unpack(chunk)), ...incoming].sort(
+      (a, b) => a.descriptor.ts - b.descriptor.ts,
+    );
+    const parts = splitIntoChunks(merged);
+    overlapping.forEach((chunk, i) => {
+      const part = parts[i];
+      if (part) this.rewriteChunk(chunk.id, part);
+      else this.sql.exec("DELETE FROM record_chunks WHERE id = ?", chunk.id);
+    });
+    for (const part of parts.slice(overlapping.length)) this.insertChunk(entryId, part);
+  }
+
+  /**
+   * Rewrites the chunks meeting [lo, hi]: `edit` returns a record's new descriptor, or null to drop
+   * it (its staged bytes go too). Returns the dropped descriptors.
+   */
+  private editRange(
+    entryId: number,
+    lo: number,
+    hi: number,
+    edit: (d: Descriptor) => Descriptor | null | undefined,
+  ): Descriptor[] {
+    const dropped: Descriptor[] = [];
+    for (const chunk of this.chunksOverlapping(entryId, lo, hi)) {
+      let changed = false;
+      let bytesChanged = false;
+      const kept: Descriptor[] = [];
+      for (const descriptor of chunk.records) {
+        const next = edit(descriptor);
+        if (next === undefined || next === descriptor) {
+          kept.push(descriptor);
+          continue;
+        }
+        changed = true;
+        if (next === null) {
+          dropped.push(descriptor);
+          if (descriptor.loc === Loc.Staged) bytesChanged = true;
+        } else {
+          if (next.loc !== descriptor.loc) bytesChanged = true;
+          kept.push(next);
+        }
+      }
+      if (!changed) continue;
+      if (bytesChanged || kept.length === 0) {
+        const payload = this.payloadOf(chunk.id);
+        const oldByTs = new Map(chunk.records.map((d) => [d.ts, d]));
+        this.rewriteChunk(
+          chunk.id,
+          kept.map((descriptor) => {
+            const old = oldByTs.get(descriptor.ts);
+            const staged = descriptor.loc === Loc.Staged && old ? stagedBytesOf(payload, old) : null;
+            return { descriptor, bytes: staged };
+          }),
+        );
+      } else {
+        // Only descriptors changed (labels): the payload and the range stay as they are.
+        this.sql.exec(
+          "UPDATE record_chunks SET record_count = ?, descriptors = ? WHERE id = ?",
+          kept.length,
+          encodeDescriptors(kept),
+          chunk.id,
+        );
+      }
+    }
+    return dropped;
+  }
+
+  // ---- records ---------------------------------------------------------------------------
+
+  private toRow(entryId: number, chunkId: number, d: Descriptor, blockKey: (blockId: number) => string | null): RecordRow {
+    return {
+      entry_id: entryId,
+      ts: d.ts,
+      block_id: d.block_id,
+      state: "ready",
+      size: d.size,
+      content_type: d.content_type,
+      labels: d.labels,
+      meta_len: d.meta_len,
+      block_begin: d.block_begin,
+      location: LOCATION_NAMES[d.loc],
+      chunk_id: chunkId,
+      object_key: d.loc === Loc.Object ? d.key : d.loc === Loc.Block ? blockKey(d.block_id) : null,
+      object_offset: d.offset,
+      lease_expires_at_ms: null,
+    };
+  }
+
+  /** Resolves block object keys, each block looked up once per call. */
+  private blockKeys(): (blockId: number) => string | null {
+    const keys = new Map<number, string | null>();
+    return (blockId) => {
+      if (!keys.has(blockId)) keys.set(blockId, this.block(blockId)?.object_key ?? null);
+      return keys.get(blockId) ?? null;
+    };
+  }
+
+  pending(entryId: number, ts: number): PendingRow | undefined {
+    return this.sql
+      .exec<Row<PendingRow>>("SELECT * FROM pending_records WHERE entry_id = ? AND ts = ?", entryId, ts)
+      .toArray()[0];
+  }
+
+  /** True when a ready record has this timestamp. */
+  hasReady(entryId: number, ts: number): boolean {
+    const chunk = this.chunkAtOrBefore(entryId, ts);
+    return chunk !== undefined && chunk.max_ts >= ts && findTs(decodeDescriptors(chunk.descriptors), ts) >= 0;
+  }
+
+  /** The record at `ts`: ready, or pending while a streamed upload holds it. */
+  record(entryId: number, ts: number): RecordRow | undefined {
+    const chunk = this.chunkAtOrBefore(entryId, ts);
+    if (chunk && chunk.max_ts >= ts) {
+      const records = decodeDescriptors(chunk.descriptors);
+      const at = findTs(records, ts);
+      const found = records[at];
+      if (found) return this.toRow(entryId, chunk.id, found, this.blockKeys());
+    }
+    const pending = this.pending(entryId, ts);
+    return pending ? pendingToRow(pending) : undefined;
+  }
+
+  latestReady(entryId: number): RecordRow | undefined {
+    const chunk = this.sql
+      .exec<Row<ChunkHead>>(`SELECT ${CHUNK_HEAD} FROM record_chunks WHERE entry_id = ? ORDER BY min_ts DESC LIMIT 1`, entryId)
+      .toArray()[0];
+    if (!chunk) return undefined;
+    const records = decodeDescriptors(chunk.descriptors);
+    const last = records[records.length - 1];
+    return last ? this.toRow(entryId, chunk.id, last, this.blockKeys()) : undefined;
+  }
+
+  /** The staged bytes of a record row (location 'staged'). */
+  stagedPayload(row: Pick<RecordRow, "chunk_id" | "object_offset" | "size">): ArrayBuffer | undefined {
+    if (row.size === 0) return new ArrayBuffer(0);
+    return (
+      this.sql
+        .exec<{ bytes: ArrayBuffer | null }>(
+          "SELECT substr(payload, ?, ?) AS bytes FROM record_chunks WHERE id = ?",
+          row.object_offset + 1,
+          row.size,
+          row.chunk_id,
+        )
+        .toArray()[0]?.bytes ?? undefined
+    );
   }
 
   /** Ready records of an entry in [start, stop), ascending, at most `limit`. */
   readyRange(entryId: number, start: number, stop: number, limit: number): RecordRow[] {
+    const rows: RecordRow[] = [];
+    const blockKey = this.blockKeys();
+    const collect = (chunk: ChunkHead) => {
+      const records = decodeDescriptors(chunk.descriptors);
+      for (let i = lowerBound(records, start); i < records.length && rows.length < limit; i++) {
+        const d = records[i]!;
+        if (d.ts >= stop) return;
+        rows.push(this.toRow(entryId, chunk.id, d, blockKey));
+      }
+    };
+    const first = this.chunkAtOrBefore(entryId, start);
+    let after = start - 1;
+    if (first && first.max_ts >= start) {
+      collect(first);
+      after = first.min_ts;
+    }
+    while (rows.length < limit) {
+      const next = this.sql
+        .exec<Row<ChunkHead>>(
+          `SELECT ${CHUNK_HEAD} FROM record_chunks WHERE entry_id = ? AND min_ts > ? AND min_ts < ? ORDER BY min_ts LIMIT 4`,
+          entryId,
+          after,
+          stop,
+        )
+        .toArray();
+      if (next.length === 0) break;
+      for (const chunk of next) {
+        if (rows.length >= limit) break;
+        collect(chunk);
+        after = chunk.min_ts;
+      }
+    }
+    return rows;
+  }
+
+  /** Ready records of an entry whose labels pass `match` (small entries: $meta attachments). */
+  readyWhere(entryId: number, match: (labels: Labels) => boolean): RecordRow[] {
+    const rows: RecordRow[] = [];
+    const blockKey = this.blockKeys();
+    for (const chunk of this.sql.exec<Row<ChunkHead>>(
+      `SELECT ${CHUNK_HEAD} FROM record_chunks WHERE entry_id = ? ORDER BY min_ts`,
+      entryId,
+    )) {
+      for (const d of decodeDescriptors(chunk.descriptors))
+        if (match(d.labels)) rows.push(this.toRow(entryId, chunk.id, d, blockKey));
+    }
+    return rows;
+  }
+
+  /** Replaces labels and descriptor lengths of ready records of one entry, keeping its size exact. */
+  updateLabels(entryId: number, updates: { ts: number; labels: Labels; meta_len: number }[]): void {
+    if (updates.length === 0) return;
+    const byTs = new Map(updates.map((update) => [update.ts, update]));
+    const tss = updates.map((update) => update.ts);
+    let sizeDelta = 0;
+    this.editRange(entryId, Math.min(...tss), Math.max(...tss), (d) => {
+      const update = byTs.get(d.ts);
+      if (!update) return undefined;
+      sizeDelta += update.meta_len - d.meta_len;
+      return { ...d, labels: update.labels, meta_len: update.meta_len };
+    });
+    if (sizeDelta !== 0) this.sql.exec("UPDATE entries SET size = size + ? WHERE id = ?", sizeDelta, entryId);
+  }
+
+  /**
+   * Removes ready records from the index and from their blocks' and entries' stats. Objects no
+   * record needs any more are queued as garbage, deleted after a grace period for reads in flight.
+   */
+  removeRecords(rows: RecordRow[], nowMs: number): void {
+    const byEntry = new Map<number, Set<number>>();
+    for (const row of rows) {
+      if (row.state !== "ready") continue;
+      const set = byEntry.get(row.entry_id) ?? new Set<number>();
+      byEntry.set(row.entry_id, set);
+      set.add(row.ts);
+    }
+    for (const [entryId, tss] of byEntry) {
+      const sorted = [...tss].sort((a, b) => a - b);
+      const dropped = this.editRange(entryId, sorted[0]!, sorted[sorted.length - 1]!, (d) => (tss.has(d.ts) ? null : undefined));
+      this.forgetRecords(entryId, dropped, nowMs);
+    }
+  }
+
+  /** Stats and garbage after records left the chunks: blocks shrink or go, the entry shrinks. */
+  private forgetRecords(entryId: number, dropped: Descriptor[], nowMs: number): void {
+    if (dropped.length === 0) return;
+    const byBlock = new Map<number, Descriptor[]>();
+    let size = 0;
+    for (const d of dropped) {
+      size += d.size + d.meta_len;
+      if (d.loc === Loc.Object && d.key) this.collectGarbage(d.key, nowMs + READ_GRACE_MS);
+      const list = byBlock.get(d.block_id);
+      if (list) list.push(d);
+      else byBlock.set(d.block_id, [d]);
+    }
+    for (const [blockId, list] of byBlock) {
+      const block = this.block(blockId);
+      if (!block) continue;
+      if (block.record_count <= list.length) {
+        this.sql.exec("DELETE FROM blocks WHERE id = ?", block.id);
+        this.sql.exec("UPDATE entries SET block_count = block_count - 1 WHERE id = ?", block.entry_id);
+        if (block.object_key) this.collectGarbage(block.object_key, nowMs + READ_GRACE_MS);
+      } else {
+        const content = list.reduce((sum, d) => sum + d.size, 0);
+        const staged = list.reduce((sum, d) => sum + (d.loc === Loc.Staged ? d.size : 0), 0);
+        this.sql.exec(
+          "UPDATE blocks SET record_count = record_count - ?, content_bytes = content_bytes - ?, staged_bytes = staged_bytes - ? WHERE id = ?",
+          list.length,
+          content,
+          staged,
+          block.id,
+        );
+      }
+    }
+    this.sql.exec(
+      "UPDATE entries SET size = size - ?, record_count = record_count - ? WHERE id = ?",
+      size,
+      dropped.length,
+      entryId,
+    );
+    this.refreshTimeBounds(entryId);
+  }
+
+  // ---- pending uploads -------------------------------------------------------------------
+
+  insertPending(row: PendingRow): void {
+    this.sql.exec(
+      `INSERT INTO pending_records (entry_id, ts, size, content_type, labels, object_key, lease_expires_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      row.entry_id,
+      row.ts,
+      row.size,
+      row.content_type,
+      row.labels,
+      row.object_key,
+      row.lease_expires_at_ms,
+    );
+  }
+
+  pendingByKey(objectKey: string): PendingRow | undefined {
+    return this.sql.exec<Row<PendingRow>>("SELECT * FROM pending_records WHERE object_key = ?", objectKey).toArray()[0];
+  }
+
+  deletePending(entryId: number, ts: number): void {
+    this.sql.exec("DELETE FROM pending_records WHERE entry_id = ? AND ts = ?", entryId, ts);
+  }
+
+  expiredPending(nowMs: number, limit: number): PendingRow[] {
     return this.sql
-      .exec<Row<RecordRow>>(
-        "SELECT * FROM records WHERE entry_id = ? AND ts >= ? AND ts < ? AND state = 'ready' ORDER BY ts LIMIT ?",
-        entryId,
-        start,
-        stop,
-        limit,
-      )
+      .exec<Row<PendingRow>>("SELECT * FROM pending_records WHERE lease_expires_at_ms <= ? LIMIT ?", nowMs, limit)
       .toArray();
+  }
+
+  nextLeaseExpiry(): number | null {
+    return this.sql.exec<{ at: number | null }>("SELECT min(lease_expires_at_ms) AS at FROM pending_records").one().at;
   }
 
   // ---- blocks ----------------------------------------------------------------------------
@@ -135,9 +593,25 @@ export class RecordIndex {
     return block;
   }
 
+  /** Writes the counters a batch accumulated on a block (one row per block per batch). */
+  saveBlockCounters(block: BlockRow): void {
+    this.sql.exec(
+      `UPDATE blocks SET record_count = ?, content_bytes = ?, staged_bytes = ?, min_ts = ?, max_ts = ?, last_write_at_ms = ?
+       WHERE id = ?`,
+      block.record_count,
+      block.content_bytes,
+      block.staged_bytes,
+      block.min_ts,
+      block.max_ts,
+      block.last_write_at_ms,
+      block.id,
+    );
+  }
+
   /** Closes a block for appends: sealed at once when it has nothing staged, else awaits sealing. */
   closeBlock(block: BlockRow): void {
-    this.sql.exec("UPDATE blocks SET state = ? WHERE id = ?", block.staged_bytes > 0 ? "full" : "sealed", block.id);
+    block.state = block.staged_bytes > 0 ? "full" : "sealed";
+    this.sql.exec("UPDATE blocks SET state = ? WHERE id = ?", block.state, block.id);
   }
 
   /** Blocks whose staged records should be written to R2 now: closed ones and idle open ones. */
@@ -164,15 +638,36 @@ export class RecordIndex {
     return row.idle === null ? null : row.idle + idleMs;
   }
 
-  stagedRecordsOf(blockId: number): { entry_id: number; ts: number; size: number; payload: ArrayBuffer }[] {
-    return this.sql
-      .exec<{ entry_id: number; ts: number; size: number; payload: ArrayBuffer }>(
-        `SELECT r.entry_id, r.ts, r.size, p.payload FROM records r
-         JOIN staged_payloads p ON p.entry_id = r.entry_id AND p.ts = r.ts
-         WHERE r.block_id = ? AND r.location = 'staged' ORDER BY r.ts`,
-        blockId,
-      )
-      .toArray();
+  /** The staged records of a block, ascending by timestamp, with their bytes (for sealing). */
+  stagedRecordsOf(block: BlockRow): { ts: number; size: number; bytes: Uint8Array }[] {
+    if (block.min_ts === null || block.max_ts === null) return [];
+    const staged: { ts: number; size: number; bytes: Uint8Array }[] = [];
+    for (const chunk of this.chunksOverlapping(block.entry_id, block.min_ts, block.max_ts)) {
+      const mine = chunk.records.filter((d) => d.block_id === block.id && d.loc === Loc.Staged);
+      if (mine.length === 0) continue;
+      const payload = this.payloadOf(chunk.id);
+      for (const d of mine) staged.push({ ts: d.ts, size: d.size, bytes: stagedBytesOf(payload, d) });
+    }
+    return staged;
+  }
+
+  /**
+   * Points a block's staged records at its sealed object (`offsets` by timestamp) and drops their
+   * staged bytes. Records removed meanwhile are simply absent; the block becomes 'sealed'.
+   */
+  commitSeal(block: BlockRow, key: string, objectBytes: number, offsets: Map<number, number>): void {
+    if (block.min_ts !== null && block.max_ts !== null) {
+      this.editRange(block.entry_id, block.min_ts, block.max_ts, (d) => {
+        const offset = d.block_id === block.id && d.loc === Loc.Staged ? offsets.get(d.ts) : undefined;
+        return offset === undefined ? undefined : { ...d, loc: Loc.Block, key: null, offset };
+      });
+    }
+    this.sql.exec(
+      "UPDATE blocks SET state = 'sealed', object_key = ?, object_bytes = ?, staged_bytes = 0 WHERE id = ?",
+      key,
+      objectBytes,
+      block.id,
+    );
   }
 
   /** Oldest block of the bucket that FIFO may evict ($meta entries are never evicted). */
@@ -186,112 +681,23 @@ export class RecordIndex {
       .toArray()[0];
   }
 
-  readyRecordsOfBlock(blockId: number): RecordRow[] {
-    return this.sql
-      .exec<Row<RecordRow>>("SELECT * FROM records WHERE block_id = ? AND state = 'ready' ORDER BY ts", blockId)
-      .toArray();
-  }
-
-  // ---- writes ----------------------------------------------------------------------------
-
-  /** Adds a ready record to `block` and to its entry's stats. Returns the block after the add. */
-  insertReady(
-    block: BlockRow,
-    record: Omit<RecordRow, "block_id" | "state" | "lease_expires_at_ms">,
-    payload: ArrayBuffer | null,
-    nowMs: number,
-  ): BlockRow {
-    this.sql.exec(
-      `INSERT INTO records (entry_id, ts, block_id, state, size, content_type, labels, meta_len, block_begin, location, object_key, object_offset)
-       VALUES (?, ?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?, ?)`,
-      record.entry_id,
-      record.ts,
-      block.id,
-      record.size,
-      record.content_type,
-      record.labels,
-      record.meta_len,
-      record.block_begin,
-      record.location,
-      record.object_key,
-      record.object_offset,
-    );
-    if (payload !== null) {
-      this.sql.exec("INSERT INTO staged_payloads (entry_id, ts, payload) VALUES (?, ?, ?)", record.entry_id, record.ts, payload);
+  /** Removes every record of a block (FIFO eviction): the block and its object go. */
+  evictBlock(block: BlockRow, nowMs: number): void {
+    const dropped =
+      block.min_ts === null || block.max_ts === null
+        ? []
+        : this.editRange(block.entry_id, block.min_ts, block.max_ts, (d) => (d.block_id === block.id ? null : undefined));
+    if (dropped.length === 0) {
+      // Counters said records were here, the chunks disagree: drop the block so eviction progresses.
+      this.sql.exec("DELETE FROM blocks WHERE id = ?", block.id);
+      this.sql.exec("UPDATE entries SET block_count = block_count - 1 WHERE id = ?", block.entry_id);
+      if (block.object_key) this.collectGarbage(block.object_key, nowMs + READ_GRACE_MS);
+      return;
     }
-    const staged = record.location === "staged" ? record.size : 0;
-    this.sql.exec(
-      `UPDATE blocks SET record_count = record_count + 1, content_bytes = content_bytes + ?1, staged_bytes = staged_bytes + ?2,
-         min_ts = min(coalesce(min_ts, ?3), ?3), max_ts = max(coalesce(max_ts, ?3), ?3), last_write_at_ms = ?4
-       WHERE id = ?5`,
-      record.size,
-      staged,
-      record.ts,
-      nowMs,
-      block.id,
-    );
-    this.sql.exec(
-      `UPDATE entries SET size = size + ?1, record_count = record_count + 1,
-         oldest_record = min(coalesce(oldest_record, ?2), ?2), latest_record = max(coalesce(latest_record, ?2), ?2)
-       WHERE id = ?3`,
-      record.size + record.meta_len,
-      record.ts,
-      record.entry_id,
-    );
-    const updated = this.block(block.id);
-    if (!updated) throw new Error("block vanished");
-    return updated;
+    this.forgetRecords(block.entry_id, dropped, nowMs);
   }
 
-  /** Replaces a record's labels and descriptor length, keeping entry size exact. */
-  updateLabels(entryId: number, ts: number, labels: string, metaLen: number, oldMetaLen: number): void {
-    this.sql.exec("UPDATE records SET labels = ?, meta_len = ? WHERE entry_id = ? AND ts = ?", labels, metaLen, entryId, ts);
-    this.sql.exec("UPDATE entries SET size = size + ? WHERE id = ?", metaLen - oldMetaLen, entryId);
-  }
-
-  /**
-   * Removes one record from the index and from its block and entry stats. Objects no record needs
-   * any more are queued as garbage, deleted after a grace period for reads in flight.
-   */
-  removeRecord(row: RecordRow, nowMs: number): void {
-    this.sql.exec("DELETE FROM records WHERE entry_id = ? AND ts = ?", row.entry_id, row.ts);
-    if (row.location === "staged")
-      this.sql.exec("DELETE FROM staged_payloads WHERE entry_id = ? AND ts = ?", row.entry_id, row.ts);
-    if (row.location === "object" && row.object_key) this.collectGarbage(row.object_key, nowMs + READ_GRACE_MS);
-    if (row.state === "pending") return;
-
-    const block = this.block(row.block_id);
-    if (block) {
-      if (block.record_count <= 1) {
-        this.sql.exec("DELETE FROM blocks WHERE id = ?", block.id);
-        this.sql.exec("UPDATE entries SET block_count = block_count - 1 WHERE id = ?", block.entry_id);
-        if (block.object_key) this.collectGarbage(block.object_key, nowMs + READ_GRACE_MS);
-      } else {
-        this.sql.exec(
-          "UPDATE blocks SET record_count = record_count - 1, content_bytes = content_bytes - ?, staged_bytes = staged_bytes - ? WHERE id = ?",
-          row.size,
-          row.location === "staged" ? row.size : 0,
-          block.id,
-        );
-      }
-    }
-    this.sql.exec(
-      "UPDATE entries SET size = size - ?, record_count = record_count - 1 WHERE id = ?",
-      row.size + row.meta_len,
-      row.entry_id,
-    );
-    this.refreshTimeBounds(row.entry_id);
-  }
-
-  refreshTimeBounds(entryId: number): void {
-    this.sql.exec(
-      `UPDATE entries SET
-         oldest_record = (SELECT min(ts) FROM records WHERE entry_id = ?1 AND state = 'ready'),
-         latest_record = (SELECT max(ts) FROM records WHERE entry_id = ?1 AND state = 'ready')
-       WHERE id = ?1`,
-      entryId,
-    );
-  }
+  // ---- garbage and whole entries -------------------------------------------------------------
 
   collectGarbage(key: string, notBeforeMs: number): void {
     this.sql.exec(
@@ -305,23 +711,19 @@ export class RecordIndex {
     this.sql.exec("DELETE FROM r2_garbage WHERE key = ?", key);
   }
 
-  /** Deletes entries (already emptied of records) and their blocks' objects. */
+  /** Deletes entries with all their records, uploads in flight and blocks; their objects become garbage. */
   dropEntries(entries: EntryRef[], nowMs: number): void {
     for (const entry of entries) {
-      for (const row of this.sql.exec<{ object_key: string | null }>(
-        "SELECT object_key FROM records WHERE entry_id = ? AND location = 'object'",
+      const keys = this.sql.exec<{ key: string | null }>(
+        `SELECT json_extract(d.value, '$[8]') AS key FROM record_chunks c, json_each(c.descriptors) d
+         WHERE c.entry_id = ? AND json_extract(d.value, '$[7]') = ${Loc.Object}
+         UNION ALL SELECT object_key FROM blocks WHERE entry_id = ?1
+         UNION ALL SELECT object_key FROM pending_records WHERE entry_id = ?1`,
         entry.id,
-      )) {
-        if (row.object_key) this.collectGarbage(row.object_key, nowMs + READ_GRACE_MS);
-      }
-      for (const block of this.sql.exec<{ object_key: string | null }>(
-        "SELECT object_key FROM blocks WHERE entry_id = ?",
-        entry.id,
-      )) {
-        if (block.object_key) this.collectGarbage(block.object_key, nowMs + READ_GRACE_MS);
-      }
-      this.sql.exec("DELETE FROM records WHERE entry_id = ?", entry.id);
-      this.sql.exec("DELETE FROM staged_payloads WHERE entry_id = ?", entry.id);
+      );
+      for (const { key } of keys) if (key) this.collectGarbage(key, nowMs + READ_GRACE_MS);
+      this.sql.exec("DELETE FROM record_chunks WHERE entry_id = ?", entry.id);
+      this.sql.exec("DELETE FROM pending_records WHERE entry_id = ?", entry.id);
       this.sql.exec("DELETE FROM blocks WHERE entry_id = ?", entry.id);
       this.sql.exec("DELETE FROM entries WHERE id = ?", entry.id);
     }
@@ -331,15 +733,41 @@ export class RecordIndex {
   usedBytes(): number {
     const row = this.sql
       .exec<{ size: number | null; pending: number }>(
-        // Pending bytes are summed from the pending rows themselves (a counter drifted when entries
-        // were removed under an upload); the partial index keeps this cheap.
-        "SELECT (SELECT sum(size) FROM entries) AS size, (SELECT coalesce(sum(size), 0) FROM records WHERE state = 'pending') AS pending",
+        "SELECT (SELECT sum(size) FROM entries) AS size, (SELECT coalesce(sum(size), 0) FROM pending_records) AS pending",
       )
       .one();
     return (row.size ?? 0) + (row.pending ?? 0);
   }
 
+  /** Bytes FIFO eviction could free: everything but `$meta` entries. */
+  evictableBytes(): number {
+    return (
+      this.sql
+        .exec<{ size: number | null }>("SELECT sum(size) AS size FROM entries WHERE name <> '$meta' AND name NOT LIKE '%/$meta'")
+        .one().size ?? 0
+    );
+  }
+
   static isMeta(name: string): boolean {
     return isMetaEntry(name);
   }
+}
+
+export function pendingToRow(row: PendingRow): RecordRow {
+  return {
+    entry_id: row.entry_id,
+    ts: row.ts,
+    block_id: 0,
+    state: "pending",
+    size: row.size,
+    content_type: row.content_type,
+    labels: JSON.parse(row.labels),
+    meta_len: 0,
+    block_begin: 0,
+    location: "object",
+    chunk_id: 0,
+    object_key: row.object_key,
+    object_offset: 0,
+    lease_expires_at_ms: row.lease_expires_at_ms,
+  };
 }

@@ -11,7 +11,8 @@ import { recordObjectKey } from "../storage/r2";
 import { recordMetaLength } from "../storage/record-meta";
 import type { BucketRow, BucketStore } from "./bucket-store";
 import { isMetaEntry } from "./bucket-store";
-import type { BlockRow, EntryRef, Labels, RecordIndex, RecordRow } from "./record-index";
+import { Loc, type PackedRecord } from "./record-chunks";
+import type { BlockRow, EntryDelta, EntryRef, Labels, PendingRow, RecordIndex, RecordRow } from "./record-index";
 
 export interface OpsContext {
   sql: SqlStorage;
@@ -50,113 +51,221 @@ function checkMetaWrite(meta: RecordMeta): ItemOutcome {
 }
 
 /**
- * Checks that a write may start: no ready or live pending record at `ts` (an expired pending one is
- * cleared), and the quota allows `size` more bytes (FIFO evicts oldest blocks here).
+ * The writes of one transaction. Records are checked one by one (each gets its own outcome, a
+ * failed one changes nothing) while their block counters, chunk rows and entry stats accumulate
+ * in memory; `finish()` writes each touched chunk, block and entry once. So a batch of 80 records
+ * costs a handful of billed rows, not a few per record.
  */
-function admit(ctx: OpsContext, meta: RecordMeta, effects: OpsEffects): ItemOutcome {
-  const metaCheck = checkMetaWrite(meta);
-  if (!metaCheck.ok) return metaCheck;
-  const entry = ctx.index.entry(meta.entry);
-  if (entry) {
-    const existing = ctx.index.record(entry.id, meta.ts);
-    if (existing) {
-      const expired = existing.state === "pending" && (existing.lease_expires_at_ms ?? 0) <= ctx.nowMs;
-      if (!expired) return recordExists(meta.ts);
-      releasePending(ctx, existing);
-    }
+export class RecordWriter {
+  /** New records per entry, not yet in the chunks. */
+  private readonly staged = new Map<number, { records: PackedRecord[]; timestamps: Set<number>; delta: EntryDelta }>();
+  /** Blocks whose counters changed in memory (saved by finish), and the open block of each entry. */
+  private readonly dirtyBlocks = new Map<number, BlockRow>();
+  private readonly openBlocks = new Map<number, BlockRow>();
+  /** Accounted bytes of the records not yet applied, counted against the quota. */
+  private unappliedBytes = 0;
+
+  constructor(
+    private readonly ctx: OpsContext,
+    private readonly effects: OpsEffects,
+  ) {}
+
+  /** Writes a small record whose bytes are staged in SQLite. Durable when the transaction commits. */
+  writeStaged(meta: RecordMeta, payload: ArrayBuffer): ItemOutcome {
+    const admitted = this.admit(meta);
+    if (!admitted.ok) return admitted;
+    const entry = this.ctx.index.ensureEntry(meta.entry);
+    this.replaceAttachment(entry, meta);
+    this.add(entry, meta, { kind: "staged", bytes: new Uint8Array(payload) });
+    return { ok: true };
   }
-  return enforceQuota(ctx, meta.size, effects);
-}
 
-function enforceQuota(ctx: OpsContext, incoming: number, effects: OpsEffects): ItemOutcome {
-  const settings = ctx.store.settings(ctx.bucket);
-  const decision = decideQuota(settings, ctx.bucket.name, ctx.index.usedBytes(), incoming);
-  if (decision.kind === "accept") return { ok: true };
-  if (decision.kind === "reject") return fail(400, decision.message);
-  while (ctx.index.usedBytes() + incoming > settings.quota_size) {
-    const block = ctx.index.oldestEvictableBlock();
-    if (!block) return fail(400, `Failed to keep quota of '${ctx.bucket.name}'`);
-    for (const row of ctx.index.readyRecordsOfBlock(block.id)) ctx.index.removeRecord(row, ctx.nowMs);
-    effects.usageChanged = true;
-  }
-  return { ok: true };
-}
-
-/** Upsert by key: a new attachment replaces older records with the same `key` label. */
-function replaceAttachment(ctx: OpsContext, entry: EntryRef, meta: RecordMeta): void {
-  if (!isMetaEntry(meta.entry)) return;
-  const rows = ctx.sql
-    .exec<RecordRow & Record<string, SqlStorageValue>>(
-      "SELECT * FROM records WHERE entry_id = ? AND state = 'ready' AND json_extract(labels, '$.key') = ?",
-      entry.id,
-      meta.labels.key ?? "",
-    )
-    .toArray();
-  for (const row of rows) ctx.index.removeRecord(row, ctx.nowMs);
-}
-
-/** The open block a record of `size` bytes joins, starting a new one when limits say so. */
-function blockFor(ctx: OpsContext, entryId: number, size: number, staged: boolean, effects: OpsEffects): BlockRow {
-  const limits = ctx.store.settings(ctx.bucket);
-  const open = ctx.index.openBlock(entryId);
-  if (open && !needsNewBlock(open, limits, size, staged)) return open;
-  if (open) {
-    ctx.index.closeBlock(open);
-    if (open.staged_bytes > 0) effects.blocksToSeal.push(open.id);
-  }
-  return ctx.index.startBlock(entryId, ctx.nowMs);
-}
-
-function insertIntoBlock(
-  ctx: OpsContext,
-  entry: EntryRef,
-  meta: RecordMeta,
-  location: { kind: "staged"; payload: ArrayBuffer } | { kind: "object"; key: string },
-  effects: OpsEffects,
-): void {
-  const staged = location.kind === "staged";
-  const block = blockFor(ctx, entry.id, meta.size, staged, effects);
-  const begin = block.content_bytes;
-  const metaLen = recordMetaLength({
-    ts: meta.ts,
-    begin,
-    end: begin + meta.size,
-    labels: meta.labels,
-    contentType: meta.contentType,
-    finished: false,
-  });
-  const after = ctx.index.insertReady(
-    block,
-    {
+  /** Reserves `ts` and `size` quota bytes for a streamed upload (see reserveUpload). */
+  reserve(meta: RecordMeta): ({ ok: true } & UploadTicket) | { ok: false; error: ErrorInfo } {
+    const admitted = this.admit(meta);
+    if (!admitted.ok) return admitted;
+    const entry = this.ctx.index.ensureEntry(meta.entry);
+    const attempt = crypto.randomUUID();
+    const objectKey = recordObjectKey(this.ctx.bucket.generation, entry.id, meta.ts, attempt);
+    const leaseMs = uploadLeaseMs(meta.size);
+    const expiresAt = this.ctx.nowMs + leaseMs;
+    this.ctx.index.insertPending({
       entry_id: entry.id,
       ts: meta.ts,
       size: meta.size,
       content_type: meta.contentType,
       labels: JSON.stringify(meta.labels),
-      meta_len: metaLen,
-      block_begin: begin,
-      location: staged ? "staged" : "object",
-      object_key: staged ? null : location.key,
-      object_offset: staged ? null : 0,
-    },
-    staged ? location.payload : null,
-    ctx.nowMs,
-  );
-  if (isBlockFull(after, ctx.store.settings(ctx.bucket))) {
-    ctx.index.closeBlock(after);
-    if (after.staged_bytes > 0) effects.blocksToSeal.push(after.id);
+      object_key: objectKey,
+      lease_expires_at_ms: expiresAt,
+    });
+    this.ctx.index.collectGarbage(objectKey, expiresAt);
+    return { ok: true, objectKey, leaseMs };
   }
-  effects.usageChanged = true;
-}
 
-/** Writes a small record whose bytes are staged in SQLite. Durable when the transaction commits. */
-export function writeStaged(ctx: OpsContext, meta: RecordMeta, payload: ArrayBuffer, effects: OpsEffects): ItemOutcome {
-  const admitted = admit(ctx, meta, effects);
-  if (!admitted.ok) return admitted;
-  const entry = ctx.index.ensureEntry(meta.entry);
-  replaceAttachment(ctx, entry, meta);
-  insertIntoBlock(ctx, entry, meta, { kind: "staged", payload }, effects);
-  return { ok: true };
+  /** Makes a streamed record visible once its object is durable in R2. */
+  commit(entryName: string, ts: number, objectKey: string): ItemOutcome {
+    // Found by its object key: the entry may have been renamed while the bytes were uploading.
+    const row = this.ctx.index.pendingByKey(objectKey);
+    const entry = row
+      ? this.ctx.sql.exec<{ id: number; name: string }>("SELECT id, name FROM entries WHERE id = ?", row.entry_id).toArray()[0]
+      : undefined;
+    if (!row || !entry || row.lease_expires_at_ms <= this.ctx.nowMs) {
+      // Released (entry removed, lease expired): the object is garbage and may be deleted already.
+      return fail(500, `Upload of record ${ts} to ${this.ctx.bucket.name}/${entryName} expired before it completed`);
+    }
+    this.ctx.index.deletePending(row.entry_id, row.ts);
+    this.ctx.index.forgetGarbage(objectKey);
+    const meta: RecordMeta = {
+      entry: entry.name,
+      ts: row.ts,
+      size: row.size,
+      contentType: row.content_type,
+      labels: JSON.parse(row.labels),
+    };
+    this.replaceAttachment(entry, meta);
+    this.add(entry, meta, { kind: "object", key: objectKey });
+    return { ok: true };
+  }
+
+  /** Writes everything accumulated: chunk rows, block counters, entry stats. */
+  finish(): void {
+    for (const [entryId, pending] of this.staged) {
+      pending.records.sort((a, b) => a.descriptor.ts - b.descriptor.ts);
+      this.ctx.index.insertRecords(entryId, pending.records);
+      this.ctx.index.addToEntry(entryId, pending.delta);
+    }
+    for (const block of this.dirtyBlocks.values()) this.ctx.index.saveBlockCounters(block);
+    this.staged.clear();
+    this.dirtyBlocks.clear();
+    this.openBlocks.clear();
+    this.unappliedBytes = 0;
+  }
+
+  /**
+   * Checks that a write may start: no ready or live pending record at `ts` (an expired pending one
+   * is cleared), and the quota allows `size` more bytes (FIFO evicts oldest blocks here).
+   */
+  private admit(meta: RecordMeta): ItemOutcome {
+    const metaCheck = checkMetaWrite(meta);
+    if (!metaCheck.ok) return metaCheck;
+    const entry = this.ctx.index.entry(meta.entry);
+    if (entry) {
+      if (this.staged.get(entry.id)?.timestamps.has(meta.ts)) return recordExists(meta.ts);
+      if (this.ctx.index.hasReady(entry.id, meta.ts)) return recordExists(meta.ts);
+      const pending = this.ctx.index.pending(entry.id, meta.ts);
+      if (pending) {
+        if (pending.lease_expires_at_ms > this.ctx.nowMs) return recordExists(meta.ts);
+        releasePending(this.ctx, pending);
+      }
+    }
+    return this.enforceQuota(meta.size);
+  }
+
+  private enforceQuota(incoming: number): ItemOutcome {
+    const { ctx } = this;
+    const settings = ctx.store.settings(ctx.bucket);
+    const decision = decideQuota(settings, ctx.bucket.name, ctx.index.usedBytes() + this.unappliedBytes, incoming);
+    if (decision.kind === "accept") return { ok: true };
+    if (decision.kind === "reject") return fail(400, decision.message);
+    this.finish(); // eviction works on the chunks: put this batch's records there first
+    // Evict only when it can succeed: a failed write must not have removed anything.
+    if (ctx.index.usedBytes() - ctx.index.evictableBytes() + incoming > settings.quota_size) {
+      return fail(400, `Failed to keep quota of '${ctx.bucket.name}'`);
+    }
+    while (ctx.index.usedBytes() + incoming > settings.quota_size) {
+      const block = ctx.index.oldestEvictableBlock();
+      if (!block) return fail(400, `Failed to keep quota of '${ctx.bucket.name}'`);
+      ctx.index.evictBlock(block, ctx.nowMs);
+      this.effects.usageChanged = true;
+    }
+    return { ok: true };
+  }
+
+  /** Upsert by key: a new attachment replaces older records with the same `key` label. */
+  private replaceAttachment(entry: EntryRef, meta: RecordMeta): void {
+    if (!isMetaEntry(meta.entry)) return;
+    this.finish();
+    const key = meta.labels.key ?? "";
+    this.ctx.index.removeRecords(
+      this.ctx.index.readyWhere(entry.id, (labels) => labels.key === key),
+      this.ctx.nowMs,
+    );
+  }
+
+  /** The open block a record of `size` bytes joins, starting a new one when limits say so. */
+  private blockFor(entryId: number, size: number, staged: boolean): BlockRow {
+    const limits = this.ctx.store.settings(this.ctx.bucket);
+    const open = this.openBlocks.get(entryId) ?? this.ctx.index.openBlock(entryId);
+    if (open && !needsNewBlock(open, limits, size, staged)) {
+      this.openBlocks.set(entryId, open);
+      return open;
+    }
+    if (open) this.close(open);
+    const block = this.ctx.index.startBlock(entryId, this.ctx.nowMs);
+    this.openBlocks.set(entryId, block);
+    return block;
+  }
+
+  private close(block: BlockRow): void {
+    this.ctx.index.closeBlock(block);
+    this.openBlocks.delete(block.entry_id);
+    if (block.staged_bytes > 0) this.effects.blocksToSeal.push(block.id);
+  }
+
+  private add(
+    entry: EntryRef,
+    meta: RecordMeta,
+    location: { kind: "staged"; bytes: Uint8Array } | { kind: "object"; key: string },
+  ): void {
+    const staged = location.kind === "staged";
+    const block = this.blockFor(entry.id, meta.size, staged);
+    const begin = block.content_bytes;
+    const metaLen = recordMetaLength({
+      ts: meta.ts,
+      begin,
+      end: begin + meta.size,
+      labels: meta.labels,
+      contentType: meta.contentType,
+      finished: false,
+    });
+    block.record_count += 1;
+    block.content_bytes += meta.size;
+    if (staged) block.staged_bytes += meta.size;
+    block.min_ts = Math.min(block.min_ts ?? meta.ts, meta.ts);
+    block.max_ts = Math.max(block.max_ts ?? meta.ts, meta.ts);
+    block.last_write_at_ms = this.ctx.nowMs;
+    this.dirtyBlocks.set(block.id, block);
+
+    let pending = this.staged.get(entry.id);
+    if (!pending) {
+      pending = { records: [], timestamps: new Set(), delta: { size: 0, records: 0, minTs: meta.ts, maxTs: meta.ts } };
+      this.staged.set(entry.id, pending);
+    }
+    pending.records.push({
+      descriptor: {
+        ts: meta.ts,
+        block_id: block.id,
+        size: meta.size,
+        content_type: meta.contentType,
+        labels: meta.labels,
+        meta_len: metaLen,
+        block_begin: begin,
+        loc: staged ? Loc.Staged : Loc.Object,
+        key: staged ? null : location.key,
+        offset: 0,
+      },
+      bytes: staged ? location.bytes : null,
+    });
+    pending.timestamps.add(meta.ts);
+    pending.delta.size += meta.size + metaLen;
+    pending.delta.records += 1;
+    pending.delta.minTs = Math.min(pending.delta.minTs, meta.ts);
+    pending.delta.maxTs = Math.max(pending.delta.maxTs, meta.ts);
+    this.unappliedBytes += meta.size + metaLen;
+
+    if (isBlockFull(block, this.ctx.store.settings(this.ctx.bucket))) this.close(block);
+    this.effects.usageChanged = true;
+  }
 }
 
 export interface UploadTicket {
@@ -164,105 +273,24 @@ export interface UploadTicket {
   leaseMs: number;
 }
 
-/**
- * Reserves `ts` and `size` quota bytes for a streamed upload: a pending row (reads get 425) and an
- * intent in r2_garbage, so the object is deleted if the upload never commits.
- */
-export function reserveUpload(
-  ctx: OpsContext,
-  meta: RecordMeta,
-  effects: OpsEffects,
-): ({ ok: true } & UploadTicket) | { ok: false; error: ErrorInfo } {
-  const admitted = admit(ctx, meta, effects);
-  if (!admitted.ok) return admitted;
-  const entry = ctx.index.ensureEntry(meta.entry);
-  const attempt = crypto.randomUUID();
-  const objectKey = recordObjectKey(ctx.bucket.generation, entry.id, meta.ts, attempt);
-  const leaseMs = uploadLeaseMs(meta.size);
-  const expiresAt = ctx.nowMs + leaseMs;
-  ctx.sql.exec(
-    `INSERT INTO records (entry_id, ts, block_id, state, size, content_type, labels, meta_len, location, object_key, object_offset, lease_expires_at_ms)
-     VALUES (?, ?, 0, 'pending', ?, ?, ?, 0, 'object', ?, 0, ?)`,
-    entry.id,
-    meta.ts,
-    meta.size,
-    meta.contentType,
-    JSON.stringify(meta.labels),
-    objectKey,
-    expiresAt,
-  );
-  ctx.index.collectGarbage(objectKey, expiresAt);
-  return { ok: true, objectKey, leaseMs };
-}
-
-/** Makes a streamed record visible once its object is durable in R2. */
-export function commitUpload(
-  ctx: OpsContext,
-  entryName: string,
-  ts: number,
-  objectKey: string,
-  effects: OpsEffects,
-): ItemOutcome {
-  // Found by its object key: the entry may have been renamed while the bytes were uploading.
-  const row = pendingByKey(ctx, objectKey);
-  const entry = row
-    ? ctx.sql.exec<{ id: number; name: string }>("SELECT id, name FROM entries WHERE id = ?", row.entry_id).toArray()[0]
-    : undefined;
-  if (!row || !entry || (row.lease_expires_at_ms ?? 0) <= ctx.nowMs) {
-    // Released (entry removed, lease expired): the object is garbage and may be deleted already.
-    return fail(500, `Upload of record ${ts} to ${ctx.bucket.name}/${entryName} expired before it completed`);
-  }
-  ctx.sql.exec("DELETE FROM records WHERE entry_id = ? AND ts = ?", row.entry_id, row.ts);
-  ctx.index.forgetGarbage(objectKey);
-  const meta: RecordMeta = {
-    entry: entry.name,
-    ts: row.ts,
-    size: row.size,
-    contentType: row.content_type,
-    labels: JSON.parse(row.labels),
-  };
-  replaceAttachment(ctx, entry, meta);
-  insertIntoBlock(ctx, entry, meta, { kind: "object", key: objectKey }, effects);
-  return { ok: true };
-}
-
 /** Releases a pending reservation (failed, aborted or expired upload); its object becomes garbage. */
-export function releasePending(ctx: OpsContext, row: RecordRow): void {
-  ctx.sql.exec("DELETE FROM records WHERE entry_id = ? AND ts = ? AND state = 'pending'", row.entry_id, row.ts);
+export function releasePending(ctx: OpsContext, row: PendingRow): void {
+  ctx.index.deletePending(row.entry_id, row.ts);
   // A put that timed out on our side may still land in R2: delete it only after a grace period.
-  if (row.object_key) ctx.index.collectGarbage(row.object_key, ctx.nowMs + SEAL_LEASE_MS);
+  ctx.index.collectGarbage(row.object_key, ctx.nowMs + SEAL_LEASE_MS);
 }
 
 export function abortUpload(ctx: OpsContext, objectKey: string): void {
-  const row = pendingByKey(ctx, objectKey);
+  const row = ctx.index.pendingByKey(objectKey);
   if (row) releasePending(ctx, row);
   else ctx.index.collectGarbage(objectKey, ctx.nowMs + SEAL_LEASE_MS);
 }
 
-function pendingByKey(ctx: OpsContext, objectKey: string): RecordRow | undefined {
-  return ctx.sql
-    .exec<RecordRow & Record<string, SqlStorageValue>>(
-      "SELECT * FROM records WHERE state = 'pending' AND object_key = ?",
-      objectKey,
-    )
-    .toArray()[0];
-}
-
 /** Pending rows whose lease ran out (the uploader died): release them. Returns how many. */
 export function sweepExpiredUploads(ctx: OpsContext, limit: number): number {
-  const rows = ctx.sql
-    .exec<RecordRow & Record<string, SqlStorageValue>>(
-      "SELECT * FROM records WHERE state = 'pending' AND lease_expires_at_ms <= ? LIMIT ?",
-      ctx.nowMs,
-      limit,
-    )
-    .toArray();
+  const rows = ctx.index.expiredPending(ctx.nowMs, limit);
   for (const row of rows) releasePending(ctx, row);
   return rows.length;
-}
-
-export function nextLeaseExpiry(sql: SqlStorage): number | null {
-  return sql.exec<{ at: number | null }>("SELECT min(lease_expires_at_ms) AS at FROM records WHERE state = 'pending'").one().at;
 }
 
 export const recordNotFound = (bucket: string, entry: string, ts: number) =>
@@ -271,14 +299,21 @@ export const entryNotFound = (bucket: string, entry: string) => fail(404, `Entry
 export const stillBeingWritten = (bucket: string, entry: string, ts: number) =>
   fail(425, `Record with timestamp ${ts} in ${bucket}/${entry} is still being written`);
 
-/** Applies label changes (empty value = delete) to a ready record; the descriptor grows by state. */
-export function updateLabels(ctx: OpsContext, entryName: string, ts: number, changes: Labels): ItemOutcome {
+/** Checks a label update of one record and returns its new labels, or the failure. */
+export function planLabelUpdate(
+  ctx: OpsContext,
+  entryName: string,
+  ts: number,
+  changes: Labels,
+  /** Labels an earlier item of the same batch gave this record. */
+  base?: Labels,
+): { ok: true; entry: EntryRef; update: { ts: number; labels: Labels; meta_len: number } } | { ok: false; error: ErrorInfo } {
   const entry = ctx.index.entry(entryName);
   if (!entry) return entryNotFound(ctx.bucket.name, entryName);
   const row = ctx.index.record(entry.id, ts);
   if (!row) return recordNotFound(ctx.bucket.name, entryName, ts);
   if (row.state === "pending") return stillBeingWritten(ctx.bucket.name, entryName, ts);
-  const labels: Labels = JSON.parse(row.labels);
+  const labels: Labels = { ...(base ?? row.labels) };
   for (const [name, value] of Object.entries(changes)) {
     if (value === "") delete labels[name];
     else labels[name] = value;
@@ -292,11 +327,23 @@ export function updateLabels(ctx: OpsContext, entryName: string, ts: number, cha
     contentType: row.content_type,
     finished: true,
   });
-  ctx.index.updateLabels(entry.id, ts, JSON.stringify(labels), metaLen, row.meta_len);
+  return { ok: true, entry, update: { ts, labels, meta_len: metaLen } };
+}
+
+/** Applies label changes (empty value = delete) to a ready record; the descriptor grows by state. */
+export function updateLabels(ctx: OpsContext, entryName: string, ts: number, changes: Labels): ItemOutcome {
+  const planned = planLabelUpdate(ctx, entryName, ts, changes);
+  if (!planned.ok) return planned;
+  ctx.index.updateLabels(planned.entry.id, [planned.update]);
   return { ok: true };
 }
 
-export function removeRecord(ctx: OpsContext, entryName: string, ts: number): ItemOutcome {
+/** Checks that a record may be removed and returns its row, or the failure. */
+export function planRemoval(
+  ctx: OpsContext,
+  entryName: string,
+  ts: number,
+): { ok: true; row: RecordRow } | { ok: false; error: ErrorInfo } {
   if (isMetaEntry(entryName)) {
     return fail(422, `Can't delete records from system entry '${entryName}'; use label update with remove=true`);
   }
@@ -304,6 +351,12 @@ export function removeRecord(ctx: OpsContext, entryName: string, ts: number): It
   if (!entry) return entryNotFound(ctx.bucket.name, entryName);
   const row = ctx.index.record(entry.id, ts);
   if (!row || row.state === "pending") return recordNotFound(ctx.bucket.name, entryName, ts);
-  ctx.index.removeRecord(row, ctx.nowMs);
+  return { ok: true, row };
+}
+
+export function removeRecord(ctx: OpsContext, entryName: string, ts: number): ItemOutcome {
+  const planned = planRemoval(ctx, entryName, ts);
+  if (!planned.ok) return planned;
+  ctx.index.removeRecords([planned.row], ctx.nowMs);
   return { ok: true };
 }

@@ -15,8 +15,8 @@ export interface TableSpec {
 export const BUCKET_TABLES: readonly TableSpec[] = [
   { table: "entries", key: ["id"] },
   { table: "blocks", key: ["id"] },
-  { table: "records", key: ["entry_id", "ts"] },
-  { table: "staged_payloads", key: ["entry_id", "ts"] },
+  { table: "record_chunks", key: ["id"] },
+  { table: "pending_records", key: ["entry_id", "ts"] },
   { table: "r2_garbage", key: ["key"] },
   { table: "r2_purges", key: ["generation"] },
 ];

@@ -172,6 +172,70 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       CREATE INDEX blocks_unsealed ON blocks (state) WHERE state <> 'sealed';
     `,
   },
+  {
+    version: 7,
+    description: "packed record index: records live in chunk rows (one row per batch, not per record)",
+    sql: `
+      -- Durable Object SQLite bills every row and index entry written: a row per record (plus its
+      -- staged payload row and their indexes) cost ~11 billed rows per record. A chunk holds the
+      -- descriptors of many records of one entry (JSON, see record-chunks.ts) and the staged bytes
+      -- of those not yet sealed. Chunks of an entry cover disjoint time ranges.
+      CREATE TABLE record_chunks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        entry_id INTEGER NOT NULL,
+        min_ts INTEGER NOT NULL,
+        max_ts INTEGER NOT NULL,
+        record_count INTEGER NOT NULL,
+        -- [[ts, block_id, size, content_type, labels, meta_len, block_begin, loc, key, offset], …]
+        -- loc 0 staged (offset into payload), 1 block (offset into the block's object), 2 own object (key)
+        descriptors TEXT NOT NULL,
+        payload BLOB
+      );
+      CREATE INDEX record_chunks_by_entry ON record_chunks (entry_id, min_ts);
+      -- Streamed uploads in flight: they hold their timestamp and quota until committed or expired.
+      CREATE TABLE pending_records (
+        entry_id INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        object_key TEXT NOT NULL,
+        lease_expires_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (entry_id, ts)
+      ) WITHOUT ROWID;
+      CREATE INDEX pending_records_by_key ON pending_records (object_key);
+      CREATE INDEX pending_records_by_lease ON pending_records (lease_expires_at_ms);
+      INSERT INTO pending_records (entry_id, ts, size, content_type, labels, object_key, lease_expires_at_ms)
+        SELECT entry_id, ts, size, content_type, labels, object_key, coalesce(lease_expires_at_ms, 0)
+        FROM records WHERE state = 'pending' AND object_key IS NOT NULL;
+      -- Existing records become one chunk each (disjoint, since (entry_id, ts) was unique); new
+      -- writes append to or merge with them.
+      INSERT INTO record_chunks (entry_id, min_ts, max_ts, record_count, descriptors, payload)
+        SELECT r.entry_id, r.ts, r.ts, 1,
+          json_array(json_array(r.ts, r.block_id, r.size, r.content_type, json(r.labels), r.meta_len, r.block_begin,
+            CASE r.location WHEN 'staged' THEN 0 WHEN 'block' THEN 1 ELSE 2 END,
+            CASE r.location WHEN 'object' THEN r.object_key ELSE NULL END,
+            CASE r.location WHEN 'staged' THEN 0 ELSE coalesce(r.object_offset, 0) END)),
+          CASE r.location WHEN 'staged' THEN p.payload ELSE NULL END
+        FROM records r LEFT JOIN staged_payloads p ON p.entry_id = r.entry_id AND p.ts = r.ts
+        WHERE r.state = 'ready'
+        ORDER BY r.entry_id, r.ts;
+      DROP TABLE records;
+      DROP TABLE staged_payloads;
+      -- One row per ready record, for inspection (tests, scripts/lib/state-inspect.mjs); never written.
+      CREATE VIEW ready_records AS
+        SELECT c.entry_id AS entry_id, json_extract(d.value, '$[0]') AS ts, json_extract(d.value, '$[1]') AS block_id,
+          json_extract(d.value, '$[2]') AS size, json_extract(d.value, '$[3]') AS content_type,
+          json_extract(d.value, '$[4]') AS labels, json_extract(d.value, '$[5]') AS meta_len,
+          CASE json_extract(d.value, '$[7]') WHEN 0 THEN 'staged' WHEN 1 THEN 'block' ELSE 'object' END AS location,
+          CASE json_extract(d.value, '$[7]')
+            WHEN 2 THEN json_extract(d.value, '$[8]')
+            WHEN 1 THEN (SELECT b.object_key FROM blocks b WHERE b.id = json_extract(d.value, '$[1]'))
+          END AS object_key,
+          c.id AS chunk_id
+        FROM record_chunks c, json_each(c.descriptors) d;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

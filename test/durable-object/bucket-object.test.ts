@@ -108,8 +108,11 @@ function tableNames(sql: SqlStorage): string[] {
     .map((row) => row.name);
 }
 
-/** Drops every table of the object, leaving storage as a never-migrated object's. */
+/** Drops every table and view of the object, leaving storage as a never-migrated object's. */
 function dropAllTables(sql: SqlStorage): void {
+  for (const { name } of sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'view'").toArray()) {
+    sql.exec(`DROP VIEW ${name}`);
+  }
   for (const table of tableNames(sql)) sql.exec(`DROP TABLE ${table}`);
 }
 
@@ -118,7 +121,17 @@ function schemaVersion(sql: SqlStorage): number {
   return sql.exec<{ version: number }>("SELECT version FROM schema_version WHERE id = 1").toArray()[0]?.version ?? 0;
 }
 
-const BUCKET_TABLES = ["blocks", "bucket", "entries", "r2_garbage", "r2_purges", "records", "schema_version", "staged_payloads"];
+const BUCKET_TABLES = [
+  "blocks",
+  "bucket",
+  "entries",
+  "pending_records",
+  "r2_garbage",
+  "r2_purges",
+  "record_chunks",
+  "renamed_out",
+  "schema_version",
+];
 
 describe("schema migrations", () => {
   it("the migration list is consecutive from 1 and LATEST_SCHEMA_VERSION is its last step", () => {
@@ -157,6 +170,65 @@ describe("schema migrations", () => {
       });
     },
   );
+
+  it("version 7 moves a version-6 record index (staged, sealed, own-object, pending records) into chunks", async () => {
+    const name = uniqueName("schema-v6");
+    const staged = new TextEncoder().encode("staged bytes");
+    await runInDurableObject(stubOf(name), (_instance, state) => {
+      const sql = state.storage.sql;
+      dropAllTables(sql);
+      expect(migrate(state.storage, SCHEMA_MIGRATIONS.slice(0, 6))).toBe(6);
+      sql.exec(
+        `INSERT INTO bucket (id, name, generation, created_at_ms, max_block_size, max_block_records, quota_type, quota_size)
+         VALUES (1, ?, 'gen-v6', 0, 64000000, 1024, 'NONE', 0)`,
+        name,
+      );
+      sql.exec(
+        "INSERT INTO entries (id, name, size, record_count, block_count, oldest_record, latest_record) VALUES (1, 'e', 0, 3, 2, 10, 30)",
+      );
+      sql.exec(
+        `INSERT INTO blocks (id, entry_id, state, record_count, content_bytes, staged_bytes, object_key, object_bytes, min_ts, max_ts, opened_at_ms, last_write_at_ms)
+         VALUES (1, 1, 'sealed', 2, 110, 0, 'gen-v6/block-1', 100, 10, 20, 0, 0),
+                (2, 1, 'open', 1, 12, 12, NULL, NULL, 30, 30, 0, 0)`,
+      );
+      const insert = `INSERT INTO records (entry_id, ts, block_id, state, size, content_type, labels, meta_len, block_begin, location, object_key, object_offset, lease_expires_at_ms)
+                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+      sql.exec(insert, 1, 10, 1, "ready", 100, "a/b", '{"k":"v"}', 20, 0, "block", "gen-v6/block-1", 0, null);
+      sql.exec(insert, 1, 20, 1, "ready", 10, "c/d", "{}", 20, 100, "object", "gen-v6/own-20", 0, null);
+      sql.exec(insert, 1, 30, 2, "ready", staged.byteLength, "e/f", "{}", 20, 0, "staged", null, null, null);
+      sql.exec(insert, 1, 40, 0, "pending", 5, "g/h", "{}", 0, 0, "object", "gen-v6/pending-40", 0, Date.now() + 600_000);
+      sql.exec("INSERT INTO staged_payloads (entry_id, ts, payload) VALUES (1, 30, ?)", staged.buffer);
+    });
+    await evict(stubOf(name));
+    const stub = stubOf(name);
+    const sealed = await stub.readRecord(name, "e", 10, true);
+    expect(sealed).toMatchObject({
+      ok: true,
+      record: { ts: 10, size: 100, contentType: "a/b", labels: { k: "v" } },
+      body: { kind: "r2", key: "gen-v6/block-1", offset: 0 },
+    });
+    const own = await stub.readRecord(name, "e", 20, true);
+    expect(own).toMatchObject({ ok: true, body: { kind: "r2", key: "gen-v6/own-20", offset: 0 } });
+    const inline = await stub.readRecord(name, "e", 30, true);
+    if (!inline.ok || inline.body.kind !== "inline") throw new Error(`staged record not inline: ${JSON.stringify(inline)}`);
+    expect(new Uint8Array(inline.body.bytes)).toEqual(staged);
+    const pending = await stub.readRecord(name, "e", 40, true);
+    expect(pending.ok ? null : pending.error.status).toBe(425);
+    await runInDurableObject(stub, (_instance, state) => {
+      expect(schemaVersion(state.storage.sql)).toBe(LATEST_SCHEMA_VERSION);
+      const tables = tableNames(state.storage.sql);
+      expect(tables).not.toContain("records");
+      expect(tables).not.toContain("staged_payloads");
+    });
+    // New writes land next to the migrated records.
+    const written = await stub.writeRecords(name, [
+      { meta: { entry: "e", ts: 25, size: 1, contentType: "x/y", labels: {} }, payload: new Uint8Array([7]).buffer },
+    ]);
+    expect(written).toMatchObject({ ok: true, outcomes: [{ ok: true }] });
+    const merged = await stub.readRecord(name, "e", 25, true);
+    expect(merged).toMatchObject({ ok: true, record: { ts: 25, size: 1 } });
+    expect((await stub.readRecord(name, "e", 30, true)).ok).toBe(true);
+  });
 
   it("a new step upgrades an object holding a bucket and keeps its data", async () => {
     const name = uniqueName("schema-upgrade");

@@ -118,7 +118,7 @@ async function r2Keys(prefix: string): Promise<string[]> {
 async function referencedKeys(bucket: string): Promise<string[]> {
   const rows = await sql<{ key: string }>(
     bucket,
-    `SELECT object_key AS key FROM records WHERE state = 'ready' AND object_key IS NOT NULL
+    `SELECT object_key AS key FROM ready_records WHERE object_key IS NOT NULL
      UNION SELECT object_key AS key FROM blocks WHERE object_key IS NOT NULL`,
   );
   return rows.map((row) => row.key).sort();
@@ -129,13 +129,13 @@ async function forceDue(bucket: string): Promise<{ work: unknown[]; alarm: numbe
   return runInDurableObject(stubOf(bucket), async (_instance, state) => {
     const db = state.storage.sql;
     db.exec("UPDATE r2_garbage SET not_before_ms = 0");
-    db.exec("UPDATE records SET lease_expires_at_ms = 0 WHERE state = 'pending'");
+    db.exec("UPDATE pending_records SET lease_expires_at_ms = 0");
     db.exec("UPDATE blocks SET last_write_at_ms = 0 WHERE state = 'open' AND staged_bytes > 0");
     const work = db
       .exec(
         `SELECT 'garbage' AS kind, key AS what FROM r2_garbage
          UNION ALL SELECT 'purge', generation FROM r2_purges
-         UNION ALL SELECT 'pending', ts FROM records WHERE state = 'pending'
+         UNION ALL SELECT 'pending', ts FROM pending_records
          UNION ALL SELECT 'block ' || state, id FROM blocks WHERE state = 'full' OR (state = 'open' AND staged_bytes > 0)`,
       )
       .toArray();
@@ -184,7 +184,7 @@ async function expectNoOrphans(bucket: string, generation: string): Promise<void
 async function snapshot(bucket: string, generation: string): Promise<unknown> {
   const tables = await runInDurableObject(stubOf(bucket), (_instance, state) => {
     const out: Record<string, unknown[]> = {};
-    for (const table of ["bucket", "entries", "blocks", "records", "r2_garbage", "r2_purges"]) {
+    for (const table of ["bucket", "entries", "blocks", "record_chunks", "pending_records", "r2_garbage", "r2_purges"]) {
       out[table] = state.storage.sql.exec(`SELECT * FROM ${table} ORDER BY 1, 2`).toArray();
     }
     const bucketRows = out.bucket as Record<string, unknown>[];
@@ -240,15 +240,15 @@ async function expectInvariants(bucket: string, j: Journal): Promise<void> {
   // No phantoms: every ready record is one the client sent.
   const ready = await sql<{ name: string; ts: number }>(
     bucket,
-    "SELECT e.name, r.ts FROM records r JOIN entries e ON e.id = r.entry_id WHERE r.state = 'ready' ORDER BY e.name, r.ts",
+    "SELECT e.name, r.ts FROM ready_records r JOIN entries e ON e.id = r.entry_id ORDER BY e.name, r.ts",
   );
   for (const { name, ts } of ready) expect(j.get(name)?.has(ts), `${bucket}/${name}@${ts} was sent`).toBe(true);
   // Sizes: entry size = Σ (content + descriptor) of its records, bucket size = Σ entries.
   const sums = await sql<{ name: string; size: number; expected: number | null; count: number; records: number }>(
     bucket,
     `SELECT e.name, e.size, e.record_count AS count,
-            (SELECT sum(r.size + r.meta_len) FROM records r WHERE r.entry_id = e.id AND r.state = 'ready') AS expected,
-            (SELECT count(*) FROM records r WHERE r.entry_id = e.id AND r.state = 'ready') AS records
+            (SELECT sum(r.size + r.meta_len) FROM ready_records r WHERE r.entry_id = e.id) AS expected,
+            (SELECT count(*) FROM ready_records r WHERE r.entry_id = e.id) AS records
      FROM entries e ORDER BY e.name`,
   );
   for (const row of sums) {
@@ -662,7 +662,7 @@ describe("bucket object aborted around a FIFO eviction", () => {
     await abortObject(bucket);
     const info = (await (await api("GET", `/b/${bucket}`)).json()) as { info: { size: number; oldest_record: number } };
     expect(info.info.size).toBeLessThanOrEqual(quota);
-    const present = await sql<{ ts: number }>(bucket, "SELECT ts FROM records WHERE state = 'ready' ORDER BY ts");
+    const present = await sql<{ ts: number }>(bucket, "SELECT ts FROM ready_records ORDER BY ts");
     const presentTs = present.map((row) => row.ts);
     expect(presentTs).toContain(7);
     const evicted = [1, 2, 3, 4, 5, 6].filter((ts) => !presentTs.includes(ts));

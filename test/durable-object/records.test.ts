@@ -114,7 +114,7 @@ describe("streamed uploads", () => {
     await write.text();
     // The uploader dies: after the lease the alarm releases the timestamp.
     await runInDurableObject(stub, (_instance, state) => {
-      state.storage.sql.exec("UPDATE records SET lease_expires_at_ms = 0 WHERE state = 'pending'");
+      state.storage.sql.exec("UPDATE pending_records SET lease_expires_at_ms = 0");
       state.storage.sql.exec("UPDATE r2_garbage SET not_before_ms = 0");
     });
     await runDurableObjectAlarm(stub);
@@ -250,18 +250,21 @@ describe("alarm scheduling", () => {
     while (await runDurableObjectAlarm(stubOf(bucket))) {
       const pending = await runInDurableObject(
         stubOf(bucket),
-        (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM records WHERE state = 'pending'").one().n,
+        (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending_records").one().n,
       );
       if (pending === 0) break;
       const alarm = await runInDurableObject(stubOf(bucket), (_i, state) => state.storage.getAlarm());
       expect(alarm).not.toBeNull();
       await runInDurableObject(stubOf(bucket), (_i, state) => {
-        state.storage.sql.exec("UPDATE records SET lease_expires_at_ms = 0 WHERE state = 'pending'");
+        state.storage.sql.exec("UPDATE pending_records SET lease_expires_at_ms = 0");
       });
     }
     const left = await runInDurableObject(
       stubOf(bucket),
-      (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM records").one().n,
+      (_i, state) =>
+        state.storage.sql
+          .exec<{ n: number }>("SELECT (SELECT count(*) FROM pending_records) + (SELECT count(*) FROM record_chunks) AS n")
+          .one().n,
     );
     expect(left).toBe(0);
   });
@@ -325,7 +328,7 @@ describe("uploads racing entry changes (review findings)", () => {
     const stub = stubOf(bucket);
     const ticket = await stub.reserveUpload(bucket, { entry: "e", ts: 3, size: 4, contentType: "a/b", labels: {} });
     if (!ticket.ok) throw new Error("reserve failed");
-    await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("UPDATE records SET lease_expires_at_ms = 1"));
+    await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("UPDATE pending_records SET lease_expires_at_ms = 1"));
     const late = await stub.commitUpload(bucket, "e", 3, ticket.objectKey);
     expect(late.ok).toBe(false);
     await stub.abortUpload(bucket, "e", 3, ticket.objectKey);
@@ -346,7 +349,11 @@ describe("hot-path query plans", () => {
           .join("; ");
       expect(plan("SELECT * FROM blocks WHERE entry_id = 1 AND state = 'open'")).toContain("USING INDEX blocks_open");
       expect(plan("SELECT count(*) FROM blocks WHERE state <> 'sealed' AND state = 'full'")).toContain("blocks_unsealed");
-      expect(plan("SELECT * FROM records WHERE entry_id = 1 AND ts = 5")).toContain("PRIMARY KEY");
+      expect(plan("SELECT * FROM pending_records WHERE entry_id = 1 AND ts = 5")).toContain("PRIMARY KEY");
+      // The chunk that may hold a timestamp: one seek on (entry_id, min_ts), no sort.
+      const chunkAt = plan("SELECT id FROM record_chunks WHERE entry_id = 1 AND min_ts <= 5 ORDER BY min_ts DESC LIMIT 1");
+      expect(chunkAt).toMatch(/USING (COVERING )?INDEX record_chunks_by_entry/);
+      expect(chunkAt).not.toContain("TEMP B-TREE");
     });
   });
 });
