@@ -171,9 +171,35 @@ export class RecordIndex {
       .toArray()[0];
   }
 
+  /** Bounds of the chunk whose range starts at or before `ts` (no descriptors loaded). */
+  private boundsAtOrBefore(entryId: number, ts: number): Omit<ChunkHead, "descriptors"> | undefined {
+    return this.sql
+      .exec<Row<Omit<ChunkHead, "descriptors">>>(
+        `SELECT id, min_ts, max_ts, record_count, coalesce(length(payload), 0) AS payload_bytes FROM record_chunks
+         WHERE entry_id = ? AND min_ts <= ? ORDER BY min_ts DESC LIMIT 1`,
+        entryId,
+        ts,
+      )
+      .toArray()[0];
+  }
+
+  private descriptorsOf(chunkId: number): Descriptor[] {
+    const json = this.sql.exec<{ descriptors: string }>("SELECT descriptors FROM record_chunks WHERE id = ?", chunkId).one();
+    return decodeDescriptors(json.descriptors);
+  }
+
+  /** The largest timestamp in an entry's chunks (its last chunk's max_ts), or null. */
+  lastChunkMaxTs(entryId: number): number | null {
+    return (
+      this.sql
+        .exec<{ max_ts: number }>("SELECT max_ts FROM record_chunks WHERE entry_id = ? ORDER BY min_ts DESC LIMIT 1", entryId)
+        .toArray()[0]?.max_ts ?? null
+    );
+  }
+
   /** Chunks of an entry whose ranges meet [lo, hi], ascending. */
   private chunksOverlapping(entryId: number, lo: number, hi: number): LoadedChunk[] {
-    const first = this.chunkAtOrBefore(entryId, lo);
+    const first = this.boundsAtOrBefore(entryId, lo);
     const from = first && first.max_ts >= lo ? first.min_ts : lo;
     return this.sql
       .exec<Row<ChunkHead>>(
@@ -210,12 +236,24 @@ export class RecordIndex {
   }
 
   /** Writes a chunk's new content; an emptied chunk is deleted. */
-  private rewriteChunk(chunkId: number, records: PackedRecord[]): void {
+  private rewriteChunk(chunkId: number, records: PackedRecord[], oldMinTs: number): void {
     const image = packChunk(records);
     const first = image.records[0];
     const last = image.records[image.records.length - 1];
     if (!first || !last) {
       this.sql.exec("DELETE FROM record_chunks WHERE id = ?", chunkId);
+      return;
+    }
+    if (first.ts === oldMinTs) {
+      // min_ts unchanged: leave it out, so the (entry_id, min_ts) index entry is not rewritten (a billed row).
+      this.sql.exec(
+        "UPDATE record_chunks SET max_ts = ?, record_count = ?, descriptors = ?, payload = ? WHERE id = ?",
+        last.ts,
+        image.records.length,
+        encodeDescriptors(image.records),
+        image.payload,
+        chunkId,
+      );
       return;
     }
     this.sql.exec(
@@ -246,22 +284,31 @@ export class RecordIndex {
     const first = incoming[0];
     const last = incoming[incoming.length - 1];
     if (!first || !last) return;
-    const overlapping = this.chunksOverlapping(entryId, first.descriptor.ts, last.descriptor.ts);
-    if (overlapping.length === 0) {
-      const tail = this.chunkAtOrBefore(entryId, first.descriptor.ts);
+    const before = this.boundsAtOrBefore(entryId, first.descriptor.ts);
+    const next = this.sql
+      .exec<{ min_ts: number }>(
+        "SELECT min_ts FROM record_chunks WHERE entry_id = ? AND min_ts > ? ORDER BY min_ts LIMIT 1",
+        entryId,
+        first.descriptor.ts,
+      )
+      .toArray()[0];
+    const inOrder = (!before || before.max_ts < first.descriptor.ts) && (!next || next.min_ts > last.descriptor.ts);
+    if (inOrder) {
+      // The common case: the records fit in the gap after `before` (usually: after the last chunk).
       const incomingBytes = incoming.reduce((sum, record) => sum + (record.bytes?.byteLength ?? 0), 0);
       if (
-        tail &&
-        tail.record_count + incoming.length <= APPEND_MAX_RECORDS &&
-        tail.payload_bytes + incomingBytes <= APPEND_MAX_PAYLOAD_BYTES
+        before &&
+        before.record_count + incoming.length <= APPEND_MAX_RECORDS &&
+        before.payload_bytes + incomingBytes <= APPEND_MAX_PAYLOAD_BYTES
       ) {
-        const loaded = { ...tail, records: decodeDescriptors(tail.descriptors) };
-        this.rewriteChunk(tail.id, [...this.unpack(loaded), ...incoming]);
+        const loaded = { ...before, descriptors: "", records: this.descriptorsOf(before.id) };
+        this.rewriteChunk(before.id, [...this.unpack(loaded), ...incoming], before.min_ts);
         return;
       }
       for (const part of splitIntoChunks(incoming)) this.insertChunk(entryId, part);
       return;
     }
+    const overlapping = this.chunksOverlapping(entryId, first.descriptor.ts, last.descriptor.ts);
     // Out of order: merge with the chunks whose range the new records fall into.
     const merged = [...overlapping.flatMap((chunk) => this.unpack(chunk)), ...incoming].sort(
       (a, b) => a.descriptor.ts - b.descriptor.ts,
@@ -269,7 +316,7 @@ export class RecordIndex {
     const parts = splitIntoChunks(merged);
     overlapping.forEach((chunk, i) => {
       const part = parts[i];
-      if (part) this.rewriteChunk(chunk.id, part);
+      if (part) this.rewriteChunk(chunk.id, part, chunk.min_ts);
       else this.sql.exec("DELETE FROM record_chunks WHERE id = ?", chunk.id);
     });
     for (const part of parts.slice(overlapping.length)) this.insertChunk(entryId, part);
@@ -316,6 +363,7 @@ export class RecordIndex {
             const staged = descriptor.loc === Loc.Staged && old ? stagedBytesOf(payload, old) : null;
             return { descriptor, bytes: staged };
           }),
+          chunk.min_ts,
         );
       } else {
         // Only descriptors changed (labels): the payload and the range stay as they are.
@@ -368,8 +416,13 @@ export class RecordIndex {
 
   /** True when a ready record has this timestamp. */
   hasReady(entryId: number, ts: number): boolean {
-    const chunk = this.chunkAtOrBefore(entryId, ts);
-    return chunk !== undefined && chunk.max_ts >= ts && findTs(decodeDescriptors(chunk.descriptors), ts) >= 0;
+    const chunk = this.boundsAtOrBefore(entryId, ts);
+    return chunk !== undefined && chunk.max_ts >= ts && findTs(this.descriptorsOf(chunk.id), ts) >= 0;
+  }
+
+  /** True when any streamed upload is in flight in this bucket. */
+  hasPending(): boolean {
+    return this.sql.exec<{ any: number }>("SELECT EXISTS (SELECT 1 FROM pending_records) AS any").one().any === 1;
   }
 
   /** The record at `ts`: ready, or pending while a streamed upload holds it. */

@@ -64,6 +64,15 @@ export class RecordWriter {
   private readonly openBlocks = new Map<number, BlockRow>();
   /** Accounted bytes of the records not yet applied, counted against the quota. */
   private unappliedBytes = 0;
+  /**
+   * Read once per batch instead of once per record: entries by name, the largest timestamp in each
+   * entry's chunks (a record after it cannot be a duplicate, the in-order case), whether any upload
+   * is pending, and the bucket's usage. Dropped by finish(), which changes all of them.
+   */
+  private readonly entries = new Map<string, EntryRef | undefined>();
+  private readonly chunkMaxTs = new Map<number, number | null>();
+  private anyPending: boolean | undefined;
+  private usedBytes: number | undefined;
 
   constructor(
     private readonly ctx: OpsContext,
@@ -74,7 +83,7 @@ export class RecordWriter {
   writeStaged(meta: RecordMeta, payload: ArrayBuffer): ItemOutcome {
     const admitted = this.admit(meta);
     if (!admitted.ok) return admitted;
-    const entry = this.ctx.index.ensureEntry(meta.entry);
+    const entry = this.ensureEntry(meta.entry);
     this.replaceAttachment(entry, meta);
     this.add(entry, meta, { kind: "staged", bytes: new Uint8Array(payload) });
     return { ok: true };
@@ -84,7 +93,7 @@ export class RecordWriter {
   reserve(meta: RecordMeta): ({ ok: true } & UploadTicket) | { ok: false; error: ErrorInfo } {
     const admitted = this.admit(meta);
     if (!admitted.ok) return admitted;
-    const entry = this.ctx.index.ensureEntry(meta.entry);
+    const entry = this.ensureEntry(meta.entry);
     const attempt = crypto.randomUUID();
     const objectKey = recordObjectKey(this.ctx.bucket.generation, entry.id, meta.ts, attempt);
     const leaseMs = uploadLeaseMs(meta.size);
@@ -99,6 +108,8 @@ export class RecordWriter {
       lease_expires_at_ms: expiresAt,
     });
     this.ctx.index.collectGarbage(objectKey, expiresAt);
+    this.anyPending = true;
+    this.usedBytes = undefined;
     return { ok: true, objectKey, leaseMs };
   }
 
@@ -139,6 +150,32 @@ export class RecordWriter {
     this.dirtyBlocks.clear();
     this.openBlocks.clear();
     this.unappliedBytes = 0;
+    this.entries.clear();
+    this.chunkMaxTs.clear();
+    this.anyPending = undefined;
+    this.usedBytes = undefined;
+  }
+
+  private entry(name: string): EntryRef | undefined {
+    if (!this.entries.has(name)) this.entries.set(name, this.ctx.index.entry(name));
+    return this.entries.get(name);
+  }
+
+  private ensureEntry(name: string): EntryRef {
+    const known = this.entry(name);
+    if (known) return known;
+    const created = this.ctx.index.ensureEntry(name);
+    this.entries.clear(); // parents may have been created too
+    this.entries.set(name, created);
+    return created;
+  }
+
+  /** True when a ready record of the entry has this timestamp (chunks only; this batch is checked apart). */
+  private inChunks(entryId: number, ts: number): boolean {
+    if (!this.chunkMaxTs.has(entryId)) this.chunkMaxTs.set(entryId, this.ctx.index.lastChunkMaxTs(entryId));
+    const maxTs = this.chunkMaxTs.get(entryId) ?? null;
+    if (maxTs === null || ts > maxTs) return false;
+    return this.ctx.index.hasReady(entryId, ts);
   }
 
   /**
@@ -148,14 +185,16 @@ export class RecordWriter {
   private admit(meta: RecordMeta): ItemOutcome {
     const metaCheck = checkMetaWrite(meta);
     if (!metaCheck.ok) return metaCheck;
-    const entry = this.ctx.index.entry(meta.entry);
+    const entry = this.entry(meta.entry);
     if (entry) {
       if (this.staged.get(entry.id)?.timestamps.has(meta.ts)) return recordExists(meta.ts);
-      if (this.ctx.index.hasReady(entry.id, meta.ts)) return recordExists(meta.ts);
-      const pending = this.ctx.index.pending(entry.id, meta.ts);
+      if (this.inChunks(entry.id, meta.ts)) return recordExists(meta.ts);
+      this.anyPending ??= this.ctx.index.hasPending();
+      const pending = this.anyPending ? this.ctx.index.pending(entry.id, meta.ts) : undefined;
       if (pending) {
         if (pending.lease_expires_at_ms > this.ctx.nowMs) return recordExists(meta.ts);
         releasePending(this.ctx, pending);
+        this.usedBytes = undefined;
       }
     }
     return this.enforceQuota(meta.size);
@@ -164,7 +203,9 @@ export class RecordWriter {
   private enforceQuota(incoming: number): ItemOutcome {
     const { ctx } = this;
     const settings = ctx.store.settings(ctx.bucket);
-    const decision = decideQuota(settings, ctx.bucket.name, ctx.index.usedBytes() + this.unappliedBytes, incoming);
+    if (settings.quota_type === "NONE") return { ok: true };
+    this.usedBytes ??= ctx.index.usedBytes();
+    const decision = decideQuota(settings, ctx.bucket.name, this.usedBytes + this.unappliedBytes, incoming);
     if (decision.kind === "accept") return { ok: true };
     if (decision.kind === "reject") return fail(400, decision.message);
     this.finish(); // eviction works on the chunks: put this batch's records there first
