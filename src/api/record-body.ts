@@ -43,6 +43,11 @@ export async function readExactly(body: ReadableStream<Uint8Array> | null, lengt
 /**
  * Streams exactly `length` bytes of `body` into R2 under `key`. A body of the wrong length throws
  * BodyLengthError; an R2 failure or timeout throws whatever R2 threw.
+ *
+ * The bytes move through a native pipe (body → FixedLengthStream → R2), never through JS chunk by
+ * chunk: a JS read/write loop ran at ~0.6× a direct put. FixedLengthStream enforces the length
+ * (too many bytes or an early end error the pipe), so whoever failed first tells the client's
+ * fault (a short, long or broken body: 400) from R2's.
  */
 export async function streamToR2(
   bucket: R2Bucket,
@@ -53,48 +58,28 @@ export async function streamToR2(
 ): Promise<void> {
   if (!body) throw shorter();
   const fixed = new FixedLengthStream(length);
-  const writer = fixed.writable.getWriter();
-  const reader = body.getReader();
-  // One explicit loop instead of pipeThrough/pipeTo chains: every promise is awaited here, so a
-  // client that goes away leaves no stray rejection behind, and client faults (a short, long or
-  // broken body: 400) are told apart from R2's.
-  let clientError: BodyLengthError | undefined;
-  const fail = (error: BodyLengthError): never => {
-    clientError = error;
-    throw error;
-  };
-  const pump = (async () => {
-    let received = 0;
-    try {
-      for (;;) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch {
-          return fail(shorter()); // the client went away mid-body
-        }
-        if (chunk.done) break;
-        received += chunk.value.byteLength;
-        if (received > length) fail(longer());
-        await writer.write(chunk.value); // rejects when R2 stopped reading
-      }
-      if (received !== length) fail(shorter());
-      await writer.close();
-    } catch (error) {
-      await writer.abort(error).catch(() => {});
-      await reader.cancel().catch(() => {});
-      throw error;
-    }
-  })();
-  // A failed put stops the pump (its pending write would otherwise wait for a reader forever).
-  const putting = withTimeout(bucket.put(key, fixed.readable), timeoutMs, "put").catch(async (error) => {
-    await writer.abort(error).catch(() => {});
+  let firstFailure: "client" | "r2" | undefined;
+  const piping = body.pipeTo(fixed.writable).catch((error: unknown) => {
+    firstFailure ??= "client";
     throw error;
   });
-  const [pumped, put] = await Promise.allSettled([pump, putting]);
-  if (clientError) throw clientError;
+  const putting = withTimeout(bucket.put(key, fixed.readable), timeoutMs, "put").catch(async (error: unknown) => {
+    firstFailure ??= "r2";
+    // A failed put stops the pipe (it would otherwise wait for a reader forever).
+    await fixed.readable.cancel(error).catch(() => {});
+    throw error;
+  });
+  const [piped, put] = await Promise.allSettled([piping, putting]);
+  if (piped.status === "fulfilled" && put.status === "fulfilled") return;
+  const reasons = [piped, put].flatMap((result) => (result.status === "rejected" ? [String(result.reason)] : []));
+  // FixedLengthStream's own complaint, on whichever side saw it first, is a body of the wrong length.
+  const lengthFault = reasons.find((reason) => reason.includes("FixedLengthStream"));
+  if (lengthFault !== undefined || (piped.status === "rejected" && firstFailure === "client")) {
+    await body.cancel().catch(() => {});
+    throw lengthFault !== undefined && !lengthFault.includes("did not see all expected bytes") ? longer() : shorter();
+  }
   if (put.status === "rejected") throw put.reason;
-  if (pumped.status === "rejected") throw pumped.reason;
+  throw piped.status === "rejected" ? piped.reason : new Error("R2 put failed");
 }
 
 /** Maps a body-length failure to the client error it is. */
