@@ -366,13 +366,28 @@ export class RecordIndex {
           chunk.min_ts,
         );
       } else {
-        // Only descriptors changed (labels): the payload and the range stay as they are.
-        this.sql.exec(
-          "UPDATE record_chunks SET record_count = ?, descriptors = ? WHERE id = ?",
-          kept.length,
-          encodeDescriptors(kept),
-          chunk.id,
-        );
+        // The staged bytes stay as they are: only descriptors changed (labels, or records that are
+        // not staged were dropped, which may move the chunk's bounds).
+        const minTs = kept[0]!.ts;
+        const maxTs = kept[kept.length - 1]!.ts;
+        if (minTs === chunk.min_ts) {
+          this.sql.exec(
+            "UPDATE record_chunks SET max_ts = ?, record_count = ?, descriptors = ? WHERE id = ?",
+            maxTs,
+            kept.length,
+            encodeDescriptors(kept),
+            chunk.id,
+          );
+        } else {
+          this.sql.exec(
+            "UPDATE record_chunks SET min_ts = ?, max_ts = ?, record_count = ?, descriptors = ? WHERE id = ?",
+            minTs,
+            maxTs,
+            kept.length,
+            encodeDescriptors(kept),
+            chunk.id,
+          );
+        }
       }
     }
     return dropped;
