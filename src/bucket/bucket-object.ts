@@ -472,10 +472,14 @@ export class BucketObject extends DurableObject<Bindings> {
   }
 
   private async afterWrite(effects: OpsEffects): Promise<void> {
-    if (effects.usageChanged) await this.usageChanged();
     for (const blockId of effects.blocksToSeal) this.kickSeal(blockId);
-    const idleSealAt = this.index.nextIdleSealAt(SEAL_IDLE_MS);
-    if (idleSealAt !== null) await this.scheduleAlarm(idleSealAt);
+    // A write that changed anything schedules the alarm within STATS_FLUSH_DELAY_MS, and the alarm
+    // plans the idle seals (nextMaintenanceAt): no index query per write for them here.
+    if (effects.usageChanged) await this.usageChanged();
+    else {
+      const idleSealAt = this.index.nextIdleSealAt(SEAL_IDLE_MS);
+      if (idleSealAt !== null) await this.scheduleAlarm(idleSealAt);
+    }
   }
 
   private async afterRemoval(): Promise<void> {
