@@ -278,7 +278,9 @@ export class QueryEngine {
         return;
       }
       const from = lane.cursor.after === null ? lo : Math.max(lo, lane.cursor.after + 1);
-      lane.rows = this.index.readyRange(lane.entry.id, from, hi, MERGE_CHUNK_ROWS);
+      // A one-entry batch needs at most its record limit plus one row to know whether more follow.
+      const want = lanes.length === 1 ? Math.min(MERGE_CHUNK_ROWS, limits.maxRecords + 1) : MERGE_CHUNK_ROWS;
+      lane.rows = this.index.readyRange(lane.entry.id, from, hi, want);
       if (lane.rows.length === 0) lane.exhausted = true;
     };
 

@@ -499,7 +499,7 @@ export class RecordIndex {
     while (rows.length < limit) {
       const next = this.sql
         .exec<Row<ChunkHead>>(
-          `SELECT ${CHUNK_HEAD} FROM record_chunks WHERE entry_id = ? AND min_ts > ? AND min_ts < ? ORDER BY min_ts LIMIT 4`,
+          `SELECT ${CHUNK_HEAD} FROM record_chunks WHERE entry_id = ? AND min_ts > ? AND min_ts < ? ORDER BY min_ts LIMIT 2`,
           entryId,
           after,
           stop,
