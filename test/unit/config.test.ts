@@ -180,4 +180,15 @@ describe("parseConfig", () => {
     expect(first).toBeInstanceOf(ConfigError);
     expect(second).toBe(first);
   });
+
+  it("configFromEnv parses once per set of RS_* values, even for a new env object per request", () => {
+    const perRequest = () => ({ RS_INSTANCE_NAME: "per-request", DB: {}, OTHER: "x" });
+    const first = configFromEnv(perRequest());
+    expect(configFromEnv(perRequest())).toBe(first);
+    // Different values are parsed anew, and the result follows them.
+    const changed = configFromEnv({ RS_INSTANCE_NAME: "changed" });
+    expect(changed).not.toBe(first);
+    expect(changed.instanceName).toBe("changed");
+    expect(configFromEnv(perRequest()).instanceName).toBe("per-request");
+  });
 });
