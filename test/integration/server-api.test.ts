@@ -5,6 +5,7 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
+import worker, { aliveFastPath } from "../../src/index";
 import { API_VERSION, SERVER_VERSION } from "../../src/version";
 import { api, expectError, uniqueName } from "../helpers/http";
 
@@ -62,6 +63,38 @@ describe("server API: /alive and /ready", () => {
     const response = await api("GET", path, { token: "not-a-token" });
     expect(response.status).toBe(200);
     expect(await response.text()).toBe("");
+  });
+});
+
+describe("server API: the /alive fast path", () => {
+  const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+  const headersOf = (response: Response) => [...response.headers.entries()].sort();
+
+  it.each([
+    ["GET", "/api/v1/alive", {}, {}],
+    ["HEAD", "/api/v1/alive", {}, {}],
+    ["GET", "/api/v1/alive", { RS_CORS_ALLOW_ORIGIN: "https://a.example" }, { origin: "https://a.example" }],
+    ["GET", "/api/v1/alive", { RS_CORS_ALLOW_ORIGIN: "https://a.example" }, { origin: "https://b.example" }],
+    ["GET", "/api/v1/alive", { RS_CORS_ALLOW_ORIGIN: "*" }, { origin: "https://b.example" }],
+    ["GET", "/base/api/v1/alive", { RS_API_BASE_PATH: "/base" }, {}],
+    ["GET", "/api/v1/alive", { RS_API_BASE_PATH: "/base" }, {}],
+    ["GET", "/api/v1/alive", { RS_QUOTA_TYPE: "nonsense" }, {}],
+    ["GET", "/api/v1/alive/", {}, {}],
+    ["POST", "/api/v1/alive", {}, {}],
+  ] as const)("%s %s with %o and %o: the Worker answers exactly as the app", async (method, path, vars, headers) => {
+    const testEnv = { ...env, ...vars } as typeof env;
+    const request = () =>
+      new Request(`http://localhost${path}`, { method, headers }) as Request<unknown, IncomingRequestCfProperties>;
+    const viaWorker = await worker.fetch(request(), testEnv, ctx);
+    const viaApp = await createApp().fetch(request(), testEnv, ctx);
+    expect({ status: viaWorker.status, headers: headersOf(viaWorker), body: await viaWorker.text() }).toEqual({
+      status: viaApp.status,
+      headers: headersOf(viaApp),
+      body: await viaApp.text(),
+    });
+    // The fast path answers only what it is for; everything else goes through the app.
+    const fast = aliveFastPath(request(), testEnv);
+    expect(fast !== null).toBe(viaApp.status === 200 && (method === "GET" || method === "HEAD") && path.endsWith("/alive"));
   });
 });
 
