@@ -63,6 +63,12 @@ export interface EntryRef {
   name: string;
 }
 
+export interface WriteEntry extends EntryRef {
+  /** The entry's latest ready timestamp: a record after it cannot be a duplicate. */
+  latestTs: number | null;
+  hasPending: boolean;
+}
+
 /** A streamed upload holding its timestamp and quota until it commits or its lease ends. */
 export interface PendingRow {
   entry_id: number;
@@ -129,6 +135,18 @@ export class RecordIndex {
     return entry;
   }
 
+  /** An entry with what a write checks first: its latest ready timestamp and whether uploads are pending in it. */
+  entryForWrite(name: string): WriteEntry | undefined {
+    const row = this.sql
+      .exec<{ id: number; name: string; latest_record: number | null; has_pending: number }>(
+        `SELECT id, name, latest_record, EXISTS (SELECT 1 FROM pending_records p WHERE p.entry_id = entries.id) AS has_pending
+         FROM entries WHERE name = ?`,
+        name,
+      )
+      .toArray()[0];
+    return row && { id: row.id, name: row.name, latestTs: row.latest_record, hasPending: row.has_pending === 1 };
+  }
+
   subtree(name: string): EntryRef[] {
     return this.sql.exec<Row<EntryRef>>(`SELECT id, name FROM entries WHERE ${SUBTREE_SQL} ORDER BY name`, name).toArray();
   }
@@ -186,15 +204,6 @@ export class RecordIndex {
   private descriptorsOf(chunkId: number): Descriptor[] {
     const json = this.sql.exec<{ descriptors: string }>("SELECT descriptors FROM record_chunks WHERE id = ?", chunkId).one();
     return decodeDescriptors(json.descriptors);
-  }
-
-  /** The largest timestamp in an entry's chunks (its last chunk's max_ts), or null. */
-  lastChunkMaxTs(entryId: number): number | null {
-    return (
-      this.sql
-        .exec<{ max_ts: number }>("SELECT max_ts FROM record_chunks WHERE entry_id = ? ORDER BY min_ts DESC LIMIT 1", entryId)
-        .toArray()[0]?.max_ts ?? null
-    );
   }
 
   /** Chunks of an entry whose ranges meet [lo, hi], ascending. */
@@ -284,6 +293,35 @@ export class RecordIndex {
     const first = incoming[0];
     const last = incoming[incoming.length - 1];
     if (!first || !last) return;
+    const incomingBytes = incoming.reduce((sum, record) => sum + (record.bytes?.byteLength ?? 0), 0);
+    // The common case in one query: the records come after the entry's last chunk. Its descriptors
+    // and bytes are loaded only when the records will be appended to it.
+    const appendable = "record_count + ?2 <= ?3 AND coalesce(length(payload), 0) + ?4 <= ?5";
+    const tail = this.sql
+      .exec<Row<{ id: number; min_ts: number; max_ts: number; descriptors: string | null; payload: ArrayBuffer | null }>>(
+        `SELECT id, min_ts, max_ts, CASE WHEN ${appendable} THEN descriptors END AS descriptors,
+           CASE WHEN ${appendable} THEN payload END AS payload
+         FROM record_chunks WHERE entry_id = ?1 ORDER BY min_ts DESC LIMIT 1`,
+        entryId,
+        incoming.length,
+        APPEND_MAX_RECORDS,
+        incomingBytes,
+        APPEND_MAX_PAYLOAD_BYTES,
+      )
+      .toArray()[0];
+    if (!tail || tail.max_ts < first.descriptor.ts) {
+      if (tail && tail.descriptors !== null) {
+        const payload = tail.payload ? new Uint8Array(tail.payload) : null;
+        const existing = decodeDescriptors(tail.descriptors).map((descriptor) => ({
+          descriptor,
+          bytes: descriptor.loc === Loc.Staged ? stagedBytesOf(payload, descriptor) : null,
+        }));
+        this.rewriteChunk(tail.id, [...existing, ...incoming], tail.min_ts);
+      } else {
+        for (const part of splitIntoChunks(incoming)) this.insertChunk(entryId, part);
+      }
+      return;
+    }
     const before = this.boundsAtOrBefore(entryId, first.descriptor.ts);
     const next = this.sql
       .exec<{ min_ts: number }>(
@@ -294,8 +332,7 @@ export class RecordIndex {
       .toArray()[0];
     const inOrder = (!before || before.max_ts < first.descriptor.ts) && (!next || next.min_ts > last.descriptor.ts);
     if (inOrder) {
-      // The common case: the records fit in the gap after `before` (usually: after the last chunk).
-      const incomingBytes = incoming.reduce((sum, record) => sum + (record.bytes?.byteLength ?? 0), 0);
+      // The records fit in a gap between two chunks (or before the first).
       if (
         before &&
         before.record_count + incoming.length <= APPEND_MAX_RECORDS &&
@@ -313,6 +350,12 @@ export class RecordIndex {
     const merged = [...overlapping.flatMap((chunk) => this.unpack(chunk)), ...incoming].sort(
       (a, b) => a.descriptor.ts - b.descriptor.ts,
     );
+    // Callers check timestamps first; a duplicate here is a bug, and a 500 beats a corrupt index.
+    merged.forEach((record, i) => {
+      if (i > 0 && merged[i - 1]!.descriptor.ts === record.descriptor.ts) {
+        throw new Error(`index merge met timestamp ${record.descriptor.ts} twice in entry ${entryId}`);
+      }
+    });
     const parts = splitIntoChunks(merged);
     overlapping.forEach((chunk, i) => {
       const part = parts[i];
@@ -433,11 +476,6 @@ export class RecordIndex {
   hasReady(entryId: number, ts: number): boolean {
     const chunk = this.boundsAtOrBefore(entryId, ts);
     return chunk !== undefined && chunk.max_ts >= ts && findTs(this.descriptorsOf(chunk.id), ts) >= 0;
-  }
-
-  /** True when any streamed upload is in flight in this bucket. */
-  hasPending(): boolean {
-    return this.sql.exec<{ any: number }>("SELECT EXISTS (SELECT 1 FROM pending_records) AS any").one().any === 1;
   }
 
   /** The record at `ts`: ready, or pending while a streamed upload holds it. */

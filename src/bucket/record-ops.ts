@@ -12,7 +12,7 @@ import { recordMetaLength } from "../storage/record-meta";
 import type { BucketRow, BucketStore } from "./bucket-store";
 import { isMetaEntry } from "./bucket-store";
 import { Loc, type PackedRecord } from "./record-chunks";
-import type { BlockRow, EntryDelta, EntryRef, Labels, PendingRow, RecordIndex, RecordRow } from "./record-index";
+import type { BlockRow, EntryDelta, EntryRef, Labels, PendingRow, RecordIndex, RecordRow, WriteEntry } from "./record-index";
 
 export interface OpsContext {
   sql: SqlStorage;
@@ -65,13 +65,11 @@ export class RecordWriter {
   /** Accounted bytes of the records not yet applied, counted against the quota. */
   private unappliedBytes = 0;
   /**
-   * Read once per batch instead of once per record: entries by name, the largest timestamp in each
-   * entry's chunks (a record after it cannot be a duplicate, the in-order case), whether any upload
-   * is pending, and the bucket's usage. Dropped by finish(), which changes all of them.
+   * Read once per batch instead of once per record: entries by name with their latest timestamp (a
+   * record after it cannot be a duplicate: the in-order case skips the lookup) and whether uploads
+   * are pending in them, and the bucket's usage. Dropped by finish(), which changes all of them.
    */
-  private readonly entries = new Map<string, EntryRef | undefined>();
-  private readonly chunkMaxTs = new Map<number, number | null>();
-  private anyPending: boolean | undefined;
+  private readonly entries = new Map<string, WriteEntry | undefined>();
   private usedBytes: number | undefined;
 
   constructor(
@@ -108,7 +106,7 @@ export class RecordWriter {
       lease_expires_at_ms: expiresAt,
     });
     this.ctx.index.collectGarbage(objectKey, expiresAt);
-    this.anyPending = true;
+    entry.hasPending = true;
     this.usedBytes = undefined;
     return { ok: true, objectKey, leaseMs };
   }
@@ -151,31 +149,27 @@ export class RecordWriter {
     this.openBlocks.clear();
     this.unappliedBytes = 0;
     this.entries.clear();
-    this.chunkMaxTs.clear();
-    this.anyPending = undefined;
     this.usedBytes = undefined;
   }
 
-  private entry(name: string): EntryRef | undefined {
-    if (!this.entries.has(name)) this.entries.set(name, this.ctx.index.entry(name));
+  private entry(name: string): WriteEntry | undefined {
+    if (!this.entries.has(name)) this.entries.set(name, this.ctx.index.entryForWrite(name));
     return this.entries.get(name);
   }
 
-  private ensureEntry(name: string): EntryRef {
+  private ensureEntry(name: string): WriteEntry {
     const known = this.entry(name);
     if (known) return known;
-    const created = this.ctx.index.ensureEntry(name);
+    const created: WriteEntry = { ...this.ctx.index.ensureEntry(name), latestTs: null, hasPending: false };
     this.entries.clear(); // parents may have been created too
     this.entries.set(name, created);
     return created;
   }
 
   /** True when a ready record of the entry has this timestamp (chunks only; this batch is checked apart). */
-  private inChunks(entryId: number, ts: number): boolean {
-    if (!this.chunkMaxTs.has(entryId)) this.chunkMaxTs.set(entryId, this.ctx.index.lastChunkMaxTs(entryId));
-    const maxTs = this.chunkMaxTs.get(entryId) ?? null;
-    if (maxTs === null || ts > maxTs) return false;
-    return this.ctx.index.hasReady(entryId, ts);
+  private inChunks(entry: WriteEntry, ts: number): boolean {
+    if (entry.latestTs === null || ts > entry.latestTs) return false;
+    return this.ctx.index.hasReady(entry.id, ts);
   }
 
   /**
@@ -188,9 +182,8 @@ export class RecordWriter {
     const entry = this.entry(meta.entry);
     if (entry) {
       if (this.staged.get(entry.id)?.timestamps.has(meta.ts)) return recordExists(meta.ts);
-      if (this.inChunks(entry.id, meta.ts)) return recordExists(meta.ts);
-      this.anyPending ??= this.ctx.index.hasPending();
-      const pending = this.anyPending ? this.ctx.index.pending(entry.id, meta.ts) : undefined;
+      if (this.inChunks(entry, meta.ts)) return recordExists(meta.ts);
+      const pending = entry.hasPending ? this.ctx.index.pending(entry.id, meta.ts) : undefined;
       if (pending) {
         if (pending.lease_expires_at_ms > this.ctx.nowMs) return recordExists(meta.ts);
         releasePending(this.ctx, pending);
