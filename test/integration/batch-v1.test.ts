@@ -705,6 +705,28 @@ describe("batch body streaming (shared by v1 and v2)", () => {
     });
   }
 
+  for (const chunkSizes of readerChunkings) {
+    it(`SequentialBodyReader.readBuffered takes only what was received, mixed with awaited reads (${chunkSizes.join("/")})`, async () => {
+      const reader = new SequentialBodyReader(chunkedStream(body100, chunkSizes));
+      expect(reader.readBuffered(1)).toBeNull(); // nothing received yet
+      const pieces: Uint8Array[] = [];
+      let offset = 0;
+      for (const size of [5, 0, 20, 1, 30, 44]) {
+        const buffered = reader.readBuffered(size);
+        pieces.push(new Uint8Array(buffered ?? (await reader.readExactly(size))));
+        offset += size;
+      }
+      expect(offset).toBe(100);
+      let at = 0;
+      for (const piece of pieces) {
+        expect(piece).toEqual(body100.slice(at, at + piece.byteLength));
+        at += piece.byteLength;
+      }
+      expect(reader.readBuffered(1)).toBeNull();
+      await expect(reader.readExactly(1)).rejects.toThrow(SHORT_BODY);
+    });
+  }
+
   it("SequentialBodyReader: skipping or streaming past the end fails with the short-body error", async () => {
     await expect(new SequentialBodyReader(chunkedStream(body100, [7])).skip(101)).rejects.toThrow(SHORT_BODY);
     await expect(new Response(new SequentialBodyReader(chunkedStream(body100, [7])).take(101)).arrayBuffer()).rejects.toThrow(
