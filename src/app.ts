@@ -40,7 +40,9 @@ const ANONYMOUS_PATHS = new Set(["/api/v1/alive", "/api/v1/ready"]);
 
 const defaultHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
-  c.res = withDefaultHeaders(c.res);
+  // Reassigning c.res makes Hono copy the response and its headers: only when a copy was needed.
+  const response = withDefaultHeaders(c.res);
+  if (response !== c.res) c.res = response;
 };
 
 const loadConfig: MiddlewareHandler<AppEnv> = async (c, next) => {

@@ -6,6 +6,7 @@
 import type { MiddlewareHandler } from "hono";
 import { configFromEnv } from "../config";
 import type { AppEnv } from "./context";
+import { withHeaders } from "./respond";
 
 export function allowedOrigin(allowList: string[], origin: string | undefined): string | undefined {
   if (allowList.includes("*")) return "*";
@@ -30,9 +31,10 @@ export const cors: MiddlewareHandler<AppEnv> = async (c, next) => {
     return new Response(null, { status: 200, headers });
   }
   await next();
-  // c.header, not c.res.headers: responses from fetch() or Response.redirect() have immutable
-  // headers, and c.header copies the response when needed.
-  c.header("access-control-expose-headers", "*");
-  if (origin) c.header("access-control-allow-origin", origin);
-  c.header("vary", "origin", { append: true });
+  const response = withHeaders(c.res, (headers) => {
+    headers.set("access-control-expose-headers", "*");
+    if (origin) headers.set("access-control-allow-origin", origin);
+    headers.append("vary", "origin");
+  });
+  if (response !== c.res) c.res = response;
 };

@@ -27,16 +27,26 @@ export function toHttpError(error: unknown): HttpError {
   return new HttpError(500, `Internal server error: ${detail}`);
 }
 
+/**
+ * Applies `edit` to the response's headers in place, or to a copy when they are immutable
+ * (responses from fetch() or R2). In place matters: a batched read carries ~90 headers, and
+ * copying the response per middleware (Hono's `c.header` after `next()` does) cost ~15 % of a read.
+ */
+export function withHeaders(response: Response, edit: (headers: Headers) => void): Response {
+  try {
+    edit(response.headers);
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    edit(copy.headers);
+    return copy;
+  }
+}
+
 /** Adds the headers reduct-js requires on every response, errors and 404s included. */
 export function withDefaultHeaders(response: Response): Response {
-  let result = response;
-  // Responses from fetch() or R2 can have immutable headers.
-  try {
-    result.headers.set("x-reduct-api", API_VERSION);
-  } catch {
-    result = new Response(response.body, response);
-    result.headers.set("x-reduct-api", API_VERSION);
-  }
-  result.headers.set("server", SERVER_HEADER);
-  return result;
+  return withHeaders(response, (headers) => {
+    headers.set("x-reduct-api", API_VERSION);
+    headers.set("server", SERVER_HEADER);
+  });
 }
