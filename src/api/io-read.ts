@@ -45,7 +45,6 @@ ioReadRoutes.get("/:bucket/read", async (c) => {
   const { batch } = unwrap(await bucketStub(c.env, bucket).readQuery(bucket, id, batchLimits(c.get("config"), true), !head));
   if (batch.empty) return noContent();
   const rendered = renderBatchV2(batch.records);
-  const headers = new Headers(rendered.headers);
   const byPosition = new Map(batch.records.map((record) => [`${record.entry}\u0000${record.ts}`, record]));
   const ordered = rendered.records.map((record) => {
     const found = byPosition.get(`${record.entry}\u0000${record.ts}`);
@@ -53,11 +52,15 @@ ioReadRoutes.get("/:bucket/read", async (c) => {
     return found;
   });
   const total = ordered.reduce((sum, record) => sum + record.size, 0);
-  headers.set("content-type", "application/octet-stream");
-  headers.set("content-length", String(total));
   // Continuous queries never say last: reduct-js would end the subscription (§5.2.5).
   const continuous = batch.continuous;
-  headers.set("x-reduct-last", String(batch.last && !continuous));
+  // Header pairs straight into the Response: a Headers object first would copy ~90 lines twice.
+  const headers: Array<[string, string]> = [
+    ...rendered.headers,
+    ["content-type", "application/octet-stream"],
+    ["content-length", String(total)],
+    ["x-reduct-last", String(batch.last && !continuous)],
+  ];
   const body = head ? null : await batchBody(recordsBucket(c.env), ordered);
   return new Response(body, { status: 200, headers });
 });

@@ -67,11 +67,14 @@ queryRoutes.get("/:bucket/:entry{.+}/batch", async (c) => {
   const head = c.req.method === "HEAD";
   const { batch } = unwrap(await bucketStub(c.env, bucket).readQuery(bucket, id, batchLimits(c.get("config"), false), !head));
   if (batch.empty) return noContent();
-  const headers = new Headers(renderBatchV1(batch.records));
   const total = batch.records.reduce((sum, record) => sum + record.size, 0);
-  headers.set("content-type", "application/octet-stream");
-  headers.set("content-length", String(total));
-  headers.set("x-reduct-last", String(batch.last));
+  // Header pairs straight into the Response: a Headers object first would copy ~90 lines twice.
+  const headers: Array<[string, string]> = [
+    ...renderBatchV1(batch.records),
+    ["content-type", "application/octet-stream"],
+    ["content-length", String(total)],
+    ["x-reduct-last", String(batch.last)],
+  ];
   const body = head ? null : await batchBody(recordsBucket(c.env), batch.records);
   return new Response(body, { status: 200, headers });
 });
