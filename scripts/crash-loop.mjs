@@ -54,6 +54,26 @@ import { classifyObjects, inspectState } from "./lib/state-inspect.mjs";
 // ---------------------------------------------------------------------------------------------
 // Options
 
+/**
+ * Ends the server the way `mode` says: `group` SIGKILLs the whole process group; `workerd` SIGKILLs
+ * only the workerd that runs reduct-edge (wrangler notices its runtime died), waits a second, then
+ * SIGKILLs the rest; `term` sends SIGTERM (a graceful stop; SIGKILL after 5 s). True when nothing
+ * of the group is left.
+ */
+async function endServer(server, mode) {
+  if (mode === "term") return server.stop(5_000);
+  if (mode === "workerd") {
+    const pid = server.workerdPid();
+    if (pid) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+      await sleep(1_000);
+    }
+  }
+  return server.kill();
+}
+
 const { values: options } = parseArgs({
   options: {
     cycles: { type: "string" },
@@ -64,6 +84,7 @@ const { values: options } = parseArgs({
     "live-tree": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
     "self-test": { type: "boolean", default: false },
+    kill: { type: "string", default: "group" },
   },
 });
 if (options.help) {
@@ -74,6 +95,9 @@ if (options.help) {
   --sweep     after the run, restart once more and wait for the sweep alarm, then require 0 orphans
               (default on without --quick)
   --keep      keep the temporary directory (state, journal, server logs)
+  --kill K    how a cycle ends: group (SIGKILL the whole server, the default), workerd (SIGKILL only
+              the workerd running reduct-edge while wrangler lives on, then the rest), term (SIGTERM
+              the group: a graceful stop, SIGKILL after 5 s), or mix (one of the three per cycle, seeded)
   --self-test one cycle, then four faults are injected behind the verifier's back (an unjournaled
               write, a journaled write never sent, an unjournaled label change, a journaled delete
               never sent); passes only if it reports exactly those (phantom, lost, altered, resurrected)
@@ -84,6 +108,9 @@ if (options.help) {
 const CYCLES = options["self-test"] ? 1 : Number(options.cycles ?? (options.quick ? 3 : 20));
 if (!Number.isInteger(CYCLES) || CYCLES < 1 || CYCLES > 500) throw new Error(`--cycles must be 1..500, got ${options.cycles}`);
 const SEED = options.seed ?? randomSeed();
+const KILL_MODES = ["group", "workerd", "term"];
+if (![...KILL_MODES, "mix"].includes(options.kill))
+  throw new Error(`--kill must be group, workerd, term or mix, got ${options.kill}`);
 const SWEEP = options.sweep ?? !options.quick;
 /** Whole-run budget: generous per cycle, plus the final read-back and the sweep wait. */
 const RUN_BUDGET_MS = (CYCLES * 120 + 420) * 1000;
@@ -248,6 +275,8 @@ class Model {
       const code = perRecord ? Number(perRecord.split(",")[0]) : status;
       if (r.dup) {
         if (code === 200) this.runtime.push({ kind: "duplicate-accepted", key, detail: `op ${id} (${op.op})` });
+        // 503 (a dying runtime's proxy answering "retry later"): nothing was done, as for any write.
+        else if (code === 503) this.fiveXX(key, `dup op ${id}: 503`, code);
         else if (code !== 409)
           this.runtime.push({ kind: "unexpected-status", key, detail: `dup op ${id}: ${perRecord ?? status}` });
         continue;
@@ -1152,6 +1181,8 @@ async function main() {
   }
 
   let indeterminateSoFar = 0;
+  /** How many cycles ended which way (--kill). */
+  const killModes = {};
   for (let cycle = 1; cycle <= CYCLES; cycle++) {
     currentCycle = cycle;
     const killAfter = new Rng(SEED, "kill", cycle).int(KILL_MIN_MS, KILL_MAX_MS);
@@ -1162,9 +1193,11 @@ async function main() {
     const running = workload.run(cycleStart + KILL_MAX_MS + 5_000);
     await sleep(killAfter);
     workload.stopping = true;
-    const killed = await server.kill();
-    journal.marker(`KILL ${cycle} ${JSON.stringify({ afterMs: Date.now() - cycleStart })}`);
-    if (!killed) throw new Error(`cycle ${cycle}: the server's process group survived SIGKILL`);
+    const mode = options.kill === "mix" ? KILL_MODES[new Rng(SEED, "kill-mode", cycle).int(0, 2)] : options.kill;
+    const killed = await endServer(server, mode);
+    killModes[mode] = (killModes[mode] ?? 0) + 1;
+    journal.marker(`KILL ${cycle} ${JSON.stringify({ afterMs: Date.now() - cycleStart, mode })}`);
+    if (!killed) throw new Error(`cycle ${cycle}: the server's process group survived (${mode})`);
     client.close();
     await Promise.race([running, sleep(REQUEST_TIMEOUT_MS + 5_000)]);
     for (const op of journal.live.ops.values()) if (!op.done) journal.fail(op.id, "no answer before the kill");
@@ -1193,7 +1226,7 @@ async function main() {
     };
     cycleRows.push(row);
     log(
-      `cycle ${cycle}/${CYCLES}: killed after ${(killAfter / 1000).toFixed(1)} s, ${row.requests} requests, ${row.acked} records ACKed, ` +
+      `cycle ${cycle}/${CYCLES}: killed (${mode}) after ${(killAfter / 1000).toFixed(1)} s, ${row.requests} requests, ${row.acked} records ACKed, ` +
         `${row.indeterminate} indeterminate, ${row.deletes} deletes, ${row.patches} label updates; /alive after ${row.alive.toFixed(1)} s; ` +
         `verified in ${row.verifyS} s; ` +
         `${row.pending425} still 425; R2 untracked at kill: ${row.untracked}; violations so far: ${violations.length}`,
@@ -1279,6 +1312,9 @@ async function main() {
       : SWEEP
         ? "not checked"
         : "not run (--quick)",
+    "cycles ended by": Object.entries(killModes)
+      .map(([mode, n]) => `${mode} ${n}`)
+      .join(", "),
     violations: violations.length,
     "run time": elapsed(),
   };
