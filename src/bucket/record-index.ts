@@ -5,7 +5,6 @@
  * records updates each touched chunk, block and entry once.
  */
 import { READ_GRACE_MS } from "../storage/blocks";
-import { isMetaEntry } from "./bucket-store";
 import {
   APPEND_MAX_PAYLOAD_BYTES,
   APPEND_MAX_RECORDS,
@@ -852,10 +851,6 @@ export class RecordIndex {
         .exec<{ size: number | null }>("SELECT sum(size) AS size FROM entries WHERE name <> '$meta' AND name NOT LIKE '%/$meta'")
         .one().size ?? 0
     );
-  }
-
-  static isMeta(name: string): boolean {
-    return isMetaEntry(name);
   }
 }
 
