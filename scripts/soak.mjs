@@ -122,6 +122,8 @@ const REFERENCE_MS = DURATION_MS >= 240_000 ? 120_000 : WARMUP_MS;
 const CONNECTIONS = 8;
 const MAX_BACKLOG = 2_000;
 const REQUEST_TIMEOUT_MS = 30_000;
+/** Pause between the end of the load and the final forced GC (see main). */
+const SETTLE_MS = 10_000;
 /** How RSS is judged: against a no-op run made first ("run"), an earlier one ("json"), or alone. */
 const BASELINE_MODE =
   NOOP || options["as-baseline"]
@@ -585,7 +587,13 @@ async function main() {
   const loadSeconds = await runLoad(client);
   clearInterval(progress);
   await stopSampler();
-  if (inspectorPort) await fullGc(client, "end", loadStarted).catch((error) => console.error("soak: forced GC failed:", error));
+  if (inspectorPort) {
+    // Quiet first: idle blocks are sealed 5 s after their last write (SEAL_IDLE_MS), and a seal
+    // holds its block's bytes twice until the R2 put is done; after that only the block cache
+    // should hold ArrayBuffers.
+    await sleep(SETTLE_MS);
+    await fullGc(client, "end", loadStarted).catch((error) => console.error("soak: forced GC failed:", error));
+  }
   log(`load finished: ${issued} requests in ${loadSeconds.toFixed(1)} s; reading everything back`);
   const readStarted = Date.now();
   const back = NOOP ? { records: 0, bytes: 0, bucketSize: 0 } : await readBack(client);

@@ -8,7 +8,8 @@
 // reduct-edge:
 //   1. the Worker isolate's JS heap still in use after a full GC (its Worker code, the bucket
 //      objects and the block cache live there) growing between minute 2 and the end;
-//   2. its ArrayBuffers after that GC above the block cache's bound (src/api/block-cache.ts);
+//   2. its ArrayBuffers after the final GC (10 s after the load, when idle blocks are sealed) above
+//      the block cache's bound (src/api/block-cache.ts, 32 MiB) plus some slack;
 //   3. RSS still growing in the last half of the run (a leak grows with the work done; allocator
 //      and heap sizing level off): at most LIMITS.rssLastHalfOverBaseline more than the no-op
 //      Worker's own last-half growth under the same stack and load (the soak's default for runs of
