@@ -1,29 +1,45 @@
 #!/usr/bin/env node
-// `npm run soak [-- --minutes M --rate R --quick]`: the T6 soak of ../shared/reliability.md, black
-// box against `npm start`.
+// `npm run soak [-- --minutes M --rate R --quick --server S --baseline]`: the T6 soak of
+// ../shared/reliability.md, black box against `npm start` (default) or the same Worker under
+// Miniflare directly (`--server miniflare`).
 //
-//  1. Starts `node scripts/start.mjs` detached (its own process group) on a free 127.0.0.1 port with a
-//     fresh temporary RS_DATA_PATH and a random RS_API_TOKEN; creates bucket `soak`.
+//  1. Starts the server detached (its own process group) on a free 127.0.0.1 port with a fresh
+//     temporary RS_DATA_PATH and a random RS_API_TOKEN; creates bucket `soak`. `--server`:
+//     wrangler = `node scripts/start.mjs` (wrangler dev: a proxy workerd on our port in front of
+//     the workerd running the Worker); miniflare = scripts/lib/miniflare-server.mjs (one workerd,
+//     the bindings of wrangler.toml, as `npm run bench` runs it); noop / wrangler-noop = the no-op
+//     Worker scripts/lib/noop-worker.mjs under the same stack, answering the same request mix (the
+//     runtime's own memory curve; only statuses are checked).
 //  2. Sends a fixed-rate, open-loop mixed load over 8 keep-alive connections for M minutes:
 //     70% small single writes (0–4 KiB, labels sha256 and n), 20% reads of records written earlier
 //     (bytes checked), 10% batches and queries (v1 batch writes, v2 /io batch writes, entry
 //     queries read with v1 batch reads). Latency is measured from each request's scheduled time,
 //     so a server that falls behind shows it.
-//  3. After a warm-up (1 minute, or a quarter of a shorter run) samples every 10 s the workerd
-//     process that runs reduct-edge (found with pgrep -P under the server's process group; wrangler
-//     dev runs a second workerd, its proxy on our port, which is sampled and shown apart): VmRSS
-//     (and its anonymous part) from /proc/<pid>/status and the number of open fds in /proc/<pid>/fd.
+//  3. Samples every 10 s from the start of the load the workerd process that runs the Worker (found
+//     under the server's process group; wrangler's proxy workerd is sampled and shown apart): VmRSS,
+//     its anonymous and file-backed parts, and the number of open fds. With workerd's inspector
+//     (default under Miniflare, `--inspect` under wrangler) also the V8 heaps of its isolates, and a
+//     full GC is forced at minute 2 (the reference; the first quarter of a shorter run) and after
+//     the load, to read what the Worker's isolate still holds.
 //  4. Reads back everything at the end: every entry listed with a query, each record's bytes
 //     compared with what was written, and the record counts of GET /api/v1/b/soak.
-// Prints unexpected statuses (goal 0), p50/p99 latency per kind, RSS and fds over time (goal: growth
-// < 20% between minute 2 — or the first sample of a shorter run — and the end) and the read-back.
-// Exits 1 on any unexpected status, read-back mismatch, or (runs of ≥ 4 minutes) non-flat RSS/fds.
+// Prints unexpected statuses (goal 0), p50/p99 latency per kind, memory over time and the read-back.
+// Memory verdict (scripts/lib/soak-memory.mjs): the Worker's JS heap after a full GC must not grow
+// (+4 MiB at most) and its ArrayBuffers stay within the block cache's bound; RSS must level off
+// (last half of the run < +20 %, or with `--baseline` at most 10 points above the no-op Worker's
+// last-half growth under the same stack and load); open fds < +20 %. Raw RSS figures are printed
+// either way. `--baseline` runs the no-op first (doubling the run time).
+// Exits 1 on any unexpected status, read-back mismatch, or (runs of ≥ 4 minutes) a memory check.
 // Bounded: fixed duration, a client backlog cap, per-request timeouts, listing bounds, a run budget.
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { collectGarbage, heapUsage } from "./lib/inspector.mjs";
 import { payloadOf, percentile, Rng, randomSeed, sha256Hex, sizeOf } from "./lib/prng.mjs";
 import {
   entryPath,
@@ -36,7 +52,8 @@ import {
   v1BatchErrors,
   v2BatchErrors,
 } from "./lib/reduct.mjs";
-import { freePort, processStats, sleep, snapshotTree, startServer, treeVersion } from "./lib/server.mjs";
+import { freePort, processStats, SERVER_KINDS, sleep, snapshotTree, startServer, treeVersion } from "./lib/server.mjs";
+import { memoryFigures, memoryVerdict, rssLine } from "./lib/soak-memory.mjs";
 
 const { values: options } = parseArgs({
   options: {
@@ -46,6 +63,14 @@ const { values: options } = parseArgs({
     quick: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
     "live-tree": { type: "boolean", default: false },
+    server: { type: "string", default: "wrangler" },
+    json: { type: "string" },
+    inspect: { type: "boolean" },
+    "no-inspect": { type: "boolean", default: false },
+    baseline: { type: "boolean", default: false },
+    "no-baseline": { type: "boolean", default: false },
+    "baseline-json": { type: "string" },
+    "as-baseline": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
@@ -56,23 +81,59 @@ if (options.help) {
   --seed S     seed of the workload (printed)
   --keep       keep the temporary directory (state, server log)
   --live-tree  run the repository itself instead of a snapshot copy taken at the start (wrangler dev
-               restarts the Worker on every source edit, which shows up as 503s)`);
+               restarts the Worker on every source edit, which shows up as 503s)
+  --server S   wrangler (default): \`npm start\` (wrangler dev, proxy workerd in front);
+               miniflare: the same Worker and bindings under Miniflare directly (one workerd);
+               noop, wrangler-noop: a no-op Worker (scripts/lib/noop-worker.mjs) under the same
+               Miniflare / wrangler dev answering the same request mix (the runtime's own memory;
+               statuses only, no read-back)
+  --inspect    read the V8 heaps through workerd's inspector (every isolate; under wrangler dev only
+               the Worker's, through its devtools proxy) and force a full GC at minute 2 and at the
+               end: the Worker-heap checks of the memory verdict. Default with miniflare/noop; opt-in
+               with wrangler (its devtools proxy enables the Runtime and Network domains for the
+               session). --no-inspect: off.
+  --baseline   first run the no-op Worker under the same stack with the same load, length and seed,
+               then judge RSS growth against it (doubles the run time). Default for runs of ≥ 4
+               minutes; --no-baseline: judge RSS by its last-half growth alone (the runtime itself
+               grows for 10+ minutes, so only long runs pass that)
+  --baseline-json FILE  judge against an earlier no-op run's --json output instead
+  --json FILE  also write the summary and every memory sample to FILE`);
   process.exit(0);
 }
 const MINUTES = Number(options.minutes ?? (options.quick ? 1 : 10));
 const RATE = Number(options.rate ?? 100);
 if (!(MINUTES > 0 && MINUTES <= 240)) throw new Error(`--minutes must be in (0, 240], got ${options.minutes}`);
 if (!(RATE > 0 && RATE <= 2000)) throw new Error(`--rate must be in (0, 2000], got ${options.rate}`);
+const SERVER = options.server;
+if (!Object.hasOwn(SERVER_KINDS, SERVER)) throw new Error(`--server must be one of ${Object.keys(SERVER_KINDS).join(", ")}`);
+const UNDER_WRANGLER = SERVER_KINDS[SERVER].proxy === true;
+/** The no-op Worker stores nothing: only statuses are checked, nothing is read back. */
+const NOOP = SERVER === "noop" || SERVER === "wrangler-noop";
+const NOOP_OF = UNDER_WRANGLER ? "wrangler-noop" : "noop";
+const INSPECT = !options["no-inspect"] && (options.inspect ?? !UNDER_WRANGLER);
+if ((options.baseline || options["baseline-json"]) && NOOP) throw new Error("--baseline is for a run of reduct-edge");
+let inspectorPort;
 const SEED = options.seed ?? randomSeed();
 const DURATION_MS = Math.round(MINUTES * 60_000);
 const WARMUP_MS = Math.min(60_000, Math.round(DURATION_MS / 4));
 const SAMPLE_EVERY_MS = 10_000;
-/** The flatness reference: minute 2, or the first sample when the run is shorter than 4 minutes. */
+/** The memory reference: minute 2, or the end of the warm-up (a quarter) of a run shorter than 4 minutes. */
 const REFERENCE_MS = DURATION_MS >= 240_000 ? 120_000 : WARMUP_MS;
 const CONNECTIONS = 8;
 const MAX_BACKLOG = 2_000;
 const REQUEST_TIMEOUT_MS = 30_000;
-const RUN_BUDGET_MS = DURATION_MS + 300_000;
+/** Pause between the end of the load and the final forced GC (see main). */
+const SETTLE_MS = 10_000;
+/** How RSS is judged: against a no-op run made first ("run"), an earlier one ("json"), or alone. */
+const BASELINE_MODE =
+  NOOP || options["as-baseline"]
+    ? "none"
+    : options["baseline-json"]
+      ? "json"
+      : options.baseline || (DURATION_MS >= 240_000 && !options["no-baseline"])
+        ? "run"
+        : "none";
+const RUN_BUDGET_MS = (DURATION_MS + 300_000) * (BASELINE_MODE === "run" ? 2 : 1);
 const BUCKET = "soak";
 const ENTRIES = Array.from({ length: 8 }, (_, i) => `s${i}`);
 const BASE_TS = 1_700_000_000_000_000;
@@ -90,6 +151,7 @@ let finishing = false;
 async function finish(code) {
   if (finishing) return;
   finishing = true;
+  baselineChild?.kill("SIGTERM");
   if (server) await server.stop();
   if (code !== 0 || options.keep) console.log(`soak: state and server log kept in ${workDir}`);
   else rmSync(workDir, { recursive: true, force: true });
@@ -192,7 +254,8 @@ async function opRead(client) {
     return;
   }
   const expected = written.get(entry).get(ts);
-  if (sha256Hex(response.body) !== expected.sha) mismatches.push(`GET ${entry}@${ts}: bytes differ from what was written`);
+  if (!NOOP && sha256Hex(response.body) !== expected.sha)
+    mismatches.push(`GET ${entry}@${ts}: bytes differ from what was written`);
 }
 
 async function opBatchV1(client) {
@@ -306,10 +369,46 @@ async function runLoad(client) {
 // Sampling
 
 const samples = [];
-function sampler(startedAt) {
+/** --inspect: forced full GCs (at the reference time and after the load) and the memory around them. */
+const gcs = [];
+
+/**
+ * --inspect: a full GC in every isolate of workerd, then RSS and V8 heaps again. workerd runs the
+ * inspector's GC command only in an isolate that has work, so a few light requests keep the
+ * Worker (and, through it, the bucket's object, D1 and R2) busy meanwhile.
+ */
+async function fullGc(client, what, startedAt) {
+  const pid = server.workerdPids().runtime;
+  const before = { ...processStats(pid), heap: await heapUsage(inspectorPort) };
+  let kicking = true;
+  const kicks = (async () => {
+    while (kicking) {
+      const first = writtenTs.get(ENTRIES[0])[0];
+      await Promise.all([
+        client.request("GET", `/api/v1/b/${BUCKET}`).catch(() => {}),
+        first === undefined ? undefined : client.request("GET", `${entryPath(BUCKET, ENTRIES[0])}?ts=${first}`).catch(() => {}),
+      ]);
+      await sleep(100);
+    }
+  })();
+  let missed;
+  try {
+    missed = await collectGarbage(inspectorPort, 5_000);
+  } finally {
+    kicking = false;
+    await kicks;
+  }
+  await sleep(1_000);
+  const after = { ...processStats(pid), heap: await heapUsage(inspectorPort) };
+  gcs.push({ what, atS: Math.round((Date.now() - startedAt) / 1000), before, after, missed });
+}
+
+function sampler(startedAt, client) {
   let stopped = false;
+  let referenceGc;
   const loop = (async () => {
-    let next = startedAt + WARMUP_MS;
+    let next = startedAt;
+    let referenceGcDone = false;
     while (!stopped) {
       const wait = next - Date.now();
       if (wait > 0) await sleep(Math.min(wait, 500));
@@ -317,14 +416,21 @@ function sampler(startedAt) {
       const pids = server.workerdPids();
       const stats = pids.runtime ? processStats(pids.runtime) : undefined;
       const proxy = pids.proxy ? processStats(pids.proxy) : undefined;
+      const heap = inspectorPort ? await heapUsage(inspectorPort).catch(() => undefined) : undefined;
       if (stats) {
         samples.push({
           atS: Math.round((Date.now() - startedAt) / 1000),
           pid: pids.runtime,
           ...stats,
           proxyRssKiB: proxy?.rssKiB ?? Number.NaN,
+          heap,
           load1: os.loadavg()[0],
         });
+      }
+      if (inspectorPort && !referenceGcDone && Date.now() - startedAt >= REFERENCE_MS) {
+        referenceGcDone = true;
+        // Not awaited: the sampling goes on meanwhile.
+        referenceGc = fullGc(client, "reference", startedAt).catch((error) => console.error("soak: forced GC failed:", error));
       }
       next += SAMPLE_EVERY_MS;
     }
@@ -332,6 +438,7 @@ function sampler(startedAt) {
   return async () => {
     stopped = true;
     await loop;
+    await referenceGc;
   };
 }
 
@@ -370,19 +477,96 @@ async function readBack(client) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Report helpers
+
+/** Table columns of a heapUsage() result (MiB): the Worker's isolate and all isolates. */
+function heapColumns(heap) {
+  const pair = (h) => (h ? `${(h.used / 1024).toFixed(1)}/${(h.total / 1024).toFixed(1)}` : "–");
+  return {
+    "V8 Worker used/total MiB": pair(heap?.user),
+    "Worker ArrayBuffers MiB": heap?.user ? Number((heap.user.backing / 1024).toFixed(1)) : "–",
+    "V8 all isolates used/total MiB": pair(heap?.all),
+  };
+}
+
+/** RSS of wrangler's proxy workerd at the same windows as `figures`. */
+function proxyLine(all, figures) {
+  const at = (window) =>
+    percentile(
+      all.filter((s) => s.atS >= window.fromS && s.atS <= window.toS).map((s) => s.proxyRssKiB),
+      50,
+    );
+  const [reference, end] = [at(figures.reference), at(figures.end)];
+  return `RSS ${(reference / 1024).toFixed(1)} → ${(end / 1024).toFixed(1)} MiB (${(((end - reference) / reference) * 100).toFixed(1)} %)`;
+}
+
+/** reduct-edge's RSS growth minus the no-op's, reference → end and over the last half. */
+function baselineDelta(figures, base) {
+  const mib = (kib) => (kib / 1024).toFixed(1);
+  const grown = (f) => f.end.rssKiB - f.reference.rssKiB;
+  const lastHalf = (f) => f.end.rssKiB - f.half.rssKiB;
+  return (
+    `reference → end ${mib(grown(figures))} − ${mib(grown(base))} = ${mib(grown(figures) - grown(base))} MiB; ` +
+    `last half ${mib(lastHalf(figures))} − ${mib(lastHalf(base))} = ${mib(lastHalf(figures) - lastHalf(base))} MiB ` +
+    `(${((figures.rssLastHalf - base.rssLastHalf) * 100).toFixed(1)} points)`
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Main
 
+/**
+ * --baseline: the no-op Worker under the same stack, same load, length and seed, run first as a
+ * child soak (its output prefixed); --baseline-json: an earlier such run. Its samples and GCs.
+ */
+let baselineRun;
+let baselineChild;
+async function runBaseline() {
+  if (options["baseline-json"]) {
+    const earlier = JSON.parse(readFileSync(options["baseline-json"], "utf8"));
+    if (earlier.server !== NOOP_OF)
+      throw new Error(`${options["baseline-json"]} is a --server ${earlier.server} run, not ${NOOP_OF}`);
+    if (earlier.minutes !== MINUTES || earlier.rate !== RATE) {
+      console.log(
+        `soak: note: the baseline ran ${earlier.minutes} min at ${earlier.rate} req/s, this run ${MINUTES} min at ${RATE}`,
+      );
+    }
+    return { ...earlier, source: options["baseline-json"] };
+  }
+  const file = path.join(workDir, "baseline.json");
+  const args = [fileURLToPath(import.meta.url), "--server", NOOP_OF, "--minutes", String(MINUTES), "--rate", String(RATE)];
+  args.push("--seed", SEED, "--json", file, "--as-baseline", INSPECT ? "--inspect" : "--no-inspect");
+  if (options["live-tree"]) args.push("--live-tree");
+  console.log(`soak: --baseline: running the no-op Worker under the same stack first (${MINUTES} min)`);
+  baselineChild = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const lines = createInterface({ input: baselineChild.stdout });
+  lines.on("line", (line) => console.log(`  baseline | ${line}`));
+  const code = await new Promise((resolve) => baselineChild.on("exit", (exitCode) => resolve(exitCode)));
+  baselineChild = undefined;
+  if (code !== 0) throw new Error(`the no-op baseline run failed (exit ${code}); its output is above`);
+  return { ...JSON.parse(readFileSync(file, "utf8")), source: `--server ${NOOP_OF}, same run` };
+}
+
 async function main() {
+  if (BASELINE_MODE !== "none") baselineRun = await runBaseline();
   console.log(`soak: seed ${SEED}, ${MINUTES} min at ${RATE} req/s over ${CONNECTIONS} connections, work dir ${workDir}`);
-  console.log(`soak: server code ${treeVersion()}${tree ? ", run from a snapshot copy" : ", run from the live tree"}`);
+  console.log(
+    `soak: server code ${treeVersion()}${tree ? ", run from a snapshot copy" : ", run from the live tree"}, --server ${SERVER}`,
+  );
   const port = await freePort();
+  inspectorPort = INSPECT ? await freePort() : undefined;
   server = startServer({
     tag: "soak server",
     port,
     dataPath: path.join(workDir, "state"),
     logPath: path.join(workDir, "server.log"),
-    env: { RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: "soak" },
+    env: {
+      RS_API_TOKEN: apiToken,
+      RS_INSTANCE_NAME: "soak",
+      ...(inspectorPort ? { RS_INSPECTOR_PORT: String(inspectorPort) } : {}),
+    },
     tree,
+    kind: SERVER,
   });
   const aliveAfter = await server.waitAlive(90_000);
   log(`server alive after ${aliveAfter.toFixed(1)} s on ${server.url} (workerd ${JSON.stringify(server.workerdPids())})`);
@@ -392,7 +576,7 @@ async function main() {
 
   const loadStarted = Date.now();
   loadStartedAt = loadStarted;
-  const stopSampler = sampler(loadStarted);
+  const stopSampler = sampler(loadStarted, client);
   const progress = setInterval(() => {
     const s = samples[samples.length - 1];
     log(
@@ -403,9 +587,16 @@ async function main() {
   const loadSeconds = await runLoad(client);
   clearInterval(progress);
   await stopSampler();
+  if (inspectorPort) {
+    // Quiet first: idle blocks are sealed 5 s after their last write (SEAL_IDLE_MS), and a seal
+    // holds its block's bytes twice until the R2 put is done; after that only the block cache
+    // should hold ArrayBuffers.
+    await sleep(SETTLE_MS);
+    await fullGc(client, "end", loadStarted).catch((error) => console.error("soak: forced GC failed:", error));
+  }
   log(`load finished: ${issued} requests in ${loadSeconds.toFixed(1)} s; reading everything back`);
   const readStarted = Date.now();
-  const back = await readBack(client);
+  const back = NOOP ? { records: 0, bytes: 0, bucketSize: 0 } : await readBack(client);
   const readSeconds = (Date.now() - readStarted) / 1000;
   client.close();
 
@@ -435,40 +626,36 @@ async function main() {
       pid: s.pid,
       "RSS MiB": Number((s.rssKiB / 1024).toFixed(1)),
       "anon MiB": Number((s.anonKiB / 1024).toFixed(1)),
+      "file MiB": Number((s.fileKiB / 1024).toFixed(1)),
       fds: s.fds,
       "proxy RSS MiB": Number((s.proxyRssKiB / 1024).toFixed(1)),
       "load avg (1 min)": Number(s.load1.toFixed(2)),
+      ...(inspectorPort ? heapColumns(s.heap) : {}),
     })),
   );
-
-  // Flatness: medians of the first 3 samples from the reference time on and of the last 3 samples
-  // (single samples are noisy: fds include sockets, RSS moves with GC).
-  let flat = { checked: false, text: "not enough samples" };
-  const fromReference = samples.filter((s) => s.atS * 1000 >= REFERENCE_MS);
-  if (fromReference.length >= 4) {
-    const head = fromReference.slice(0, Math.min(3, fromReference.length - 1));
-    const tail = fromReference.slice(Math.max(head.length, fromReference.length - 3));
-    const median = (items, key) =>
-      percentile(
-        items.map((item) => item[key]),
-        50,
-      );
-    const growth = (key) => (median(tail, key) - median(head, key)) / Math.max(median(head, key), 1);
-    const mib = (items, key) => (median(items, key) / 1024).toFixed(1);
-    const samePid = new Set(fromReference.map((s) => s.pid)).size === 1;
-    const [rss, anon, fds] = [growth("rssKiB"), growth("anonKiB"), growth("fds")];
-    flat = {
-      checked: true,
-      ok: samePid && rss < 0.2 && fds < 0.2,
-      text:
-        `RSS ${mib(head, "rssKiB")} → ${mib(tail, "rssKiB")} MiB (${(rss * 100).toFixed(1)}%; anon ${mib(head, "anonKiB")} → ` +
-        `${mib(tail, "anonKiB")} MiB, ${(anon * 100).toFixed(1)}%), fds ${median(head, "fds")} → ${median(tail, "fds")} ` +
-        `(${(fds * 100).toFixed(1)}%), medians of ${head[0].atS}–${head[head.length - 1].atS} s vs ${tail[0].atS}–${tail[tail.length - 1].atS} s` +
-        (samePid ? "" : " (the workerd pid changed: it restarted!)") +
-        `; wrangler's proxy workerd (not reduct-edge) ${mib(head, "proxyRssKiB")} → ${mib(tail, "proxyRssKiB")} MiB`,
-    };
+  if (gcs.length) {
+    const row = (what, x) => ({
+      what,
+      "RSS MiB": Number((x.rssKiB / 1024).toFixed(1)),
+      "anon MiB": Number((x.anonKiB / 1024).toFixed(1)),
+      ...heapColumns(x.heap),
+    });
+    console.log(
+      `soak: workerd before and after a forced full GC (inspector; ${UNDER_WRANGLER ? "the Worker's isolate only" : "every isolate"})`,
+    );
+    console.table(
+      gcs.flatMap((gc) => [row(`${gc.what} (${gc.atS} s), before`, gc.before), row(`${gc.what} (${gc.atS} s), after`, gc.after)]),
+    );
+    for (const gc of gcs)
+      if (gc.missed.length) console.log(`soak: ${gc.what}: idle isolates not collected: ${gc.missed.join(", ")}`);
   }
-  const enforceFlat = DURATION_MS >= 240_000;
+
+  // Memory: see scripts/lib/soak-memory.mjs for the checks and why RSS alone is not the verdict.
+  const figureOptions = { durationS: DURATION_MS / 1000, referenceS: REFERENCE_MS / 1000 };
+  const figures = memoryFigures({ samples, gcs, ...figureOptions });
+  const baselineFigures = baselineRun ? memoryFigures({ ...baselineRun, ...figureOptions }) : undefined;
+  const verdict = figures ? memoryVerdict(figures, baselineFigures, { inspected: INSPECT }) : undefined;
+  const enforceFlat = DURATION_MS >= 240_000 && !options["as-baseline"];
   const summary = {
     seed: SEED,
     "duration (s)": loadSeconds.toFixed(1),
@@ -481,11 +668,26 @@ async function main() {
     "ACKed records": [...written.values()].reduce((sum, map) => sum + map.size, 0),
     "read back": `${back.records} records, ${back.bytes} bytes in ${readSeconds.toFixed(1)} s (bucket size ${back.bucketSize})`,
     "read-back mismatches": mismatches.length,
-    "memory/fds flat (< 20%)": flat.checked
-      ? `${flat.ok ? "yes" : "NO"}: ${flat.text}${enforceFlat ? "" : " (reported only: run < 4 min)"}`
-      : flat.text,
+    "workerd memory": figures ? rssLine(figures) : "not enough samples",
+    ...(UNDER_WRANGLER && figures ? { "wrangler's proxy workerd (not reduct-edge)": proxyLine(samples, figures) } : {}),
+    ...(baselineFigures
+      ? {
+          [`no-op baseline (${baselineRun.source})`]: rssLine(baselineFigures),
+          "reduct-edge minus no-op": baselineDelta(figures, baselineFigures),
+        }
+      : {}),
+    ...Object.fromEntries((verdict?.checks ?? []).map((c) => [`memory: ${c.what}`, `${c.ok ? "ok" : "NO"}: ${c.text}`])),
+    "memory verdict": verdict
+      ? `${verdict.ok ? "flat" : "NOT FLAT"}${enforceFlat ? "" : ` (reported only: ${options["as-baseline"] ? "baseline run" : "run < 4 min"})`}`
+      : "not judged",
     "run time": elapsed(),
   };
+  if (options.json) {
+    writeFileSync(
+      options.json,
+      `${JSON.stringify({ server: SERVER, minutes: MINUTES, rate: RATE, seed: SEED, summary, latency: latencyRows, figures, baselineFigures, verdict, samples, gcs }, null, 1)}\n`,
+    );
+  }
   console.log("soak: summary");
   console.table(Object.entries(summary).map(([what, value]) => ({ what, value })));
   if (unexpected.size) {
@@ -509,7 +711,7 @@ async function main() {
     mismatches.length > 0 ||
     dropped > 0 ||
     uncaught.length > 0 ||
-    (enforceFlat && flat.checked && !flat.ok);
+    (enforceFlat && verdict !== undefined && !verdict.ok);
   console.log(`soak: ${failed ? "FAILED" : "passed"} (seed ${SEED}) in ${elapsed()}`);
   await finish(failed ? 1 : 0);
 }

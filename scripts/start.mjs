@@ -26,14 +26,23 @@ if (migrate.status !== 0) {
 }
 
 const vars = Object.entries(process.env)
-  .filter(([key, value]) => key.startsWith("RS_") && !["RS_HOST", "RS_PORT", "RS_DATA_PATH"].includes(key) && value !== "")
+  .filter(
+    ([key, value]) =>
+      key.startsWith("RS_") &&
+      !["RS_HOST", "RS_PORT", "RS_DATA_PATH", "RS_INSPECTOR_PORT", "RS_WORKER_SCRIPT"].includes(key) &&
+      value !== "",
+  )
   .map(([key, value]) => `${key}:${value}`);
 if (!process.env.RS_API_TOKEN && !process.env.RS_DISABLE_AUTH) {
   vars.push("RS_DISABLE_AUTH:true");
   console.log("reduct-edge: RS_API_TOKEN is not set, so this local server runs without authentication");
 }
 
-const args = ["dev", "--ip", host, "--port", port, "--persist-to", persistTo, "--show-interactive-dev-session=false"];
+// RS_WORKER_SCRIPT (the soak's no-op baseline only): another Worker script, with the same bindings.
+const script = process.env.RS_WORKER_SCRIPT ? [process.env.RS_WORKER_SCRIPT] : [];
+const args = ["dev", ...script, "--ip", host, "--port", port, "--persist-to", persistTo, "--show-interactive-dev-session=false"];
+// The port of wrangler's devtools inspector (default: 9229 or the next free one); the soak sets it.
+if (process.env.RS_INSPECTOR_PORT) args.push("--inspector-port", process.env.RS_INSPECTOR_PORT);
 for (const entry of vars) args.push("--var", entry);
 const dev = spawn(wrangler, args, { cwd: root, env: childEnv, stdio: ["ignore", "inherit", "inherit"] });
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));

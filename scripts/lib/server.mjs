@@ -84,20 +84,40 @@ export function processStats(pid) {
   }
 }
 
+/** The servers startServer can run: the command (relative to the tree) and its arguments. */
+export const SERVER_KINDS = {
+  /** `npm start`: wrangler dev (a proxy workerd on our port in front of the workerd running the Worker). */
+  wrangler: { args: ["scripts/start.mjs"], proxy: true },
+  /** The no-op Worker (scripts/lib/noop-worker.mjs) under the same `npm start`: wrangler's baseline. */
+  "wrangler-noop": {
+    args: ["scripts/start.mjs"],
+    proxy: true,
+    env: { RS_WORKER_SCRIPT: "scripts/lib/noop-worker.mjs" },
+  },
+  /** The same Worker and bindings under Miniflare directly: one workerd, no proxy. */
+  miniflare: { args: ["scripts/lib/miniflare-server.mjs", "--worker", "reduct-edge"], readyLine: "listening on" },
+  /** The no-op Worker under the same Miniflare: Miniflare's baseline. */
+  noop: { args: ["scripts/lib/miniflare-server.mjs", "--worker", "noop"], readyLine: "listening on" },
+};
+
 /**
- * Starts `node scripts/start.mjs` detached (its own process group, so wrangler and workerd are
- * killed together) with only the given RS_* variables, appending its output to `logPath`. `tree`:
- * the checkout to run (the repository, or a snapshotTree copy).
- * `tag` prefixes the log lines printed here.
+ * Starts `node scripts/start.mjs` (`kind` "wrangler", the default, or "wrangler-noop") or the
+ * Miniflare launcher (`kind` "miniflare" or "noop", see scripts/lib/miniflare-server.mjs) detached
+ * (its own process group, so the node processes and workerd are killed together) with only the
+ * given RS_* variables, appending its output to `logPath`. `tree`: the checkout to run (the repository, or a snapshotTree
+ * copy). `tag` prefixes the log lines printed here. RS_INSPECTOR_PORT in `env` turns on workerd's
+ * V8 inspector on that port (wrangler dev: its devtools proxy, which always runs).
  */
-export function startServer({ tag, port, dataPath, logPath, env = {}, tree = root }) {
+export function startServer({ tag, port, dataPath, logPath, env = {}, tree = root, kind = "wrangler" }) {
+  const spec = SERVER_KINDS[kind];
+  if (!spec) throw new Error(`unknown server kind ${kind}`);
   const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RS_")));
   const logFd = openSync(logPath, "a");
-  const child = spawn(process.execPath, [path.join(tree, "scripts", "start.mjs")], {
+  const child = spawn(process.execPath, [path.join(tree, spec.args[0]), ...spec.args.slice(1)], {
     cwd: tree,
     detached: true,
     stdio: ["ignore", logFd, logFd],
-    env: { ...baseEnv, ...env, RS_HOST: "127.0.0.1", RS_PORT: String(port), RS_DATA_PATH: dataPath },
+    env: { ...baseEnv, ...env, ...spec.env, RS_HOST: "127.0.0.1", RS_PORT: String(port), RS_DATA_PATH: dataPath },
   });
   closeSync(logFd);
   const pgid = child.pid;
@@ -116,13 +136,18 @@ export function startServer({ tag, port, dataPath, logPath, env = {}, tree = roo
     get exited() {
       return exited;
     },
-    /** Polls HEAD /api/v1/alive until 200; resolves with the seconds it took since the spawn. */
+    kind,
+    /**
+     * Polls HEAD /api/v1/alive until 200 (and, under Miniflare, until the launcher logged that the
+     * D1 migrations are applied); resolves with the seconds it took since the spawn.
+     */
     async waitAlive(timeoutMs) {
       for (;;) {
         if (exited) throw new Error(`${tag}: the server exited before answering HEAD /api/v1/alive`);
         try {
+          const ready = !spec.readyLine || readFileSync(logPath, "utf8").includes(spec.readyLine);
           const response = await fetch(`${url}/api/v1/alive`, { method: "HEAD", signal: AbortSignal.timeout(2_000) });
-          if (response.status === 200) return (Date.now() - startedAt) / 1000;
+          if (ready && response.status === 200) return (Date.now() - startedAt) / 1000;
         } catch {
           // not listening yet
         }
@@ -135,12 +160,16 @@ export function startServer({ tag, port, dataPath, logPath, env = {}, tree = roo
     /**
      * The workerd processes of this server (descendants of the group leader): wrangler dev runs
      * two. `proxy` listens on our port and forwards to `runtime`, which runs reduct-edge (its
-     * Worker, bucket objects, and the local R2/D1 simulators).
+     * Worker, bucket objects, and the local R2/D1 simulators). Miniflare runs one, `runtime`.
      */
     workerdPids() {
       const out = {};
       for (const pid of descendantsOf(pgid, 10)) {
         if (commOf(pid) !== "workerd") continue;
+        if (!spec.proxy) {
+          out.runtime ??= pid;
+          continue;
+        }
         let args = "";
         try {
           args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
@@ -209,6 +238,13 @@ export function snapshotTree(dest) {
     if (existsSync(from)) cpSync(from, path.join(dest, item), { recursive: true });
   }
   cpSync(path.join(root, "scripts", "start.mjs"), path.join(dest, "scripts", "start.mjs"));
+  // The Miniflare launcher and its no-op Worker (soak --server miniflare|noop), and the bench
+  // helpers the launcher shares with `npm run bench`.
+  mkdirSync(path.join(dest, "scripts", "lib"), { recursive: true });
+  for (const item of ["miniflare-server.mjs", "noop-worker.mjs"]) {
+    cpSync(path.join(root, "scripts", "lib", item), path.join(dest, "scripts", "lib", item));
+  }
+  cpSync(path.join(root, "bench", "lib"), path.join(dest, "bench", "lib"), { recursive: true });
   // Hard links (same file system, instant): esbuild watches every input it resolved, and through a
   // symlink those are under the repository, where any change (npm ci, a new file at the root) makes
   // wrangler rebuild and restart the Worker. Falls back to a symlink across file systems.
