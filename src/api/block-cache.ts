@@ -29,15 +29,36 @@ export class BlockCache {
       return object ? new Uint8Array(await object.arrayBuffer()) : null;
     })();
     this.blocks.set(key, loading);
+    // Only while this load is still the cached entry: a block evicted while loading and requested
+    // again has a newer load in the map, which accounts for itself (counting both overstated bytes).
+    const current = () => this.blocks.get(key) === loading;
     loading.then(
-      (block) => (block ? this.account(key, block.byteLength) : this.blocks.delete(key)),
-      () => this.blocks.delete(key),
+      (block) => {
+        if (!current()) return;
+        if (block) this.account(key, block.byteLength);
+        else this.blocks.delete(key);
+      },
+      () => {
+        if (current()) this.blocks.delete(key);
+      },
     );
     return loading;
   }
 
+  /** Bytes of the blocks held (loads in flight count once they land). */
+  get cachedBytes(): number {
+    return this.bytes;
+  }
+
+  cachedKeys(): string[] {
+    return [...this.blocks.keys()];
+  }
+
+  sizeOf(key: string): number | undefined {
+    return this.sizes.get(key);
+  }
+
   private account(key: string, size: number): void {
-    if (!this.blocks.has(key)) return;
     this.sizes.set(key, size);
     this.bytes += size;
     for (const oldest of this.blocks.keys()) {
