@@ -43,7 +43,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { freePort } from "../scripts/lib/server.mjs";
+import { freePort, groupAlive } from "../scripts/lib/server.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUN_BUDGET_MS = 15 * 60_000;
@@ -78,15 +78,6 @@ const logPath = path.join(workDir, "server.log");
 const apiToken = randomBytes(16).toString("hex");
 let server;
 let cleanedUp = false;
-
-function groupAlive(pgid) {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (error) {
-    return error.code === "EPERM";
-  }
-}
 
 function snapshotTree(dest) {
   mkdirSync(path.join(dest, "scripts"), { recursive: true });
