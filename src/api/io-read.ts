@@ -13,6 +13,7 @@ import { bucketStub } from "./bucket-stub";
 import type { AppEnv } from "./context";
 import { renderBatchV2 } from "./headers/batch-v2";
 import { noContent } from "./queries";
+import { recordBytesResponse } from "./record-response";
 import { assertRemoveHasParameters, batchLimits, parseQueryEntry, parseQueryId, toSpec } from "./query-request";
 
 export const ioReadRoutes = new Hono<AppEnv>();
@@ -62,5 +63,5 @@ ioReadRoutes.get("/:bucket/read", async (c) => {
     ["x-reduct-last", String(batch.last && !continuous)],
   ];
   const body = head ? null : await batchBody(recordsBucket(c.env), ordered);
-  return new Response(body, { status: 200, headers });
+  return recordBytesResponse(body, headers);
 });

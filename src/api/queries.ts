@@ -13,7 +13,7 @@ import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import { renderBatchV1 } from "./headers/batch-v1";
 import { assertRemoveHasParameters, batchLimits, legacySpec, parseQueryEntry, parseQueryId, toSpec } from "./query-request";
-import { recordHeaders } from "./record-response";
+import { recordBytesResponse, recordHeaders } from "./record-response";
 
 export const queryRoutes = new Hono<AppEnv>();
 
@@ -76,7 +76,7 @@ queryRoutes.get("/:bucket/:entry{.+}/batch", async (c) => {
     ["x-reduct-last", String(batch.last)],
   ];
   const body = head ? null : await batchBody(recordsBucket(c.env), batch.records);
-  return new Response(body, { status: 200, headers });
+  return recordBytesResponse(body, headers);
 });
 
 /** GET|HEAD …/:entry?q=<id>: the next record of a query, or 204 when there is none. */
@@ -90,5 +90,5 @@ export async function readOneOfQuery(c: AppContext, bucket: string, queryId: str
   const headers = recordHeaders(record);
   headers.set("x-reduct-last", String(batch.last));
   const body = head ? null : await batchBody(recordsBucket(c.env), [record]);
-  return new Response(body, { status: 200, headers });
+  return recordBytesResponse(body, headers);
 }

@@ -1,7 +1,8 @@
 /**
- * Building a record response (§4.2, §4.3): the x-reduct-* headers and an exact Content-Length,
- * also on HEAD (reduct-js reads the record size from it). Sealed and large records are served
- * with a ranged R2 get; staged ones come inline from the bucket object.
+ * Building a record response: the x-reduct-* headers and an exact Content-Length, also on HEAD
+ * (reduct-js and reduct-py read the record size from it). Sealed and large records are served
+ * with a ranged R2 get; staged ones come inline from the bucket object. Every response that
+ * carries record bytes leaves through `recordBytesResponse`, so the platform never compresses it.
  */
 
 import type { BodyLocation, RecordView } from "../bucket/bucket-object";
@@ -11,6 +12,29 @@ import { recordsBucket } from "../storage/r2-binding";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext } from "./context";
 import { labelHeaderName } from "./headers/single-record";
+
+/**
+ * Keeps record bytes as stored, with their exact Content-Length. Cloudflare's edge compresses 200
+ * responses of text, JSON, XML, SVG, JavaScript… types for clients that accept gzip/br/zstd, and
+ * then drops Content-Length; `cache-control: no-transform` is what it honours to leave a response
+ * as it is. The local runtime (wrangler dev) copies that compression but ignores no-transform: it
+ * leaves a response alone only when it already names a coding other than gzip or br, so the
+ * response says `content-encoding: identity` ("not encoded"), which clients treat as no coding.
+ */
+const UNTRANSFORMED_BODY_HEADERS: ReadonlyArray<[string, string]> = [
+  ["cache-control", "no-transform"],
+  ["content-encoding", "identity"],
+];
+
+/** A 200 carrying record bytes (or, for HEAD, only their headers), never re-encoded on the way. */
+export function recordBytesResponse(body: BodyInit | null, headers: Headers | Array<[string, string]>): Response {
+  if (headers instanceof Headers) {
+    for (const [name, value] of UNTRANSFORMED_BODY_HEADERS) headers.set(name, value);
+  } else {
+    headers.push(...UNTRANSFORMED_BODY_HEADERS);
+  }
+  return new Response(body, { status: 200, headers });
+}
 
 export function recordHeaders(record: RecordView): Headers {
   const headers = new Headers({
@@ -54,7 +78,7 @@ export async function sendRecord(c: AppContext, bucket: string, entry: string, t
     const { record, body } = unwrap(await stub.readRecord(bucket, entry, ts, !head));
     const content = await openBody(recordsBucket(c.env), record, body);
     if (content === undefined) continue;
-    return new Response(content, { status: 200, headers: recordHeaders(record) });
+    return recordBytesResponse(content, recordHeaders(record));
   }
   throw internal(`Record of ${bucket}/${entry} is broken: its stored bytes are missing`);
 }
