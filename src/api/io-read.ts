@@ -13,8 +13,8 @@ import { bucketStub } from "./bucket-stub";
 import type { AppEnv } from "./context";
 import { renderBatchV2 } from "./headers/batch-v2";
 import { noContent } from "./queries";
-import { recordBytesResponse } from "./record-response";
 import { assertRemoveHasParameters, batchLimits, parseQueryEntry, parseQueryId, toSpec } from "./query-request";
+import { recordBytesResponse } from "./record-response";
 
 export const ioReadRoutes = new Hono<AppEnv>();
 
