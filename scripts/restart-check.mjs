@@ -1,6 +1,7 @@
 // Black-box acceptance check run by scripts/smoke.mjs after the test files: what a user stored
 // survives a restart of `npm start` on the same RS_DATA_PATH (records in R2 and the bucket object,
-// bucket registry and tokens in D1), and RS_INSTANCE_NAME reaches /info on each start.
+// bucket registry and tokens in D1), and RS_INSTANCE_NAME reaches /info on each start; /info's
+// uptime counts from when the restarted server started, not from its first /info.
 // It talks to the servers only through HTTP, with the official reduct-js client where it can.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -23,10 +24,16 @@ const ENTRY = "site-1/sensor-7";
 const TS = 1_700_000_000_000_000n;
 const md5 = (data) => createHash("md5").update(data).digest("hex");
 
-async function instanceNameOf(url, apiToken) {
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function infoOf(url, apiToken) {
   const response = await fetch(`${url}/api/v1/info`, { headers: { Authorization: `Bearer ${apiToken}` } });
   assert.equal(response.status, 200, `GET /api/v1/info answered ${response.status}`);
-  return (await response.json()).instance_name;
+  return response.json();
+}
+
+async function instanceNameOf(url, apiToken) {
+  return (await infoOf(url, apiToken)).instance_name;
 }
 
 /**
@@ -78,6 +85,7 @@ export async function runRestartCheck({ startServer, freePort, first, apiToken, 
   await first.stop();
 
   const restartedName = `${instanceName}-restarted`;
+  const restartedAt = Date.now();
   const second = await startServer({
     label: "restarted server",
     port: await freePort(),
@@ -88,6 +96,15 @@ export async function runRestartCheck({ startServer, freePort, first, apiToken, 
   try {
     const alive = await check("restarted server answers HEAD /api/v1/alive", () => second.waitAlive(60_000));
     if (!alive) return false;
+
+    // Asked before anything else calls /info: the clock must not start with the first /info.
+    await check("after restart: /info uptime counts from the start (>= 2 s when asked 3 s after /alive answered)", async () => {
+      await sleep(3_000);
+      const { uptime } = await infoOf(second.url, apiToken);
+      assert.ok(uptime >= 2, `uptime ${uptime} s, 3 s after /alive first answered`);
+      const sinceRestart = (Date.now() - restartedAt) / 1000;
+      assert.ok(uptime <= Math.ceil(sinceRestart), `uptime ${uptime} s, but the server was restarted ${sinceRestart} s ago`);
+    });
 
     const client = new Client(second.url, { apiToken });
     await check("after restart: RS_INSTANCE_NAME of the new start reaches /info", async () => {

@@ -11,11 +11,19 @@ import type { AppEnv } from "./context";
 /** Answer for /ready when D1 does not answer within this time. */
 const READY_TIMEOUT_MS = 5_000;
 
-let startedAtMs: number | undefined;
-/** Seconds since this isolate served its first request (Workers freeze the clock at global scope). */
-function uptimeSeconds(): number {
-  startedAtMs ??= Date.now();
-  return Math.floor((Date.now() - startedAtMs) / 1000);
+/** When this isolate served its first request: the fallback when no version metadata is bound. */
+let firstRequestAtMs: number | undefined;
+
+/**
+ * Seconds since the running Worker version started serving. Isolates come and go on Workers, so
+ * the start is the version's creation time (`wrangler deploy`, or the start of `npm start`), the
+ * same for every isolate and location; a clock from a timestamp in the future counts as 0.
+ */
+export function uptimeSeconds(version: WorkerVersionMetadata | undefined, nowMs = Date.now()): number {
+  firstRequestAtMs ??= nowMs;
+  const versionStartMs = version ? Date.parse(version.timestamp) : Number.NaN;
+  const startedAtMs = Number.isFinite(versionStartMs) ? versionStartMs : firstRequestAtMs;
+  return Math.max(0, Math.floor((nowMs - startedAtMs) / 1000));
 }
 
 interface RegistryListRow {
@@ -35,7 +43,7 @@ serverRoutes.get("/alive", (c) => c.body(null, 200));
 
 // GET|HEAD /api/v1/ready — anonymous; checks that D1 answers.
 serverRoutes.get("/ready", async (c) => {
-  uptimeSeconds();
+  uptimeSeconds(c.env.CF_VERSION_METADATA);
   try {
     let timer: number | undefined;
     await Promise.race([
@@ -65,7 +73,7 @@ serverRoutes.get("/info", async (c) => {
     instance_role: config.instanceRole,
     bucket_count: usage?.bucket_count ?? 0,
     usage: usage?.usage ?? 0,
-    uptime: uptimeSeconds(),
+    uptime: uptimeSeconds(c.env.CF_VERSION_METADATA),
     oldest_record: usage?.oldest_record ?? 0,
     latest_record: usage?.latest_record ?? 0,
     defaults: { bucket: config.bucketDefaults },

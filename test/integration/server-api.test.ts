@@ -254,6 +254,35 @@ describe("server API: GET /info", () => {
     const second = (await getJson("/info")).body.uptime as number;
     expect(second).toBeGreaterThanOrEqual(first);
   });
+
+  /** /info when the running version was created at `timestamp`. */
+  async function uptimeWithVersion(timestamp: string): Promise<unknown> {
+    const request = new Request("http://localhost/api/v1/info", { headers: { authorization: "Bearer test-init-token" } });
+    const version = { id: "00000000-0000-0000-0000-000000000001", tag: "", timestamp };
+    const response = await createApp().fetch(request, { ...env, CF_VERSION_METADATA: version }, {
+      waitUntil() {},
+      passThroughOnException() {},
+      props: {},
+    } as unknown as ExecutionContext);
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { uptime: unknown }).uptime;
+  }
+
+  it("uptime counts from the running version's start, not from this isolate's first /info", async () => {
+    const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
+    const cases: Array<[string, string, (uptime: number) => boolean]> = [
+      ["an hour ago", ago(3_600_000), (uptime) => uptime >= 3_600 && uptime <= 3_605],
+      ["5 s ago", ago(5_000), (uptime) => uptime >= 5 && uptime <= 10],
+      ["in the future (clock skew)", new Date(Date.now() + 60_000).toISOString(), (uptime) => uptime === 0],
+    ];
+    for (const [name, timestamp, expected] of cases) {
+      const uptime = await uptimeWithVersion(timestamp);
+      expect(typeof uptime === "number" && Number.isSafeInteger(uptime) && expected(uptime), `${name}: ${uptime}`).toBe(true);
+    }
+    // An unreadable timestamp falls back to this isolate's clock instead of failing /info.
+    const fallback = await uptimeWithVersion("not a date");
+    expect(typeof fallback === "number" && fallback >= 0, `fallback: ${fallback}`).toBe(true);
+  });
 });
 
 describe("server API: GET /list", () => {
