@@ -844,6 +844,15 @@ export class RecordIndex {
     return (row.size ?? 0) + (row.pending ?? 0);
   }
 
+  /** Bytes of `$meta` entries: FIFO never evicts them, so they are checked only against each other. */
+  attachmentBytes(): number {
+    return (
+      this.sql
+        .exec<{ size: number | null }>("SELECT sum(size) AS size FROM entries WHERE name = '$meta' OR name LIKE '%/$meta'")
+        .one().size ?? 0
+    );
+  }
+
   /** Bytes FIFO eviction could free: everything but `$meta` entries. */
   evictableBytes(): number {
     return (
