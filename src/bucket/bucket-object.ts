@@ -378,7 +378,7 @@ export class BucketObject extends DurableObject<Bindings> {
   async removeEntry(bucket: string, entryName: string): Promise<Ok> {
     const row = this.liveBucket(bucket);
     if ("error" in row) return row;
-    if (isMetaEntry(entryName)) return fail(422, `Can't remove system entry '${entryName}'`);
+    if (isMetaEntry(entryName)) return fail(409, `System entry '${entryName}' can be removed only with its parent entry`);
     const subtree = this.index.subtree(entryName);
     if (subtree.length === 0) return entryNotFound(bucket, entryName);
     this.ctx.storage.transactionSync(() => this.index.dropEntries(subtree, Date.now()));

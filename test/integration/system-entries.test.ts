@@ -186,3 +186,64 @@ describe("a FIFO bucket can always evict what it counts toward its quota", () =>
     expect(await bucketInfo(bucket)).toEqual(before);
   });
 });
+
+describe("attachments are removed only with their parent, on every removal path", () => {
+  const systemRemovals: { name: string; request: (b: string) => Promise<Response> }[] = [
+    { name: "single record", request: (b) => api("DELETE", `/b/${b}/x/$meta?ts=1`) },
+    { name: "entry", request: (b) => api("DELETE", `/b/${b}/x/$meta`) },
+    { name: "bucket-level entry", request: (b) => api("DELETE", `/b/${b}/$meta`) },
+    {
+      name: "v1 batch",
+      request: (b) => api("DELETE", `/b/${b}/x/$meta/batch`, { headers: { "x-reduct-time-1": "" } }),
+    },
+    {
+      name: "v2 batch",
+      request: (b) =>
+        api("DELETE", `/io/${b}/remove`, {
+          headers: { "x-reduct-entries": "x%2F$meta", "x-reduct-start-ts": "1", "x-reduct-0-0": "" },
+        }),
+    },
+    { name: "legacy query", request: (b) => api("DELETE", `/b/${b}/x/$meta/q?start=0`) },
+    {
+      name: "entry query",
+      request: (b) => api("POST", `/b/${b}/x/$meta/q`, { body: JSON.stringify({ query_type: "REMOVE", start: 0 }) }),
+    },
+    {
+      name: "v2 query",
+      request: (b) =>
+        api("POST", `/io/${b}/q`, { body: JSON.stringify({ query_type: "REMOVE", entries: ["x/$meta"], start: 0 }) }),
+    },
+    {
+      name: "v2 query by pattern",
+      request: (b) => api("POST", `/io/${b}/q`, { body: JSON.stringify({ query_type: "REMOVE", entries: ["*"], start: 0 }) }),
+    },
+  ];
+
+  for (const row of systemRemovals) {
+    it(`${row.name}: refused or skipped, the attachment stays`, async () => {
+      const bucket = await seeded();
+      const response = await row.request(bucket);
+      const text = await response.text();
+      const status = response.status;
+      const perRecord = [...response.headers].filter(([name]) => name.startsWith("x-reduct-error-"));
+      const removedAttachment = status === 200 && perRecord.length === 0 && !text.includes('"removed_records"');
+      expect(removedAttachment, `${status} ${response.headers.get("x-reduct-error")} ${text}`).toBe(false);
+      expect(await readBody(bucket, "x/$meta", 1)).toEqual([200, '{"a":1}']);
+      expect(await readBody(bucket, "$meta", 1)).toEqual([200, '{"b":2}']);
+    });
+  }
+
+  it("removing an entry directly answers 409 as the reference does", async () => {
+    const bucket = await seeded();
+    await expectError(
+      await api("DELETE", `/b/${bucket}/x/$meta`),
+      409,
+      "System entry 'x/$meta' can be removed only with its parent entry",
+    );
+    await expectError(
+      await api("DELETE", `/b/${bucket}/$meta`),
+      409,
+      "System entry '$meta' can be removed only with its parent entry",
+    );
+  });
+});
