@@ -223,3 +223,26 @@ describe("FIFO makes room for uploads in flight by evicting stored data", () => 
     expect(refused && !refused.ok && refused.error).toEqual({ status: 400, message: `Quota of '${bucket}' exceeded` });
   });
 });
+
+describe("the object of an upload in flight stays tracked until its lease ends", () => {
+  it("removing the entry keeps the upload's intent row until the lease, so a late put is still collected", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    const stub = stubOf(bucket);
+    const ticket = await stub.reserveUpload(bucket, meta("big", 1, 10_000_000));
+    if (!ticket.ok) throw new Error(ticket.error.message);
+    const leaseEnd = await runInDurableObject(
+      stub,
+      (_instance, state) =>
+        state.storage.sql.exec<{ at: number }>("SELECT lease_expires_at_ms AS at FROM pending_records").one().at,
+    );
+    await expectStatus(await api("DELETE", `/b/${bucket}/big`), 200);
+    const notBefore = await runInDurableObject(
+      stub,
+      (_instance, state) =>
+        state.storage.sql.exec<{ at: number }>("SELECT not_before_ms AS at FROM r2_garbage WHERE key = ?", ticket.objectKey).one()
+          .at,
+    );
+    expect(notBefore).toBeGreaterThanOrEqual(leaseEnd);
+  });
+});
