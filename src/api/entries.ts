@@ -6,6 +6,7 @@
 
 import { Hono } from "hono";
 import { requireRead, requireWrite } from "../auth/policy";
+import { renameKindError } from "../bucket/bucket-store";
 import { HttpError, payloadTooLarge, unwrap } from "../errors";
 import { SMALL_RECORD_MAX_BYTES } from "../storage/blocks";
 import { recordsBucket } from "../storage/r2-binding";
@@ -45,6 +46,8 @@ entryRoutes.put("/:bucket/:entry{.+}/rename", async (c) => {
   requireWrite(c.get("caller"), bucket);
   const { new_name: newName } = parseOr422(renameBody, await readJsonBody(c.req.raw, undefined));
   validateEntryName(newName);
+  const kindError = renameKindError(entry, newName);
+  if (kindError) throw new HttpError(kindError.status, kindError.message);
   unwrap(await bucketStub(c.env, bucket).renameEntry(bucket, entry, newName));
   return c.body(null, 200);
 });

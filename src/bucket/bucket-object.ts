@@ -13,7 +13,7 @@ import { type ErrorInfo, fail, type Result } from "../errors";
 import { SEAL_IDLE_MS, SEAL_LEASE_MS } from "../storage/blocks";
 import { blockObjectKey, generationPrefix, purgePrefixPage, R2_DELETE_BATCH, R2_TIMEOUT_MS, withTimeout } from "../storage/r2";
 import { recordsBucket } from "../storage/r2-binding";
-import { type BucketInfo, type BucketRow, BucketStore, type EntryInfo, isMetaEntry } from "./bucket-store";
+import { type BucketInfo, type BucketRow, BucketStore, type EntryInfo, isMetaEntry, renameKindError } from "./bucket-store";
 import { type Batch, type BatchLimits, QueryEngine, type QuerySpec } from "./query-engine";
 import { type Labels, RecordIndex, type RecordRow } from "./record-index";
 import {
@@ -378,7 +378,7 @@ export class BucketObject extends DurableObject<Bindings> {
   async removeEntry(bucket: string, entryName: string): Promise<Ok> {
     const row = this.liveBucket(bucket);
     if ("error" in row) return row;
-    if (isMetaEntry(entryName)) return fail(422, `Can't remove system entry '${entryName}'`);
+    if (isMetaEntry(entryName)) return fail(409, `System entry '${entryName}' can be removed only with its parent entry`);
     const subtree = this.index.subtree(entryName);
     if (subtree.length === 0) return entryNotFound(bucket, entryName);
     this.ctx.storage.transactionSync(() => this.index.dropEntries(subtree, Date.now()));
@@ -390,6 +390,8 @@ export class BucketObject extends DurableObject<Bindings> {
   async renameEntry(bucket: string, entryName: string, newName: string): Promise<Ok> {
     const row = this.liveBucket(bucket);
     if ("error" in row) return row;
+    const kindError = renameKindError(entryName, newName);
+    if (kindError) return { ok: false, error: kindError };
     const subtree = this.index.subtree(entryName);
     if (subtree.length === 0) return entryNotFound(bucket, entryName);
     const inside = newName === entryName || newName.startsWith(`${entryName}/`);

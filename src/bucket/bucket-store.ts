@@ -3,6 +3,7 @@
  * caller can compose them inside one `transactionSync`.
  */
 import type { BucketSettings, QuotaType } from "../config";
+import type { ErrorInfo } from "../errors";
 
 export interface BucketRow {
   name: string;
@@ -58,6 +59,18 @@ export interface BucketInfo {
 /** `$meta` entries hold attachments: hidden from lists and counts, but their bytes count in size. */
 export function isMetaEntry(name: string): boolean {
   return name === "$meta" || name.endsWith("/$meta");
+}
+
+/**
+ * A rename keeps an entry's kind: attachments move only with their parent, and a plain entry never
+ * becomes attachments (it would vanish from listings, removals and FIFO eviction). Null when allowed.
+ */
+export function renameKindError(entryName: string, newName: string): ErrorInfo | null {
+  if (isMetaEntry(entryName)) {
+    return { status: 409, message: `System entry '${entryName}' can be renamed only with its parent entry` };
+  }
+  if (isMetaEntry(newName)) return { status: 422, message: `Entry '${entryName}' can't be renamed to system entry '${newName}'` };
+  return null;
 }
 
 export class BucketStore {

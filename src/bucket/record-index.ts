@@ -822,11 +822,19 @@ export class RecordIndex {
       const keys = this.sql.exec<{ key: string | null }>(
         `SELECT json_extract(d.value, '$[8]') AS key FROM record_chunks c, json_each(c.descriptors) d
          WHERE c.entry_id = ? AND json_extract(d.value, '$[7]') = ${Loc.Object}
-         UNION ALL SELECT object_key FROM blocks WHERE entry_id = ?1
-         UNION ALL SELECT object_key FROM pending_records WHERE entry_id = ?1`,
+         UNION ALL SELECT object_key FROM blocks WHERE entry_id = ?1`,
         entry.id,
       );
       for (const { key } of keys) if (key) this.collectGarbage(key, nowMs + READ_GRACE_MS);
+      // An upload in flight may still be writing its object: keep its intent until the lease ends,
+      // or a put landing after an early delete would leave an orphan nobody tracks.
+      const uploads = this.sql.exec<{ object_key: string; lease_expires_at_ms: number }>(
+        "SELECT object_key, lease_expires_at_ms FROM pending_records WHERE entry_id = ?",
+        entry.id,
+      );
+      for (const upload of uploads) {
+        this.collectGarbage(upload.object_key, Math.max(upload.lease_expires_at_ms, nowMs + READ_GRACE_MS));
+      }
       this.sql.exec("DELETE FROM record_chunks WHERE entry_id = ?", entry.id);
       this.sql.exec("DELETE FROM pending_records WHERE entry_id = ?", entry.id);
       this.sql.exec("DELETE FROM blocks WHERE entry_id = ?", entry.id);
@@ -842,6 +850,15 @@ export class RecordIndex {
       )
       .one();
     return (row.size ?? 0) + (row.pending ?? 0);
+  }
+
+  /** Bytes of `$meta` entries: FIFO never evicts them, so they are checked only against each other. */
+  attachmentBytes(): number {
+    return (
+      this.sql
+        .exec<{ size: number | null }>("SELECT sum(size) AS size FROM entries WHERE name = '$meta' OR name LIKE '%/$meta'")
+        .one().size ?? 0
+    );
   }
 
   /** Bytes FIFO eviction could free: everything but `$meta` entries. */

@@ -39,6 +39,9 @@ export interface OpsEffects {
   usageChanged: boolean;
 }
 
+/** A small record written at once, a large one reserved before its upload, or committed after it. */
+type WritePhase = "write" | "reserve" | "commit";
+
 const recordExists = (ts: number) => fail(409, `A record with timestamp ${ts} already exists`);
 
 /** ReductStore's attachment rules for `$meta` entries (§4.9). */
@@ -63,14 +66,14 @@ export class RecordWriter {
   private readonly dirtyBlocks = new Map<number, BlockRow>();
   private readonly openBlocks = new Map<number, BlockRow>();
   /** Accounted bytes of the records not yet applied, counted against the quota. */
-  private unappliedBytes = 0;
+  private unapplied = { all: 0, evictable: 0, attachments: 0 };
   /**
    * Read once per batch instead of once per record: entries by name with their latest timestamp (a
    * record after it cannot be a duplicate: the in-order case skips the lookup) and whether uploads
    * are pending in them, and the bucket's usage. Dropped by finish(), which changes all of them.
    */
   private readonly entries = new Map<string, WriteEntry | undefined>();
-  private usedBytes: number | undefined;
+  private used: { all?: number; evictable?: number; attachments?: number } = {};
 
   constructor(
     private readonly ctx: OpsContext,
@@ -79,7 +82,7 @@ export class RecordWriter {
 
   /** Writes a small record whose bytes are staged in SQLite. Durable when the transaction commits. */
   writeStaged(meta: RecordMeta, payload: ArrayBuffer): ItemOutcome {
-    const admitted = this.admit(meta);
+    const admitted = this.admit(meta, "write");
     if (!admitted.ok) return admitted;
     const entry = this.ensureEntry(meta.entry);
     this.replaceAttachment(entry, meta);
@@ -89,7 +92,7 @@ export class RecordWriter {
 
   /** Reserves `ts` and `size` quota bytes for a streamed upload (see reserveUpload). */
   reserve(meta: RecordMeta): ({ ok: true } & UploadTicket) | { ok: false; error: ErrorInfo } {
-    const admitted = this.admit(meta);
+    const admitted = this.admit(meta, "reserve");
     if (!admitted.ok) return admitted;
     const entry = this.ensureEntry(meta.entry);
     const attempt = crypto.randomUUID();
@@ -107,7 +110,7 @@ export class RecordWriter {
     });
     this.ctx.index.collectGarbage(objectKey, expiresAt);
     entry.hasPending = true;
-    this.usedBytes = undefined;
+    this.used = {};
     return { ok: true, objectKey, leaseMs };
   }
 
@@ -118,12 +121,17 @@ export class RecordWriter {
     const entry = row
       ? this.ctx.sql.exec<{ id: number; name: string }>("SELECT id, name FROM entries WHERE id = ?", row.entry_id).toArray()[0]
       : undefined;
-    if (!row || !entry || row.lease_expires_at_ms <= this.ctx.nowMs) {
-      // Released (entry removed, lease expired): the object is garbage and may be deleted already.
-      return fail(500, `Upload of record ${ts} to ${this.ctx.bucket.name}/${entryName} expired before it completed`);
+    if (!row || !entry) {
+      // Released while the bytes were uploading: the entry or the bucket was removed (maybe
+      // re-created) or the bucket renamed. The object is garbage and may be deleted already.
+      return fail(
+        409,
+        `Upload of record ${ts} to ${this.ctx.bucket.name}/${entryName} was cancelled: its entry or bucket was removed or renamed meanwhile`,
+      );
     }
-    this.ctx.index.deletePending(row.entry_id, row.ts);
-    this.ctx.index.forgetGarbage(objectKey);
+    if (row.lease_expires_at_ms <= this.ctx.nowMs) {
+      return fail(409, `Upload of record ${ts} to ${this.ctx.bucket.name}/${entryName} expired before it completed`);
+    }
     const meta: RecordMeta = {
       entry: entry.name,
       ts: row.ts,
@@ -131,6 +139,10 @@ export class RecordWriter {
       contentType: row.content_type,
       labels: JSON.parse(row.labels),
     };
+    const quota = this.enforceQuota(meta, "commit");
+    if (!quota.ok) return quota;
+    this.ctx.index.deletePending(row.entry_id, row.ts);
+    this.ctx.index.forgetGarbage(objectKey);
     this.replaceAttachment(entry, meta);
     this.add(entry, meta, { kind: "object", key: objectKey });
     return { ok: true };
@@ -147,9 +159,9 @@ export class RecordWriter {
     this.staged.clear();
     this.dirtyBlocks.clear();
     this.openBlocks.clear();
-    this.unappliedBytes = 0;
+    this.unapplied = { all: 0, evictable: 0, attachments: 0 };
     this.entries.clear();
-    this.usedBytes = undefined;
+    this.used = {};
   }
 
   private entry(name: string): WriteEntry | undefined {
@@ -176,7 +188,7 @@ export class RecordWriter {
    * Checks that a write may start: no ready or live pending record at `ts` (an expired pending one
    * is cleared), and the quota allows `size` more bytes (FIFO evicts oldest blocks here).
    */
-  private admit(meta: RecordMeta): ItemOutcome {
+  private admit(meta: RecordMeta, phase: WritePhase): ItemOutcome {
     const metaCheck = checkMetaWrite(meta);
     if (!metaCheck.ok) return metaCheck;
     const entry = this.entry(meta.entry);
@@ -187,28 +199,43 @@ export class RecordWriter {
       if (pending) {
         if (pending.lease_expires_at_ms > this.ctx.nowMs) return recordExists(meta.ts);
         releasePending(this.ctx, pending);
-        this.usedBytes = undefined;
+        this.used = {};
       }
     }
-    return this.enforceQuota(meta.size);
+    return this.enforceQuota(meta, phase);
   }
 
-  private enforceQuota(incoming: number): ItemOutcome {
+  /**
+   * HARD counts everything stored plus uploads in flight, so racing writes cannot overshoot
+   * together. FIFO counts only what it can evict: plain data is checked against plain data (old
+   * blocks make room) and attachments, which are never evicted, against attachments; an upload in
+   * flight is not counted until it commits, which is when FIFO makes room for it.
+   */
+  private enforceQuota(meta: RecordMeta, phase: WritePhase): ItemOutcome {
     const { ctx } = this;
     const settings = ctx.store.settings(ctx.bucket);
+    const incoming = meta.size;
     if (settings.quota_type === "NONE") return { ok: true };
-    this.usedBytes ??= ctx.index.usedBytes();
-    const decision = decideQuota(settings, ctx.bucket.name, this.usedBytes + this.unappliedBytes, incoming);
-    if (decision.kind === "accept") return { ok: true };
-    if (decision.kind === "reject") return fail(400, decision.message);
-    this.finish(); // eviction works on the chunks: put this batch's records there first
-    // Evict only when it can succeed: a failed write must not have removed anything.
-    if (ctx.index.usedBytes() - ctx.index.evictableBytes() + incoming > settings.quota_size) {
-      return fail(400, `Failed to keep quota of '${ctx.bucket.name}'`);
+    if (settings.quota_type === "HARD") {
+      if (phase === "commit") return { ok: true }; // reserved with the upload
+      this.used.all ??= ctx.index.usedBytes();
+      const decision = decideQuota(settings, ctx.bucket.name, this.used.all + this.unapplied.all, incoming);
+      return decision.kind === "reject" ? fail(400, decision.message) : { ok: true };
     }
-    while (ctx.index.usedBytes() + incoming > settings.quota_size) {
+    const decision = decideQuota(settings, ctx.bucket.name, 0, incoming);
+    if (decision.kind === "reject") return fail(400, decision.message);
+    const keepQuota = () => fail(400, `Failed to keep quota of '${ctx.bucket.name}'`);
+    if (isMetaEntry(meta.entry)) {
+      this.used.attachments ??= ctx.index.attachmentBytes();
+      return this.used.attachments + this.unapplied.attachments + incoming > settings.quota_size ? keepQuota() : { ok: true };
+    }
+    if (phase === "reserve") return { ok: true };
+    this.used.evictable ??= ctx.index.evictableBytes();
+    if (this.used.evictable + this.unapplied.evictable + incoming <= settings.quota_size) return { ok: true };
+    this.finish(); // eviction works on the chunks: put this batch's records there first
+    while (ctx.index.evictableBytes() + incoming > settings.quota_size) {
       const block = ctx.index.oldestEvictableBlock();
-      if (!block) return fail(400, `Failed to keep quota of '${ctx.bucket.name}'`);
+      if (!block) return keepQuota();
       ctx.index.evictBlock(block, ctx.nowMs);
       this.effects.usageChanged = true;
     }
@@ -295,7 +322,10 @@ export class RecordWriter {
     pending.delta.records += 1;
     pending.delta.minTs = Math.min(pending.delta.minTs, meta.ts);
     pending.delta.maxTs = Math.max(pending.delta.maxTs, meta.ts);
-    this.unappliedBytes += meta.size + metaLen;
+    const accounted = meta.size + metaLen;
+    this.unapplied.all += accounted;
+    if (isMetaEntry(meta.entry)) this.unapplied.attachments += accounted;
+    else this.unapplied.evictable += accounted;
 
     if (isBlockFull(block, this.ctx.store.settings(this.ctx.bucket))) this.close(block);
     this.effects.usageChanged = true;

@@ -11,12 +11,16 @@ export interface TableSpec {
   key: readonly string[];
 }
 
-/** Every table that belongs to a bucket, in copy order. `bucket` itself is handled separately. */
+/**
+ * Every table that belongs to a bucket, in copy order. `bucket` itself is handled separately.
+ * Uploads in flight stay behind: their commit goes to the old name and is refused, so a copied
+ * reservation would hold its timestamp and quota in the new bucket until its lease ran out. Their
+ * objects' intent rows travel with `r2_garbage`, so the new bucket deletes what they leave behind.
+ */
 export const BUCKET_TABLES: readonly TableSpec[] = [
   { table: "entries", key: ["id"] },
   { table: "blocks", key: ["id"] },
   { table: "record_chunks", key: ["id"] },
-  { table: "pending_records", key: ["entry_id", "ts"] },
   { table: "r2_garbage", key: ["key"] },
   { table: "r2_purges", key: ["generation"] },
 ];

@@ -1,6 +1,7 @@
 /**
- * Quota decisions (§3.2), pure. Usage is the bucket's accounted size (payload + descriptor bytes,
- * §3.8) plus bytes reserved by uploads in flight, so racing writes cannot overshoot together.
+ * Quota decisions, pure. Usage is accounted size (payload + descriptor bytes); which bytes count
+ * (HARD: all plus uploads in flight; FIFO: only what it can evict) is the caller's choice, see
+ * `RecordWriter.enforceQuota`.
  */
 import type { BucketSettings } from "../config";
 

@@ -1,0 +1,249 @@
+/**
+ * `$meta` attachment entries stay system entries on every path: a rename can neither turn a plain
+ * entry into one nor a `$meta` entry into a plain one, attachments move and go only with their
+ * parent, and a FIFO bucket keeps accepting writes whatever its attachments hold.
+ */
+import { describe, expect, it } from "vitest";
+import { api, expectError, uniqueName } from "../helpers/http";
+import { bucketInfo, bytesOf, createBucket, putRecord } from "../helpers/records";
+
+const rename = (bucket: string, entry: string, newName: string) =>
+  api("PUT", `/b/${bucket}/${entry}/rename`, { body: JSON.stringify({ new_name: newName }) });
+
+async function entryNames(bucket: string): Promise<string[]> {
+  return (await bucketInfo(bucket)).entries.map((entry) => String(entry.name)).sort();
+}
+
+async function readBody(bucket: string, entry: string, ts: number): Promise<[number, string]> {
+  const response = await api("GET", `/b/${bucket}/${entry}?ts=${ts}`);
+  return [response.status, await response.text()];
+}
+
+/** A bucket with a plain entry `junk`, an entry `x` and its attachment `x/$meta`, and a bucket-level `$meta`. */
+async function seeded(settings?: Record<string, unknown>): Promise<string> {
+  const bucket = uniqueName();
+  await createBucket(bucket, settings);
+  await putRecord(bucket, "junk", 1, "junk-bytes");
+  await putRecord(bucket, "x", 1, "x-bytes");
+  await putRecord(bucket, "x/$meta", 1, '{"a":1}', { labels: { key: "k" } });
+  await putRecord(bucket, "$meta", 1, '{"b":2}', { labels: { key: "k" } });
+  return bucket;
+}
+
+describe("renames never change whether an entry is a system entry", () => {
+  const cases: { name: string; from: string; to: string; status: number; message: (b: string) => string }[] = [
+    {
+      name: "plain entry to $meta",
+      from: "junk",
+      to: "$meta",
+      status: 422,
+      message: () => "Entry 'junk' can't be renamed to system entry '$meta'",
+    },
+    {
+      name: "plain entry to another entry's attachments",
+      from: "junk",
+      to: "x2/$meta",
+      status: 422,
+      message: () => "Entry 'junk' can't be renamed to system entry 'x2/$meta'",
+    },
+    {
+      name: "plain entry to an existing attachment entry",
+      from: "junk",
+      to: "x/$meta",
+      status: 422,
+      message: () => "Entry 'junk' can't be renamed to system entry 'x/$meta'",
+    },
+    {
+      name: "attachments to a plain name",
+      from: "x/$meta",
+      to: "plain",
+      status: 409,
+      message: () => "System entry 'x/$meta' can be renamed only with its parent entry",
+    },
+    {
+      name: "attachments to another entry's attachments",
+      from: "x/$meta",
+      to: "y/$meta",
+      status: 409,
+      message: () => "System entry 'x/$meta' can be renamed only with its parent entry",
+    },
+    {
+      name: "bucket-level attachments to a plain name",
+      from: "$meta",
+      to: "plain",
+      status: 409,
+      message: () => "System entry '$meta' can be renamed only with its parent entry",
+    },
+  ];
+
+  for (const row of cases) {
+    it(`${row.name}: ${row.status}, nothing changes`, async () => {
+      const bucket = await seeded();
+      const before = await bucketInfo(bucket);
+      await expectError(await rename(bucket, row.from, row.to), row.status, row.message(bucket));
+      expect(await bucketInfo(bucket)).toEqual(before);
+      expect(await readBody(bucket, "junk", 1)).toEqual([200, "junk-bytes"]);
+      expect(await readBody(bucket, "x/$meta", 1)).toEqual([200, '{"a":1}']);
+      expect(await readBody(bucket, "$meta", 1)).toEqual([200, '{"b":2}']);
+      for (const target of ["x2/$meta", "plain", "y/$meta"]) {
+        expect((await api("GET", `/b/${bucket}/${target}?ts=1`)).status, target).toBe(404);
+      }
+    });
+  }
+
+  it("a write-only token gets the same refusal in a bucket without attachments", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket, { quota_type: "FIFO", quota_size: 10_000 });
+    await putRecord(bucket, "junk", 1, "junk-bytes");
+    const created = await api("POST", `/tokens/${uniqueName()}`, {
+      body: JSON.stringify({ full_access: false, read: [], write: [bucket] }),
+    });
+    const { value } = (await created.json()) as { value: string };
+    const response = await api("PUT", `/b/${bucket}/junk/rename`, { token: value, body: JSON.stringify({ new_name: "$meta" }) });
+    await expectError(response, 422, "Entry 'junk' can't be renamed to system entry '$meta'");
+    expect(await entryNames(bucket)).toEqual(["junk"]);
+    expect((await api("DELETE", `/b/${bucket}/junk`, { token: value })).status).toBe(200);
+    expect(await entryNames(bucket)).toEqual([]);
+  });
+
+  it("renaming the parent moves its attachments along, still hidden and still removed with it", async () => {
+    const bucket = await seeded();
+    expect((await rename(bucket, "x", "y")).status).toBe(200);
+    expect(await entryNames(bucket)).toEqual(["junk", "y"]);
+    expect(await readBody(bucket, "y/$meta", 1)).toEqual([200, '{"a":1}']);
+    expect((await api("GET", `/b/${bucket}/x/$meta?ts=1`)).status).toBe(404);
+    expect((await api("DELETE", `/b/${bucket}/y`)).status).toBe(200);
+    expect((await api("GET", `/b/${bucket}/y/$meta?ts=1`)).status).toBe(404);
+    expect(await entryNames(bucket)).toEqual(["junk"]);
+  });
+});
+
+describe("a FIFO bucket can always evict what it counts toward its quota", () => {
+  /** Attachments of 7 KB in a 10 KB FIFO bucket: plain data alone would fit, all of it cannot. */
+  async function fifoWithAttachments(): Promise<string> {
+    const bucket = uniqueName();
+    await createBucket(bucket, { quota_type: "FIFO", quota_size: 10_000, max_block_records: 2 });
+    for (let i = 0; i < 7; i++) {
+      await putRecord(bucket, "cam/$meta", 100 + i, bytesOf(1000, i + 1), { labels: { key: `k${i}` } });
+    }
+    return bucket;
+  }
+
+  const plainWrites: { path: string; write: (bucket: string, ts: number, body: Uint8Array) => Promise<Response> }[] = [
+    { path: "single record", write: (bucket, ts, body) => api("POST", `/b/${bucket}/cam?ts=${ts}`, { body }) },
+    {
+      path: "v1 batch",
+      write: (bucket, ts, body) =>
+        api("POST", `/b/${bucket}/cam/batch`, {
+          headers: { "content-type": "application/octet-stream", [`x-reduct-time-${ts}`]: `${body.byteLength},` },
+          body,
+        }),
+    },
+    {
+      path: "v2 batch",
+      write: (bucket, ts, body) =>
+        api("POST", `/io/${bucket}/write`, {
+          headers: {
+            "content-type": "application/octet-stream",
+            "x-reduct-entries": "cam",
+            "x-reduct-start-ts": String(ts),
+            "x-reduct-0-0": `${body.byteLength},application/octet-stream`,
+          },
+          body,
+        }),
+    },
+  ];
+
+  for (const { path, write } of plainWrites) {
+    it(`${path}: plain writes keep being accepted, evicting only plain data`, async () => {
+      const bucket = await fifoWithAttachments();
+      for (let i = 0; i < 12; i++) {
+        const response = await write(bucket, 1000 + i, bytesOf(3000, i + 50));
+        const body = await response.text();
+        expect({ status: response.status, error: response.headers.get("x-reduct-error"), body }, `write ${i}`).toMatchObject({
+          status: 200,
+          error: null,
+        });
+        const batchErrors = [...response.headers].filter(([name]) => name.startsWith("x-reduct-error-"));
+        expect(batchErrors, `write ${i}: per-record errors`).toEqual([]);
+      }
+      const info = (await bucketInfo(bucket)).info as { size: number };
+      expect(info.size).toBeLessThanOrEqual(20_000);
+      for (let i = 0; i < 7; i++) expect((await api("GET", `/b/${bucket}/cam/$meta?ts=${100 + i}`)).status).toBe(200);
+      expect((await api("GET", `/b/${bucket}/cam?ts=1011`)).status).toBe(200);
+    });
+  }
+
+  it("an attachment that cannot fit beside the other attachments is refused, evicting nothing", async () => {
+    const bucket = await fifoWithAttachments();
+    await putRecord(bucket, "cam", 1, bytesOf(2000));
+    const before = await bucketInfo(bucket);
+    const response = await api("POST", `/b/${bucket}/cam/$meta?ts=200`, {
+      headers: { "x-reduct-label-key": "big" },
+      body: bytesOf(3500),
+    });
+    await expectError(response, 400, `Failed to keep quota of '${bucket}'`);
+    expect(await bucketInfo(bucket)).toEqual(before);
+  });
+});
+
+describe("attachments are removed only with their parent, on every removal path", () => {
+  const systemRemovals: { name: string; request: (b: string) => Promise<Response> }[] = [
+    { name: "single record", request: (b) => api("DELETE", `/b/${b}/x/$meta?ts=1`) },
+    { name: "entry", request: (b) => api("DELETE", `/b/${b}/x/$meta`) },
+    { name: "bucket-level entry", request: (b) => api("DELETE", `/b/${b}/$meta`) },
+    {
+      name: "v1 batch",
+      request: (b) => api("DELETE", `/b/${b}/x/$meta/batch`, { headers: { "x-reduct-time-1": "" } }),
+    },
+    {
+      name: "v2 batch",
+      request: (b) =>
+        api("DELETE", `/io/${b}/remove`, {
+          headers: { "x-reduct-entries": "x%2F$meta", "x-reduct-start-ts": "1", "x-reduct-0-0": "" },
+        }),
+    },
+    { name: "legacy query", request: (b) => api("DELETE", `/b/${b}/x/$meta/q?start=0`) },
+    {
+      name: "entry query",
+      request: (b) => api("POST", `/b/${b}/x/$meta/q`, { body: JSON.stringify({ query_type: "REMOVE", start: 0 }) }),
+    },
+    {
+      name: "v2 query",
+      request: (b) =>
+        api("POST", `/io/${b}/q`, { body: JSON.stringify({ query_type: "REMOVE", entries: ["x/$meta"], start: 0 }) }),
+    },
+    {
+      name: "v2 query by pattern",
+      request: (b) => api("POST", `/io/${b}/q`, { body: JSON.stringify({ query_type: "REMOVE", entries: ["*"], start: 0 }) }),
+    },
+  ];
+
+  for (const row of systemRemovals) {
+    it(`${row.name}: refused or skipped, the attachment stays`, async () => {
+      const bucket = await seeded();
+      const response = await row.request(bucket);
+      const text = await response.text();
+      const status = response.status;
+      const perRecord = [...response.headers].filter(([name]) => name.startsWith("x-reduct-error-"));
+      const removedAttachment = status === 200 && perRecord.length === 0 && !text.includes('"removed_records"');
+      expect(removedAttachment, `${status} ${response.headers.get("x-reduct-error")} ${text}`).toBe(false);
+      expect(await readBody(bucket, "x/$meta", 1)).toEqual([200, '{"a":1}']);
+      expect(await readBody(bucket, "$meta", 1)).toEqual([200, '{"b":2}']);
+    });
+  }
+
+  it("removing an entry directly answers 409 as the reference does", async () => {
+    const bucket = await seeded();
+    await expectError(
+      await api("DELETE", `/b/${bucket}/x/$meta`),
+      409,
+      "System entry 'x/$meta' can be removed only with its parent entry",
+    );
+    await expectError(
+      await api("DELETE", `/b/${bucket}/$meta`),
+      409,
+      "System entry '$meta' can be removed only with its parent entry",
+    );
+  });
+});
