@@ -12,10 +12,8 @@ type ConsoleMethod = (typeof METHODS)[number];
 let spies: Record<ConsoleMethod, MockInstance>;
 
 beforeEach(() => {
-  spies = Object.fromEntries(METHODS.map((method) => [method, vi.spyOn(console, method).mockImplementation(() => {})])) as Record<
-    ConsoleMethod,
-    MockInstance
-  >;
+  spies = {} as Record<ConsoleMethod, MockInstance>;
+  for (const method of METHODS) spies[method] = vi.spyOn(console, method).mockImplementation(() => {});
 });
 afterEach(() => {
   vi.restoreAllMocks();
