@@ -55,7 +55,9 @@ async function waitAlive(url, server, timeoutMs) {
   for (;;) {
     if (exited) throw new Error(`the server exited before answering /alive; its output:\n${server.log()}`);
     try {
-      const response = await fetch(`${url}/api/v1/alive`, { signal: AbortSignal.timeout(2_000) });
+      // A generous timeout: an aborted request makes workerd log a broken pipe, which this check
+      // would rightly count as output.
+      const response = await fetch(`${url}/api/v1/alive`, { signal: AbortSignal.timeout(30_000) });
       if (response.status === 200) return;
     } catch {}
     if (Date.now() - started > timeoutMs) throw new Error(`no /alive within ${timeoutMs / 1000} s`);
