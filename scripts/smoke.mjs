@@ -5,7 +5,9 @@
 //  2. runs test/blackbox/*.test.mjs (the official reduct-js client against that server) with
 //     `node --test`, one file at a time (the files share the server and clean it before each test);
 //  3. runs scripts/restart-check.mjs: state written before a restart must be readable after it;
-//  4. stops every server it started (SIGTERM to the group, SIGKILL after 5 s) and exits non-zero if
+//  4. runs scripts/start-check.mjs: what `npm start` prints, secrets off command lines, RS_LOG_LEVEL,
+//     invalid RS_* values refused at start;
+//  5. stops every server it started (SIGTERM to the group, SIGKILL after 5 s) and exits non-zero if
 //     anything failed, printing the server logs in that case.
 // The whole run is bounded (RUN_BUDGET_MS); nothing here touches port 8383 or .wrangler/state.
 import { spawn } from "node:child_process";
@@ -16,9 +18,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "./lib/server.mjs";
 import { runRestartCheck } from "./restart-check.mjs";
+import { runStartCheck } from "./start-check.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const RUN_BUDGET_MS = 170_000;
+const RUN_BUDGET_MS = 260_000;
+/** Kept for the restart and start checks after the client tests. */
+const CHECKS_RESERVE_MS = 110_000;
 const TEST_TIMEOUT_MS = 30_000;
 const runStarted = Date.now();
 
@@ -198,7 +203,7 @@ async function main() {
     {
       cwd: root,
       env: { STORAGE_URL: server.url, RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: instanceName },
-      timeoutMs: remaining() - 45_000,
+      timeoutMs: remaining() - CHECKS_RESERVE_MS,
     },
   );
   if (finishing) return;
@@ -214,8 +219,12 @@ async function main() {
     logPath: path.join(workDir, "server-restarted.log"),
   });
   console.log(`smoke: restart check ${restartOk ? "passed" : "FAILED"} (${elapsed()})`);
+  if (finishing) return;
 
-  const code = testCode !== 0 ? testCode : restartOk ? 0 : 1;
+  const startOk = await runStartCheck({ workDir });
+  console.log(`smoke: start check ${startOk ? "passed" : "FAILED"} (${elapsed()})`);
+
+  const code = testCode !== 0 ? testCode : restartOk && startOk ? 0 : 1;
   await finish(code, { showLogs: code !== 0 });
 }
 

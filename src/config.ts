@@ -32,7 +32,13 @@ export interface Config {
   maxRecordBytes: number;
   /** Batch read limits (§1.8); query directives may lower or raise them within MAX_BATCH_* caps. */
   batch: { maxRecords: number; maxBytes: number; maxMetadataBytes: number };
+  logLevel: LogLevel;
 }
+
+/** ReductStore's levels, most verbose first. */
+export const LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const DEFAULT_LOG_LEVEL: LogLevel = "INFO";
 
 /** The variables we read; everything is optional text in the Worker env. */
 export type RsEnv = Partial<
@@ -50,7 +56,8 @@ export type RsEnv = Partial<
     | "RS_MAX_RECORD_SIZE"
     | "RS_IO_BATCH_MAX_RECORDS"
     | "RS_IO_BATCH_MAX_SIZE"
-    | "RS_IO_BATCH_MAX_METADATA_SIZE",
+    | "RS_IO_BATCH_MAX_METADATA_SIZE"
+    | "RS_LOG_LEVEL",
     string | undefined
   >
 >;
@@ -116,6 +123,13 @@ const bool = z
   .pipe(z.enum(["true", "false", "1", "0", "yes", "no", "on", "off", ""]))
   .transform((text) => ["true", "1", "yes", "on"].includes(text));
 
+/** `WARNING` is accepted too: ReductStore's documentation spells the level that way. */
+const logLevel = z
+  .string()
+  .transform((text) => text.trim().toUpperCase())
+  .transform((text) => (text === "WARNING" ? "WARN" : text))
+  .pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` }));
+
 const rsEnvSchema = z.object({
   RS_API_TOKEN: z.string().optional(),
   RS_DISABLE_AUTH: bool.optional(),
@@ -142,6 +156,7 @@ const rsEnvSchema = z.object({
   RS_IO_BATCH_MAX_RECORDS: positiveInt.optional(),
   RS_IO_BATCH_MAX_SIZE: byteSize.pipe(z.number().positive()).optional(),
   RS_IO_BATCH_MAX_METADATA_SIZE: byteSize.pipe(z.number().positive().max(64_000)).optional(),
+  RS_LOG_LEVEL: logLevel.optional(),
 });
 
 export function normaliseBasePath(path: string | undefined): string {
@@ -160,6 +175,22 @@ export function basePathFromEnv(env: RsEnv): string {
   const parsed = rsEnvSchema.shape.RS_API_BASE_PATH.safeParse(value);
   return parsed.success ? normaliseBasePath(parsed.data) : "/";
 }
+
+/**
+ * The log level alone, so that requests are still logged when another variable is invalid (they
+ * then answer 500, which is logged at ERROR). An invalid RS_LOG_LEVEL yields the default.
+ */
+export function logLevelFromEnv(env: RsEnv): LogLevel {
+  const value = env.RS_LOG_LEVEL;
+  if (typeof value !== "string" || value === "") return DEFAULT_LOG_LEVEL;
+  // Asked once per request: parse each value once.
+  if (lastLogLevel?.value !== value) {
+    const parsed = logLevel.safeParse(value);
+    lastLogLevel = { value, level: parsed.success ? parsed.data : DEFAULT_LOG_LEVEL };
+  }
+  return lastLogLevel.level;
+}
+let lastLogLevel: { value: string; level: LogLevel } | undefined;
 
 /** Reads and validates the RS_* variables. Throws `ConfigError` naming the first bad variable. */
 export function parseConfig(env: RsEnv): Config {
@@ -201,6 +232,7 @@ export function parseConfig(env: RsEnv): Config {
       maxBytes: vars.RS_IO_BATCH_MAX_SIZE ?? DEFAULT_BATCH_MAX_BYTES,
       maxMetadataBytes: vars.RS_IO_BATCH_MAX_METADATA_SIZE ?? DEFAULT_BATCH_MAX_METADATA_BYTES,
     },
+    logLevel: vars.RS_LOG_LEVEL ?? DEFAULT_LOG_LEVEL,
   };
 }
 

@@ -7,6 +7,7 @@ import { allowedOrigin } from "./api/cors";
 import { withDefaultHeaders } from "./api/respond";
 import { createApp, routePath } from "./app";
 import { configFromEnv } from "./config";
+import { logRequest } from "./request-log";
 
 export { BucketObject } from "./bucket/bucket-object";
 
@@ -34,7 +35,13 @@ export function aliveFastPath(request: Request, env: Bindings): Response | null 
 
 export default {
   fetch(request, env, ctx) {
+    const startedAt = performance.now();
+    const alive = aliveFastPath(request, env);
+    if (alive) return logRequest(request, env, alive, startedAt);
     // RS_API_BASE_PATH is applied by the app's router (see routePath in app.ts).
-    return aliveFastPath(request, env) ?? app.fetch(request, env, ctx);
+    const response = app.fetch(request, env, ctx);
+    return response instanceof Response
+      ? logRequest(request, env, response, startedAt)
+      : response.then((answered) => logRequest(request, env, answered, startedAt));
   },
 } satisfies ExportedHandler<Bindings>;

@@ -11,6 +11,7 @@ import {
   DEFAULT_MAX_BLOCK_BYTES,
   DEFAULT_MAX_BLOCK_RECORDS,
   DEFAULT_MAX_RECORD_BYTES,
+  logLevelFromEnv,
   normaliseBasePath,
   parseByteSize,
   parseConfig,
@@ -85,6 +86,7 @@ describe("parseConfig", () => {
       },
       maxRecordBytes: DEFAULT_MAX_RECORD_BYTES,
       batch: { maxRecords: 85, maxBytes: 8_000_000, maxMetadataBytes: 16_000 },
+      logLevel: "INFO",
     });
     expect(DEFAULT_MAX_BLOCK_BYTES).toBe(64_000_000);
     expect(DEFAULT_MAX_BLOCK_RECORDS).toBe(1024);
@@ -106,6 +108,7 @@ describe("parseConfig", () => {
         RS_IO_BATCH_MAX_RECORDS: "100",
         RS_IO_BATCH_MAX_SIZE: "1MB",
         RS_IO_BATCH_MAX_METADATA_SIZE: "32000",
+        RS_LOG_LEVEL: "DEBUG",
       }),
     ).toStrictEqual({
       auth: { kind: "token", initToken: "secret" },
@@ -116,7 +119,26 @@ describe("parseConfig", () => {
       bucketDefaults: { max_block_size: 1000, max_block_records: 7, quota_type: "HARD", quota_size: 1024 ** 2 },
       maxRecordBytes: 10_000_000,
       batch: { maxRecords: 100, maxBytes: 1_000_000, maxMetadataBytes: 32_000 },
+      logLevel: "DEBUG",
     });
+  });
+
+  it.each([
+    ["TRACE", "TRACE"],
+    ["DEBUG", "DEBUG"],
+    ["INFO", "INFO"],
+    ["WARN", "WARN"],
+    ["ERROR", "ERROR"],
+    ["debug", "DEBUG"],
+    [" Warn ", "WARN"],
+    ["WARNING", "WARN"],
+  ])("RS_LOG_LEVEL=%s → %s, also when another variable is invalid", (value, level) => {
+    expect(parseConfig({ RS_LOG_LEVEL: value }).logLevel).toBe(level);
+    expect(logLevelFromEnv({ RS_LOG_LEVEL: value, RS_MAX_RECORD_SIZE: "none" })).toBe(level);
+  });
+
+  it.each([[undefined], [""], ["LOUD"], ["OFF"], ["5"]])("logLevelFromEnv(%s) → INFO", (value) => {
+    expect(logLevelFromEnv({ RS_LOG_LEVEL: value })).toBe("INFO");
   });
 
   it.each([
@@ -150,6 +172,8 @@ describe("parseConfig", () => {
     ["RS_DISABLE_AUTH", "perhaps"],
     ["RS_API_BASE_PATH", "a b"],
     ["RS_INSTANCE_NAME", "n".repeat(300)],
+    ["RS_LOG_LEVEL", "LOUD"],
+    ["RS_LOG_LEVEL", "OFF"],
   ])("%s=%s → ConfigError naming the variable", (variable, value) => {
     let error: unknown;
     try {
