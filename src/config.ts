@@ -32,6 +32,8 @@ export interface Config {
   maxRecordBytes: number;
   /** Batch read limits (§1.8); query directives may lower or raise them within MAX_BATCH_* caps. */
   batch: { maxRecords: number; maxBytes: number; maxMetadataBytes: number };
+  /** How long a request body may send nothing before it is refused with 400 (ms). */
+  ioTimeoutMs: number;
 }
 
 /** The variables we read; everything is optional text in the Worker env. */
@@ -50,7 +52,8 @@ export type RsEnv = Partial<
     | "RS_MAX_RECORD_SIZE"
     | "RS_IO_BATCH_MAX_RECORDS"
     | "RS_IO_BATCH_MAX_SIZE"
-    | "RS_IO_BATCH_MAX_METADATA_SIZE",
+    | "RS_IO_BATCH_MAX_METADATA_SIZE"
+    | "RS_IO_OPERATION_TIMEOUT",
     string | undefined
   >
 >;
@@ -67,6 +70,8 @@ export const DEFAULT_BATCH_MAX_BYTES = 8_000_000;
  * Cloudflare's edge we keep it far smaller and let clients fetch more batches instead.
  */
 export const DEFAULT_BATCH_MAX_METADATA_BYTES = 16_000;
+/** As in ReductStore: a body that sends nothing for 30 s is refused. */
+export const DEFAULT_IO_OPERATION_TIMEOUT_SECONDS = 30;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -142,6 +147,7 @@ const rsEnvSchema = z.object({
   RS_IO_BATCH_MAX_RECORDS: positiveInt.optional(),
   RS_IO_BATCH_MAX_SIZE: byteSize.pipe(z.number().positive()).optional(),
   RS_IO_BATCH_MAX_METADATA_SIZE: byteSize.pipe(z.number().positive().max(64_000)).optional(),
+  RS_IO_OPERATION_TIMEOUT: positiveInt.pipe(z.number().max(3600)).optional(),
 });
 
 export function normaliseBasePath(path: string | undefined): string {
@@ -201,6 +207,7 @@ export function parseConfig(env: RsEnv): Config {
       maxBytes: vars.RS_IO_BATCH_MAX_SIZE ?? DEFAULT_BATCH_MAX_BYTES,
       maxMetadataBytes: vars.RS_IO_BATCH_MAX_METADATA_SIZE ?? DEFAULT_BATCH_MAX_METADATA_BYTES,
     },
+    ioTimeoutMs: (vars.RS_IO_OPERATION_TIMEOUT ?? DEFAULT_IO_OPERATION_TIMEOUT_SECONDS) * 1000,
   };
 }
 
