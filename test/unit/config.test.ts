@@ -85,6 +85,7 @@ describe("parseConfig", () => {
       },
       maxRecordBytes: DEFAULT_MAX_RECORD_BYTES,
       batch: { maxRecords: 85, maxBytes: 8_000_000, maxMetadataBytes: 16_000 },
+      ioTimeoutMs: 30_000,
     });
     expect(DEFAULT_MAX_BLOCK_BYTES).toBe(64_000_000);
     expect(DEFAULT_MAX_BLOCK_RECORDS).toBe(1024);
@@ -106,6 +107,7 @@ describe("parseConfig", () => {
         RS_IO_BATCH_MAX_RECORDS: "100",
         RS_IO_BATCH_MAX_SIZE: "1MB",
         RS_IO_BATCH_MAX_METADATA_SIZE: "32000",
+        RS_IO_OPERATION_TIMEOUT: "5",
       }),
     ).toStrictEqual({
       auth: { kind: "token", initToken: "secret" },
@@ -116,6 +118,7 @@ describe("parseConfig", () => {
       bucketDefaults: { max_block_size: 1000, max_block_records: 7, quota_type: "HARD", quota_size: 1024 ** 2 },
       maxRecordBytes: 10_000_000,
       batch: { maxRecords: 100, maxBytes: 1_000_000, maxMetadataBytes: 32_000 },
+      ioTimeoutMs: 5_000,
     });
   });
 
@@ -150,6 +153,10 @@ describe("parseConfig", () => {
     ["RS_DISABLE_AUTH", "perhaps"],
     ["RS_API_BASE_PATH", "a b"],
     ["RS_INSTANCE_NAME", "n".repeat(300)],
+    ["RS_IO_OPERATION_TIMEOUT", "0"],
+    ["RS_IO_OPERATION_TIMEOUT", "1.5"],
+    ["RS_IO_OPERATION_TIMEOUT", "30s"],
+    ["RS_IO_OPERATION_TIMEOUT", "3601"],
   ])("%s=%s → ConfigError naming the variable", (variable, value) => {
     let error: unknown;
     try {
