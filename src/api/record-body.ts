@@ -43,48 +43,28 @@ export async function readChunk(
 }
 
 /**
- * `body` passed through unchanged, erroring with BodyTimeoutError (and cancelling `body`, so the
- * connection is let go) once the client sent nothing for `timeoutMs` while the consumer wanted
- * data. Per chunk it only notes the time: a watchdog ticks a few times per timeout instead of a
- * timer per chunk, and a consumer that is busy (backpressure) restarts the clock.
+ * `body` as a stream pulled chunk by chunk with `readChunk`: a stalled client errors it with
+ * BodyTimeoutError and the request body is cancelled, so the connection is let go.
  */
 export function withReceiveTimeout(body: ReadableStream<Uint8Array>, timeoutMs: number): ReadableStream<Uint8Array> {
-  let lastProgressMs = Date.now();
-  const abort = new AbortController();
-  let watchdog: ReturnType<typeof setInterval> | null = null;
-  const stop = () => {
-    if (watchdog !== null) clearInterval(watchdog);
-    watchdog = null;
-  };
-  const passThrough = new TransformStream<Uint8Array, Uint8Array>(
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
     {
-      start(controller) {
-        watchdog = setInterval(
-          () => {
-            const now = Date.now();
-            if ((controller.desiredSize ?? 0) <= 0) lastProgressMs = now;
-            else if (now - lastProgressMs >= timeoutMs) {
-              stop();
-              const stalled = new BodyTimeoutError();
-              controller.error(stalled);
-              abort.abort(stalled);
-            }
-          },
-          Math.max(50, Math.min(1000, timeoutMs / 4)),
-        );
+      async pull(controller) {
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await readChunk(reader, timeoutMs);
+        } catch (error) {
+          await reader.cancel().catch(() => {});
+          throw error instanceof BodyTimeoutError ? error : shorter();
+        }
+        if (result.done) controller.close();
+        else controller.enqueue(result.value);
       },
-      transform(chunk, controller) {
-        lastProgressMs = Date.now();
-        controller.enqueue(chunk);
-      },
-      flush: stop,
+      cancel: (reason) => reader.cancel(reason).catch(() => {}),
     },
-    // A few chunks of slack on both sides: a lock-step hand-over per chunk halved upload throughput.
-    { highWaterMark: 8 },
-    { highWaterMark: 8 },
+    { highWaterMark: 0 },
   );
-  body.pipeTo(passThrough.writable, { signal: abort.signal }).catch(stop);
-  return passThrough.readable;
 }
 
 const shorter = () => new BodyLengthError("Content is shorter than expected: no more data to read");
