@@ -33,6 +33,8 @@ export interface Config {
   /** Batch read limits (§1.8); query directives may lower or raise them within MAX_BATCH_* caps. */
   batch: { maxRecords: number; maxBytes: number; maxMetadataBytes: number };
   logLevel: LogLevel;
+  /** How long a request body may send nothing before it is refused with 400 (ms). */
+  ioTimeoutMs: number;
 }
 
 /** ReductStore's levels, most verbose first. */
@@ -57,7 +59,8 @@ export type RsEnv = Partial<
     | "RS_IO_BATCH_MAX_RECORDS"
     | "RS_IO_BATCH_MAX_SIZE"
     | "RS_IO_BATCH_MAX_METADATA_SIZE"
-    | "RS_LOG_LEVEL",
+    | "RS_LOG_LEVEL"
+    | "RS_IO_OPERATION_TIMEOUT",
     string | undefined
   >
 >;
@@ -74,6 +77,8 @@ export const DEFAULT_BATCH_MAX_BYTES = 8_000_000;
  * Cloudflare's edge we keep it far smaller and let clients fetch more batches instead.
  */
 export const DEFAULT_BATCH_MAX_METADATA_BYTES = 16_000;
+/** As in ReductStore: a body that sends nothing for 30 s is refused. */
+export const DEFAULT_IO_OPERATION_TIMEOUT_SECONDS = 30;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -157,6 +162,7 @@ const rsEnvSchema = z.object({
   RS_IO_BATCH_MAX_SIZE: byteSize.pipe(z.number().positive()).optional(),
   RS_IO_BATCH_MAX_METADATA_SIZE: byteSize.pipe(z.number().positive().max(64_000)).optional(),
   RS_LOG_LEVEL: logLevel.optional(),
+  RS_IO_OPERATION_TIMEOUT: positiveInt.pipe(z.number().max(3600)).optional(),
 });
 
 export function normaliseBasePath(path: string | undefined): string {
@@ -233,6 +239,7 @@ export function parseConfig(env: RsEnv): Config {
       maxMetadataBytes: vars.RS_IO_BATCH_MAX_METADATA_SIZE ?? DEFAULT_BATCH_MAX_METADATA_BYTES,
     },
     logLevel: vars.RS_LOG_LEVEL ?? DEFAULT_LOG_LEVEL,
+    ioTimeoutMs: (vars.RS_IO_OPERATION_TIMEOUT ?? DEFAULT_IO_OPERATION_TIMEOUT_SECONDS) * 1000,
   };
 }
 

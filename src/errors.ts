@@ -54,10 +54,21 @@ export function unwrap<R extends { ok: true } | { ok: false; error: ErrorInfo }>
   return result as Extract<R, { ok: true }>;
 }
 
+const utf8 = new TextEncoder();
+
 /**
- * `x-reduct-error` must be a legal header value (visible ASCII). Like the reference, a message that
- * is not becomes `Unparsable message`; the JSON body keeps the full text.
+ * `x-reduct-error` must be a legal header value, and clients read the message only from it. Every
+ * char outside visible ASCII (controls, DEL, non-ASCII) becomes the percent-escaped bytes of its
+ * UTF-8 form, so `±` reads `%C2%B1`; visible ASCII, `%` included, stays as it is, so every message
+ * the reference renders verbatim is unchanged. The JSON `detail` keeps the exact text.
  */
 export function headerSafeMessage(message: string): string {
-  return /^[\x20-\x7e]*$/.test(message) ? message : "Unparsable message";
+  if (/^[\x20-\x7e]*$/.test(message)) return message;
+  let safe = "";
+  for (const char of message) {
+    const code = char.codePointAt(0) ?? 0;
+    if (code >= 0x20 && code <= 0x7e) safe += char;
+    else for (const byte of utf8.encode(char)) safe += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return safe;
 }

@@ -14,12 +14,12 @@
  * conversion of parsed label updates to the bucket object's form.
  */
 import type { BucketObject } from "../bucket/bucket-object";
-import type { RecordMeta } from "../bucket/record-ops";
+import type { LabelChanges, RecordMeta } from "../bucket/record-ops";
 import { type ErrorInfo, payloadTooLarge } from "../errors";
 import { SMALL_RECORD_MAX_BYTES } from "../storage/blocks";
-import type { Labels, LabelUpdate } from "./headers/common";
+import type { LabelUpdate } from "./headers/common";
 import { validateContentType } from "./headers/single-record";
-import { asClientError, BodyLengthError, streamToR2 } from "./record-body";
+import { asClientError, BodyLengthError, BodyTimeoutError, readChunk, streamToR2 } from "./record-body";
 
 /** Small records sent to the bucket object in one RPC: at most this many payload bytes… */
 export const SMALL_CHUNK_MAX_BYTES = 4 * 1024 * 1024;
@@ -39,7 +39,11 @@ export class SequentialBodyReader {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array> | null;
   private leftover: Uint8Array | null = null;
 
-  constructor(body: ReadableStream<Uint8Array> | null) {
+  /** `ioTimeoutMs`: how long one read may wait for the client before BodyTimeoutError. */
+  constructor(
+    body: ReadableStream<Uint8Array> | null,
+    private readonly ioTimeoutMs: number,
+  ) {
     this.reader = body ? body.getReader() : null;
   }
 
@@ -51,8 +55,9 @@ export class SequentialBodyReader {
       if (!this.reader) throw shorter();
       let result: ReadableStreamReadResult<Uint8Array>;
       try {
-        result = await this.reader.read();
-      } catch {
+        result = await readChunk(this.reader, this.ioTimeoutMs);
+      } catch (error) {
+        if (error instanceof BodyTimeoutError) throw error;
         throw shorter(); // the client went away mid-body
       }
       if (result.done) throw shorter();
@@ -139,6 +144,8 @@ export interface BatchWriteTarget {
   bucket: string;
   stub: DurableObjectStub<BucketObject>;
   r2: R2Bucket;
+  /** How long the body may send nothing (`RS_IO_OPERATION_TIMEOUT`). */
+  ioTimeoutMs: number;
 }
 
 /**
@@ -150,7 +157,7 @@ export async function writeBatchBody<T extends BatchWriteItem>(
   body: ReadableStream<Uint8Array> | null,
   items: readonly T[],
 ): Promise<Array<BatchWriteFailure<T>>> {
-  const reader = new SequentialBodyReader(body);
+  const reader = new SequentialBodyReader(body, target.ioTimeoutMs);
   const failures: Array<BatchWriteFailure<T>> = [];
   let chunk: Array<{ item: T; payload: ArrayBuffer }> = [];
   let chunkBytes = 0;
@@ -218,7 +225,8 @@ async function streamLargeRecord(
   }
   const { objectKey, leaseMs } = reserved;
   try {
-    await streamToR2(target.r2, objectKey, reader.take(meta.size), meta.size, leaseMs - LEASE_MARGIN_MS);
+    // take() reads through the reader, which already times out a stalled client.
+    await streamToR2(target.r2, objectKey, reader.take(meta.size), meta.size, leaseMs - LEASE_MARGIN_MS, null);
   } catch (error) {
     await stub.abortUpload(bucket, meta.entry, meta.ts, objectKey);
     throw error;
@@ -242,7 +250,7 @@ export function checkRecordsToWrite(records: readonly { size: number; contentTyp
   }
 }
 
-/** A parsed label update as the bucket object takes it: set values, removals as empty values. */
-export function labelChanges(update: LabelUpdate): Labels {
-  return Object.fromEntries([...Object.entries(update.set), ...update.remove.map((name) => [name, ""])]);
+/** A parsed label update as the bucket object takes it: pairs, removals as empty values. */
+export function labelChanges(update: LabelUpdate): LabelChanges {
+  return [...Object.entries(update.set), ...update.remove.map((name): [string, string] => [name, ""])];
 }

@@ -51,7 +51,7 @@ batchV1Routes.post("/:bucket/:entry{.+}/batch", async (c) => {
 
   // A missing bucket is reported per record with an overall 200, as in the reference (QUIRK §5.1.2).
   const items = records.map(({ ts, size, contentType, labels }) => ({ meta: { entry, ts, size, contentType, labels } }));
-  const target = { bucket, stub: bucketStub(c.env, bucket), r2: recordsBucket(c.env) };
+  const target = { bucket, stub: bucketStub(c.env, bucket), r2: recordsBucket(c.env), ioTimeoutMs: c.get("config").ioTimeoutMs };
   for (const { item, error } of await writeBatchBody(target, c.req.raw.body, items)) {
     c.header(...renderRecordErrorV1(item.meta.ts, error));
   }

@@ -73,7 +73,7 @@ entryRoutes.post("/:bucket/:entry{.+}", async (c) => {
   if (size <= SMALL_RECORD_MAX_BYTES) {
     let payload: ArrayBuffer;
     try {
-      payload = await readExactly(c.req.raw.body, size);
+      payload = await readExactly(c.req.raw.body, size, c.get("config").ioTimeoutMs);
     } catch (error) {
       throw asClientError(error);
     }
@@ -84,7 +84,8 @@ entryRoutes.post("/:bucket/:entry{.+}", async (c) => {
 
   const ticket = unwrap(await stub.reserveUpload(bucket, meta));
   try {
-    await streamToR2(recordsBucket(c.env), ticket.objectKey, c.req.raw.body, size, ticket.leaseMs - 5_000);
+    const ioTimeoutMs = c.get("config").ioTimeoutMs;
+    await streamToR2(recordsBucket(c.env), ticket.objectKey, c.req.raw.body, size, ticket.leaseMs - 5_000, ioTimeoutMs);
   } catch (error) {
     await stub.abortUpload(bucket, entry, ts, ticket.objectKey);
     throw asClientError(error);
@@ -110,8 +111,8 @@ entryRoutes.patch("/:bucket/:entry{.+}", async (c) => {
   const { bucket, entry } = c.req.param();
   requireWrite(c.get("caller"), bucket);
   const ts = requiredTs(c);
-  const labels = readLabelHeaders(c.req.raw.headers);
-  unwrap(await bucketStub(c.env, bucket).updateRecordLabels(bucket, entry, ts, labels));
+  const changes = Object.entries(readLabelHeaders(c.req.raw.headers));
+  unwrap(await bucketStub(c.env, bucket).updateRecordLabels(bucket, entry, ts, changes));
   return c.body(null, 200);
 });
 

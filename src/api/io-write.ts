@@ -60,7 +60,7 @@ ioWriteRoutes.post("/:bucket/write", async (c) => {
     position: record,
     meta: { entry: record.entry, ts: record.ts, size: record.size, contentType: record.contentType, labels: record.labels },
   }));
-  const target = { bucket, stub: bucketStub(c.env, bucket), r2: recordsBucket(c.env) };
+  const target = { bucket, stub: bucketStub(c.env, bucket), r2: recordsBucket(c.env), ioTimeoutMs: c.get("config").ioTimeoutMs };
   const failures = await writeBatchBody(target, c.req.raw.body, items);
   echoFrame(c, batch);
   for (const { item, error } of failures) {

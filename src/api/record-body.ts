@@ -2,20 +2,80 @@
  * Moving record bodies at the edge. Small bodies are read whole (they are staged in the bucket's
  * SQLite); large ones are piped straight into R2 through a FixedLengthStream, never buffered. Both
  * insist on exactly the announced length: a short or long body is the client's fault (400) and
- * nothing is stored.
+ * nothing is stored. A body that sends nothing for the I/O timeout (`RS_IO_OPERATION_TIMEOUT`) is
+ * the client's fault too: 400 `Timeout while receiving data`, and the request ends.
  */
 import { badRequest } from "../errors";
 import { withTimeout } from "../storage/r2";
 
+/** A request body the client got wrong: short, long, broken or stalled. Answered with 400. */
 export class BodyLengthError extends Error {
   override name = "BodyLengthError";
+}
+
+export const RECEIVE_TIMEOUT_MESSAGE = "Timeout while receiving data";
+
+/** The client sent nothing for the I/O timeout while a read waited for its body. */
+export class BodyTimeoutError extends BodyLengthError {
+  override name = "BodyTimeoutError";
+  constructor() {
+    super(RECEIVE_TIMEOUT_MESSAGE);
+  }
+}
+
+/**
+ * The next chunk of `reader`, or BodyTimeoutError after `timeoutMs` without one. The timer runs
+ * only while we wait for the client, never while our consumer (R2, the bucket object) is busy.
+ */
+export async function readChunk(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  timeoutMs: number,
+): Promise<ReadableStreamReadResult<Uint8Array>> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BodyTimeoutError()), timeoutMs);
+  });
+  try {
+    return await Promise.race([reader.read(), stalled]);
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+  }
+}
+
+/**
+ * `body` as a stream pulled chunk by chunk with `readChunk`: a stalled client errors it with
+ * BodyTimeoutError and the request body is cancelled, so the connection is let go.
+ */
+export function withReceiveTimeout(body: ReadableStream<Uint8Array>, timeoutMs: number): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await readChunk(reader, timeoutMs);
+        } catch (error) {
+          await reader.cancel().catch(() => {});
+          throw error instanceof BodyTimeoutError ? error : shorter();
+        }
+        if (result.done) controller.close();
+        else controller.enqueue(result.value);
+      },
+      cancel: (reason) => reader.cancel(reason).catch(() => {}),
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 const shorter = () => new BodyLengthError("Content is shorter than expected: no more data to read");
 const longer = () => new BodyLengthError("Content is bigger than expected in content-length header");
 
 /** Reads exactly `length` bytes from `body` (the whole body) or throws BodyLengthError. */
-export async function readExactly(body: ReadableStream<Uint8Array> | null, length: number): Promise<ArrayBuffer> {
+export async function readExactly(
+  body: ReadableStream<Uint8Array> | null,
+  length: number,
+  timeoutMs: number,
+): Promise<ArrayBuffer> {
   const bytes = new Uint8Array(length);
   if (!body) {
     if (length > 0) throw shorter();
@@ -25,7 +85,7 @@ export async function readExactly(body: ReadableStream<Uint8Array> | null, lengt
   let filled = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await readChunk(reader, timeoutMs);
       if (done) break;
       if (filled + value.byteLength > length) throw longer();
       bytes.set(value, filled);
@@ -42,7 +102,9 @@ export async function readExactly(body: ReadableStream<Uint8Array> | null, lengt
 
 /**
  * Streams exactly `length` bytes of `body` into R2 under `key`. A body of the wrong length throws
- * BodyLengthError; an R2 failure or timeout throws whatever R2 threw.
+ * BodyLengthError, one that stalls for `ioTimeoutMs` BodyTimeoutError; an R2 failure or timeout
+ * throws whatever R2 threw. Pass a body already wrapped by `withReceiveTimeout` (or any stream that
+ * ends or errors on its own) and `ioTimeoutMs` null.
  *
  * The bytes move through a native pipe (body → FixedLengthStream → R2), never through JS chunk by
  * chunk: a JS read/write loop ran at ~0.6× a direct put. FixedLengthStream enforces the length
@@ -55,11 +117,13 @@ export async function streamToR2(
   body: ReadableStream<Uint8Array> | null,
   length: number,
   timeoutMs: number,
+  ioTimeoutMs: number | null,
 ): Promise<void> {
   if (!body) throw shorter();
+  const source = ioTimeoutMs === null ? body : withReceiveTimeout(body, ioTimeoutMs);
   const fixed = new FixedLengthStream(length);
   let firstFailure: "client" | "r2" | undefined;
-  const piping = body.pipeTo(fixed.writable).catch((error: unknown) => {
+  const piping = source.pipeTo(fixed.writable).catch((error: unknown) => {
     firstFailure ??= "client";
     throw error;
   });
@@ -71,11 +135,13 @@ export async function streamToR2(
   });
   const [piped, put] = await Promise.allSettled([piping, putting]);
   if (piped.status === "fulfilled" && put.status === "fulfilled") return;
+  const stall = [piped, put].find((result) => result.status === "rejected" && result.reason instanceof BodyTimeoutError);
+  if (stall?.status === "rejected") throw stall.reason;
   const reasons = [piped, put].flatMap((result) => (result.status === "rejected" ? [String(result.reason)] : []));
   // FixedLengthStream's own complaint, on whichever side saw it first, is a body of the wrong length.
   const lengthFault = reasons.find((reason) => reason.includes("FixedLengthStream"));
   if (lengthFault !== undefined || (piped.status === "rejected" && firstFailure === "client")) {
-    await body.cancel().catch(() => {});
+    await source.cancel().catch(() => {});
     throw lengthFault !== undefined && !lengthFault.includes("did not see all expected bytes") ? longer() : shorter();
   }
   if (put.status === "rejected") throw put.reason;

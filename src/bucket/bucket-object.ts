@@ -20,6 +20,7 @@ import {
   abortUpload,
   entryNotFound,
   type ItemOutcome,
+  type LabelChanges,
   type OpsContext,
   type OpsEffects,
   planLabelUpdate,
@@ -296,7 +297,7 @@ export class BucketObject extends DurableObject<Bindings> {
   }
 
   /** PATCH one record's labels (empty value deletes a label). */
-  async updateRecordLabels(bucket: string, entry: string, ts: number, changes: Labels): Promise<Ok> {
+  async updateRecordLabels(bucket: string, entry: string, ts: number, changes: LabelChanges): Promise<Ok> {
     const row = this.liveBucket(bucket);
     if ("error" in row) return row;
     const outcome = this.transact(row, (ops) => updateLabels(ops, entry, ts, changes));
@@ -307,7 +308,7 @@ export class BucketObject extends DurableObject<Bindings> {
   /** Batch label updates (v1 PATCH …/batch, v2 /io update): one outcome per item, in order. */
   async updateLabelsMany(
     bucket: string,
-    items: { entry: string; ts: number; changes: Labels }[],
+    items: { entry: string; ts: number; changes: LabelChanges }[],
   ): Promise<Result<{ outcomes: ItemOutcome[] }>> {
     const row = this.liveBucket(bucket);
     if ("error" in row) return row;

@@ -6,6 +6,7 @@
 import type { ErrorInfo } from "../errors";
 import { fail } from "../errors";
 import { isBlockFull, needsNewBlock, SEAL_LEASE_MS, uploadLeaseMs } from "../storage/blocks";
+import { labelViolation, mergeLabels } from "../storage/label-rules";
 import { decideQuota } from "../storage/quota";
 import { recordObjectKey } from "../storage/r2";
 import { recordMetaLength } from "../storage/record-meta";
@@ -363,12 +364,18 @@ export const entryNotFound = (bucket: string, entry: string) => fail(404, `Entry
 export const stillBeingWritten = (bucket: string, entry: string, ts: number) =>
   fail(425, `Record with timestamp ${ts} in ${bucket}/${entry} is still being written`);
 
-/** Checks a label update of one record and returns its new labels, or the failure. */
+/** Label ops of an update as pairs (an empty value removes): plain data over RPC, never object keys. */
+export type LabelChanges = Array<[string, string]>;
+
+/**
+ * Checks a label update of one record and returns its new labels, or the failure. The label rules
+ * hold on the merged result, so no series of updates can grow a record past what reads can return.
+ */
 export function planLabelUpdate(
   ctx: OpsContext,
   entryName: string,
   ts: number,
-  changes: Labels,
+  changes: LabelChanges,
   /** Labels an earlier item of the same batch gave this record. */
   base?: Labels,
 ): { ok: true; entry: EntryRef; update: { ts: number; labels: Labels; meta_len: number } } | { ok: false; error: ErrorInfo } {
@@ -377,11 +384,10 @@ export function planLabelUpdate(
   const row = ctx.index.record(entry.id, ts);
   if (!row) return recordNotFound(ctx.bucket.name, entryName, ts);
   if (row.state === "pending") return stillBeingWritten(ctx.bucket.name, entryName, ts);
-  const labels: Labels = { ...(base ?? row.labels) };
-  for (const [name, value] of Object.entries(changes)) {
-    if (value === "") delete labels[name];
-    else labels[name] = value;
-  }
+  const merged = mergeLabels(base ?? row.labels, changes);
+  const problem = labelViolation(merged);
+  if (problem !== null) return fail(422, problem);
+  const labels: Labels = Object.fromEntries(merged);
   const begin = row.block_begin;
   const metaLen = recordMetaLength({
     ts,
@@ -395,7 +401,7 @@ export function planLabelUpdate(
 }
 
 /** Applies label changes (empty value = delete) to a ready record; the descriptor grows by state. */
-export function updateLabels(ctx: OpsContext, entryName: string, ts: number, changes: Labels): ItemOutcome {
+export function updateLabels(ctx: OpsContext, entryName: string, ts: number, changes: LabelChanges): ItemOutcome {
   const planned = planLabelUpdate(ctx, entryName, ts, changes);
   if (!planned.ok) return planned;
   ctx.index.updateLabels(planned.entry.id, [planned.update]);

@@ -231,9 +231,9 @@ describe("chunks under out-of-order writes", () => {
     const stub = stubOf(bucket);
     await stub.writeRecords(bucket, [item("e", 1, 10, { a: "1" }), item("e", 2, 10)]);
     const updated = await stub.updateLabelsMany(bucket, [
-      { entry: "e", ts: 1, changes: { b: "2" } },
-      { entry: "e", ts: 1, changes: { a: "" } },
-      { entry: "e", ts: 3, changes: { a: "x" } },
+      { entry: "e", ts: 1, changes: [["b", "2"]] },
+      { entry: "e", ts: 1, changes: [["a", ""]] },
+      { entry: "e", ts: 3, changes: [["a", "x"]] },
     ]);
     if (!updated.ok) throw new Error("update failed");
     expect(updated.outcomes.map((outcome) => (outcome.ok ? 200 : outcome.error.status))).toEqual([200, 200, 404]);
@@ -341,7 +341,7 @@ describe("the packed index against a model", () => {
           } else if (op.kind === "label") {
             const result = await stub.updateLabelsMany(
               bucket,
-              op.tss.map((ts) => ({ entry: "e", ts, changes: { a: op.value } })),
+              op.tss.map((ts) => ({ entry: "e", ts, changes: [["a", op.value]] })),
             );
             if (!result.ok) throw new Error("update failed");
             op.tss.forEach((ts, i) => {

@@ -17,6 +17,7 @@ import { bytesOf, createBucket, putRecord, sha256 } from "../helpers/records";
 
 const SHORT_BODY = "Content is shorter than expected: no more data to read";
 const KIB = 1024;
+const IO_TIMEOUT_MS = 30_000;
 
 interface V1Record {
   ts: number;
@@ -694,7 +695,7 @@ describe("batch body streaming (shared by v1 and v2)", () => {
 
   for (const chunkSizes of readerChunkings) {
     it(`SequentialBodyReader hands out exact reads, skips and sub-streams over chunks ${chunkSizes.join("/")}`, async () => {
-      const reader = new SequentialBodyReader(chunkedStream(body100, chunkSizes));
+      const reader = new SequentialBodyReader(chunkedStream(body100, chunkSizes), IO_TIMEOUT_MS);
       expect(new Uint8Array(await reader.readExactly(3))).toEqual(body100.slice(0, 3));
       await reader.skip(10);
       const taken = new Uint8Array(await new Response(reader.take(50)).arrayBuffer());
@@ -707,7 +708,7 @@ describe("batch body streaming (shared by v1 and v2)", () => {
 
   for (const chunkSizes of readerChunkings) {
     it(`SequentialBodyReader.readBuffered takes only what was received, mixed with awaited reads (${chunkSizes.join("/")})`, async () => {
-      const reader = new SequentialBodyReader(chunkedStream(body100, chunkSizes));
+      const reader = new SequentialBodyReader(chunkedStream(body100, chunkSizes), IO_TIMEOUT_MS);
       expect(reader.readBuffered(1)).toBeNull(); // nothing received yet
       const pieces: Uint8Array[] = [];
       let offset = 0;
@@ -728,11 +729,11 @@ describe("batch body streaming (shared by v1 and v2)", () => {
   }
 
   it("SequentialBodyReader: skipping or streaming past the end fails with the short-body error", async () => {
-    await expect(new SequentialBodyReader(chunkedStream(body100, [7])).skip(101)).rejects.toThrow(SHORT_BODY);
-    await expect(new Response(new SequentialBodyReader(chunkedStream(body100, [7])).take(101)).arrayBuffer()).rejects.toThrow(
-      SHORT_BODY,
-    );
-    await expect(new SequentialBodyReader(null).readExactly(1)).rejects.toThrow(SHORT_BODY);
+    await expect(new SequentialBodyReader(chunkedStream(body100, [7]), IO_TIMEOUT_MS).skip(101)).rejects.toThrow(SHORT_BODY);
+    await expect(
+      new Response(new SequentialBodyReader(chunkedStream(body100, [7]), IO_TIMEOUT_MS).take(101)).arrayBuffer(),
+    ).rejects.toThrow(SHORT_BODY);
+    await expect(new SequentialBodyReader(null, IO_TIMEOUT_MS).readExactly(1)).rejects.toThrow(SHORT_BODY);
   });
 
   it("sends small records in bounded RPC chunks and large ones to R2, in body order", async () => {
@@ -775,7 +776,12 @@ describe("batch body streaming (shared by v1 and v2)", () => {
       meta: { entry: "e", ts: i + 1, size, contentType: "application/octet-stream", labels: {} },
     }));
     const bodies = sizes.map((size, i) => bytesOf(size, i + 1));
-    const target = { bucket: "b", stub: stub as unknown as BatchWriteTarget["stub"], r2: r2 as unknown as R2Bucket };
+    const target = {
+      bucket: "b",
+      stub: stub as unknown as BatchWriteTarget["stub"],
+      r2: r2 as unknown as R2Bucket,
+      ioTimeoutMs: IO_TIMEOUT_MS,
+    };
     const failures = await writeBatchBody(target, chunkedStream(concat(bodies), [64 * KIB + 5]), items);
 
     expect(failures).toEqual([]);

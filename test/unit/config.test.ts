@@ -87,6 +87,7 @@ describe("parseConfig", () => {
       maxRecordBytes: DEFAULT_MAX_RECORD_BYTES,
       batch: { maxRecords: 85, maxBytes: 8_000_000, maxMetadataBytes: 16_000 },
       logLevel: "INFO",
+      ioTimeoutMs: 30_000,
     });
     expect(DEFAULT_MAX_BLOCK_BYTES).toBe(64_000_000);
     expect(DEFAULT_MAX_BLOCK_RECORDS).toBe(1024);
@@ -109,6 +110,7 @@ describe("parseConfig", () => {
         RS_IO_BATCH_MAX_SIZE: "1MB",
         RS_IO_BATCH_MAX_METADATA_SIZE: "32000",
         RS_LOG_LEVEL: "DEBUG",
+        RS_IO_OPERATION_TIMEOUT: "5",
       }),
     ).toStrictEqual({
       auth: { kind: "token", initToken: "secret" },
@@ -120,6 +122,7 @@ describe("parseConfig", () => {
       maxRecordBytes: 10_000_000,
       batch: { maxRecords: 100, maxBytes: 1_000_000, maxMetadataBytes: 32_000 },
       logLevel: "DEBUG",
+      ioTimeoutMs: 5_000,
     });
   });
 
@@ -174,6 +177,10 @@ describe("parseConfig", () => {
     ["RS_INSTANCE_NAME", "n".repeat(300)],
     ["RS_LOG_LEVEL", "LOUD"],
     ["RS_LOG_LEVEL", "OFF"],
+    ["RS_IO_OPERATION_TIMEOUT", "0"],
+    ["RS_IO_OPERATION_TIMEOUT", "1.5"],
+    ["RS_IO_OPERATION_TIMEOUT", "30s"],
+    ["RS_IO_OPERATION_TIMEOUT", "3601"],
   ])("%s=%s → ConfigError naming the variable", (variable, value) => {
     let error: unknown;
     try {

@@ -263,10 +263,10 @@ describe("renderRecordErrorV1", () => {
     ]);
   });
 
-  it("a message that is not a legal header value becomes Unparsable message", () => {
+  it("a message that is not a legal header value is percent-escaped, not replaced", () => {
     expect(renderRecordErrorV1(1, { status: 422, message: "Entry 'bü' is bad" })).toEqual([
       "x-reduct-error-1",
-      "422,Unparsable message",
+      "422,Entry 'b%C3%BC' is bad",
     ]);
   });
 });

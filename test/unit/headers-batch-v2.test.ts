@@ -608,11 +608,11 @@ describe("v2 round trips (render → parse)", () => {
 
   it("interleaved entries, label churn and awkward names", () => {
     const records: BatchRecordV2[] = [
-      { entry: "b", ts: 5, size: 1, contentType: "a/b", labels: { "x y": "1", "100%": "p" } },
+      { entry: "b", ts: 5, size: 1, contentType: "a/b", labels: { "x.y": "1", "100%": "p" } },
       { entry: "a/$meta", ts: 6, size: 2, contentType: "c/d", labels: { key: "k", v: "[1, 2]" } },
       { entry: "b", ts: 7, size: 3, contentType: "a/b", labels: { "100%": "q" } },
-      { entry: "a/$meta", ts: 8, size: 4, contentType: "e/f", labels: { key: "k", v: "[1, 2]" } },
-      { entry: "b", ts: 9, size: 0, contentType: "a/b", labels: { "é,=": "u", "x y": "1" } },
+      { entry: "a/$meta", ts: 8, size: 4, contentType: "e/f", labels: { key: "k", v: 'say "hi"' } },
+      { entry: "b", ts: 9, size: 0, contentType: "a/b", labels: { "~|^": "u=v", "x.y": "1", Upper: "a b" } },
     ];
     const rendered = renderBatchV2(records);
     const sorted = [...records].sort(

@@ -87,9 +87,10 @@ describe("readLabelHeaders", () => {
     expect(readLabelHeaders(headers)).toEqual({ room: "lab 1", n: "100", empty: "" });
   });
 
-  it("keeps a label named __proto__ as own data", () => {
-    const labels = readLabelHeaders(headersOf([["x-reduct-label-__proto__", "x"]]));
-    expect(Object.entries(labels)).toEqual([["__proto__", "x"]]);
+  it("refuses a label named __proto__ (a JavaScript client would drop it) and keeps constructor as own data", () => {
+    expect(() => readLabelHeaders(headersOf([["x-reduct-label-__proto__", "x"]]))).toThrow("Label name '__proto__' is reserved");
+    const labels = readLabelHeaders(headersOf([["x-reduct-label-constructor", "x"]]));
+    expect(Object.entries(labels)).toEqual([["constructor", "x"]]);
   });
 
   it("returns an empty object without label headers", () => {

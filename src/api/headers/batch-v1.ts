@@ -99,7 +99,7 @@ export function parseBatchV1Update(headers: Headers): LabelUpdateV1[] {
   return collectRecordHeaders(headers).map(({ ts, value }) => {
     const ops = new Map<string, string>();
     for (const [name, labelValue] of parseV1Value(value).items) ops.set(name, labelValue);
-    assertLabelCaps(ops);
+    assertLabelCaps(ops, "update");
     return { ts, ...toLabelUpdate(ops) };
   });
 }

@@ -253,7 +253,10 @@ export function parseBatchV2Update(headers: Headers): ParsedBatchV2<LabelUpdateV
     const parsed = parseV2Value(raw.value, prev !== undefined, frame.labelNames);
     const ops = new Map(prev);
     for (const [name, value] of parsed.ops ?? []) ops.set(name, value);
-    assertLabelCaps([...ops].map(([name, value]): [string, string] => [name, value ?? ""]));
+    assertLabelCaps(
+      [...ops].map(([name, value]): [string, string] => [name, value ?? ""]),
+      "update",
+    );
     accumulated.set(raw.entryIndex, ops);
     const { entryIndex, delta } = raw;
     return { entry, entryIndex, delta, ts: frame.startTs + delta, ...toLabelUpdate(ops) };

@@ -5,6 +5,7 @@
  * protocols. Pure: no I/O, failures are our `HttpError`.
  */
 import { headersTooLarge, unprocessable } from "../../errors";
+import { labelViolation } from "../../storage/label-rules";
 import { MAX_SAFE_U64 } from "../schemas";
 
 export type Labels = Record<string, string>;
@@ -16,11 +17,13 @@ export interface LabelUpdate {
   remove: string[];
 }
 
-/** Caps on one record's labels; ReductStore has none, we keep records storable and renderable. */
-export const MAX_LABEL_NAME_BYTES = 256;
-export const MAX_LABEL_VALUE_BYTES = 4 * 1024;
-export const MAX_LABELS_PER_RECORD = 128;
-export const MAX_LABEL_TOTAL_BYTES = 16 * 1024;
+export {
+  EMPTY_LABEL_NAME,
+  MAX_LABEL_NAME_BYTES,
+  MAX_LABEL_TOTAL_BYTES,
+  MAX_LABEL_VALUE_BYTES,
+  MAX_LABELS_PER_RECORD,
+} from "../../storage/label-rules";
 /** Header bytes one batch request may carry (hyper's buffer in the reference); beyond: 431. */
 export const MAX_BATCH_HEADER_BYTES = 512_000;
 /** `name: value\r\n` adds ": " and CRLF to each header line. */
@@ -28,7 +31,6 @@ export const HEADER_LINE_OVERHEAD_BYTES = 4;
 
 export const INVALID_BATCHED_HEADER = "Invalid batched header";
 export const RESERVED_LABEL_NAME = "Label names must not start with '@': reserved for computed labels";
-export const EMPTY_LABEL_NAME = "Label names must not be empty";
 
 const DECIMAL = /^[0-9]+$/;
 const LEADING_ZEROS = /^0+(?=.)/;
@@ -89,25 +91,13 @@ export function assertBatchHeaderBudget(headers: Headers): void {
   }
 }
 
-/** Enforces the label caps above on one record's labels (or on one update's set/remove names). */
-export function assertLabelCaps(labels: Iterable<readonly [string, string]>): void {
-  let count = 0;
-  let total = 0;
-  for (const [name, value] of labels) {
-    const nameBytes = utf8Length(name);
-    const valueBytes = utf8Length(value);
-    if (nameBytes === 0) throw unprocessable(EMPTY_LABEL_NAME);
-    if (nameBytes > MAX_LABEL_NAME_BYTES) throw unprocessable(`Label names must be at most ${MAX_LABEL_NAME_BYTES} bytes`);
-    if (valueBytes > MAX_LABEL_VALUE_BYTES) {
-      throw unprocessable(`Label value of '${name}' must be at most ${MAX_LABEL_VALUE_BYTES} bytes`);
-    }
-    count++;
-    total += nameBytes + valueBytes;
-  }
-  if (count > MAX_LABELS_PER_RECORD) throw unprocessable(`A record can have at most ${MAX_LABELS_PER_RECORD} labels`);
-  if (total > MAX_LABEL_TOTAL_BYTES) {
-    throw unprocessable(`Labels of a record must be at most ${MAX_LABEL_TOTAL_BYTES} bytes in total`);
-  }
+/**
+ * 422 unless the labels can be stored and read back on every path (`labelViolation`). `update`:
+ * the pairs are label ops, an empty value removes.
+ */
+export function assertLabelCaps(labels: Iterable<readonly [string, string]>, kind: "labels" | "update" = "labels"): void {
+  const problem = labelViolation(labels, kind);
+  if (problem !== null) throw unprocessable(problem);
 }
 
 /** Builds a `Labels` object; `Object.fromEntries` keeps names like `__proto__` as own data. */

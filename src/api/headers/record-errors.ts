@@ -1,7 +1,7 @@
 /**
  * Per-record failures of batch operations are not HTTP errors: the request answers 200 and lists
  * them as `x-reduct-error-<ts>` (v1) or `x-reduct-error-<idx>-<delta>` (v2) headers whose value is
- * `<status>,<message>` (§1.3). Messages that are not legal header values become `Unparsable message`.
+ * `<status>,<message>`; messages are made legal header text by `headerSafeMessage`.
  */
 import { type ErrorInfo, headerSafeMessage } from "../../errors";
 

@@ -3,6 +3,7 @@
  * the declared content length and the content type, with ReductStore's exact 422 messages.
  */
 import { unprocessable } from "../../errors";
+import { isHeaderToken } from "../../storage/label-rules";
 import { DEFAULT_CONTENT_TYPE } from "../../storage/record-meta";
 import {
   assertLabelCaps,
@@ -48,19 +49,16 @@ export function readLabelHeaders(headers: Headers): Labels {
     if (!isVisibleAscii(value)) throw unprocessable(`Label values for ${header} must be valid UTF-8 strings`);
     labels.set(name, value);
   }
-  assertLabelCaps(labels);
+  assertLabelCaps(labels, "update");
   return toLabels(labels);
 }
 
-const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 /**
  * `x-reduct-label-<name>` for a single-record response, or null when `name` cannot be part of a
- * header name. Batch writes accept any label name (v2 names are percent-encoded, v1 names may hold
- * spaces), so `Headers.set` would throw a TypeError for some stored labels; callers skip those.
+ * header name. Writes refuse such names; only a record stored before that rule can hold one.
  */
 export function labelHeaderName(name: string): string | null {
-  return HEADER_TOKEN.test(name) ? `${LABEL_HEADER_PREFIX}${name}` : null;
+  return isHeaderToken(name) ? `${LABEL_HEADER_PREFIX}${name}` : null;
 }
 
 /** Labels to store on a write: an empty value means "no such label" everywhere in this port. */
