@@ -18,7 +18,7 @@ import { freePort } from "./lib/server.mjs";
 import { runRestartCheck } from "./restart-check.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const RUN_BUDGET_MS = 170_000;
+const RUN_BUDGET_MS = 240_000;
 const TEST_TIMEOUT_MS = 30_000;
 const runStarted = Date.now();
 
