@@ -2,6 +2,19 @@ import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
+/**
+ * Failures a test injects on purpose (R2/D1 outages and timeouts, aborted objects) make the Worker
+ * log them, as it should: their messages say "injected" or "fault test", or the error was thrown by
+ * a test file's fake binding. Each becomes one labelled line instead of a stack trace, so
+ * unexpected errors stand out in the output.
+ */
+const INJECTED_FAULT = /injected|fault test/i;
+function isInjectedFault(log: string): boolean {
+  if (INJECTED_FAULT.test(log)) return true;
+  const firstFrame = log.split("\n").find((line) => line.trimStart().startsWith("at "));
+  return firstFrame !== undefined && /\/test\/.+\.test\.ts:\d+/.test(firstFrame);
+}
+
 /** The init token every integration test authenticates with. */
 export const TEST_API_TOKEN = "test-init-token";
 
@@ -25,6 +38,11 @@ export default defineConfig(async () => {
       setupFiles: ["./test/helpers/apply-migrations.ts"],
       include: ["test/**/*.test.ts"],
       testTimeout: 30_000,
+      onConsoleLog(log: string, type: "stdout" | "stderr") {
+        if (type !== "stderr" || !isInjectedFault(log)) return;
+        process.stderr.write(`  (expected: fault injected by the test) ${log.split("\n", 1)[0]}\n`);
+        return false;
+      },
     },
   };
 });

@@ -104,7 +104,10 @@ export async function runRestartCheck({ startServer, freePort, first, apiToken, 
       const { uptime } = await new Client(second.url, { apiToken }).getInfo();
       assert.ok(uptime >= 2n, `uptime ${uptime} s, 3 s after /alive first answered`);
       const sinceRestart = (Date.now() - restartedAt) / 1000;
-      assert.ok(Number(uptime) <= Math.ceil(sinceRestart), `uptime ${uptime} s, but the server was restarted ${sinceRestart} s ago`);
+      assert.ok(
+        Number(uptime) <= Math.ceil(sinceRestart),
+        `uptime ${uptime} s, but the server was restarted ${sinceRestart} s ago`,
+      );
     });
 
     const client = new Client(second.url, { apiToken });

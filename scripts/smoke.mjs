@@ -21,7 +21,7 @@ import { runRestartCheck } from "./restart-check.mjs";
 import { runStartCheck } from "./start-check.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const RUN_BUDGET_MS = 260_000;
+const RUN_BUDGET_MS = 360_000;
 /** Kept for the restart and start checks after the client tests. */
 const CHECKS_RESERVE_MS = 110_000;
 const TEST_TIMEOUT_MS = 30_000;

@@ -35,8 +35,10 @@ const CONTENT_TYPES = [
   "application/octet-stream",
   "image/jpeg",
 ];
-/** A staged record and one large enough for its own R2 object. */
-const SIZES = [600, 200 * 1024];
+/** Each type as a staged record; two also large enough for their own R2 object. */
+const SMALL = 600;
+const LARGE = 200 * 1024;
+const RECORDS = [...CONTENT_TYPES.map((contentType) => [contentType, SMALL]), ["text/plain", LARGE], ["image/jpeg", LARGE]];
 const ACCEPT_EVERYTHING = "gzip, deflate, br, zstd";
 /** reduct-js turns these bodies into JSON values instead of bytes (HttpClient.parseResponse). */
 const parsedByReductJs = (contentType) => contentType.startsWith("application/json");
@@ -108,14 +110,12 @@ describe("Record bytes are never compressed on the way out", () => {
     await cleanStorage(client);
     const bucket = await client.createBucket("enc");
     let seed = 0;
-    for (const contentType of CONTENT_TYPES) {
-      for (const size of SIZES) {
-        const entry = `${contentType.replace(/[^a-z0-9]/g, "-")}-${size}`;
-        const bytes = payload(size, seed++);
-        const writer = await bucket.beginWrite(entry, { ts: 1000_000n, contentType });
-        await writer.write(bytes);
-        records.set(entry, { contentType, bytes });
-      }
+    for (const [contentType, size] of RECORDS) {
+      const entry = `${contentType.replace(/[^a-z0-9]/g, "-")}-${size}`;
+      const bytes = payload(size, seed++);
+      const writer = await bucket.beginWrite(entry, { ts: 1000_000n, contentType });
+      await writer.write(bytes);
+      records.set(entry, { contentType, bytes });
     }
   });
 
