@@ -58,7 +58,26 @@ export function planBody(parts: readonly BodyPart[]): BodyStep[] {
   return steps;
 }
 
-async function copyStream(source: ReadableStream<Uint8Array>, writer: WritableStreamDefaultWriter<Uint8Array>): Promise<void> {
+type ChunkWriter = Pick<WritableStreamDefaultWriter<Uint8Array>, "write">;
+
+/** Passes chunks on one write late, so a body's last bytes leave only when `release` is called. */
+class HoldLastChunk implements ChunkWriter {
+  private held: Uint8Array | null = null;
+  constructor(private readonly writer: ChunkWriter) {}
+  async write(chunk: Uint8Array): Promise<void> {
+    if (chunk.byteLength === 0) return;
+    const previous = this.held;
+    this.held = chunk;
+    if (previous) await this.writer.write(previous);
+  }
+  async release(): Promise<void> {
+    const last = this.held;
+    this.held = null;
+    if (last) await this.writer.write(last);
+  }
+}
+
+async function copyStream(source: ReadableStream<Uint8Array>, writer: ChunkWriter): Promise<void> {
   const reader = source.getReader();
   for (;;) {
     const { done, value } = await reader.read();
@@ -71,7 +90,7 @@ async function copyStream(source: ReadableStream<Uint8Array>, writer: WritableSt
 async function writeRange(
   body: ReadableStream<Uint8Array>,
   step: Extract<BodyStep, { kind: "range" }>,
-  writer: WritableStreamDefaultWriter<Uint8Array>,
+  writer: ChunkWriter,
 ): Promise<void> {
   const wanted = step.parts.map((part) => [part.body.offset - step.offset, part.body.offset - step.offset + part.size] as const);
   const reader = body.getReader();
@@ -98,14 +117,20 @@ async function writeRange(
  * Fetches the small blocks the batch needs before the response starts (so a missing object is a
  * clean 500), then returns exactly Σ size bytes, or null for an empty body: one buffer when every
  * record is already in memory (staged bytes or cached blocks: the common case of small records,
- * copied once instead of one stream write per record), else a stream.
+ * copied once instead of one stream write per record), else a stream. `beforeEnd` runs once all
+ * bytes are in hand: before returning a buffer, or before a stream's last byte is released; if
+ * it throws, a buffer is not returned and a stream is aborted.
  */
 export async function batchBody(
   bucket: R2Bucket,
   parts: readonly BodyPart[],
+  beforeEnd: () => Promise<void> = async () => {},
 ): Promise<ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null> {
   const total = parts.reduce((sum, part) => sum + part.size, 0);
-  if (total === 0) return null;
+  if (total === 0) {
+    await beforeEnd();
+    return null;
+  }
   const steps = planBody(parts);
   const blocks = new Map<string, Uint8Array>();
   for (const step of steps) {
@@ -117,10 +142,16 @@ export async function batchBody(
   }
 
   const inMemory = steps.every((step) => step.kind === "single" && (step.part.body.kind !== "r2" || !step.part.body.whole));
-  if (inMemory) return concatInMemory(steps, blocks, total);
+  if (inMemory) {
+    const bytes = concatInMemory(steps, blocks, total);
+    await beforeEnd();
+    return bytes;
+  }
 
   const { readable, writable } = new FixedLengthStream(total);
-  const writer = writable.getWriter();
+  const output = writable.getWriter();
+  // The client sees the body end only after `beforeEnd` (a reader waits for Content-Length bytes).
+  const writer = new HoldLastChunk(output);
   (async () => {
     for (const step of steps) {
       if (step.kind === "range") {
@@ -147,10 +178,12 @@ export async function batchBody(
         throw new Error("a record with content has no body location");
       }
     }
-    await writer.close();
+    await beforeEnd();
+    await writer.release();
+    await output.close();
   })().catch(async (error) => {
     console.error("batched read aborted:", error);
-    await writer.abort(error).catch(() => {});
+    await output.abort(error).catch(() => {});
   });
   return readable;
 }
