@@ -12,7 +12,15 @@ import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import { renderBatchV1 } from "./headers/batch-v1";
 import { BATCH_SCAN_BUDGET_MS, readQueryBatch } from "./query-read";
-import { assertRemoveHasParameters, batchLimits, legacySpec, parseQueryEntry, parseQueryId, toSpec } from "./query-request";
+import {
+  assertRemoveHasParameters,
+  batchLimits,
+  checkedTtl,
+  legacySpec,
+  parseQueryEntry,
+  parseQueryId,
+  toSpec,
+} from "./query-request";
 import { recordHeaders } from "./record-response";
 
 export const queryRoutes = new Hono<AppEnv>();
@@ -37,7 +45,9 @@ queryRoutes.post("/:bucket/:entry{.+}/q", async (c) => {
 queryRoutes.get("/:bucket/:entry{.+}/q", async (c) => {
   const { bucket, entry } = c.req.param();
   requireRead(c.get("caller"), bucket);
-  const { id } = unwrap(await bucketStub(c.env, bucket).createQuery(bucket, legacySpec(c.req.query(), entry)));
+  const spec = legacySpec(c.req.query(), entry);
+  checkedTtl(spec.ttlSeconds);
+  const { id } = unwrap(await bucketStub(c.env, bucket).createQuery(bucket, spec));
   return c.json({ id });
 });
 

@@ -413,7 +413,10 @@ export class BucketObject extends DurableObject<Bindings> {
     if ("error" in row) return row;
     const single = spec.kind === "entry" ? spec.entries[0] : undefined;
     if (single !== undefined && !this.index.entry(single)) return entryNotFound(bucket, single);
-    return this.ctx.storage.transactionSync(() => this.queries.create(spec, Date.now()));
+    const now = Date.now();
+    const created = this.ctx.storage.transactionSync(() => this.queries.create(spec, now));
+    if (created.ok) await this.scheduleAlarm(now + spec.ttlSeconds * 1000);
+    return created;
   }
 
   /**
@@ -789,7 +792,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const sealAndLeases = frozen
       ? [Date.now() + RENAME_FROZEN_RECHECK_MS] // sealing waits until the rename is over
       : [this.index.nextIdleSealAt(SEAL_IDLE_MS), this.index.nextLeaseExpiry()];
-    for (const at of [this.nextGarbageAt(), ...sealAndLeases]) {
+    for (const at of [this.nextGarbageAt(), this.queries.nextExpiry(), ...sealAndLeases]) {
       if (at !== null) due.push(at);
     }
     return due.length > 0 ? Math.min(...due) : null;

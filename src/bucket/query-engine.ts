@@ -131,6 +131,8 @@ export const MAX_BATCH_RECORDS = 1000;
 export const MAX_BATCH_BYTES = 16_000_000;
 /** Header budget no directive can raise: batch metadata travels in response headers. */
 export const MAX_BATCH_METADATA_BYTES = 64_000;
+/** Open (not yet expired) queries one bucket keeps; each holds its condition and cursors. */
+export const MAX_OPEN_QUERIES = 1000;
 /** Largest timestamp we store (timestamps are kept ≤ 2^53 − 1). */
 const MAX_TS = Number.MAX_SAFE_INTEGER;
 
@@ -178,6 +180,15 @@ export class QueryEngine {
     if (parsed && "ok" in parsed) return parsed;
     if (!spec.continuous && spec.start !== null && spec.stop !== null && spec.start > spec.stop) {
       return fail(422, "Start time must be before stop time");
+    }
+    // Expired queries free their slot (and storage) before the open ones are counted.
+    this.sweepExpired(nowMs);
+    const open = this.sql.exec<{ open: number }>("SELECT count(*) AS open FROM queries").one().open;
+    if (open >= MAX_OPEN_QUERIES) {
+      return fail(
+        429,
+        `Too many open queries in this bucket (${MAX_OPEN_QUERIES}); wait until some expire (their TTL) and try again`,
+      );
     }
     const last = this.sql.exec<{ last_query_id: number }>("SELECT last_query_id FROM bucket WHERE id = 1").one().last_query_id;
     // Strictly increasing per bucket, and in practice across buckets too (µs wall clock).
@@ -462,6 +473,11 @@ export class QueryEngine {
   /** Drops queries whose TTL has passed (the alarm calls this; reads also check lazily). */
   sweepExpired(nowMs: number): void {
     this.sql.exec("DELETE FROM queries WHERE last_access_ms + ttl_s * 1000 <= ?", nowMs);
+  }
+
+  /** When the next open query expires, or null without any (the alarm frees their storage). */
+  nextExpiry(): number | null {
+    return this.sql.exec<{ at: number | null }>("SELECT min(last_access_ms + ttl_s * 1000) AS at FROM queries").one().at;
   }
 
   /**

@@ -4,7 +4,7 @@
  * bucket object continues instead of ending early, only_metadata reads never need a body, a
  * failed read does not advance the cursor, and size directives of 0 still send one record.
  */
-import { env } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { BucketObject } from "../../src/bucket/bucket-object";
 import { MAX_SCANNED_ROWS_PER_CALL } from "../../src/bucket/query-engine";
@@ -226,4 +226,118 @@ describe("size directives of 0 still send one record per batch", () => {
     ]);
     expect(reads[reads.length - 1]?.status).toBe(204);
   });
+});
+
+describe("stored query state is bounded", () => {
+  const bigWhen = { $and: Array.from({ length: 2_000 }, (_, i) => ({ [`&label_${i}`]: { $eq: "x".repeat(20) } })) };
+  const cases = [
+    {
+      name: "v1 ttl above a day",
+      path: "v1",
+      body: { ttl: 86_401 },
+      status: 422,
+      error: "Query TTL must be at most 86400 seconds",
+    },
+    {
+      name: "v2 ttl above a day",
+      path: "v2",
+      body: { ttl: 2 ** 53 - 1 },
+      status: 422,
+      error: "Query TTL must be at most 86400 seconds",
+    },
+    {
+      name: "legacy ttl above a day",
+      path: "legacy",
+      body: { ttl: 86_401 },
+      status: 422,
+      error: "Query TTL must be at most 86400 seconds",
+    },
+    { name: "v1 ttl of a day", path: "v1", body: { ttl: 86_400 }, status: 200, error: null },
+    { name: "legacy ttl of a day", path: "legacy", body: { ttl: 86_400 }, status: 200, error: null },
+    {
+      name: "v1 when above 64 KiB",
+      path: "v1",
+      body: { when: bigWhen },
+      status: 422,
+      error: `Query condition is too large: ${JSON.stringify(bigWhen).length} bytes of JSON, at most 65536`,
+    },
+    {
+      name: "v2 when above 64 KiB",
+      path: "v2",
+      body: { when: bigWhen },
+      status: 422,
+      error: `Query condition is too large: ${JSON.stringify(bigWhen).length} bytes of JSON, at most 65536`,
+    },
+    {
+      name: "v2 REMOVE with a when above 64 KiB",
+      path: "v2-remove",
+      body: { when: bigWhen },
+      status: 422,
+      error: `Query condition is too large: ${JSON.stringify(bigWhen).length} bytes of JSON, at most 65536`,
+    },
+  ] as const;
+
+  it.each(cases)("$name → $status", async ({ path, body, status, error }) => {
+    const bucket = uniqueName("limits");
+    await createBucket(bucket);
+    await putRecord(bucket, "e", 1000, "a");
+    const response =
+      path === "legacy"
+        ? await api("GET", `/b/${bucket}/e/q?ttl=${(body as { ttl: number }).ttl}`)
+        : path === "v1"
+          ? await api("POST", `/b/${bucket}/e/q`, { body: JSON.stringify({ query_type: "QUERY", ...body }) })
+          : await api("POST", `/io/${bucket}/q`, {
+              body: JSON.stringify({ query_type: path === "v2" ? "QUERY" : "REMOVE", entries: ["e"], ...body }),
+            });
+    await response.arrayBuffer();
+    expect({ status: response.status, error: response.headers.get("x-reduct-error") }).toEqual({ status, error });
+    const stored = await runInDurableObject(
+      stubOf(bucket),
+      (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM queries").one().n,
+    );
+    expect(stored).toBe(status === 200 ? 1 : 0);
+  });
+
+  it("at most 1,000 open queries per bucket: 429 beyond, and expired ones free their slot and storage", async () => {
+    const bucket = uniqueName("many");
+    await createBucket(bucket);
+    await putRecord(bucket, "e", 1000, "a");
+    const create = async (ttl: number) => {
+      const response = await api("POST", `/b/${bucket}/e/q`, { body: JSON.stringify({ query_type: "QUERY", ttl }) });
+      await response.arrayBuffer();
+      return { status: response.status, error: response.headers.get("x-reduct-error") };
+    };
+    expect((await create(60)).status).toBe(200);
+    // Fast setup: 994 more copies of that stored query, then the last 5 through the API.
+    await runInDurableObject(stubOf(bucket), (_instance, state) => {
+      for (let i = 1; i < 995; i++) {
+        state.storage.sql.exec(
+          `INSERT INTO queries (id, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms, cursors, finished)
+           SELECT id - ?, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms, cursors, finished
+           FROM queries ORDER BY id DESC LIMIT 1`,
+          i,
+        );
+      }
+    });
+    for (let i = 0; i < 5; i++) expect((await create(60)).status).toBe(200);
+    expect(await create(60)).toEqual({
+      status: 429,
+      error: "Too many open queries in this bucket (1000); wait until some expire (their TTL) and try again",
+    });
+    const v2 = await api("POST", `/io/${bucket}/q`, { body: JSON.stringify({ query_type: "QUERY", entries: ["e"] }) });
+    await v2.arrayBuffer();
+    expect(v2.status).toBe(429);
+    // Let every query's TTL pass (as if 61 s went by).
+    await runInDurableObject(stubOf(bucket), (_instance, state) => {
+      state.storage.sql.exec("UPDATE queries SET last_access_ms = last_access_ms - 61000");
+    });
+    // The alarm frees expired queries' storage without any request.
+    await runDurableObjectAlarm(stubOf(bucket));
+    const left = await runInDurableObject(
+      stubOf(bucket),
+      (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM queries").one().n,
+    );
+    expect(left).toBe(0);
+    expect((await create(60)).status).toBe(200);
+  }, 120_000);
 });
