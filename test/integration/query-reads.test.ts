@@ -154,6 +154,28 @@ describe("a selective query scanning past one call's budget", () => {
     },
     120_000,
   );
+
+  it("a concurrent GET /b/:bucket is answered while a single-record read scans", async () => {
+    const id = await createQuery("single", bucket, ["big"], { when: { "&match": { $eq: "yes" } } });
+    const started = Date.now();
+    let readMs = 0;
+    let infoMs = 0;
+    const read = readOnce("single", "GET", bucket, "big", id).then((result) => {
+      readMs = Date.now() - started;
+      return result;
+    });
+    // Let the read's first call reach the object, then ask for the bucket.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const infoStarted = Date.now();
+    const info = await api("GET", `/b/${bucket}`);
+    await info.arrayBuffer();
+    infoMs = Date.now() - infoStarted;
+    const result = await read;
+    expect(info.status).toBe(200);
+    expect(result.records.map((record) => record.ts)).toEqual([MATCH_TS]);
+    // The info request waits for at most one call of the scan, not for all of it.
+    expect(infoMs).toBeLessThan(readMs * 0.75);
+  }, 120_000);
 });
 
 describe("only_metadata queries read with GET", () => {
