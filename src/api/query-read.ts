@@ -52,6 +52,9 @@ export async function readQueryBatch(c: AppContext, bucket: string, id: number, 
     let read = unwrap(await stub.readQuery(bucket, id, plan.limits, !head));
     // An empty batch that is not the last one means the call's scan budget ran out: scan on.
     while (read.batch.empty && !read.batch.last && Date.now() < deadline) {
+      // Yield before the next call: where the Worker and the object share an isolate (local
+      // runtime), a request that arrived meanwhile reaches the object first.
+      await new Promise((resolve) => setTimeout(resolve, 1));
       read = unwrap(await stub.readQuery(bucket, id, plan.limits, !head));
     }
     const { batch, commit } = read;

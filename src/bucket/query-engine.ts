@@ -125,7 +125,7 @@ const MERGE_CHUNK_ROWS = 1024;
  * runs other requests only between calls, so this bounds how long a scan holds the bucket; the
  * edge calls again until it has records or the query is done.
  */
-export const MAX_SCANNED_ROWS_PER_CALL = 20_000;
+export const MAX_SCANNED_ROWS_PER_CALL = 5_000;
 /** Caps no directive can raise: staged payloads travel inline in one RPC reply (≤ 32 MiB). */
 export const MAX_BATCH_RECORDS = 1000;
 export const MAX_BATCH_BYTES = 16_000_000;
