@@ -60,23 +60,6 @@ export function planBody(parts: readonly BodyPart[]): BodyStep[] {
 
 type ChunkWriter = Pick<WritableStreamDefaultWriter<Uint8Array>, "write">;
 
-/** Passes chunks on one write late, so a body's last bytes leave only when `release` is called. */
-class HoldLastChunk implements ChunkWriter {
-  private held: Uint8Array | null = null;
-  constructor(private readonly writer: ChunkWriter) {}
-  async write(chunk: Uint8Array): Promise<void> {
-    if (chunk.byteLength === 0) return;
-    const previous = this.held;
-    this.held = chunk;
-    if (previous) await this.writer.write(previous);
-  }
-  async release(): Promise<void> {
-    const last = this.held;
-    this.held = null;
-    if (last) await this.writer.write(last);
-  }
-}
-
 async function copyStream(source: ReadableStream<Uint8Array>, writer: ChunkWriter): Promise<void> {
   const reader = source.getReader();
   for (;;) {
@@ -118,8 +101,8 @@ async function writeRange(
  * clean 500), then returns exactly Σ size bytes, or null for an empty body: one buffer when every
  * record is already in memory (staged bytes or cached blocks: the common case of small records,
  * copied once instead of one stream write per record), else a stream. `beforeEnd` runs once all
- * bytes are in hand: before returning a buffer, or before a stream's last byte is released; if
- * it throws, a buffer is not returned and a stream is aborted.
+ * bytes are in hand (a buffer) or every object of the stream is open; if it throws, nothing is
+ * returned.
  */
 export async function batchBody(
   bucket: R2Bucket,
@@ -148,20 +131,30 @@ export async function batchBody(
     return bytes;
   }
 
+  // Open every object the stream needs before `beforeEnd`, so a missing or failing object is a
+  // clean 500 that leaves the query where it was. Clients may ask for the next batch before they
+  // read this body (reduct-js streams a batch's last record), so `beforeEnd` cannot wait for it.
+  const opened = await Promise.all(
+    steps.map(async (step) => {
+      const key =
+        step.kind === "range" ? step.key : step.part.body.kind === "r2" && step.part.body.whole ? step.part.body.key : null;
+      if (key === null) return null;
+      const options = step.kind === "range" ? { range: { offset: step.offset, length: step.length } } : undefined;
+      const object = await withTimeout(bucket.get(key, options), R2_TIMEOUT_MS, "get");
+      if (!object) throw internal("A record of this batch is broken: its stored bytes are missing");
+      return object.body;
+    }),
+  );
+  await beforeEnd();
+
   const { readable, writable } = new FixedLengthStream(total);
-  const output = writable.getWriter();
-  // The client sees the body end only after `beforeEnd` (a reader waits for Content-Length bytes).
-  const writer = new HoldLastChunk(output);
+  const writer = writable.getWriter();
   (async () => {
-    for (const step of steps) {
+    for (const [index, step] of steps.entries()) {
+      const stream = opened[index];
       if (step.kind === "range") {
-        const object = await withTimeout(
-          bucket.get(step.key, { range: { offset: step.offset, length: step.length } }),
-          R2_TIMEOUT_MS,
-          "get",
-        );
-        if (!object) throw new Error(`block ${step.key} is missing`);
-        await writeRange(object.body, step, writer);
+        if (!stream) throw new Error(`block ${step.key} was not opened`);
+        await writeRange(stream, step, writer);
         continue;
       }
       const { body, size } = step.part;
@@ -171,19 +164,16 @@ export async function batchBody(
         if (!block) throw new Error(`block ${body.key} was not loaded`);
         await writer.write(block.subarray(body.offset, body.offset + size));
       } else if (body.kind === "r2") {
-        const object = await withTimeout(bucket.get(body.key), R2_TIMEOUT_MS, "get");
-        if (!object) throw new Error(`record object ${body.key} is missing`);
-        await copyStream(object.body, writer);
+        if (!stream) throw new Error(`record object ${body.key} was not opened`);
+        await copyStream(stream, writer);
       } else if (size > 0) {
         throw new Error("a record with content has no body location");
       }
     }
-    await beforeEnd();
-    await writer.release();
-    await output.close();
+    await writer.close();
   })().catch(async (error) => {
     console.error("batched read aborted:", error);
-    await output.abort(error).catch(() => {});
+    await writer.abort(error).catch(() => {});
   });
   return readable;
 }
