@@ -4,7 +4,7 @@
  * as `{"detail": …}` plus the `x-reduct-error` header. Constructors are named after the status.
  */
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 425 | 431 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 425 | 429 | 431 | 500 | 503;
 
 export class HttpError extends Error {
   constructor(

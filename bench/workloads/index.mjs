@@ -37,5 +37,6 @@ export function schedule(scale) {
     { ids: ["W6remove"] },
     { ids: ["W5"] },
     { ids: ["W5s"] },
+    { ids: ["W7scan"] },
   ];
 }

@@ -4,7 +4,7 @@
  * `requires`; the probes (probes.mjs) decide, and a missing endpoint is reported as "not
  * implemented by the server yet" with the probe's answer.
  */
-import { createClient, send } from "../lib/http-load.mjs";
+import { createClient, percentile, runLoad, send } from "../lib/http-load.mjs";
 import {
   AUTH,
   batchRecords,
@@ -371,6 +371,159 @@ function w3Units(scale) {
   });
 }
 
+/**
+ * W7: a selective query. `scale.scan.records` non-matching 1 KiB records (batched v2 writes),
+ * then one record the query's `when` matches. One lane creates the query and reads `/io/read`
+ * until the match arrives (time to the first match); the other sends `GET /b/:bucket` back to
+ * back meanwhile (its latency shows whether the scan holds the bucket).
+ */
+const W7_BUCKET = "bench-scan";
+const w7scan = {
+  id: "W7scan",
+  title: "W7 selective query: the only match after N non-matching 1 KiB records, with concurrent GET /b/:bucket",
+  server: "reductEdge",
+  requires: requireFeature("batchV2"),
+  prepare: async (ctx) => {
+    await createBucket(ctx, W7_BUCKET);
+    const { records } = ctx.scale.scan;
+    const client = createClient(ctx.servers.reductEdge.port, ctx.connections);
+    try {
+      const started = performance.now();
+      const load = await runLoad({
+        client,
+        total: Math.ceil(records / PER_BATCH),
+        maxSeconds: 3_600,
+        makeRequest: (i) =>
+          batchV2Write(
+            W7_BUCKET,
+            "scan",
+            batchRecords(TS0, i, PER_BATCH, body1k).filter((record) => record.ts < TS0 + records),
+          ),
+        check: okWithoutRecordErrors,
+        onProgress: (recorder) =>
+          ctx.progress(`W7scan setup: ${recorder.records.toLocaleString("en-US")}/${records.toLocaleString("en-US")} records`),
+      });
+      if (load.errors > 0) throw new Error(`W7 setup: ${load.errors} failed writes, e.g. ${load.errorSamples[0]}`);
+      const match = await send(client, {
+        ...writeRecord(W7_BUCKET, "scan", TS0 + records, body1k),
+        headers: { ...writeRecord(W7_BUCKET, "scan", TS0 + records, body1k).headers, "x-reduct-label-match": "yes" },
+      });
+      if (match.status !== 200) throw new Error(`W7 setup: the matching record got HTTP ${match.status}`);
+      ctx.log(
+        `W7scan setup: ${records.toLocaleString("en-US")} records written in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
+      // Past the idle-seal delay, so sealing the last block does not overlap the scan.
+      await new Promise((resolve) => setTimeout(resolve, 7_000));
+    } finally {
+      client.close();
+    }
+  },
+  spec: (ctx) => {
+    const { records } = ctx.scale.scan;
+    const measured = {
+      firstMatchMs: Number.NaN,
+      reads: 0,
+      found: 0,
+      emptyReads: 0,
+      ended: "",
+      getMs: [],
+      readMs: [],
+      readErrors: [],
+      getErrors: [],
+    };
+    let scanning = true;
+    const session = async (lane, _call, timeLeft, untimed) => {
+      if (lane === 0) {
+        try {
+          const created = await untimed({
+            method: "POST",
+            path: `/api/v1/io/${W7_BUCKET}/q`,
+            ...json({ query_type: "QUERY", entries: ["scan"], when: { "&match": { $eq: "yes" } } }),
+          });
+          if (created.status !== 200) throw new Error(`W7 query creation: HTTP ${created.status} ${created.body}`);
+          const id = JSON.parse(created.body.toString()).id;
+          const started = performance.now();
+          while (timeLeft() > 0) {
+            const response = await untimed({
+              path: `/api/v1/io/${W7_BUCKET}/read`,
+              headers: { ...AUTH, "x-reduct-query-id": String(id) },
+              timeoutMs: 600_000,
+            }).catch((error) => ({ status: 0, headers: {}, error }));
+            if (response.status === 0) {
+              // A transport failure: the read did not count, so it may be repeated.
+              measured.readErrors.push(String(response.error?.message ?? response.error));
+              if (measured.readErrors.length > 3) break;
+              continue;
+            }
+            measured.reads++;
+            measured.readMs.push(Math.round(performance.now() - started));
+            if (response.status === 204) {
+              measured.ended = `204 after ${measured.reads} reads`;
+              break;
+            }
+            if (response.status !== 200) {
+              measured.ended = `HTTP ${response.status} ${response.headers["x-reduct-error"] ?? ""}`;
+              break;
+            }
+            const found = v2RecordCount(response.headers);
+            measured.readMs[measured.readMs.length - 1] = Math.round(performance.now() - started);
+            if (found === 0) measured.emptyReads++;
+            if (found > 0) {
+              measured.found += found;
+              measured.firstMatchMs = performance.now() - started;
+              measured.ended = "match";
+              break;
+            }
+          }
+        } finally {
+          scanning = false;
+        }
+        return;
+      }
+      if (lane === 1) {
+        // Give the scan a head start so every GET lands while it runs.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        while (scanning && timeLeft() > 0) {
+          const started = performance.now();
+          const response = await untimed({ path: `/api/v1/b/${W7_BUCKET}`, headers: AUTH, timeoutMs: 600_000 }).catch(
+            (error) => ({ status: 0, error }),
+          );
+          if (response.status !== 200) {
+            measured.getErrors.push(
+              response.error ? String(response.error.message ?? response.error) : `HTTP ${response.status}`,
+            );
+            continue;
+          }
+          // Counted when it started during the scan, however long it was held.
+          measured.getMs.push(performance.now() - started);
+        }
+      }
+    };
+    return {
+      title: `W7 selective query over ${records.toLocaleString("en-US")} non-matching 1 KiB records (v2 read), concurrent GET /b/:bucket`,
+      connections: 2,
+      session,
+      objects: [`BUCKETS:${W7_BUCKET}`],
+      maxSeconds: ctx.scale.scan.maxSeconds,
+      extra: { scan: measured },
+    };
+  },
+  finish: (ctx, result) => {
+    const scan = result.scan;
+    const sorted = [...scan.getMs].sort((a, b) => a - b);
+    scan.concurrentGet = {
+      count: sorted.length,
+      p50Ms: percentile(sorted, 50),
+      p99Ms: percentile(sorted, 99),
+      maxMs: sorted[sorted.length - 1] ?? Number.NaN,
+    };
+    delete scan.getMs;
+    ctx.log(
+      `W7scan: ${scan.readErrors.length + scan.getErrors.length > 0 ? `transport errors: ${[...scan.readErrors, ...scan.getErrors].join("; ")}; ` : ""}${scan.ended === "match" ? `first match after ${(scan.firstMatchMs / 1000).toFixed(2)} s` : `no match (${scan.ended})`}, ${scan.reads} reads (${scan.emptyReads} empty, ms: ${scan.readMs.join(", ")}); concurrent GET /b/:bucket × ${scan.concurrentGet.count}: p50 ${scan.concurrentGet.p50Ms.toFixed(1)} ms, p99 ${scan.concurrentGet.p99Ms.toFixed(1)} ms, max ${scan.concurrentGet.maxMs.toFixed(1)} ms`,
+    );
+  },
+};
+
 export function reductEdgeUnits(scale) {
   return [
     {
@@ -416,5 +569,6 @@ export function reductEdgeUnits(scale) {
     w6remove,
     w5,
     w5single,
+    w7scan,
   ];
 }

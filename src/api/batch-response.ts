@@ -58,7 +58,9 @@ export function planBody(parts: readonly BodyPart[]): BodyStep[] {
   return steps;
 }
 
-async function copyStream(source: ReadableStream<Uint8Array>, writer: WritableStreamDefaultWriter<Uint8Array>): Promise<void> {
+type ChunkWriter = Pick<WritableStreamDefaultWriter<Uint8Array>, "write">;
+
+async function copyStream(source: ReadableStream<Uint8Array>, writer: ChunkWriter): Promise<void> {
   const reader = source.getReader();
   for (;;) {
     const { done, value } = await reader.read();
@@ -71,7 +73,7 @@ async function copyStream(source: ReadableStream<Uint8Array>, writer: WritableSt
 async function writeRange(
   body: ReadableStream<Uint8Array>,
   step: Extract<BodyStep, { kind: "range" }>,
-  writer: WritableStreamDefaultWriter<Uint8Array>,
+  writer: ChunkWriter,
 ): Promise<void> {
   const wanted = step.parts.map((part) => [part.body.offset - step.offset, part.body.offset - step.offset + part.size] as const);
   const reader = body.getReader();
@@ -98,14 +100,20 @@ async function writeRange(
  * Fetches the small blocks the batch needs before the response starts (so a missing object is a
  * clean 500), then returns exactly Σ size bytes, or null for an empty body: one buffer when every
  * record is already in memory (staged bytes or cached blocks: the common case of small records,
- * copied once instead of one stream write per record), else a stream.
+ * copied once instead of one stream write per record), else a stream. `beforeEnd` runs once all
+ * bytes are in hand (a buffer) or every object of the stream is open; if it throws, nothing is
+ * returned.
  */
 export async function batchBody(
   bucket: R2Bucket,
   parts: readonly BodyPart[],
+  beforeEnd: () => Promise<void> = async () => {},
 ): Promise<ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null> {
   const total = parts.reduce((sum, part) => sum + part.size, 0);
-  if (total === 0) return null;
+  if (total === 0) {
+    await beforeEnd();
+    return null;
+  }
   const steps = planBody(parts);
   const blocks = new Map<string, Uint8Array>();
   for (const step of steps) {
@@ -117,20 +125,36 @@ export async function batchBody(
   }
 
   const inMemory = steps.every((step) => step.kind === "single" && (step.part.body.kind !== "r2" || !step.part.body.whole));
-  if (inMemory) return concatInMemory(steps, blocks, total);
+  if (inMemory) {
+    const bytes = concatInMemory(steps, blocks, total);
+    await beforeEnd();
+    return bytes;
+  }
+
+  // Open every object the stream needs before `beforeEnd`, so a missing or failing object is a
+  // clean 500 that leaves the query where it was. Clients may ask for the next batch before they
+  // read this body (reduct-js streams a batch's last record), so `beforeEnd` cannot wait for it.
+  const opened = await Promise.all(
+    steps.map(async (step) => {
+      const key =
+        step.kind === "range" ? step.key : step.part.body.kind === "r2" && step.part.body.whole ? step.part.body.key : null;
+      if (key === null) return null;
+      const options = step.kind === "range" ? { range: { offset: step.offset, length: step.length } } : undefined;
+      const object = await withTimeout(bucket.get(key, options), R2_TIMEOUT_MS, "get");
+      if (!object) throw internal("A record of this batch is broken: its stored bytes are missing");
+      return object.body;
+    }),
+  );
+  await beforeEnd();
 
   const { readable, writable } = new FixedLengthStream(total);
   const writer = writable.getWriter();
   (async () => {
-    for (const step of steps) {
+    for (const [index, step] of steps.entries()) {
+      const stream = opened[index];
       if (step.kind === "range") {
-        const object = await withTimeout(
-          bucket.get(step.key, { range: { offset: step.offset, length: step.length } }),
-          R2_TIMEOUT_MS,
-          "get",
-        );
-        if (!object) throw new Error(`block ${step.key} is missing`);
-        await writeRange(object.body, step, writer);
+        if (!stream) throw new Error(`block ${step.key} was not opened`);
+        await writeRange(stream, step, writer);
         continue;
       }
       const { body, size } = step.part;
@@ -140,9 +164,8 @@ export async function batchBody(
         if (!block) throw new Error(`block ${body.key} was not loaded`);
         await writer.write(block.subarray(body.offset, body.offset + size));
       } else if (body.kind === "r2") {
-        const object = await withTimeout(bucket.get(body.key), R2_TIMEOUT_MS, "get");
-        if (!object) throw new Error(`record object ${body.key} is missing`);
-        await copyStream(object.body, writer);
+        if (!stream) throw new Error(`record object ${body.key} was not opened`);
+        await copyStream(stream, writer);
       } else if (size > 0) {
         throw new Error("a record with content has no body location");
       }

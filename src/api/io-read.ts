@@ -6,15 +6,12 @@
 import { Hono } from "hono";
 import { requireRead, requireWrite } from "../auth/policy";
 import { unprocessable, unwrap } from "../errors";
-import { recordsBucket } from "../storage/r2-binding";
-import { batchBody } from "./batch-response";
 import { readJsonBody } from "./body";
 import { bucketStub } from "./bucket-stub";
 import type { AppEnv } from "./context";
 import { renderBatchV2 } from "./headers/batch-v2";
-import { noContent } from "./queries";
+import { BATCH_SCAN_BUDGET_MS, readQueryBatch } from "./query-read";
 import { assertRemoveHasParameters, batchLimits, parseQueryEntry, parseQueryId, toSpec } from "./query-request";
-import { recordBytesResponse } from "./record-response";
 
 export const ioReadRoutes = new Hono<AppEnv>();
 
@@ -42,26 +39,41 @@ ioReadRoutes.get("/:bucket/read", async (c) => {
   const header = c.req.header("x-reduct-query-id");
   if (header === undefined) throw unprocessable("x-reduct-query-id header is required for batched reads");
   const id = parseQueryId(header.trim(), "Invalid query id");
-  const head = c.req.method === "HEAD";
-  const { batch } = unwrap(await bucketStub(c.env, bucket).readQuery(bucket, id, batchLimits(c.get("config"), true), !head));
-  if (batch.empty) return noContent();
-  const rendered = renderBatchV2(batch.records);
-  const byPosition = new Map(batch.records.map((record) => [`${record.entry}\u0000${record.ts}`, record]));
-  const ordered = rendered.records.map((record) => {
-    const found = byPosition.get(`${record.entry}\u0000${record.ts}`);
-    if (!found) throw new Error("rendered batch lost a record");
-    return found;
+  return readQueryBatch(c, bucket, id, {
+    limits: batchLimits(c.get("config"), true),
+    budgetMs: BATCH_SCAN_BUDGET_MS,
+    render: (batch, withBody) => {
+      const rendered = renderBatchV2(batch.records);
+      const byPosition = new Map(batch.records.map((record) => [`${record.entry}\u0000${record.ts}`, record]));
+      const ordered = rendered.records.map((record) => {
+        const found = byPosition.get(`${record.entry}\u0000${record.ts}`);
+        if (!found) throw new Error("rendered batch lost a record");
+        return found;
+      });
+      const total = ordered.reduce((sum, record) => sum + record.size, 0);
+      const head = c.req.method === "HEAD";
+      // Continuous queries never say last: reduct-js would end the subscription (§5.2.5).
+      const continuous = batch.continuous;
+      // Header pairs straight into the Response: a Headers object first would copy ~90 lines twice.
+      const headers: Array<[string, string]> = [
+        ...rendered.headers,
+        ["content-type", "application/octet-stream"],
+        ["content-length", String(withBody || head ? total : 0)],
+        ["x-reduct-last", String(batch.last && !continuous)],
+      ];
+      return { headers, parts: ordered };
+    },
+    // reduct-js reads an empty batch (empty x-reduct-entries) as "ask again at once".
+    pending: () =>
+      new Response(null, {
+        status: 200,
+        headers: {
+          "x-reduct-entries": "",
+          "x-reduct-start-ts": "0",
+          "content-type": "application/octet-stream",
+          "content-length": "0",
+          "x-reduct-last": "false",
+        },
+      }),
   });
-  const total = ordered.reduce((sum, record) => sum + record.size, 0);
-  // Continuous queries never say last: reduct-js would end the subscription (§5.2.5).
-  const continuous = batch.continuous;
-  // Header pairs straight into the Response: a Headers object first would copy ~90 lines twice.
-  const headers: Array<[string, string]> = [
-    ...rendered.headers,
-    ["content-type", "application/octet-stream"],
-    ["content-length", String(total)],
-    ["x-reduct-last", String(batch.last && !continuous)],
-  ];
-  const body = head ? null : await batchBody(recordsBucket(c.env), ordered);
-  return recordBytesResponse(body, headers);
 });

@@ -5,22 +5,25 @@
  */
 import { Hono } from "hono";
 import { requireRead, requireWrite } from "../auth/policy";
-import { unprocessable, unwrap } from "../errors";
-import { recordsBucket } from "../storage/r2-binding";
-import { batchBody } from "./batch-response";
+import type { BatchRecord } from "../bucket/query-engine";
+import { unavailable, unprocessable, unwrap } from "../errors";
 import { readJsonBody } from "./body";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import { renderBatchV1 } from "./headers/batch-v1";
-import { assertRemoveHasParameters, batchLimits, legacySpec, parseQueryEntry, parseQueryId, toSpec } from "./query-request";
-import { recordBytesResponse, recordHeaders } from "./record-response";
+import { BATCH_SCAN_BUDGET_MS, readQueryBatch } from "./query-read";
+import {
+  assertRemoveHasParameters,
+  batchLimits,
+  checkedTtl,
+  legacySpec,
+  parseQueryEntry,
+  parseQueryId,
+  toSpec,
+} from "./query-request";
+import { recordHeaders } from "./record-response";
 
 export const queryRoutes = new Hono<AppEnv>();
-
-/** 204 with the contract's marker: the query has no (more) records right now. */
-export function noContent(): Response {
-  return new Response(null, { status: 204, headers: { "x-reduct-error": "No content" } });
-}
 
 // POST /api/v1/b/:bucket_name/:entry_name/q — QUERY (read) or REMOVE (write)
 queryRoutes.post("/:bucket/:entry{.+}/q", async (c) => {
@@ -42,7 +45,9 @@ queryRoutes.post("/:bucket/:entry{.+}/q", async (c) => {
 queryRoutes.get("/:bucket/:entry{.+}/q", async (c) => {
   const { bucket, entry } = c.req.param();
   requireRead(c.get("caller"), bucket);
-  const { id } = unwrap(await bucketStub(c.env, bucket).createQuery(bucket, legacySpec(c.req.query(), entry)));
+  const spec = legacySpec(c.req.query(), entry);
+  checkedTtl(spec.ttlSeconds);
+  const { id } = unwrap(await bucketStub(c.env, bucket).createQuery(bucket, spec));
   return c.json({ id });
 });
 
@@ -64,31 +69,52 @@ queryRoutes.get("/:bucket/:entry{.+}/batch", async (c) => {
   const q = c.req.query("q");
   if (q === undefined) throw unprocessable("'q' parameter is required for batched reads");
   const id = parseQueryId(q, "'query' must be a number");
-  const head = c.req.method === "HEAD";
-  const { batch } = unwrap(await bucketStub(c.env, bucket).readQuery(bucket, id, batchLimits(c.get("config"), false), !head));
-  if (batch.empty) return noContent();
-  const total = batch.records.reduce((sum, record) => sum + record.size, 0);
-  // Header pairs straight into the Response: a Headers object first would copy ~90 lines twice.
-  const headers: Array<[string, string]> = [
-    ...renderBatchV1(batch.records),
-    ["content-type", "application/octet-stream"],
-    ["content-length", String(total)],
-    ["x-reduct-last", String(batch.last)],
-  ];
-  const body = head ? null : await batchBody(recordsBucket(c.env), batch.records);
-  return recordBytesResponse(body, headers);
+  return readQueryBatch(c, bucket, id, {
+    limits: batchLimits(c.get("config"), false),
+    budgetMs: BATCH_SCAN_BUDGET_MS,
+    render: (batch, withBody) => {
+      const total = batch.records.reduce((sum, record) => sum + record.size, 0);
+      const head = c.req.method === "HEAD";
+      // Header pairs straight into the Response: a Headers object first would copy ~90 lines twice.
+      const headers: Array<[string, string]> = [
+        ...renderBatchV1(batch.records),
+        ["content-type", "application/octet-stream"],
+        ["content-length", String(withBody || head ? total : 0)],
+        ["x-reduct-last", String(batch.last)],
+      ];
+      return { headers, parts: batch.records };
+    },
+    // reduct-js reads a batch without records and not last as "ask again".
+    pending: () => emptyBatchV1(),
+  });
 });
+
+/** A v1 batch without records that is not the last: the client asks again at once. */
+function emptyBatchV1(): Response {
+  return new Response(null, {
+    status: 200,
+    headers: { "content-type": "application/octet-stream", "content-length": "0", "x-reduct-last": "false" },
+  });
+}
+
+/** Scan time of a single-record read before it answers 503 "try again" (it has no empty answer). */
+export const SINGLE_READ_SCAN_BUDGET_MS = 20_000;
 
 /** GET|HEAD …/:entry?q=<id>: the next record of a query, or 204 when there is none. */
 export async function readOneOfQuery(c: AppContext, bucket: string, queryId: string): Promise<Response> {
   const id = parseQueryId(queryId, "'query' must be a number");
-  const head = c.req.method === "HEAD";
-  const limits = { ...batchLimits(c.get("config"), false), maxRecords: 1 };
-  const { batch } = unwrap(await bucketStub(c.env, bucket).readQuery(bucket, id, limits, !head));
-  const [record] = batch.records;
-  if (!record) return noContent();
-  const headers = recordHeaders(record);
-  headers.set("x-reduct-last", String(batch.last));
-  const body = head ? null : await batchBody(recordsBucket(c.env), [record]);
-  return recordBytesResponse(body, headers);
+  return readQueryBatch(c, bucket, id, {
+    limits: { ...batchLimits(c.get("config"), false), maxRecords: 1 },
+    budgetMs: SINGLE_READ_SCAN_BUDGET_MS,
+    render: (batch, withBody) => {
+      const [record] = batch.records as [BatchRecord];
+      const headers = recordHeaders(record);
+      headers.set("x-reduct-last", String(batch.last));
+      if (!withBody && c.req.method !== "HEAD") headers.set("content-length", "0");
+      return { headers, parts: [record] };
+    },
+    pending: () => {
+      throw unavailable(`Query ${id} is still scanning for its next record; try again`);
+    },
+  });
 }

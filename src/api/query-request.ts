@@ -12,6 +12,16 @@ import { parseOr422, u64 } from "./schemas";
 
 /** Query TTL when the request does not give one (seconds). */
 export const DEFAULT_QUERY_TTL_S = 60;
+/** Longest query TTL (seconds): an idle query's stored state is freed within a day. */
+export const MAX_QUERY_TTL_S = 86_400;
+/** Largest `when` (bytes of its JSON): it is stored with the query and parsed on every read. */
+export const MAX_WHEN_BYTES = 64 * 1024;
+
+export function checkedTtl(ttl: number | null | undefined): number {
+  if (ttl === null || ttl === undefined) return DEFAULT_QUERY_TTL_S;
+  if (ttl > MAX_QUERY_TTL_S) throw unprocessable(`Query TTL must be at most ${MAX_QUERY_TTL_S} seconds`);
+  return ttl;
+}
 
 const queryEntry = z.object({
   query_type: z.enum(["QUERY", "REMOVE"], { error: "missing field `query_type` or unknown variant" }),
@@ -54,6 +64,11 @@ export function parseQueryEntry(body: unknown): QueryEntry {
   if (nestedDeeperThan(entry.when, MAX_FORWARDED_WHEN_DEPTH)) {
     throw unprocessable(`Condition is nested too deeply (more than ${MAX_DEPTH} levels)`);
   }
+  // After the depth check: serialising a document nested thousands deep would overflow the stack.
+  const whenBytes = entry.when === undefined ? 0 : new TextEncoder().encode(JSON.stringify(entry.when)).byteLength;
+  if (whenBytes > MAX_WHEN_BYTES) {
+    throw unprocessable(`Query condition is too large: ${whenBytes} bytes of JSON, at most ${MAX_WHEN_BYTES}`);
+  }
   if (entry.ext !== undefined && entry.ext !== null) {
     const name = typeof entry.ext === "object" ? Object.keys(entry.ext as object)[0] : undefined;
     throw unprocessable(
@@ -79,7 +94,7 @@ export function toSpec(entry: QueryEntry, kind: QuerySpec["kind"], entries: stri
     entries,
     start: entry.start ?? null,
     stop: entry.stop ?? null,
-    ttlSeconds: entry.ttl ?? DEFAULT_QUERY_TTL_S,
+    ttlSeconds: entry.query_type === "QUERY" ? checkedTtl(entry.ttl) : DEFAULT_QUERY_TTL_S,
     continuous: entry.continuous ?? false,
     onlyMetadata: entry.only_metadata ?? false,
     strict: entry.strict ?? false,

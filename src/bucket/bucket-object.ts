@@ -14,7 +14,7 @@ import { SEAL_IDLE_MS, SEAL_LEASE_MS } from "../storage/blocks";
 import { blockObjectKey, generationPrefix, purgePrefixPage, R2_DELETE_BATCH, R2_TIMEOUT_MS, withTimeout } from "../storage/r2";
 import { recordsBucket } from "../storage/r2-binding";
 import { type BucketInfo, type BucketRow, BucketStore, type EntryInfo, isMetaEntry, renameKindError } from "./bucket-store";
-import { type Batch, type BatchLimits, QueryEngine, type QuerySpec } from "./query-engine";
+import { type Batch, type BatchLimits, type CursorCommit, QueryEngine, type QuerySpec } from "./query-engine";
 import { type Labels, RecordIndex, type RecordRow } from "./record-index";
 import {
   abortUpload,
@@ -416,11 +416,22 @@ export class BucketObject extends DurableObject<Bindings> {
     if ("error" in row) return row;
     const single = spec.kind === "entry" ? spec.entries[0] : undefined;
     if (single !== undefined && !this.index.entry(single)) return entryNotFound(bucket, single);
-    return this.ctx.storage.transactionSync(() => this.queries.create(spec, Date.now()));
+    const now = Date.now();
+    const created = this.ctx.storage.transactionSync(() => this.queries.create(spec, now));
+    if (created.ok) await this.scheduleAlarm(now + spec.ttlSeconds * 1000);
+    return created;
   }
 
-  /** The next batch of a query (a single-record read is a batch of one). */
-  async readQuery(bucket: string, id: number, limits: BatchLimits, withBody: boolean): Promise<Result<{ batch: Batch }>> {
+  /**
+   * The next batch of a query (a single-record read is a batch of one). A batch with records
+   * comes with the cursor position to `commitQuery` once the edge holds its bytes.
+   */
+  async readQuery(
+    bucket: string,
+    id: number,
+    limits: BatchLimits,
+    withBody: boolean,
+  ): Promise<Result<{ batch: Batch; commit: CursorCommit | null }>> {
     const row = this.liveBucket(bucket);
     if ("error" in row) return row;
     return this.ctx.storage.transactionSync(() =>
@@ -430,6 +441,13 @@ export class BucketObject extends DurableObject<Bindings> {
         return bytes;
       }),
     );
+  }
+
+  /** Advances a query past a batch the edge is sending; `committed` false: another read moved it first. */
+  async commitQuery(bucket: string, commit: CursorCommit): Promise<Result<{ committed: boolean }>> {
+    const row = this.liveBucket(bucket);
+    if ("error" in row) return row;
+    return { ok: true, committed: this.queries.commit(commit) };
   }
 
   /** REMOVE queries: deletes matching records in one transaction; a strict-mode error removes nothing. */
@@ -777,7 +795,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const sealAndLeases = frozen
       ? [Date.now() + RENAME_FROZEN_RECHECK_MS] // sealing waits until the rename is over
       : [this.index.nextIdleSealAt(SEAL_IDLE_MS), this.index.nextLeaseExpiry()];
-    for (const at of [this.nextGarbageAt(), ...sealAndLeases]) {
+    for (const at of [this.nextGarbageAt(), this.queries.nextExpiry(), ...sealAndLeases]) {
       if (at !== null) due.push(at);
     }
     return due.length > 0 ? Math.min(...due) : null;

@@ -63,9 +63,27 @@ export interface Batch {
   records: BatchRecord[];
   /** No record is left after this batch (for continuous queries: none right now). */
   last: boolean;
-  /** Nothing to send now: 204. */
+  /**
+   * No records in this batch. With `last` the query has nothing (more) to send: 204. Without it
+   * the scan budget of one call ran out first: the caller asks again.
+   */
   empty: boolean;
   continuous: boolean;
+  /** The query reads metadata only: records carry their sizes but no bodies. */
+  onlyMetadata: boolean;
+}
+
+/**
+ * The cursor position after a batch with records, persisted only once the edge has the batch's
+ * bytes in hand (`commit`), so a failed read sends the same records again. `base` is the stored
+ * position the batch was read from: a concurrent read of the same query that committed first
+ * makes this commit fail instead of skipping or repeating records.
+ */
+export interface CursorCommit {
+  id: number;
+  base: string;
+  cursors: string;
+  finished: boolean;
 }
 
 interface QueryRow {
@@ -100,15 +118,21 @@ interface EntryCursor {
 /** #ctx_before in duration form keeps at most this many candidate rows per entry. */
 const MAX_CONTEXT_ROWS = 10_000;
 
-/** Rows fetched from the index per entry per step of the merge. */
-const MERGE_CHUNK_ROWS = 256;
-/** Index rows one batch may examine before it returns what it has (a selective `when`). */
-export const MAX_SCANNED_ROWS_PER_BATCH = 50_000;
+/** Rows fetched from the index per entry per step of the merge: one chunk's worth. */
+const MERGE_CHUNK_ROWS = 1024;
+/**
+ * Index rows one call may examine before it returns what it has (a selective `when`). The object
+ * runs other requests only between calls, so this bounds how long a scan holds the bucket; the
+ * edge calls again until it has records or the query is done.
+ */
+export const MAX_SCANNED_ROWS_PER_CALL = 5_000;
 /** Caps no directive can raise: staged payloads travel inline in one RPC reply (≤ 32 MiB). */
 export const MAX_BATCH_RECORDS = 1000;
 export const MAX_BATCH_BYTES = 16_000_000;
 /** Header budget no directive can raise: batch metadata travels in response headers. */
 export const MAX_BATCH_METADATA_BYTES = 64_000;
+/** Open (not yet expired) queries one bucket keeps; each holds its condition and cursors. */
+export const MAX_OPEN_QUERIES = 1000;
 /** Largest timestamp we store (timestamps are kept ≤ 2^53 − 1). */
 const MAX_TS = Number.MAX_SAFE_INTEGER;
 
@@ -156,6 +180,15 @@ export class QueryEngine {
     if (parsed && "ok" in parsed) return parsed;
     if (!spec.continuous && spec.start !== null && spec.stop !== null && spec.start > spec.stop) {
       return fail(422, "Start time must be before stop time");
+    }
+    // Expired queries free their slot (and storage) before the open ones are counted.
+    this.sweepExpired(nowMs);
+    const open = this.sql.exec<{ open: number }>("SELECT count(*) AS open FROM queries").one().open;
+    if (open >= MAX_OPEN_QUERIES) {
+      return fail(
+        429,
+        `Too many open queries in this bucket (${MAX_OPEN_QUERIES}); wait until some expire (their TTL) and try again`,
+      );
     }
     const last = this.sql.exec<{ last_query_id: number }>("SELECT last_query_id FROM bucket WHERE id = 1").one().last_query_id;
     // Strictly increasing per bucket, and in practice across buckets too (µs wall clock).
@@ -226,8 +259,9 @@ export class QueryEngine {
   }
 
   /**
-   * Reads the next batch and advances the persisted cursors. `withBody` false (HEAD or
-   * only_metadata) skips loading staged payloads.
+   * Reads the next batch. A batch without records persists the scan's progress at once; one with
+   * records returns the new position as a commit the edge applies once it holds the batch's bytes.
+   * `withBody` false (HEAD or only_metadata) skips loading staged payloads.
    */
   next(
     id: number,
@@ -235,10 +269,13 @@ export class QueryEngine {
     withBody: boolean,
     nowMs: number,
     payload: (row: RecordRow) => ArrayBuffer,
-  ): { ok: true; batch: Batch } | { ok: false; error: ErrorInfo } {
+  ): { ok: true; batch: Batch; commit: CursorCommit | null } | { ok: false; error: ErrorInfo } {
     const query = this.live(id, nowMs);
     if (!query) return queryNotFound(id);
-    if (query.finished) return { ok: true, batch: { records: [], last: true, empty: true, continuous: false } };
+    const onlyMetadata = query.only_metadata === 1;
+    if (query.finished) {
+      return { ok: true, batch: { records: [], last: true, empty: true, continuous: false, onlyMetadata }, commit: null };
+    }
     const continuous = query.continuous === 1;
     const bodies = withBody && query.only_metadata === 0;
     const parsed = query.when_json === null ? null : parseWhen(JSON.parse(query.when_json));
@@ -256,7 +293,9 @@ export class QueryEngine {
 
     interface Lane {
       entry: EntryRef;
+      /** Index rows fetched ahead; `rows[pos]` is the lane's head. */
       rows: RecordRow[];
+      pos: number;
       exhausted: boolean;
       evaluator: Evaluator | null;
       cursor: EntryCursor;
@@ -266,21 +305,22 @@ export class QueryEngine {
       return {
         entry,
         rows: [],
+        pos: 0,
         exhausted: false,
         cursor,
         evaluator: parsed ? createEvaluator(parsed, { strict: query.strict === 1, state: cursor.state }) : null,
       };
     });
     const refill = (lane: Lane) => {
-      if (lane.rows.length > 0 || lane.exhausted) return;
+      if (lane.pos < lane.rows.length || lane.exhausted) return;
       if (lane.evaluator?.done) {
         lane.exhausted = true;
         return;
       }
       const from = lane.cursor.after === null ? lo : Math.max(lo, lane.cursor.after + 1);
-      // A one-entry batch needs at most its record limit plus one row to know whether more follow.
-      const want = lanes.length === 1 ? Math.min(MERGE_CHUNK_ROWS, limits.maxRecords + 1) : MERGE_CHUNK_ROWS;
-      lane.rows = this.index.readyRange(lane.entry.id, from, hi, want);
+      // Whole chunks at a time: a chunk is decoded whole anyway, and a selective `when` skips many.
+      lane.rows = this.index.readyRange(lane.entry.id, from, hi, MERGE_CHUNK_ROWS);
+      lane.pos = 0;
       if (lane.rows.length === 0) lane.exhausted = true;
     };
 
@@ -313,8 +353,10 @@ export class QueryEngine {
       if (bodies) bytes += record.size;
       metadata += metadataBytes({ ts: record.ts, size: record.size, contentType: record.content_type, labels: shown });
     };
+    // The first record always goes out, whatever the size limits (#batch_size: 0 included).
     const limitReached = () =>
-      records.length >= limits.maxRecords || bytes >= limits.maxBytes || metadata >= limits.maxMetadataBytes;
+      records.length >= limits.maxRecords ||
+      (records.length > 0 && (bytes >= limits.maxBytes || metadata >= limits.maxMetadataBytes));
     // First the records a context burst could not fit into the previous batch.
     for (const lane of lanes) {
       const carried = lane.cursor.carry ?? [];
@@ -333,9 +375,9 @@ export class QueryEngine {
         let best: Lane | undefined;
         for (const lane of lanes) {
           refill(lane);
-          const head = lane.rows[0];
+          const head = lane.rows[lane.pos];
           if (!head) continue;
-          const bestHead = best?.rows[0];
+          const bestHead = best?.rows[best.pos];
           if (!bestHead || head.ts < bestHead.ts || (head.ts === bestHead.ts && lane.entry.name < best!.entry.name)) best = lane;
         }
         if (!best) break;
@@ -344,7 +386,7 @@ export class QueryEngine {
           full = true;
           break;
         }
-        const row = best.rows.shift()!;
+        const row = best.rows[best.pos++]!;
         const cursor = best.cursor;
         cursor.after = row.ts;
         scanned++;
@@ -380,7 +422,7 @@ export class QueryEngine {
           full = true;
           break;
         }
-        if (scanned >= MAX_SCANNED_ROWS_PER_BATCH) {
+        if (scanned >= MAX_SCANNED_ROWS_PER_CALL) {
           full = true;
           break;
         }
@@ -401,20 +443,41 @@ export class QueryEngine {
       (full &&
         lanes.some((lane) => {
           refill(lane);
-          return lane.rows.length > 0;
+          return lane.pos < lane.rows.length;
         }));
     const last = !remaining;
     for (const lane of lanes) {
       cursors[lane.entry.name] = { ...lane.cursor, ...(lane.evaluator ? { state: lane.evaluator.snapshot() } : {}) };
     }
     const finished = last && !continuous;
-    this.sql.exec("UPDATE queries SET cursors = ?, finished = ? WHERE id = ?", JSON.stringify(cursors), finished ? 1 : 0, id);
-    return { ok: true, batch: { records, last, empty: records.length === 0, continuous } };
+    const batch: Batch = { records, last, empty: records.length === 0, continuous, onlyMetadata };
+    const commit: CursorCommit = { id, base: query.cursors, cursors: JSON.stringify(cursors), finished };
+    if (records.length > 0) return { ok: true, batch, commit };
+    // Nothing to lose: keep the scan's progress now.
+    this.commit(commit);
+    return { ok: true, batch, commit: null };
+  }
+
+  /** Applies a batch's cursor position; false when the query moved on or is gone meanwhile. */
+  commit(commit: CursorCommit): boolean {
+    const updated = this.sql.exec(
+      "UPDATE queries SET cursors = ?, finished = ? WHERE id = ? AND cursors = ? AND finished = 0",
+      commit.cursors,
+      commit.finished ? 1 : 0,
+      commit.id,
+      commit.base,
+    );
+    return updated.rowsWritten > 0;
   }
 
   /** Drops queries whose TTL has passed (the alarm calls this; reads also check lazily). */
   sweepExpired(nowMs: number): void {
     this.sql.exec("DELETE FROM queries WHERE last_access_ms + ttl_s * 1000 <= ?", nowMs);
+  }
+
+  /** When the next open query expires, or null without any (the alarm frees their storage). */
+  nextExpiry(): number | null {
+    return this.sql.exec<{ at: number | null }>("SELECT min(last_access_ms + ttl_s * 1000) AS at FROM queries").one().at;
   }
 
   /**

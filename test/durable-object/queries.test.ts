@@ -1,6 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import type { BucketObject } from "../../src/bucket/bucket-object";
+import { MAX_SCANNED_ROWS_PER_CALL } from "../../src/bucket/query-engine";
 import { SEAL_IDLE_MS } from "../../src/storage/blocks";
 import { api, uniqueName } from "../helpers/http";
 import { instrumentR2 } from "../helpers/r2-counter";
@@ -121,4 +122,71 @@ describe("ranged reads of large blocks", () => {
     // Only the selected records' bytes were downloaded, not the 6.4 MB block.
     expect(counts.bytesRead).toBe(8 * 100 * 1024);
   });
+});
+
+describe("a long scan yields between calls", () => {
+  it("one readQuery call scans a bounded number of rows; other calls run between the calls of a scan", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    const stub = stubOf(bucket);
+    const rows = 2 * MAX_SCANNED_ROWS_PER_CALL + 500;
+    for (let i = 0; i < rows; i += 1000) {
+      const items = Array.from({ length: Math.min(1000, rows - i) }, (_, j) => ({
+        meta: {
+          entry: "e",
+          ts: 1_000_000 + i + j,
+          size: 1,
+          contentType: "text/plain",
+          labels: { hit: i + j === rows - 1 ? "yes" : "no" },
+        },
+        payload: new Uint8Array([1]).buffer as ArrayBuffer,
+      }));
+      expect((await stub.writeRecords(bucket, items)).ok).toBe(true);
+    }
+    const created = await stub.createQuery(bucket, {
+      kind: "entry",
+      entries: ["e"],
+      start: null,
+      stop: null,
+      ttlSeconds: 60,
+      continuous: false,
+      onlyMetadata: false,
+      strict: false,
+      when: { "&hit": { $eq: "yes" } },
+    });
+    if (!created.ok) throw new Error("query not created");
+    const limits = { maxRecords: 85, maxBytes: 8_000_000, maxMetadataBytes: 16_000, contiguousEntries: false };
+
+    const first = await stub.readQuery(bucket, created.id, limits, true);
+    if (!first.ok) throw new Error("read failed");
+    expect({ empty: first.batch.empty, last: first.batch.last, commit: first.commit }).toEqual({
+      empty: true,
+      last: false,
+      commit: null,
+    });
+    const cursor = await runInDurableObject(stub, (_instance, state) =>
+      JSON.parse(
+        state.storage.sql.exec<{ cursors: string }>("SELECT cursors FROM queries WHERE id = ?", created.id).one().cursors,
+      ),
+    );
+    // The empty call kept its progress: exactly one call's worth of rows.
+    expect(cursor.e.after).toBe(1_000_000 + MAX_SCANNED_ROWS_PER_CALL - 1);
+
+    // The rest of the scan, with another request sent right behind each call: it runs in between.
+    const order: string[] = [];
+    for (let call = 0; call < 10; call++) {
+      const read = stub.readQuery(bucket, created.id, limits, true).then((result) => {
+        order.push("read");
+        return result;
+      });
+      const other = stub.getBucket(bucket).then(() => order.push("other"));
+      const [result] = await Promise.all([read, other]);
+      if (!result.ok) throw new Error("read failed");
+      if (!result.batch.empty || result.batch.last) {
+        expect(result.batch.records.map((record) => record.ts)).toEqual([1_000_000 + rows - 1]);
+        break;
+      }
+    }
+    expect(order).toEqual(["read", "other", "read", "other"]);
+  }, 120_000);
 });
