@@ -101,7 +101,8 @@ const SIZE_UNITS: Record<string, number> = {
 export function parseByteSize(text: string): number | undefined {
   const match = /^\s*(\d+)\s*([A-Za-z]*)\s*$/.exec(text);
   if (!match) return undefined;
-  const unit = SIZE_UNITS[(match[2] ?? "").toUpperCase()];
+  const unitName = (match[2] ?? "").toUpperCase();
+  const unit = Object.hasOwn(SIZE_UNITS, unitName) ? SIZE_UNITS[unitName] : undefined;
   if (unit === undefined) return undefined;
   const bytes = Number(match[1]) * unit;
   return Number.isSafeInteger(bytes) ? bytes : undefined;

@@ -279,7 +279,8 @@ export class QueryEngine {
     const continuous = query.continuous === 1;
     const bodies = withBody && query.only_metadata === 0;
     const parsed = query.when_json === null ? null : parseWhen(JSON.parse(query.when_json));
-    const cursors: Record<string, EntryCursor> = JSON.parse(query.cursors);
+    // A Map: entry names such as `__proto__` or `constructor` must never act as object keys.
+    const cursors = new Map<string, EntryCursor>(Object.entries(JSON.parse(query.cursors) as Record<string, EntryCursor>));
     const lo = query.start_ts ?? 0;
     const hi = continuous ? MAX_TS : (query.stop_ts ?? MAX_TS);
     const selectLabels = parsed?.directives.selectLabels;
@@ -301,7 +302,7 @@ export class QueryEngine {
       cursor: EntryCursor;
     }
     const lanes: Lane[] = this.resolve(query.kind, JSON.parse(query.entries)).map((entry) => {
-      const cursor = cursors[entry.name] ?? { after: null };
+      const cursor = cursors.get(entry.name) ?? { after: null };
       return {
         entry,
         rows: [],
@@ -447,11 +448,11 @@ export class QueryEngine {
         }));
     const last = !remaining;
     for (const lane of lanes) {
-      cursors[lane.entry.name] = { ...lane.cursor, ...(lane.evaluator ? { state: lane.evaluator.snapshot() } : {}) };
+      cursors.set(lane.entry.name, { ...lane.cursor, ...(lane.evaluator ? { state: lane.evaluator.snapshot() } : {}) });
     }
     const finished = last && !continuous;
     const batch: Batch = { records, last, empty: records.length === 0, continuous, onlyMetadata };
-    const commit: CursorCommit = { id, base: query.cursors, cursors: JSON.stringify(cursors), finished };
+    const commit: CursorCommit = { id, base: query.cursors, cursors: JSON.stringify(Object.fromEntries(cursors)), finished };
     if (records.length > 0) return { ok: true, batch, commit };
     // Nothing to lose: keep the scan's progress now.
     this.commit(commit);

@@ -121,7 +121,9 @@ function parseSize(name: DirectiveName, raw: unknown): number {
   if (isNonNegativeSafeInteger(value)) return value;
   if (typeof value === "string") {
     const match = SIZE_PATTERN.exec(value);
-    const unit = match === null ? undefined : SIZE_UNITS[(match[2] ?? "").toLowerCase()];
+    const unitName = (match?.[2] ?? "").toLowerCase();
+    // Own keys only: `1constructor` must not find Object.prototype.constructor.
+    const unit = match === null || !Object.hasOwn(SIZE_UNITS, unitName) ? undefined : SIZE_UNITS[unitName];
     if (match === null || unit === undefined) {
       throw unprocessable(`${name} must be a positive integer or string: invalid size '${value}'`);
     }
