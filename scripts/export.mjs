@@ -7,8 +7,9 @@
 //
 // The directory holds bucket.json (the bucket's settings), records.jsonl (one line per record:
 // entry, timestamp, content type, labels, size, file) and records/<n>.bin (the bytes). Import
-// creates the bucket when it is missing and writes every record with its timestamp, labels and
-// content type; a record that already exists at that timestamp is reported and skipped.
+// creates the bucket when it is missing and writes every record with its timestamp, labels (name
+// case kept) and content type, `$meta` attachments included; a record that already exists at that
+// timestamp is reported and skipped.
 // Each record is held in memory while it is copied.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -25,13 +26,32 @@ const settingsFromJson = (json) => ({
   quotaSize: json.quotaSize === undefined ? undefined : BigInt(json.quotaSize),
 });
 
-/** Writes every record of `bucketName` into `dir`; returns the number of records. */
+/**
+ * The bucket's entries, each followed by its `<entry>/$meta` attachments entry when there is one
+ * (the entry list does not show those). Records are read by query, which keeps label-name case.
+ */
+async function entriesWithAttachments(bucket) {
+  const names = [];
+  for (const { name } of await bucket.getEntryList()) {
+    names.push(name);
+    const meta = `${name}/$meta`;
+    try {
+      await bucket.beginRead(meta, undefined, true);
+      names.push(meta);
+    } catch (error) {
+      if (error?.status !== 404) throw error;
+    }
+  }
+  return names;
+}
+
+/** Writes every record of `bucketName` into `dir`, attachments included; returns the number of records. */
 export async function exportBucket(client, bucketName, dir) {
   const bucket = await client.getBucket(bucketName);
   mkdirSync(path.join(dir, "records"), { recursive: true });
   writeFileSync(path.join(dir, "bucket.json"), `${JSON.stringify(settingsToJson(await bucket.getSettings()), null, 2)}\n`);
   const lines = [];
-  for (const { name: entry } of await bucket.getEntryList()) {
+  for (const entry of await entriesWithAttachments(bucket)) {
     for await (const record of bucket.query(entry)) {
       const bytes = await record.read();
       const file = path.join("records", `${lines.length}.bin`);
@@ -63,12 +83,15 @@ export async function importBucket(client, bucketName, dir) {
     const { entry, ts, contentType, labels, size, file } = JSON.parse(line);
     const bytes = readFileSync(path.join(dir, file));
     if (bytes.length !== size) throw new Error(`${file} has ${bytes.length} bytes, records.jsonl says ${size}`);
-    try {
-      const writer = await bucket.beginWrite(entry, { ts: BigInt(ts), labels, contentType });
-      await writer.write(bytes);
+    // A batch write, not beginWrite: single-record writes carry label names in HTTP header names,
+    // which lower-cases them.
+    const batch = await bucket.beginWriteBatch(entry);
+    batch.add(BigInt(ts), bytes, contentType, labels);
+    const error = (await batch.write()).get(BigInt(ts));
+    if (error === undefined) {
       written++;
-    } catch (error) {
-      if (error?.status !== 409) throw error;
+    } else {
+      if (error.status !== 409) throw error;
       console.error(`skipped ${entry}@${ts}: ${error.message}`);
       skipped++;
     }
