@@ -83,7 +83,9 @@ describe("scripts/export.mjs", () => {
     assert.deepEqual(await target.getSettings(), await source.getSettings());
     assert.deepEqual(await target.readAttachments("log"), { schema: { fields: ["a", "b"] }, Units: "ms" });
     assert.deepEqual(await target.readAttachments("constructor"), { note: "attached" });
-    const labels = Object.fromEntries((await snapshot(target)).map((record) => [`${record.entry}@${record.time}`, record.labels]));
+    const labels = Object.fromEntries(
+      (await snapshot(target)).map((record) => [`${record.entry}@${record.time}`, record.labels]),
+    );
     assert.deepEqual(labels["constructor@8"], { Camera: "Front", ISO: "100", lower: "x" });
     assert.deepEqual(labels["log@9"], { MixedCase: "Value" });
 
