@@ -405,6 +405,10 @@ export function planLabelUpdate(
   const problem = labelViolation(merged);
   if (problem !== null) return fail(422, problem);
   const labels: Labels = Object.fromEntries(merged);
+  // An attachment is found and replaced by its key: an update may change it, never take it away.
+  if (isMetaEntry(entryName) && labels.key === undefined) {
+    return fail(422, `System entry '${entryName}' records must contain label 'key'`);
+  }
   const begin = row.block_begin;
   const metaLen = recordMetaLength({
     ts,

@@ -272,6 +272,90 @@ describe("a FIFO bucket bounds its whole size, attachments included, evicting on
   });
 });
 
+describe("a label update never takes the key label from an attachment", () => {
+  const keyRequired = "System entry 'x/$meta' records must contain label 'key'";
+  /** How each path reports the outcome of the update of record 1, and whether record 2 got `other=new`. */
+  const paths: {
+    name: string;
+    update: (bucket: string, keyOp: string) => Promise<Response>;
+    errorOf: (r: Response) => string | null;
+  }[] = [
+    {
+      name: "single record",
+      update: (bucket, keyOp) =>
+        api("PATCH", `/b/${bucket}/x/$meta?ts=1`, {
+          headers: { "x-reduct-label-key": keyOp.slice("key=".length), "x-reduct-label-other": "new" },
+        }),
+      errorOf: (response) => (response.status === 200 ? null : `${response.status},${response.headers.get("x-reduct-error")}`),
+    },
+    {
+      name: "v1 batch",
+      update: (bucket, keyOp) =>
+        api("PATCH", `/b/${bucket}/x/$meta/batch`, {
+          headers: { "x-reduct-time-1": `0,,${keyOp},other=new`, "x-reduct-time-2": "0,,other=new" },
+        }),
+      errorOf: (response) => response.headers.get("x-reduct-error-1"),
+    },
+    {
+      name: "v2 batch",
+      update: (bucket, keyOp) =>
+        api("PATCH", `/io/${bucket}/update`, {
+          headers: {
+            "x-reduct-entries": "x%2F$meta",
+            "x-reduct-start-ts": "1",
+            "x-reduct-labels": "key,other",
+            "x-reduct-0-0": `0,,${keyOp.replace("key=", "0=")},1=new`,
+            // Ops accumulate per entry: the second record inherits the first one's, so it sets its key again.
+            "x-reduct-0-1": "0,,0=k2,1=new",
+          },
+        }),
+      errorOf: (response) => response.headers.get("x-reduct-error-0-0"),
+    },
+  ];
+
+  const labelsAt = async (bucket: string, ts: number) => {
+    const response = await api("GET", `/b/${bucket}/x/$meta?ts=${ts}`);
+    await response.arrayBuffer();
+    return Object.fromEntries(
+      [...response.headers]
+        .filter(([name]) => name.startsWith("x-reduct-label-"))
+        .map(([name, value]) => [name.slice(15), value]),
+    );
+  };
+
+  for (const { name, update, errorOf } of paths) {
+    {
+      const keyOp = "key=";
+      it(`${name}: '${keyOp}' is refused with 422 for that record, the key stays`, async () => {
+        const bucket = uniqueName();
+        await createBucket(bucket);
+        await putRecord(bucket, "x", 1, "x-bytes");
+        await putRecord(bucket, "x/$meta", 1, '{"a":1}', { labels: { key: "k", other: "old" } });
+        await putRecord(bucket, "x/$meta", 2, '{"b":2}', { labels: { key: "k2", other: "old" } });
+        const response = await update(bucket, keyOp);
+        await response.arrayBuffer();
+        expect(errorOf(response)).toBe(`422,${keyRequired}`);
+        expect(await labelsAt(bucket, 1)).toEqual({ key: "k", other: "old" });
+        if (name !== "single record") {
+          expect(response.status).toBe(200);
+          expect(await labelsAt(bucket, 2)).toEqual({ key: "k2", other: "new" });
+        }
+      });
+    }
+
+    it(`${name}: a new non-empty key is accepted`, async () => {
+      const bucket = uniqueName();
+      await createBucket(bucket);
+      await putRecord(bucket, "x/$meta", 1, '{"a":1}', { labels: { key: "k", other: "old" } });
+      await putRecord(bucket, "x/$meta", 2, '{"b":2}', { labels: { key: "k2", other: "old" } });
+      const response = await update(bucket, "key=renamed");
+      await response.arrayBuffer();
+      expect(errorOf(response)).toBeNull();
+      expect(await labelsAt(bucket, 1)).toEqual({ key: "renamed", other: "new" });
+    });
+  }
+});
+
 describe("attachments are removed only with their parent, on every removal path", () => {
   const systemRemovals: { name: string; request: (b: string) => Promise<Response> }[] = [
     { name: "single record", request: (b) => api("DELETE", `/b/${b}/x/$meta?ts=1`) },
