@@ -54,6 +54,19 @@ function checkMetaWrite(meta: RecordMeta): ItemOutcome {
   return { ok: true };
 }
 
+/** At least the descriptor bytes a record adds to the bucket's size, wherever in a block it lands. */
+function descriptorBound(meta: RecordMeta): number {
+  const farOffset = Number.MAX_SAFE_INTEGER;
+  return recordMetaLength({
+    ts: meta.ts,
+    begin: farOffset,
+    end: farOffset,
+    labels: meta.labels,
+    contentType: meta.contentType,
+    finished: true,
+  });
+}
+
 /**
  * The writes of one transaction. Records are checked one by one (each gets its own outcome, a
  * failed one changes nothing) while their block counters, chunk rows and entry stats accumulate
@@ -67,14 +80,14 @@ export class RecordWriter {
   private readonly dirtyBlocks = new Map<number, BlockRow>();
   private readonly openBlocks = new Map<number, BlockRow>();
   /** Accounted bytes of the records not yet applied, counted against the quota. */
-  private unapplied = { all: 0, evictable: 0, attachments: 0 };
+  private unapplied = { all: 0, attachments: 0 };
   /**
    * Read once per batch instead of once per record: entries by name with their latest timestamp (a
    * record after it cannot be a duplicate: the in-order case skips the lookup) and whether uploads
    * are pending in them, and the bucket's usage. Dropped by finish(), which changes all of them.
    */
   private readonly entries = new Map<string, WriteEntry | undefined>();
-  private used: { all?: number; evictable?: number; attachments?: number } = {};
+  private used: { all?: number; stored?: number; attachments?: number } = {};
 
   constructor(
     private readonly ctx: OpsContext,
@@ -160,7 +173,7 @@ export class RecordWriter {
     this.staged.clear();
     this.dirtyBlocks.clear();
     this.openBlocks.clear();
-    this.unapplied = { all: 0, evictable: 0, attachments: 0 };
+    this.unapplied = { all: 0, attachments: 0 };
     this.entries.clear();
     this.used = {};
   }
@@ -208,9 +221,9 @@ export class RecordWriter {
 
   /**
    * HARD counts everything stored plus uploads in flight, so racing writes cannot overshoot
-   * together. FIFO counts only what it can evict: plain data is checked against plain data (old
-   * blocks make room) and attachments, which are never evicted, against attachments; an upload in
-   * flight is not counted until it commits, which is when FIFO makes room for it.
+   * together. FIFO bounds the whole bucket, attachments included, but evicts only plain data; an
+   * upload in flight is not counted until it commits, which is when FIFO makes room for it. A
+   * write that could not fit even with all plain data evicted is refused before anything goes.
    */
   private enforceQuota(meta: RecordMeta, phase: WritePhase): ItemOutcome {
     const { ctx } = this;
@@ -226,21 +239,26 @@ export class RecordWriter {
     const decision = decideQuota(settings, ctx.bucket.name, 0, incoming);
     if (decision.kind === "reject") return fail(400, decision.message);
     const keepQuota = () => fail(400, `Failed to keep quota of '${ctx.bucket.name}'`);
-    if (isMetaEntry(meta.entry)) {
-      this.used.attachments ??= ctx.index.attachmentBytes();
-      return this.used.attachments + this.unapplied.attachments + incoming > settings.quota_size ? keepQuota() : { ok: true };
-    }
+    // The descriptor counts too, so size stays within the quota after the write, not only before.
+    const accounted = incoming + descriptorBound(meta);
+    this.used.attachments ??= ctx.index.attachmentBytes();
+    if (this.used.attachments + this.unapplied.attachments + accounted > settings.quota_size) return keepQuota();
     if (phase === "reserve") return { ok: true };
-    this.used.evictable ??= ctx.index.evictableBytes();
-    if (this.used.evictable + this.unapplied.evictable + incoming <= settings.quota_size) return { ok: true };
+    this.used.stored ??= this.storedBytes();
+    if (this.used.stored + this.unapplied.all + accounted <= settings.quota_size) return { ok: true };
     this.finish(); // eviction works on the chunks: put this batch's records there first
-    while (ctx.index.evictableBytes() + incoming > settings.quota_size) {
+    while (this.storedBytes() + accounted > settings.quota_size) {
       const block = ctx.index.oldestEvictableBlock();
       if (!block) return keepQuota();
       ctx.index.evictBlock(block, ctx.nowMs);
       this.effects.usageChanged = true;
     }
     return { ok: true };
+  }
+
+  /** Stored size of the bucket, attachments included, without uploads in flight. */
+  private storedBytes(): number {
+    return this.ctx.index.attachmentBytes() + this.ctx.index.evictableBytes();
   }
 
   /** Upsert by key: a new attachment replaces older records with the same `key` label. */
@@ -326,7 +344,6 @@ export class RecordWriter {
     const accounted = meta.size + metaLen;
     this.unapplied.all += accounted;
     if (isMetaEntry(meta.entry)) this.unapplied.attachments += accounted;
-    else this.unapplied.evictable += accounted;
 
     if (isBlockFull(block, this.ctx.store.settings(this.ctx.bucket))) this.close(block);
     this.effects.usageChanged = true;
@@ -388,6 +405,10 @@ export function planLabelUpdate(
   const problem = labelViolation(merged);
   if (problem !== null) return fail(422, problem);
   const labels: Labels = Object.fromEntries(merged);
+  // An attachment is found and replaced by its key: an update may change it, never take it away.
+  if (isMetaEntry(entryName) && labels.key === undefined) {
+    return fail(422, `System entry '${entryName}' records must contain label 'key'`);
+  }
   const begin = row.block_begin;
   const metaLen = recordMetaLength({
     ts,
