@@ -21,6 +21,12 @@ export const MAX_LABEL_NAME_BYTES = 256;
 export const MAX_LABEL_VALUE_BYTES = 4 * 1024;
 export const MAX_LABELS_PER_RECORD = 128;
 export const MAX_LABEL_TOTAL_BYTES = 16 * 1024;
+/**
+ * Caps on the ops of one label update. Generous: an update may remove every label and add a full
+ * new set; the merged result is what the per-record caps above check.
+ */
+export const MAX_LABEL_OPS_PER_UPDATE = 4 * MAX_LABELS_PER_RECORD;
+export const MAX_LABEL_OPS_TOTAL_BYTES = 4 * MAX_LABEL_TOTAL_BYTES;
 
 export const EMPTY_LABEL_NAME = "Label names must not be empty";
 
@@ -57,8 +63,8 @@ function valueViolation(name: string, value: string): string | null {
 
 /**
  * Why a label set cannot be stored, or null. `kind: "update"` reads the pairs as label ops of an
- * update (an empty value removes the label): removals count against the caps but are not checked
- * for representability, so a label stored before these rules can still be removed.
+ * update (an empty value removes the label): the ops have their own caps, and removals are not
+ * checked for representability, so a label stored before these rules can still be removed.
  */
 export function labelViolation(labels: Iterable<readonly [string, string]>, kind: "labels" | "update" = "labels"): string | null {
   let count = 0;
@@ -80,6 +86,13 @@ export function labelViolation(labels: Iterable<readonly [string, string]>, kind
     const other = byFoldedName.get(folded);
     if (other !== undefined && other !== name) return `Label names '${other}' and '${name}' differ only by case`;
     byFoldedName.set(folded, name);
+  }
+  if (kind === "update") {
+    if (count > MAX_LABEL_OPS_PER_UPDATE) return `A label update can have at most ${MAX_LABEL_OPS_PER_UPDATE} labels`;
+    if (total > MAX_LABEL_OPS_TOTAL_BYTES) {
+      return `Labels of a label update must be at most ${MAX_LABEL_OPS_TOTAL_BYTES} bytes in total`;
+    }
+    return null;
   }
   if (count > MAX_LABELS_PER_RECORD) return `A record can have at most ${MAX_LABELS_PER_RECORD} labels`;
   if (total > MAX_LABEL_TOTAL_BYTES) return `Labels of a record must be at most ${MAX_LABEL_TOTAL_BYTES} bytes in total`;

@@ -433,3 +433,53 @@ describe("x-reduct-error is legal header text carrying the exact message", () =>
     expect(await response.json()).toEqual({ detail: `Label name '±' is invalid: ${TOKEN_RULE}` });
   });
 });
+
+describe("a label update's op count has its own cap; the merged labels get the record caps", () => {
+  const oldLabels: Labels = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`old${i}`, "v"]));
+  const newLabels: Labels = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`new${i}`, "v"]));
+  const removeOld: Labels = Object.fromEntries(Object.keys(oldLabels).map((name) => [name, ""]));
+  const tooManyOps: Labels = Object.fromEntries(Array.from({ length: 513 }, (_, i) => [`x${i}`, ""]));
+
+  const updates: Array<[string, (bucket: string, labels: Labels) => Promise<{ status: number; message: string } | null>]> = [
+    [
+      "single PATCH",
+      async (bucket, labels) => {
+        const headers = Object.fromEntries(Object.entries(labels).map(([name, value]) => [`x-reduct-label-${name}`, value]));
+        const response = await api("PATCH", `/b/${bucket}/e?ts=1`, { headers });
+        await response.arrayBuffer();
+        return writeFailure(response);
+      },
+    ],
+    [
+      "v1 PATCH …/batch",
+      async (bucket, labels) => {
+        const response = await api("PATCH", `/b/${bucket}/e/batch`, {
+          headers: { "x-reduct-time-1": ["0", "", ...items(labels)].join(",") },
+        });
+        await response.arrayBuffer();
+        return writeFailure(response);
+      },
+    ],
+    [
+      "v2 PATCH /io update",
+      async (bucket, labels) => {
+        const response = await api("PATCH", `/io/${bucket}/update`, {
+          headers: { "x-reduct-entries": "e", "x-reduct-start-ts": "1", "x-reduct-0-0": ["0", "", ...items(labels)].join(",") },
+        });
+        await response.arrayBuffer();
+        return writeFailure(response);
+      },
+    ],
+  ];
+
+  it.each(updates)("%s: 100 removed + 100 added in one update is accepted; over 512 ops is refused", async (_, update) => {
+    const bucket = uniqueName("labels-ops");
+    await createBucket(bucket);
+    expect(writeFailure(await write("single", bucket, "e", 1, oldLabels))).toBeNull();
+    expect(await update(bucket, { ...removeOld, ...newLabels })).toBeNull();
+    const read = await readAllPaths(bucket, "e", [1]);
+    expect(read.get).toEqual([{ ts: 1, labels: newLabels }]);
+    expect(await update(bucket, tooManyOps)).toEqual({ status: 422, message: "A label update can have at most 512 labels" });
+    expect((await readAllPaths(bucket, "e", [1])).v2).toEqual([{ ts: 1, labels: newLabels }]);
+  });
+});

@@ -36,11 +36,11 @@ export function parseTimestamp(text: string | null | undefined, name = "ts"): nu
 
 /**
  * Collects `x-reduct-label-<name>` headers. Values must be visible ASCII (422
- * `Label values for x-reduct-label-<name> must be valid UTF-8 strings`); label caps apply.
- * Empty values are kept: PATCH reads them as removals (`toLabelUpdate`), writes drop them
- * (`dropEmptyLabels`).
+ * `Label values for x-reduct-label-<name> must be valid UTF-8 strings`). Empty values are kept:
+ * PATCH (`update`) reads them as removals and gets the op caps; a write drops them
+ * (`dropEmptyLabels`) and gets the record caps on what it stores.
  */
-export function readLabelHeaders(headers: Headers): Labels {
+export function readLabelHeaders(headers: Headers, use: "write" | "update" = "write"): Labels {
   const labels = new Map<string, string>();
   for (const [header, value] of headers) {
     if (!header.startsWith(LABEL_HEADER_PREFIX)) continue;
@@ -49,7 +49,11 @@ export function readLabelHeaders(headers: Headers): Labels {
     if (!isVisibleAscii(value)) throw unprocessable(`Label values for ${header} must be valid UTF-8 strings`);
     labels.set(name, value);
   }
-  assertLabelCaps(labels, "update");
+  if (use === "update") {
+    assertLabelCaps(labels, "update");
+    return toLabels(labels);
+  }
+  assertLabelCaps([...labels].filter(([, value]) => value !== ""));
   return toLabels(labels);
 }
 
