@@ -6,6 +6,7 @@ import { unprocessable } from "../../errors";
 import { isHeaderToken } from "../../storage/label-rules";
 import { DEFAULT_CONTENT_TYPE } from "../../storage/record-meta";
 import {
+  assertContentTypeLength,
   assertLabelCaps,
   EMPTY_LABEL_NAME,
   isVisibleAscii,
@@ -150,6 +151,7 @@ export function validateContentType(value: string | null | undefined): string {
   if (value === null || value === undefined) return DEFAULT_CONTENT_TYPE;
   const text = value.trim();
   if (text === "") return DEFAULT_CONTENT_TYPE;
+  assertContentTypeLength(text);
   if (!isVisibleAscii(text)) throw malformed("only visible ASCII characters are allowed");
   if (text.includes(",")) throw malformed("',' is not allowed");
   const semicolon = text.indexOf(";");
