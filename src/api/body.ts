@@ -2,7 +2,7 @@
  * Bounded reading of small request bodies (JSON documents). Large record bodies never come through
  * here: they are streamed. A body over the limit is refused with 413 before it is buffered whole.
  */
-import { payloadTooLarge, unprocessable } from "../errors";
+import { badRequest, payloadTooLarge, unprocessable } from "../errors";
 
 /** JSON bodies of this API (settings, tokens, queries) are tiny; this is far above any real one. */
 export const MAX_JSON_BODY_BYTES = 1024 * 1024;
@@ -17,7 +17,15 @@ export async function readBoundedText(request: Request, maxBytes = MAX_JSON_BODY
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      // The client went away mid-body: its end of the request (400), not a server fault.
+      await reader.cancel().catch(() => {});
+      throw badRequest("Content is shorter than expected: no more data to read");
+    }
+    const { done, value } = chunk;
     if (done) break;
     total += value.byteLength;
     if (total > maxBytes) {

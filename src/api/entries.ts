@@ -111,7 +111,7 @@ entryRoutes.patch("/:bucket/:entry{.+}", async (c) => {
   const { bucket, entry } = c.req.param();
   requireWrite(c.get("caller"), bucket);
   const ts = requiredTs(c);
-  const changes = Object.entries(readLabelHeaders(c.req.raw.headers));
+  const changes = Object.entries(readLabelHeaders(c.req.raw.headers, "update"));
   unwrap(await bucketStub(c.env, bucket).updateRecordLabels(bucket, entry, ts, changes));
   return c.body(null, 200);
 });

@@ -20,7 +20,21 @@
 export const MAX_LABEL_NAME_BYTES = 256;
 export const MAX_LABEL_VALUE_BYTES = 4 * 1024;
 export const MAX_LABELS_PER_RECORD = 128;
-export const MAX_LABEL_TOTAL_BYTES = 16 * 1024;
+/**
+ * Cap on a record's labels as the largest read form sends them: a single read's
+ * `x-reduct-label-<name>: <value>\r\n` lines (`LABEL_HEADER_OVERHEAD_BYTES` per label), with `%`
+ * in a name counted as the `%25` batch v2 sends. Under Node's default 16 KiB response-header limit
+ * (reduct-js) this leaves 4 KiB for the other headers of a response (time, type, length, entry…).
+ */
+export const MAX_LABEL_TOTAL_BYTES = 12 * 1024;
+/** `x-reduct-label-` + `: ` + CRLF. */
+export const LABEL_HEADER_OVERHEAD_BYTES = 19;
+/**
+ * Caps on the ops of one label update. Generous: an update may remove every label and add a full
+ * new set; the merged result is what the per-record caps above check.
+ */
+export const MAX_LABEL_OPS_PER_UPDATE = 4 * MAX_LABELS_PER_RECORD;
+export const MAX_LABEL_OPS_TOTAL_BYTES = 64 * 1024;
 
 export const EMPTY_LABEL_NAME = "Label names must not be empty";
 
@@ -31,6 +45,12 @@ const UNREPRESENTABLE_NAMES = new Set(["__proto__"]);
 
 const encoder = new TextEncoder();
 const utf8Length = (text: string): number => encoder.encode(text).length;
+
+/** Header bytes one label takes in the largest read form (see `MAX_LABEL_TOTAL_BYTES`). */
+function renderedLabelBytes(name: string, nameBytes: number, valueBytes: number): number {
+  const escapedPercents = name.split("%").length - 1;
+  return nameBytes + 2 * escapedPercents + valueBytes + LABEL_HEADER_OVERHEAD_BYTES;
+}
 
 /** True when `name` can be part of an `x-reduct-label-<name>` header name. */
 export const isHeaderToken = (name: string): boolean => HEADER_TOKEN.test(name);
@@ -57,8 +77,8 @@ function valueViolation(name: string, value: string): string | null {
 
 /**
  * Why a label set cannot be stored, or null. `kind: "update"` reads the pairs as label ops of an
- * update (an empty value removes the label): removals count against the caps but are not checked
- * for representability, so a label stored before these rules can still be removed.
+ * update (an empty value removes the label): the ops have their own caps, and removals are not
+ * checked for representability, so a label stored before these rules can still be removed.
  */
 export function labelViolation(labels: Iterable<readonly [string, string]>, kind: "labels" | "update" = "labels"): string | null {
   let count = 0;
@@ -71,7 +91,7 @@ export function labelViolation(labels: Iterable<readonly [string, string]>, kind
     if (nameBytes > MAX_LABEL_NAME_BYTES) return `Label names must be at most ${MAX_LABEL_NAME_BYTES} bytes`;
     if (valueBytes > MAX_LABEL_VALUE_BYTES) return `Label value of '${name}' must be at most ${MAX_LABEL_VALUE_BYTES} bytes`;
     count++;
-    total += nameBytes + valueBytes;
+    total += renderedLabelBytes(name, nameBytes, valueBytes);
     if (kind === "update" && value === "") continue;
     const problem = nameViolation(name) ?? valueViolation(name, value);
     if (problem !== null) return problem;
@@ -81,8 +101,17 @@ export function labelViolation(labels: Iterable<readonly [string, string]>, kind
     if (other !== undefined && other !== name) return `Label names '${other}' and '${name}' differ only by case`;
     byFoldedName.set(folded, name);
   }
+  if (kind === "update") {
+    if (count > MAX_LABEL_OPS_PER_UPDATE) return `A label update can have at most ${MAX_LABEL_OPS_PER_UPDATE} labels`;
+    if (total > MAX_LABEL_OPS_TOTAL_BYTES) {
+      return `Labels of a label update must be at most ${MAX_LABEL_OPS_TOTAL_BYTES} bytes in total`;
+    }
+    return null;
+  }
   if (count > MAX_LABELS_PER_RECORD) return `A record can have at most ${MAX_LABELS_PER_RECORD} labels`;
-  if (total > MAX_LABEL_TOTAL_BYTES) return `Labels of a record must be at most ${MAX_LABEL_TOTAL_BYTES} bytes in total`;
+  if (total > MAX_LABEL_TOTAL_BYTES) {
+    return `Labels of a record must be at most ${MAX_LABEL_TOTAL_BYTES} bytes in total as response headers (names, values and ${LABEL_HEADER_OVERHEAD_BYTES} bytes per label)`;
+  }
   return null;
 }
 

@@ -7,7 +7,14 @@
 import fc from "fast-check";
 import { fetchAndParseBatchV2 } from "reduct-js/lib/esm/batch/BatchV2.js";
 import { describe, expect, it } from "vitest";
-import { encodeName, MAX_LABEL_TOTAL_BYTES, MAX_LABELS_PER_RECORD } from "../../src/api/headers";
+import {
+  encodeName,
+  HEADER_LINE_OVERHEAD_BYTES,
+  headerBytes,
+  LABEL_HEADER_OVERHEAD_BYTES,
+  MAX_LABEL_TOTAL_BYTES,
+  MAX_LABELS_PER_RECORD,
+} from "../../src/api/headers";
 import { api, expectError, uniqueName } from "../helpers/http";
 import { createBucket } from "../helpers/records";
 
@@ -74,6 +81,17 @@ const clientOverWorker = {
   },
 };
 
+/** Node's default limit on a response's header section (reduct-js runs on it). */
+const NODE_MAX_HEADER_BYTES = 16 * 1024;
+/** Header section of a response as sent: status line, header lines, the blank line. */
+const responseHeaderBytes = (response: Response) => 17 + headerBytes(response.headers) + HEADER_LINE_OVERHEAD_BYTES / 2;
+/** The largest header section of a single-record read (GET/HEAD by time, `?q=`) so far. */
+let largestResponseHeader = 0;
+const track = (response: Response) => {
+  largestResponseHeader = Math.max(largestResponseHeader, responseHeaderBytes(response));
+  return response;
+};
+
 interface ReadBack {
   ts: number;
   labels: Labels;
@@ -84,7 +102,7 @@ async function readAllPaths(bucket: string, entry: string, timestamps: readonly 
   const out: Record<string, ReadBack[]> = { get: [], head: [], singleQuery: [], v1: [], v2: [] };
   for (const ts of timestamps) {
     for (const method of ["GET", "HEAD"] as const) {
-      const response = await api(method, `/b/${bucket}/${entry}?ts=${ts}`);
+      const response = track(await api(method, `/b/${bucket}/${entry}?ts=${ts}`));
       expect(response.status, `${method} ${ts}`).toBe(200);
       await response.arrayBuffer();
       out[method === "GET" ? "get" : "head"]?.push({ ts, labels: labelsOfHeaders(response.headers) });
@@ -92,7 +110,7 @@ async function readAllPaths(bucket: string, entry: string, timestamps: readonly 
   }
   const single = await queryId(`/b/${bucket}/${entry}/q`, {});
   for (;;) {
-    const response = await api("GET", `/b/${bucket}/${entry}?q=${single}`);
+    const response = track(await api("GET", `/b/${bucket}/${entry}?q=${single}`));
     await response.arrayBuffer();
     if (response.status === 204) break;
     expect(response.status).toBe(200);
@@ -260,18 +278,26 @@ describe("labels no read path could return are refused at write", () => {
   });
 });
 
-/** Labels just inside the caps: 128 labels, 16 KiB of names and values. */
+/**
+ * Labels just inside the caps: 128 labels of 12 KiB as single-read header lines; odd seeds use
+ * names full of `%` (sent as `%25` by v2 batches), the widest rendering there is.
+ */
 function nearCapLabels(seed: number): Labels {
   const labels: Labels = {};
-  const each = Math.floor(MAX_LABEL_TOTAL_BYTES / MAX_LABELS_PER_RECORD); // 128 bytes per label
-  for (let i = 0; i < MAX_LABELS_PER_RECORD; i++) {
-    const name = `l${String(i).padStart(3, "0")}`;
-    labels[name] = `${seed}`.padEnd(each - name.length, "v");
+  const count = seed % 2 === 0 ? MAX_LABELS_PER_RECORD : 8;
+  const each = Math.floor(MAX_LABEL_TOTAL_BYTES / count) - LABEL_HEADER_OVERHEAD_BYTES;
+  for (let i = 0; i < count; i++) {
+    const name = seed % 2 === 0 ? `l${String(i).padStart(3, "0")}` : `${"%".repeat(250)}${String(i).padStart(3, "0")}`;
+    labels[name] = `${seed}`.padEnd(each - name.length - 2 * (name.split("%").length - 1), "v");
   }
   return labels;
 }
 
-const labelBytes = (labels: Labels) => Object.entries(labels).reduce((sum, [name, value]) => sum + name.length + value.length, 0);
+const labelBytes = (labels: Labels) =>
+  Object.entries(labels).reduce(
+    (sum, [name, value]) => sum + name.length + 2 * (name.split("%").length - 1) + value.length + LABEL_HEADER_OVERHEAD_BYTES,
+    0,
+  );
 
 describe("label caps hold on the merged labels of an update", () => {
   /** Grows one record's labels by `step` new labels per update until refused; returns the refusal. */
@@ -338,7 +364,7 @@ describe("label caps hold on the merged labels of an update", () => {
   it("total bytes, case collisions and __proto__ are checked on the merged labels too; other records of the batch apply", async () => {
     const bucket = uniqueName("labels-merge-rules");
     await createBucket(bucket);
-    const big = "v".repeat(4000);
+    const big = "v".repeat(3000);
     expect(writeFailure(await write("v1", bucket, "e", 1, { A: "1", b1: big, b2: big, b3: big }))).toBeNull();
     expect(writeFailure(await write("v1", bucket, "e", 2, { x: "1" }))).toBeNull();
     const response = await api("PATCH", `/b/${bucket}/e/batch`, {
@@ -350,7 +376,7 @@ describe("label caps hold on the merged labels of an update", () => {
     await response.arrayBuffer();
     expect(response.status).toBe(200);
     expect(response.headers.get("x-reduct-error-1")).toBe(
-      `422,Labels of a record must be at most ${MAX_LABEL_TOTAL_BYTES} bytes in total`,
+      `422,Labels of a record must be at most ${MAX_LABEL_TOTAL_BYTES} bytes in total as response headers (names, values and 19 bytes per label)`,
     );
     expect(response.headers.get("x-reduct-error-2")).toBeNull();
     const single = await api("PATCH", `/b/${bucket}/e?ts=1`, { headers: { "x-reduct-label-a": "lower" } });
@@ -385,8 +411,12 @@ describe("records with labels near the caps are readable on every path", () => {
       expect(writeFailure(await write(path, bucket, "e", ts, labels))).toBeNull();
       expected.push({ ts, labels });
     }
+    largestResponseHeader = 0;
     const read = await readAllPaths(bucket, "e", timestamps);
     for (const path of ["get", "head", "singleQuery", "v1", "v2"]) expect(read[path], path).toEqual(expected);
+    // Single reads, with room for what the runtime adds (date, connection, keep-alive).
+    expect(largestResponseHeader).toBeGreaterThan(MAX_LABEL_TOTAL_BYTES);
+    expect(largestResponseHeader).toBeLessThanOrEqual(NODE_MAX_HEADER_BYTES - 256);
 
     // A metadata budget smaller than one record: each batch carries exactly one, none is skipped.
     for (const [protocol, path, headers] of [
@@ -408,6 +438,7 @@ describe("records with labels near the caps are readable on every path", () => {
         expect(response.status).toBe(200);
         const records = [...response.headers.keys()].filter((name) => /^x-reduct-(time-|0-)\d+$/.test(name));
         expect(records, `${protocol} batch ${i}`).toHaveLength(1);
+        expect(responseHeaderBytes(response), `${protocol} batch ${i}`).toBeLessThanOrEqual(NODE_MAX_HEADER_BYTES - 256);
         seen.push(...records.map((name) => Number(name.slice(name.lastIndexOf("-") + 1))));
       }
       expect(seen, protocol).toHaveLength(timestamps.length);
@@ -431,5 +462,84 @@ describe("x-reduct-error is legal header text carrying the exact message", () =>
     expect(response.status).toBe(422);
     expect(response.headers.get("x-reduct-error")).toBe(`Label name '%C2%B1' is invalid: ${TOKEN_RULE}`);
     expect(await response.json()).toEqual({ detail: `Label name '±' is invalid: ${TOKEN_RULE}` });
+  });
+});
+
+describe("a label update's op count has its own cap; the merged labels get the record caps", () => {
+  const oldLabels: Labels = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`old${i}`, "v"]));
+  const newLabels: Labels = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`new${i}`, "v"]));
+  const removeOld: Labels = Object.fromEntries(Object.keys(oldLabels).map((name) => [name, ""]));
+  const tooManyOps: Labels = Object.fromEntries(Array.from({ length: 513 }, (_, i) => [`x${i}`, ""]));
+
+  const updates: Array<[string, (bucket: string, labels: Labels) => Promise<{ status: number; message: string } | null>]> = [
+    [
+      "single PATCH",
+      async (bucket, labels) => {
+        const headers = Object.fromEntries(Object.entries(labels).map(([name, value]) => [`x-reduct-label-${name}`, value]));
+        const response = await api("PATCH", `/b/${bucket}/e?ts=1`, { headers });
+        await response.arrayBuffer();
+        return writeFailure(response);
+      },
+    ],
+    [
+      "v1 PATCH …/batch",
+      async (bucket, labels) => {
+        const response = await api("PATCH", `/b/${bucket}/e/batch`, {
+          headers: { "x-reduct-time-1": ["0", "", ...items(labels)].join(",") },
+        });
+        await response.arrayBuffer();
+        return writeFailure(response);
+      },
+    ],
+    [
+      "v2 PATCH /io update",
+      async (bucket, labels) => {
+        const response = await api("PATCH", `/io/${bucket}/update`, {
+          headers: { "x-reduct-entries": "e", "x-reduct-start-ts": "1", "x-reduct-0-0": ["0", "", ...items(labels)].join(",") },
+        });
+        await response.arrayBuffer();
+        return writeFailure(response);
+      },
+    ],
+  ];
+
+  it.each(updates)("%s: 100 removed + 100 added in one update is accepted; over 512 ops is refused", async (_, update) => {
+    const bucket = uniqueName("labels-ops");
+    await createBucket(bucket);
+    expect(writeFailure(await write("single", bucket, "e", 1, oldLabels))).toBeNull();
+    expect(await update(bucket, { ...removeOld, ...newLabels })).toBeNull();
+    const read = await readAllPaths(bucket, "e", [1]);
+    expect(read.get).toEqual([{ ts: 1, labels: newLabels }]);
+    expect(await update(bucket, tooManyOps)).toEqual({ status: 422, message: "A label update can have at most 512 labels" });
+    expect((await readAllPaths(bucket, "e", [1])).v2).toEqual([{ ts: 1, labels: newLabels }]);
+  });
+});
+
+describe("content types longer than 1024 characters are refused on every write path", () => {
+  const longType = `text/${"x".repeat(1020)}`;
+  const writes: Array<[string, (bucket: string, contentType: string) => Promise<Response>]> = [
+    ["single", (bucket, type) => api("POST", `/b/${bucket}/e?ts=1`, { headers: { "content-type": type }, body: "x" })],
+    ["v1", (bucket, type) => api("POST", `/b/${bucket}/e/batch`, { headers: { "x-reduct-time-1": `1,${type}` }, body: "x" })],
+    [
+      "v2",
+      (bucket, type) =>
+        api("POST", `/io/${bucket}/write`, {
+          headers: { "x-reduct-entries": "e", "x-reduct-start-ts": "1", "x-reduct-0-0": `1,${type}` },
+          body: "x",
+        }),
+    ],
+  ];
+  it.each(writes)("%s", async (_, send) => {
+    const bucket = uniqueName("long-type");
+    await createBucket(bucket);
+    expect(longType.length).toBe(1025);
+    await expectError(await send(bucket, longType), 422, "Malformed content-type header: at most 1024 characters are allowed");
+    const atCap = longType.slice(1);
+    const ok = await send(bucket, atCap);
+    await ok.arrayBuffer();
+    expect(writeFailure(ok)).toBeNull();
+    const read = await api("GET", `/b/${bucket}/e?ts=1`);
+    await read.arrayBuffer();
+    expect(read.headers.get("content-type")).toBe(atCap);
   });
 });

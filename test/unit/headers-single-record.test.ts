@@ -4,6 +4,7 @@ import {
   assertBatchContentLength,
   DEFAULT_CONTENT_TYPE,
   dropEmptyLabels,
+  LABEL_HEADER_OVERHEAD_BYTES,
   labelHeaderName,
   labelUpdateFromHeaders,
   MAX_LABEL_NAME_BYTES,
@@ -127,7 +128,11 @@ describe("readLabelHeaders", () => {
       "Label value of 'big' must be at most 4096 bytes",
     ],
     ["too many labels", many(MAX_LABELS_PER_RECORD + 1, 1), "A record can have at most 128 labels"],
-    ["too many label bytes", many(5, MAX_LABEL_VALUE_BYTES - 2), "Labels of a record must be at most 16384 bytes in total"],
+    [
+      "too many label bytes",
+      many(3, MAX_LABEL_VALUE_BYTES - 2 - LABEL_HEADER_OVERHEAD_BYTES + 1),
+      "Labels of a record must be at most 12288 bytes in total as response headers (names, values and 19 bytes per label)",
+    ],
   ] as Array<[string, Array<[string, string]>, string]>)("rejects %s", (_, entries, message) => {
     expect(thrown(() => readLabelHeaders(headersOf(entries)))).toMatchObject({ status: 422, message });
   });
@@ -138,9 +143,10 @@ describe("readLabelHeaders", () => {
     expect(readLabelHeaders(headersOf([[`x-reduct-label-${name}`, "v".repeat(MAX_LABEL_VALUE_BYTES)]]))[name]).toHaveLength(
       MAX_LABEL_VALUE_BYTES,
     );
-    // 4 labels of (2 + 4094) bytes = 16384 bytes total
-    expect(Object.keys(readLabelHeaders(headersOf(many(4, MAX_LABEL_VALUE_BYTES - 2))))).toHaveLength(4);
-    expect(4 * (2 + MAX_LABEL_VALUE_BYTES - 2)).toBe(MAX_LABEL_TOTAL_BYTES);
+    // 3 header lines of (15 + 2 + 4075 + 4) bytes = 12288 bytes total
+    const atCap = MAX_LABEL_VALUE_BYTES - 2 - LABEL_HEADER_OVERHEAD_BYTES;
+    expect(Object.keys(readLabelHeaders(headersOf(many(3, atCap))))).toHaveLength(3);
+    expect(3 * (2 + atCap + LABEL_HEADER_OVERHEAD_BYTES)).toBe(MAX_LABEL_TOTAL_BYTES);
   });
 });
 

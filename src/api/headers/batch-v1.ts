@@ -7,6 +7,7 @@ import { unprocessable } from "../../errors";
 import { DEFAULT_CONTENT_TYPE } from "../../storage/record-meta";
 import {
   assertBatchHeaderBudget,
+  assertContentTypeLength,
   assertLabelCaps,
   compareCodePoints,
   INVALID_BATCHED_HEADER,
@@ -72,6 +73,7 @@ export function parseV1Value(value: string): V1Value {
   const rest = value.slice(comma + 1);
   const labelsStart = rest.indexOf(",");
   const contentType = (labelsStart < 0 ? rest : rest.slice(0, labelsStart)).trim() || DEFAULT_CONTENT_TYPE;
+  assertContentTypeLength(contentType);
   const items = labelsStart < 0 ? [] : scanLabelItems(rest.slice(labelsStart + 1), "ignore");
   for (const [name] of items) if (name.startsWith("@")) throw unprocessable(RESERVED_LABEL_NAME);
   return { size, contentType, items };

@@ -8,6 +8,7 @@ import { unprocessable } from "../../errors";
 import { DEFAULT_CONTENT_TYPE } from "../../storage/record-meta";
 import {
   assertBatchHeaderBudget,
+  assertContentTypeLength,
   assertLabelCaps,
   compareCodePoints,
   headerBytes,
@@ -206,6 +207,7 @@ function parseV2Value(value: string, hasPrevious: boolean, labelNames: string[] 
   const rest = value.slice(comma + 1);
   const labelsStart = rest.indexOf(",");
   const contentType = (labelsStart < 0 ? rest : rest.slice(0, labelsStart)).trim() || null;
+  if (contentType !== null) assertContentTypeLength(contentType);
   if (labelsStart < 0) return { size, contentType, ops: null };
   const ops = scanLabelItems(rest.slice(labelsStart + 1), "reject").map(([key, labelValue]): [string, string | null] => [
     resolveLabelName(key, labelNames),

@@ -19,6 +19,7 @@ export interface LabelUpdate {
 
 export {
   EMPTY_LABEL_NAME,
+  LABEL_HEADER_OVERHEAD_BYTES,
   MAX_LABEL_NAME_BYTES,
   MAX_LABEL_TOTAL_BYTES,
   MAX_LABEL_VALUE_BYTES,
@@ -26,6 +27,16 @@ export {
 } from "../../storage/label-rules";
 /** Header bytes one batch request may carry (hyper's buffer in the reference); beyond: 431. */
 export const MAX_BATCH_HEADER_BYTES = 512_000;
+/** Every read sends a record's content type as a header; this keeps it inside clients' header limits. */
+export const MAX_CONTENT_TYPE_LENGTH = 1024;
+
+/** 422 when a content type is longer than `MAX_CONTENT_TYPE_LENGTH`. */
+export function assertContentTypeLength(contentType: string): void {
+  if (contentType.length > MAX_CONTENT_TYPE_LENGTH) {
+    throw unprocessable(`Malformed content-type header: at most ${MAX_CONTENT_TYPE_LENGTH} characters are allowed`);
+  }
+}
+
 /** `name: value\r\n` adds ": " and CRLF to each header line. */
 export const HEADER_LINE_OVERHEAD_BYTES = 4;
 

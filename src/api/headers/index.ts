@@ -9,6 +9,7 @@ export {
   compareCodePoints,
   HEADER_LINE_OVERHEAD_BYTES,
   headerBytes,
+  LABEL_HEADER_OVERHEAD_BYTES,
   type Labels,
   type LabelUpdate,
   MAX_BATCH_HEADER_BYTES,

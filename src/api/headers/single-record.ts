@@ -6,6 +6,7 @@ import { unprocessable } from "../../errors";
 import { isHeaderToken } from "../../storage/label-rules";
 import { DEFAULT_CONTENT_TYPE } from "../../storage/record-meta";
 import {
+  assertContentTypeLength,
   assertLabelCaps,
   EMPTY_LABEL_NAME,
   isVisibleAscii,
@@ -36,11 +37,11 @@ export function parseTimestamp(text: string | null | undefined, name = "ts"): nu
 
 /**
  * Collects `x-reduct-label-<name>` headers. Values must be visible ASCII (422
- * `Label values for x-reduct-label-<name> must be valid UTF-8 strings`); label caps apply.
- * Empty values are kept: PATCH reads them as removals (`toLabelUpdate`), writes drop them
- * (`dropEmptyLabels`).
+ * `Label values for x-reduct-label-<name> must be valid UTF-8 strings`). Empty values are kept:
+ * PATCH (`update`) reads them as removals and gets the op caps; a write drops them
+ * (`dropEmptyLabels`) and gets the record caps on what it stores.
  */
-export function readLabelHeaders(headers: Headers): Labels {
+export function readLabelHeaders(headers: Headers, use: "write" | "update" = "write"): Labels {
   const labels = new Map<string, string>();
   for (const [header, value] of headers) {
     if (!header.startsWith(LABEL_HEADER_PREFIX)) continue;
@@ -49,7 +50,11 @@ export function readLabelHeaders(headers: Headers): Labels {
     if (!isVisibleAscii(value)) throw unprocessable(`Label values for ${header} must be valid UTF-8 strings`);
     labels.set(name, value);
   }
-  assertLabelCaps(labels, "update");
+  if (use === "update") {
+    assertLabelCaps(labels, "update");
+    return toLabels(labels);
+  }
+  assertLabelCaps([...labels].filter(([, value]) => value !== ""));
   return toLabels(labels);
 }
 
@@ -146,6 +151,7 @@ export function validateContentType(value: string | null | undefined): string {
   if (value === null || value === undefined) return DEFAULT_CONTENT_TYPE;
   const text = value.trim();
   if (text === "") return DEFAULT_CONTENT_TYPE;
+  assertContentTypeLength(text);
   if (!isVisibleAscii(text)) throw malformed("only visible ASCII characters are allowed");
   if (text.includes(",")) throw malformed("',' is not allowed");
   const semicolon = text.indexOf(";");
