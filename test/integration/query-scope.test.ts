@@ -27,7 +27,9 @@ async function evict(stub: DurableObjectStub<BucketObject>): Promise<void> {
 type ReadPath = "single" | "v1" | "v2";
 
 async function entryQuery(bucket: string, entry: string, extra: Record<string, unknown> = {}): Promise<number> {
-  const response = await api("POST", `/b/${bucket}/${entry}/q`, { body: JSON.stringify({ query_type: "QUERY", ttl: 600, ...extra }) });
+  const response = await api("POST", `/b/${bucket}/${entry}/q`, {
+    body: JSON.stringify({ query_type: "QUERY", ttl: 600, ...extra }),
+  });
   expect(response.status).toBe(200);
   return ((await response.json()) as { id: number }).id;
 }
@@ -128,7 +130,10 @@ describe("queries do not outlive their bucket", () => {
     {
       name: "renamed away",
       end: async (bucket) => {
-        const response = await api("PUT", `/b/${bucket}/rename`, { body: JSON.stringify({ new_name: `${bucket}-moved` }) });
+        const response = await api("PUT", `/b/${bucket}/rename`, {
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ new_name: `${bucket}-moved` }),
+        });
         expect(response.status).toBe(200);
       },
     },
@@ -149,8 +154,9 @@ describe("queries do not outlive their bucket", () => {
       await expectError(await read("v1", "GET", bucket, "e", batchId), 404, notFound(batchId));
       await expectError(await read("v2", "GET", bucket, "e", ioId), 404, notFound(ioId));
       // Nothing of them is left in the object.
-      const rows = await runInDurableObject(stubOf(bucket), (_instance, state) =>
-        state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM queries").one().n,
+      const rows = await runInDurableObject(
+        stubOf(bucket),
+        (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM queries").one().n,
       );
       expect(rows).toBe(0);
     });
