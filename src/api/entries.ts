@@ -102,7 +102,7 @@ entryRoutes.get("/:bucket/:entry{.+}", async (c) => {
   requireRead(c.get("caller"), bucket);
   const ts = optionalTs(c);
   const queryId = c.req.query("q");
-  if (ts === null && queryId !== undefined) return readOneOfQuery(c, bucket, queryId);
+  if (ts === null && queryId !== undefined) return readOneOfQuery(c, bucket, entry, queryId);
   return sendRecord(c, bucket, entry, ts);
 });
 

@@ -40,6 +40,7 @@ ioReadRoutes.get("/:bucket/read", async (c) => {
   if (header === undefined) throw unprocessable("x-reduct-query-id header is required for batched reads");
   const id = parseQueryId(header.trim(), "Invalid query id");
   return readQueryBatch(c, bucket, id, {
+    scope: { kind: "multi" },
     limits: batchLimits(c.get("config"), true),
     budgetMs: BATCH_SCAN_BUDGET_MS,
     render: (batch, withBody) => {

@@ -64,12 +64,13 @@ queryRoutes.delete("/:bucket/:entry{.+}/q", async (c) => {
 
 // GET|HEAD /api/v1/b/:bucket_name/:entry_name/batch?q=<id> — next batch, protocol v1
 queryRoutes.get("/:bucket/:entry{.+}/batch", async (c) => {
-  const { bucket } = c.req.param();
+  const { bucket, entry } = c.req.param();
   requireRead(c.get("caller"), bucket);
   const q = c.req.query("q");
   if (q === undefined) throw unprocessable("'q' parameter is required for batched reads");
   const id = parseQueryId(q, "'query' must be a number");
   return readQueryBatch(c, bucket, id, {
+    scope: { kind: "entry", entry },
     limits: batchLimits(c.get("config"), false),
     budgetMs: BATCH_SCAN_BUDGET_MS,
     render: (batch, withBody) => {
@@ -101,9 +102,10 @@ function emptyBatchV1(): Response {
 export const SINGLE_READ_SCAN_BUDGET_MS = 20_000;
 
 /** GET|HEAD …/:entry?q=<id>: the next record of a query, or 204 when there is none. */
-export async function readOneOfQuery(c: AppContext, bucket: string, queryId: string): Promise<Response> {
+export async function readOneOfQuery(c: AppContext, bucket: string, entry: string, queryId: string): Promise<Response> {
   const id = parseQueryId(queryId, "'query' must be a number");
   return readQueryBatch(c, bucket, id, {
+    scope: { kind: "entry", entry },
     limits: { ...batchLimits(c.get("config"), false), maxRecords: 1 },
     budgetMs: SINGLE_READ_SCAN_BUDGET_MS,
     render: (batch, withBody) => {

@@ -5,7 +5,7 @@
  * the query is done. The query's cursor advances only once the batch's bytes are in hand (or,
  * for a streamed body, fully written): a failed read sends the same records again.
  */
-import type { Batch, BatchLimits, BatchRecord } from "../bucket/query-engine";
+import type { Batch, BatchLimits, BatchRecord, QueryScope } from "../bucket/query-engine";
 import { conflict, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
 import { batchBody } from "./batch-response";
@@ -32,6 +32,8 @@ export interface BatchResponseParts {
 }
 
 export interface ReadPlan {
+  /** The path the id arrived on; a query created for another path is not found. */
+  scope: QueryScope;
   limits: BatchLimits;
   /** Scan time before `pending()` answers; null: keep scanning until a record or the end. */
   budgetMs: number | null;
@@ -50,13 +52,13 @@ export async function readQueryBatch(c: AppContext, bucket: string, id: number, 
   };
   for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
     const deadline = plan.budgetMs === null ? Number.POSITIVE_INFINITY : Date.now() + plan.budgetMs;
-    let read = unwrap(await stub.readQuery(bucket, id, plan.limits, !head));
+    let read = unwrap(await stub.readQuery(bucket, id, plan.scope, plan.limits, !head));
     // An empty batch that is not the last one means the call's scan budget ran out: scan on.
     while (read.batch.empty && !read.batch.last && Date.now() < deadline) {
       // Yield before the next call: where the Worker and the object share an isolate (local
       // runtime), a request that arrived meanwhile reaches the object first.
       await new Promise((resolve) => setTimeout(resolve, 1));
-      read = unwrap(await stub.readQuery(bucket, id, plan.limits, !head));
+      read = unwrap(await stub.readQuery(bucket, id, plan.scope, plan.limits, !head));
     }
     const { batch, commit } = read;
     if (batch.empty) return batch.last ? noContent() : plan.pending();

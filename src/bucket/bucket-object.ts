@@ -14,7 +14,7 @@ import { SEAL_IDLE_MS, SEAL_LEASE_MS } from "../storage/blocks";
 import { blockObjectKey, generationPrefix, purgePrefixPage, R2_DELETE_BATCH, R2_TIMEOUT_MS, withTimeout } from "../storage/r2";
 import { recordsBucket } from "../storage/r2-binding";
 import { type BucketInfo, type BucketRow, BucketStore, type EntryInfo, isMetaEntry, renameKindError } from "./bucket-store";
-import { type Batch, type BatchLimits, type CursorCommit, QueryEngine, type QuerySpec } from "./query-engine";
+import { type Batch, type BatchLimits, type CursorCommit, QueryEngine, type QueryScope, type QuerySpec } from "./query-engine";
 import { type Labels, RecordIndex, type RecordRow } from "./record-index";
 import {
   abortUpload,
@@ -429,13 +429,14 @@ export class BucketObject extends DurableObject<Bindings> {
   async readQuery(
     bucket: string,
     id: number,
+    scope: QueryScope,
     limits: BatchLimits,
     withBody: boolean,
   ): Promise<Result<{ batch: Batch; commit: CursorCommit | null }>> {
     const row = this.liveBucket(bucket);
     if ("error" in row) return row;
     return this.ctx.storage.transactionSync(() =>
-      this.queries.next(id, limits, withBody, Date.now(), (record) => {
+      this.queries.next(id, scope, limits, withBody, Date.now(), (record) => {
         const bytes = this.index.stagedPayload(record);
         if (!bytes) throw new Error(`staged payload of ${bucket} entry ${record.entry_id} at ${record.ts} is missing`);
         return bytes;

@@ -123,11 +123,11 @@ export class BucketStore {
   }
 
   /**
-   * Removes every entry, block, record chunk and upload in flight (bucket deletion). r2_garbage stays: it
-   * holds intents of puts still in flight, which must be deleted once they land.
+   * Removes every entry, block, record chunk, upload in flight and query (bucket deletion or rename
+   * away). r2_garbage stays: it holds intents of puts still in flight, which must be deleted once they land.
    */
   clearData(): void {
-    for (const table of ["entries", "blocks", "record_chunks", "pending_records"]) {
+    for (const table of ["entries", "blocks", "record_chunks", "pending_records", "queries"]) {
       this.sql.exec(`DELETE FROM ${table}`);
     }
     this.sql.exec("DELETE FROM bucket");

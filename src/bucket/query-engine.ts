@@ -31,6 +31,12 @@ export interface QuerySpec {
   when: unknown;
 }
 
+/**
+ * The read path a query id arrives on: an entry query answers only its own entry's `?q=` and
+ * `…/batch` reads, a v2 query only `/io/:bucket/read`; any other path finds no such query.
+ */
+export type QueryScope = { kind: "entry"; entry: string } | { kind: "multi" };
+
 export interface BatchLimits {
   maxRecords: number;
   /** Body bytes; the record that crosses the limit is still included (§1.8). */
@@ -100,6 +106,7 @@ interface QueryRow {
   last_access_ms: number;
   cursors: string;
   finished: number;
+  generation: string;
 }
 
 interface EntryCursor {
@@ -181,8 +188,11 @@ export class QueryEngine {
     if (!spec.continuous && spec.start !== null && spec.stop !== null && spec.start > spec.stop) {
       return fail(422, "Start time must be before stop time");
     }
-    // Expired queries free their slot (and storage) before the open ones are counted.
+    // Expired queries, and any left by an earlier incarnation of the bucket, free their slot
+    // (and storage) before the open ones are counted.
     this.sweepExpired(nowMs);
+    const generation = this.generation();
+    this.sql.exec("DELETE FROM queries WHERE generation <> ?", generation);
     const open = this.sql.exec<{ open: number }>("SELECT count(*) AS open FROM queries").one().open;
     if (open >= MAX_OPEN_QUERIES) {
       return fail(
@@ -197,8 +207,9 @@ export class QueryEngine {
     let start = spec.start;
     if (spec.continuous && start === null) start = this.oldestOf(spec);
     this.sql.exec(
-      `INSERT INTO queries (id, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO queries (id, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms,
+         generation)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       id,
       spec.kind,
       JSON.stringify(spec.entries),
@@ -210,8 +221,22 @@ export class QueryEngine {
       spec.when === null || spec.when === undefined ? null : JSON.stringify(spec.when),
       spec.ttlSeconds,
       nowMs,
+      generation,
     );
     return { ok: true, id };
+  }
+
+  /** Id of the bucket's current incarnation ('' while there is none). */
+  private generation(): string {
+    return this.sql.exec<{ generation: string }>("SELECT generation FROM bucket WHERE id = 1").toArray()[0]?.generation ?? "";
+  }
+
+  /** Whether a query is read through its own path. */
+  private inScope(row: QueryRow, scope: QueryScope): boolean {
+    if (row.kind !== scope.kind) return false;
+    if (scope.kind === "multi") return true;
+    const [entry] = JSON.parse(row.entries) as string[];
+    return entry === scope.entry;
   }
 
   private oldestOf(spec: QuerySpec): number | null {
@@ -241,10 +266,14 @@ export class QueryEngine {
     return all.filter((entry) => selected.has(entry.name));
   }
 
-  /** Loads a live query, refreshing its TTL; a query past its TTL is dropped (404). */
-  private live(id: number, nowMs: number): QueryRow | undefined {
+  /**
+   * Loads a live query, refreshing its TTL; a query past its TTL is dropped (404). A query of
+   * another scope or bucket incarnation is not found and stays untouched.
+   */
+  private live(id: number, nowMs: number, scope?: QueryScope): QueryRow | undefined {
     const row = this.sql.exec<QueryRow & Record<string, SqlStorageValue>>("SELECT * FROM queries WHERE id = ?", id).toArray()[0];
     if (!row) return undefined;
+    if (row.generation !== this.generation() || (scope && !this.inScope(row, scope))) return undefined;
     if (nowMs - row.last_access_ms >= row.ttl_s * 1000) {
       this.sql.exec("DELETE FROM queries WHERE id = ?", id);
       return undefined;
@@ -265,12 +294,13 @@ export class QueryEngine {
    */
   next(
     id: number,
+    scope: QueryScope,
     limits: BatchLimits,
     withBody: boolean,
     nowMs: number,
     payload: (row: RecordRow) => ArrayBuffer,
   ): { ok: true; batch: Batch; commit: CursorCommit | null } | { ok: false; error: ErrorInfo } {
-    const query = this.live(id, nowMs);
+    const query = this.live(id, nowMs, scope);
     if (!query) return queryNotFound(id);
     const onlyMetadata = query.only_metadata === 1;
     if (query.finished) {
@@ -462,7 +492,8 @@ export class QueryEngine {
   /** Applies a batch's cursor position; false when the query moved on or is gone meanwhile. */
   commit(commit: CursorCommit): boolean {
     const updated = this.sql.exec(
-      "UPDATE queries SET cursors = ?, finished = ? WHERE id = ? AND cursors = ? AND finished = 0",
+      `UPDATE queries SET cursors = ?, finished = ? WHERE id = ? AND cursors = ? AND finished = 0
+         AND generation = (SELECT generation FROM bucket WHERE id = 1)`,
       commit.cursors,
       commit.finished ? 1 : 0,
       commit.id,

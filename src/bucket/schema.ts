@@ -236,6 +236,15 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         FROM record_chunks c, json_each(c.descriptors) d;
     `,
   },
+  {
+    version: 8,
+    description: "queries bound to the bucket generation they were created on",
+    sql: `
+      -- A query of a deleted or renamed-away bucket never matches the bucket created after it.
+      ALTER TABLE queries ADD COLUMN generation TEXT NOT NULL DEFAULT '';
+      UPDATE queries SET generation = coalesce((SELECT generation FROM bucket WHERE id = 1), '');
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

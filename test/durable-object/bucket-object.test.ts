@@ -230,6 +230,38 @@ describe("schema migrations", () => {
     expect((await stub.readRecord(name, "e", 30, true)).ok).toBe(true);
   });
 
+  it("version 8 binds the open queries of a version-7 object to its bucket generation", async () => {
+    const name = uniqueName("schema-v7");
+    await runInDurableObject(stubOf(name), (_instance, state) => {
+      const sql = state.storage.sql;
+      dropAllTables(sql);
+      expect(migrate(state.storage, SCHEMA_MIGRATIONS.slice(0, 7))).toBe(7);
+      sql.exec(
+        `INSERT INTO bucket (id, name, generation, created_at_ms, max_block_size, max_block_records, quota_type, quota_size)
+         VALUES (1, ?, 'gen-v7', 0, 64000000, 1024, 'NONE', 0)`,
+        name,
+      );
+      sql.exec(
+        "INSERT INTO entries (id, name, size, record_count, block_count, oldest_record, latest_record) VALUES (1, 'e', 0, 0, 0, NULL, NULL)",
+      );
+      sql.exec(
+        `INSERT INTO queries (id, kind, entries, continuous, only_metadata, strict, ttl_s, last_access_ms)
+         VALUES (41, 'entry', '["e"]', 0, 0, 0, 600, ?)`,
+        Date.now(),
+      );
+    });
+    await evict(stubOf(name));
+    const stub = stubOf(name);
+    const limits = { maxRecords: 10, maxBytes: 1_000_000, maxMetadataBytes: 16_000, contiguousEntries: false };
+    const read = await stub.readQuery(name, 41, { kind: "entry", entry: "e" }, limits, true);
+    expect(read).toMatchObject({ ok: true, batch: { empty: true, last: true } });
+    await runInDurableObject(stub, (_instance, state) => {
+      expect(schemaVersion(state.storage.sql)).toBe(LATEST_SCHEMA_VERSION);
+      const row = state.storage.sql.exec<{ generation: string }>("SELECT generation FROM queries WHERE id = 41").one();
+      expect(row.generation).toBe("gen-v7");
+    });
+  });
+
   it("a new step upgrades an object holding a bucket and keeps its data", async () => {
     const name = uniqueName("schema-upgrade");
     await createBucket(name, { quota_size: 77 });

@@ -157,7 +157,7 @@ describe("a long scan yields between calls", () => {
     if (!created.ok) throw new Error("query not created");
     const limits = { maxRecords: 85, maxBytes: 8_000_000, maxMetadataBytes: 16_000, contiguousEntries: false };
 
-    const first = await stub.readQuery(bucket, created.id, limits, true);
+    const first = await stub.readQuery(bucket, created.id, { kind: "entry", entry: "e" }, limits, true);
     if (!first.ok) throw new Error("read failed");
     expect({ empty: first.batch.empty, last: first.batch.last, commit: first.commit }).toEqual({
       empty: true,
@@ -175,7 +175,7 @@ describe("a long scan yields between calls", () => {
     // The rest of the scan, with another request sent right behind each call: it runs in between.
     const order: string[] = [];
     for (let call = 0; call < 10; call++) {
-      const read = stub.readQuery(bucket, created.id, limits, true).then((result) => {
+      const read = stub.readQuery(bucket, created.id, { kind: "entry", entry: "e" }, limits, true).then((result) => {
         order.push("read");
         return result;
       });
