@@ -334,8 +334,10 @@ describe("stored query state is bounded", () => {
     await runInDurableObject(stubOf(bucket), (_instance, state) => {
       for (let i = 1; i < 995; i++) {
         state.storage.sql.exec(
-          `INSERT INTO queries (id, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms, cursors, finished)
-           SELECT id - ?, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms, cursors, finished
+          `INSERT INTO queries (id, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms, cursors, finished,
+             generation)
+           SELECT id - ?, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms, cursors, finished,
+             generation
            FROM queries ORDER BY id DESC LIMIT 1`,
           i,
         );
