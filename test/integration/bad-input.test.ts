@@ -452,7 +452,7 @@ describe("bad inputs from the reliability table", () => {
     );
     await write(
       Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`x-reduct-label-l${i}`, "v".repeat(4000)])),
-      "Labels of a record must be at most 16384 bytes in total",
+      "Labels of a record must be at most 12288 bytes in total as response headers (names, values and 19 bytes per label)",
     );
     await write({ [`x-reduct-label-${"n".repeat(300)}`]: "v" }, "Label names must be at most 256 bytes");
     await write({ "x-reduct-label-": "v" }, "Label names must not be empty");
@@ -914,7 +914,8 @@ const labelPoison: fc.Arbitrary<{ headers: Record<string, string>; message: stri
   })),
   fc.integer({ min: 5, max: 12 }).map((count) => ({
     headers: Object.fromEntries(Array.from({ length: count }, (_, i) => [`x-reduct-label-t${i}`, "w".repeat(4000)])),
-    message: /^Labels of a record must be at most 16384 bytes in total$|^A record can have at most/,
+    message:
+      /^Labels of a record must be at most 12288 bytes in total as response headers \(names, values and 19 bytes per label\)$|^A record can have at most/,
   })),
   fc.integer({ min: 257, max: 600 }).map((length) => ({
     headers: { [`x-reduct-label-${"n".repeat(length)}`]: "v" },
