@@ -176,6 +176,27 @@ export function metadataBytes(record: { ts: number; size: number; contentType: s
   return bytes;
 }
 
+/**
+ * How many of `records` (at least one) fit `budget` bytes of response headers, counting each
+ * entry's name once as a batch header lists it (percent-encoded, with its per-entry headers).
+ */
+export function recordsWithinHeaderBudget(records: readonly BatchRecord[], budget: number): number {
+  const entries = new Set<string>();
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    let next = metadataBytes(record);
+    if (!entries.has(record.entry)) next += encodeURIComponent(record.entry).length + ENTRY_HEADER_BYTES;
+    if (i > 0 && bytes + next > budget) return i;
+    entries.add(record.entry);
+    bytes += next;
+  }
+  return records.length;
+}
+
+/** Header bytes a batch spends per entry besides its name (v2 start-ts and label-name lines). */
+const ENTRY_HEADER_BYTES = 64;
+
 export class QueryEngine {
   constructor(
     private readonly sql: SqlStorage,
@@ -462,8 +483,10 @@ export class QueryEngine {
       return conditionFailure(error);
     }
 
-    // A context burst may overshoot the record limit: the excess goes out first next time.
-    const excess = records.length > limits.maxRecords ? records.splice(limits.maxRecords) : [];
+    // A context burst may overshoot the record limit, and the record that crossed the header budget
+    // overshoots it: the excess goes out first next time. The first record always goes out.
+    const keep = Math.min(limits.maxRecords, recordsWithinHeaderBudget(records, limits.maxMetadataBytes));
+    const excess = records.length > keep ? records.splice(keep) : [];
     for (const record of excess) {
       const lane = lanes.find((candidate) => candidate.entry.name === record.entry);
       if (lane) lane.cursor.carry = [...(lane.cursor.carry ?? []), record.ts];
