@@ -9,6 +9,7 @@
 // state written by earlier versions of `npm start` stays readable. Variables reach workerd in its
 // configuration on stdin, never on a command line.
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -68,12 +69,36 @@ function runWrangler(tree, args, timeoutMs = 120_000) {
   });
 }
 
-/** `wrangler deploy --dry-run` of the tree's Worker (src/index.ts) into `outDir`; the script path. */
+/** What the bundle is made of: every file under src/, wrangler.toml and the locked packages. */
+function sourceDigest(tree) {
+  const hash = createHash("sha256");
+  const files = fs
+    .readdirSync(path.join(tree, "src"), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath ?? entry.path, entry.name))
+    .sort();
+  for (const file of [...files, path.join(tree, "wrangler.toml"), path.join(tree, "package-lock.json")]) {
+    hash.update(`${path.relative(tree, file)}\0`);
+    if (fs.existsSync(file)) hash.update(fs.readFileSync(file));
+    hash.update("\0");
+  }
+  return hash.digest("hex");
+}
+
+/**
+ * `wrangler deploy --dry-run` of the tree's Worker (src/index.ts) into `outDir`; the script path.
+ * A bundle of the same sources from an earlier start is reused (a restart then skips the build).
+ */
 export async function bundleWorker(tree, outDir) {
+  const script = path.join(outDir, "index.js");
+  const stamp = path.join(outDir, "sources.sha256");
+  const digest = sourceDigest(tree);
+  if (fs.existsSync(script) && fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === digest) return script;
+  fs.rmSync(stamp, { force: true });
   const { code, output } = await runWrangler(tree, ["deploy", "--dry-run", "--outdir", outDir]);
   if (code !== 0) throw new Error(`building the Worker failed:\n${output}`);
-  const script = path.join(outDir, "index.js");
   if (!fs.existsSync(script)) throw new Error(`wrangler did not write ${script}`);
+  fs.writeFileSync(stamp, digest);
   return script;
 }
 
