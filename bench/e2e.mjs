@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // `npm run bench:e2e`: the end-to-end check of issue 6 item 5 (and issue 4's 100 MiB memory
-// criterion) through the user path: `node scripts/start.mjs` (wrangler dev, as `npm start` runs it)
+// criterion) through the user path: `node scripts/start.mjs` (Miniflare, as `npm start` runs it)
 // driven by the official `reduct-js` client from npm.
 //
 //  1. copies what `npm start` runs into a temporary directory (so edits to src/ during the run do
-//     not make wrangler dev rebuild and restart the Worker mid-run) and starts it there in its own
+//     not change the code under test) and starts it there in its own
 //     process group, on a free 127.0.0.1 port (never 8383), with a temporary RS_DATA_PATH and a
 //     random RS_API_TOKEN;
 //  2. W2: writes N × 1 KiB records in batches of 80 with `bucket.beginWriteRecordBatch()` (batch
@@ -16,7 +16,7 @@
 //  4. W3-e2e: uploads a 100 MiB record (twice, as two records: the first includes one-time warm-up)
 //     as a ReadableStream (`beginWrite` + `write(stream, size)`,
 //     so `x-reduct-content-length` is sent) while sampling VmRSS of every process of the server
-//     (wrangler's node, the workerd proxy, the workerd runtime) every 20 ms, and reads VmHWM after
+//     (start.mjs and its workerd) every 20 ms, and reads VmHWM after
 //     resetting it (`echo 5 > /proc/<pid>/clear_refs`) where the kernel allows it; growth is the
 //     peak minus the VmRSS just before that upload. Then reads the first back with `beginRead`
 //     (memory sampled the same way) and checks the sha256.
@@ -86,13 +86,24 @@ function snapshotTree(dest) {
     if (existsSync(from)) cpSync(from, path.join(dest, item), { recursive: true });
   }
   cpSync(path.join(root, "scripts", "start.mjs"), path.join(dest, "scripts", "start.mjs"));
+  mkdirSync(path.join(dest, "scripts", "lib"), { recursive: true });
+  cpSync(path.join(root, "scripts", "lib", "launch-worker.mjs"), path.join(dest, "scripts", "lib", "launch-worker.mjs"));
   symlinkSync(path.join(root, "node_modules"), path.join(dest, "node_modules"), "dir");
 }
 
 function treeVersion() {
   try {
     const git = (...args) => execFileSync("git", args, { cwd: root, encoding: "utf8" }).trim();
-    const dirty = git("status", "--porcelain", "--", "src", "migrations", "wrangler.toml", "scripts/start.mjs")
+    const dirty = git(
+      "status",
+      "--porcelain",
+      "--",
+      "src",
+      "migrations",
+      "wrangler.toml",
+      "scripts/start.mjs",
+      "scripts/lib/launch-worker.mjs",
+    )
       .split("\n")
       .filter(Boolean).length;
     return `${git("rev-parse", "--short", "HEAD")}${dirty ? ` (+${dirty} uncommitted changes under src/, migrations/, wrangler.toml, scripts/start.mjs)` : ""}`;
@@ -215,16 +226,15 @@ const readText = (file) => {
   }
 };
 
-/** Every process of the server with a role: start.mjs, wrangler (node), workerd proxy/runtime. */
+/** Every process of the server with a role: start.mjs (node) and the workerd it runs. */
 function serverProcesses() {
   const out = [{ pid: server.pgid, role: "start.mjs (node)" }];
   for (const pid of descendantsOf(server.pgid)) {
     const comm = readText(`/proc/${pid}/comm`).trim();
     const args = readText(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
     let role = comm;
-    if (comm === "workerd") {
-      role = args.includes(`entry=127.0.0.1:${server.port}`) ? "workerd proxy" : "workerd runtime";
-    } else if (args.includes("wrangler")) role = `wrangler (${comm})`;
+    if (comm === "workerd") role = "workerd runtime";
+    else if (args.includes("wrangler")) role = `wrangler (${comm})`;
     if (comm === "workerd" && role === "workerd runtime" && out.some((p) => p.role === "workerd runtime")) {
       role = `workerd runtime ${pid}`;
     }
@@ -512,7 +522,7 @@ async function main() {
 
   const lines = [];
   lines.push(
-    `reduct-edge ${version} via \`node scripts/start.mjs\` (wrangler dev), reduct-js ${clientVersion} ` +
+    `reduct-edge ${version} via \`node scripts/start.mjs\` (Miniflare), reduct-js ${clientVersion} ` +
       `(keepAlive: ${opts["keep-alive"]}), server API ${apiVersion}; ${os.cpus().length} CPUs, Node ${process.version}; ` +
       `load average before ${loadBefore.map((l) => l.toFixed(2)).join(" ")}, after ${loadAfter.map((l) => l.toFixed(2)).join(" ")}; ` +
       `server alive ${startupSeconds.toFixed(1)} s after spawn.`,

@@ -4,7 +4,7 @@
 //
 //  1. Starts `node scripts/start.mjs` detached (its own process group) on a free 127.0.0.1 port with a
 //     fresh temporary RS_DATA_PATH and a random RS_API_TOKEN. By default it runs a snapshot copy of
-//     the tree taken at the start (wrangler dev restarts the Worker on every source edit; --live-tree
+//     the tree taken at the start (the code under test stays the same across restarts; --live-tree
 //     runs the repository itself).
 //  2. Each cycle runs a seeded, mixed workload: 2 buckets × 4 entries (NONE quota) plus a FIFO
 //     bucket sized to force eviction; single writes of 0 B–1 MiB skewed small, v1 batches
@@ -56,9 +56,10 @@ import { classifyObjects, inspectState } from "./lib/state-inspect.mjs";
 
 /**
  * Ends the server the way `mode` says: `group` SIGKILLs the whole process group; `workerd` SIGKILLs
- * only the workerd that runs reduct-edge (wrangler notices its runtime died), waits a second, then
- * SIGKILLs the rest; `term` sends SIGTERM (a graceful stop; SIGKILL after 5 s). True when nothing
- * of the group is left.
+ * only the workerd that runs reduct-edge (the runtime dies under `npm start`'s node process, which
+ * must notice and exit by itself within 5 s, else that is a violation), then SIGKILLs whatever is
+ * left; `term` sends SIGTERM (a graceful stop; SIGKILL after 5 s). True when nothing of the group
+ * is left.
  */
 async function endServer(server, mode) {
   if (mode === "term") return server.stop(5_000);
@@ -68,7 +69,9 @@ async function endServer(server, mode) {
       try {
         process.kill(pid, "SIGKILL");
       } catch {}
-      await sleep(1_000);
+      const deadline = Date.now() + 5_000;
+      while (!server.exited && Date.now() < deadline) await sleep(50);
+      if (!server.exited) violation("lingering", `npm start still runs 5 s after its workerd (pid ${pid}) was killed`);
     }
   }
   return server.kill();
@@ -96,13 +99,13 @@ if (options.help) {
               (default on without --quick)
   --keep      keep the temporary directory (state, journal, server logs)
   --kill K    how a cycle ends: group (SIGKILL the whole server, the default), workerd (SIGKILL only
-              the workerd running reduct-edge while wrangler lives on, then the rest), term (SIGTERM
-              the group: a graceful stop, SIGKILL after 5 s), or mix (one of the three per cycle, seeded)
+              the workerd running reduct-edge; npm start must exit by itself, then the rest), term
+              (SIGTERM the group: a graceful stop, SIGKILL after 5 s), or mix (one of the three per cycle, seeded)
   --self-test one cycle, then four faults are injected behind the verifier's back (an unjournaled
               write, a journaled write never sent, an unjournaled label change, a journaled delete
               never sent); passes only if it reports exactly those (phantom, lost, altered, resurrected)
-  --live-tree run the repository itself instead of a snapshot copy taken at the start (wrangler dev
-              restarts the Worker on every source edit, which shows up as 503s)`);
+  --live-tree run the repository itself instead of a snapshot copy taken at the start (each restart
+              then bundles whatever the tree holds at that moment)`);
   process.exit(0);
 }
 const CYCLES = options["self-test"] ? 1 : Number(options.cycles ?? (options.quick ? 3 : 20));
@@ -164,6 +167,7 @@ const VIOLATION_KINDS = [
   "fifo-quota",
   "fifo-order",
   "alive",
+  "lingering",
   "index",
   "orphans",
   "log",
@@ -1125,15 +1129,6 @@ async function launch() {
   return makeClient(server.url, apiToken, { connections: 24, timeoutMs: REQUEST_TIMEOUT_MS });
 }
 
-/** wrangler dev restarts the Worker when a source file changes (only with --live-tree). */
-function reloadCount() {
-  try {
-    return readFileSync(path.join(workDir, "server.log"), "utf8").split("Reloading local server").length - 1;
-  } catch {
-    return 0;
-  }
-}
-
 function scanLog() {
   let text = "";
   try {
@@ -1298,7 +1293,6 @@ async function main() {
     "acked deletes": counts.ackedDeletes,
     "acked label updates": counts.ackedPatches,
     "503 answers (indeterminate)": counts.retryLater,
-    "worker reloads (wrangler)": reloadCount(),
     "fifo evicted": verifyTotals.evicted,
     "fifo max over quota (B)": Number.isFinite(fifoMaxOver) ? fifoMaxOver : "-",
     "reads back (GET)": verifyTotals.readbacks,

@@ -1,24 +1,21 @@
 #!/usr/bin/env node
 // `npm run soak [-- --minutes M --rate R --quick --server S --baseline]`: the T6 soak of
-// ../shared/reliability.md, black box against `npm start` (default) or the same Worker under
-// Miniflare directly (`--server miniflare`).
+// ../shared/reliability.md, black box against `npm start` (the Worker under Miniflare directly).
 //
 //  1. Starts the server detached (its own process group) on a free 127.0.0.1 port with a fresh
 //     temporary RS_DATA_PATH and a random RS_API_TOKEN; creates bucket `soak`. `--server`:
-//     wrangler = `node scripts/start.mjs` (wrangler dev: a proxy workerd on our port in front of
-//     the workerd running the Worker); miniflare = scripts/lib/miniflare-server.mjs (one workerd,
-//     the bindings of wrangler.toml, as `npm run bench` runs it); noop / wrangler-noop = the no-op
-//     Worker scripts/lib/noop-worker.mjs under the same stack, answering the same request mix (the
-//     runtime's own memory curve; only statuses are checked).
+//     miniflare = `node scripts/start.mjs` (one workerd, the bindings of wrangler.toml); noop = the
+//     no-op Worker scripts/lib/noop-worker.mjs under the same `npm start`, answering the same
+//     request mix (the runtime's own memory curve; only statuses are checked).
 //  2. Sends a fixed-rate, open-loop mixed load over 8 keep-alive connections for M minutes:
 //     70% small single writes (0–4 KiB, labels sha256 and n), 20% reads of records written earlier
 //     (bytes checked), 10% batches and queries (v1 batch writes, v2 /io batch writes, entry
 //     queries read with v1 batch reads). Latency is measured from each request's scheduled time,
 //     so a server that falls behind shows it.
 //  3. Samples every 10 s from the start of the load the workerd process that runs the Worker (found
-//     under the server's process group; wrangler's proxy workerd is sampled and shown apart): VmRSS,
+//     under the server's process group): VmRSS,
 //     its anonymous and file-backed parts, and the number of open fds. With workerd's inspector
-//     (default under Miniflare, `--inspect` under wrangler) also the V8 heaps of its isolates, and a
+//     (default; --no-inspect: off) also the V8 heaps of its isolates, and a
 //     full GC is forced at minute 2 (the reference; the first quarter of a shorter run) and after
 //     the load, to read what the Worker's isolate still holds.
 //  4. Reads back everything at the end: every entry listed with a query, each record's bytes
@@ -63,7 +60,7 @@ const { values: options } = parseArgs({
     quick: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
     "live-tree": { type: "boolean", default: false },
-    server: { type: "string", default: "wrangler" },
+    server: { type: "string", default: "miniflare" },
     json: { type: "string" },
     inspect: { type: "boolean" },
     "no-inspect": { type: "boolean", default: false },
@@ -80,18 +77,14 @@ if (options.help) {
   --rate R     requests per second, fixed (default 100)
   --seed S     seed of the workload (printed)
   --keep       keep the temporary directory (state, server log)
-  --live-tree  run the repository itself instead of a snapshot copy taken at the start (wrangler dev
-               restarts the Worker on every source edit, which shows up as 503s)
-  --server S   wrangler (default): \`npm start\` (wrangler dev, proxy workerd in front);
-               miniflare: the same Worker and bindings under Miniflare directly (one workerd);
-               noop, wrangler-noop: a no-op Worker (scripts/lib/noop-worker.mjs) under the same
-               Miniflare / wrangler dev answering the same request mix (the runtime's own memory;
-               statuses only, no read-back)
-  --inspect    read the V8 heaps through workerd's inspector (every isolate; under wrangler dev only
-               the Worker's, through its devtools proxy) and force a full GC at minute 2 and at the
-               end: the Worker-heap checks of the memory verdict. Default with miniflare/noop; opt-in
-               with wrangler (its devtools proxy enables the Runtime and Network domains for the
-               session). --no-inspect: off.
+  --live-tree  run the repository itself instead of a snapshot copy taken at the start (the code
+               under test then is whatever the tree holds when the server starts)
+  --server S   miniflare (default): \`npm start\` (the Worker under Miniflare directly, one workerd);
+               noop: a no-op Worker (scripts/lib/noop-worker.mjs) under the same \`npm start\`
+               answering the same request mix (the runtime's own memory; statuses only, no read-back)
+  --inspect    read the V8 heaps of every isolate through workerd's inspector and force a full GC at
+               minute 2 and at the end: the Worker-heap checks of the memory verdict. Default on;
+               --no-inspect: off.
   --baseline   first run the no-op Worker under the same stack with the same load, length and seed,
                then judge RSS growth against it (doubles the run time). Default for runs of ≥ 4
                minutes; --no-baseline: judge RSS by its last-half growth alone (the runtime itself
@@ -106,11 +99,10 @@ if (!(MINUTES > 0 && MINUTES <= 240)) throw new Error(`--minutes must be in (0, 
 if (!(RATE > 0 && RATE <= 2000)) throw new Error(`--rate must be in (0, 2000], got ${options.rate}`);
 const SERVER = options.server;
 if (!Object.hasOwn(SERVER_KINDS, SERVER)) throw new Error(`--server must be one of ${Object.keys(SERVER_KINDS).join(", ")}`);
-const UNDER_WRANGLER = SERVER_KINDS[SERVER].proxy === true;
 /** The no-op Worker stores nothing: only statuses are checked, nothing is read back. */
-const NOOP = SERVER === "noop" || SERVER === "wrangler-noop";
-const NOOP_OF = UNDER_WRANGLER ? "wrangler-noop" : "noop";
-const INSPECT = !options["no-inspect"] && (options.inspect ?? !UNDER_WRANGLER);
+const NOOP = SERVER === "noop";
+const NOOP_OF = "noop";
+const INSPECT = !options["no-inspect"];
 if ((options.baseline || options["baseline-json"]) && NOOP) throw new Error("--baseline is for a run of reduct-edge");
 let inspectorPort;
 const SEED = options.seed ?? randomSeed();
@@ -191,19 +183,7 @@ let dropped = 0;
 const unexpectedSamples = [];
 let loadStartedAt = 0;
 
-/**
- * 503s written by wrangler dev's own proxy when it restarts the local Worker mid-request ("Your
- * worker restarted mid-request"): an artefact of the local dev server, not an answer of reduct-edge.
- * Counted and reported; more than 1 % of requests fails the run.
- */
-let devServerRestarts = 0;
-const DEV_RESTART_BODY = "Your worker restarted mid-request";
-
 function noteUnexpected(kind, what, response, request) {
-  if (response?.status === 503 && response?.body?.toString("utf8").startsWith(DEV_RESTART_BODY)) {
-    devServerRestarts++;
-    return;
-  }
   const key = `${kind}: ${what}`;
   unexpected.set(key, (unexpected.get(key) ?? 0) + 1);
   if (unexpectedSamples.length < 5) {
@@ -415,14 +395,12 @@ function sampler(startedAt, client) {
       if (stopped || Date.now() < next) continue;
       const pids = server.workerdPids();
       const stats = pids.runtime ? processStats(pids.runtime) : undefined;
-      const proxy = pids.proxy ? processStats(pids.proxy) : undefined;
       const heap = inspectorPort ? await heapUsage(inspectorPort).catch(() => undefined) : undefined;
       if (stats) {
         samples.push({
           atS: Math.round((Date.now() - startedAt) / 1000),
           pid: pids.runtime,
           ...stats,
-          proxyRssKiB: proxy?.rssKiB ?? Number.NaN,
           heap,
           load1: os.loadavg()[0],
         });
@@ -487,17 +465,6 @@ function heapColumns(heap) {
     "Worker ArrayBuffers MiB": heap?.user ? Number((heap.user.backing / 1024).toFixed(1)) : "–",
     "V8 all isolates used/total MiB": pair(heap?.all),
   };
-}
-
-/** RSS of wrangler's proxy workerd at the same windows as `figures`. */
-function proxyLine(all, figures) {
-  const at = (window) =>
-    percentile(
-      all.filter((s) => s.atS >= window.fromS && s.atS <= window.toS).map((s) => s.proxyRssKiB),
-      50,
-    );
-  const [reference, end] = [at(figures.reference), at(figures.end)];
-  return `RSS ${(reference / 1024).toFixed(1)} → ${(end / 1024).toFixed(1)} MiB (${(((end - reference) / reference) * 100).toFixed(1)} %)`;
 }
 
 /** reduct-edge's RSS growth minus the no-op's, reference → end and over the last half. */
@@ -619,7 +586,7 @@ async function main() {
   });
   console.log("\nsoak: latency (from the scheduled send time)");
   console.table(latencyRows);
-  console.log("soak: RSS and open fds over time of the workerd running reduct-edge (and RSS of wrangler's proxy workerd)");
+  console.log("soak: RSS and open fds over time of the workerd running reduct-edge");
   console.table(
     samples.map((s) => ({
       "t (s)": s.atS,
@@ -628,7 +595,6 @@ async function main() {
       "anon MiB": Number((s.anonKiB / 1024).toFixed(1)),
       "file MiB": Number((s.fileKiB / 1024).toFixed(1)),
       fds: s.fds,
-      "proxy RSS MiB": Number((s.proxyRssKiB / 1024).toFixed(1)),
       "load avg (1 min)": Number(s.load1.toFixed(2)),
       ...(inspectorPort ? heapColumns(s.heap) : {}),
     })),
@@ -640,9 +606,7 @@ async function main() {
       "anon MiB": Number((x.anonKiB / 1024).toFixed(1)),
       ...heapColumns(x.heap),
     });
-    console.log(
-      `soak: workerd before and after a forced full GC (inspector; ${UNDER_WRANGLER ? "the Worker's isolate only" : "every isolate"})`,
-    );
+    console.log(`soak: workerd before and after a forced full GC (inspector; every isolate)`);
     console.table(
       gcs.flatMap((gc) => [row(`${gc.what} (${gc.atS} s), before`, gc.before), row(`${gc.what} (${gc.atS} s), after`, gc.after)]),
     );
@@ -669,7 +633,6 @@ async function main() {
     "read back": `${back.records} records, ${back.bytes} bytes in ${readSeconds.toFixed(1)} s (bucket size ${back.bucketSize})`,
     "read-back mismatches": mismatches.length,
     "workerd memory": figures ? rssLine(figures) : "not enough samples",
-    ...(UNDER_WRANGLER && figures ? { "wrangler's proxy workerd (not reduct-edge)": proxyLine(samples, figures) } : {}),
     ...(baselineFigures
       ? {
           [`no-op baseline (${baselineRun.source})`]: rssLine(baselineFigures),
@@ -699,15 +662,11 @@ async function main() {
 
   const serverLog = readFileSync(path.join(workDir, "server.log"), "utf8");
   const uncaught = serverLog.split("\n").filter((line) => /uncaught|unhandled/i.test(line));
-  const reloads = serverLog.split("Reloading local server").length - 1;
-  if (reloads) console.log(`soak: wrangler reloaded the Worker ${reloads} times (source files changed; see --live-tree)`);
   if (uncaught.length)
     console.log(`soak: ${uncaught.length} uncaught/unhandled lines in the server log, e.g. ${uncaught[0].slice(0, 200)}`);
 
-  if (devServerRestarts) console.log(`soak: ${devServerRestarts} × 503 from wrangler dev's proxy (Worker restarted mid-request)`);
   const failed =
     unexpectedTotal > 0 ||
-    devServerRestarts > completed / 100 ||
     mismatches.length > 0 ||
     dropped > 0 ||
     uncaught.length > 0 ||

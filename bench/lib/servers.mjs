@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Log, LogLevel, Miniflare } from "miniflare";
+import { compatibility as compatibilityOf } from "../../scripts/lib/launch-worker.mjs";
 import { LOOPBACK } from "./http-load.mjs";
 import { childPids } from "./proc.mjs";
 
@@ -18,13 +19,7 @@ const D1_ID = "00000000-0000-0000-0000-000000000000";
 const FORBIDDEN_PORT = 8383;
 
 /** compatibility_date / compatibility_flags of the product's wrangler.toml, used for every server. */
-export function compatibility() {
-  const toml = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
-  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1];
-  const flags = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(toml)?.[1] ?? "";
-  if (!date) throw new Error("no compatibility_date in wrangler.toml");
-  return { compatibilityDate: date, compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]) };
-}
+export const compatibility = () => compatibilityOf(ROOT);
 
 /** Bundles the bench entry of reduct-edge (src/ unchanged + counting bindings) with wrangler. */
 export function buildReductEdge(outDir) {

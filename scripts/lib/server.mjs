@@ -84,33 +84,25 @@ export function processStats(pid) {
   }
 }
 
-/** The servers startServer can run: the command (relative to the tree) and its arguments. */
+/** The servers startServer can run: the command (relative to the tree), its arguments and variables. */
 export const SERVER_KINDS = {
-  /** `npm start`: wrangler dev (a proxy workerd on our port in front of the workerd running the Worker). */
-  wrangler: { args: ["scripts/start.mjs"], proxy: true },
-  /** The no-op Worker (scripts/lib/noop-worker.mjs) under the same `npm start`: wrangler's baseline. */
-  "wrangler-noop": {
-    args: ["scripts/start.mjs"],
-    proxy: true,
-    env: { RS_WORKER_SCRIPT: "scripts/lib/noop-worker.mjs" },
-  },
-  /** The same Worker and bindings under Miniflare directly: one workerd, no proxy. */
-  miniflare: { args: ["scripts/lib/miniflare-server.mjs", "--worker", "reduct-edge"], readyLine: "listening on" },
-  /** The no-op Worker under the same Miniflare: Miniflare's baseline. */
-  noop: { args: ["scripts/lib/miniflare-server.mjs", "--worker", "noop"], readyLine: "listening on" },
+  /** `npm start`: the Worker under Miniflare directly, one workerd. */
+  miniflare: { args: ["scripts/start.mjs"] },
+  /** The no-op Worker (scripts/lib/noop-worker.mjs) under the same `npm start`: the runtime's baseline. */
+  noop: { args: ["scripts/start.mjs"], env: { RS_WORKER_SCRIPT: "scripts/lib/noop-worker.mjs" } },
 };
 
 /**
- * Starts `node scripts/start.mjs` (`kind` "wrangler", the default, or "wrangler-noop") or the
- * Miniflare launcher (`kind` "miniflare" or "noop", see scripts/lib/miniflare-server.mjs) detached
- * (its own process group, so the node processes and workerd are killed together) with only the
- * given RS_* variables, appending its output to `logPath`. `tree`: the checkout to run (the repository, or a snapshotTree
- * copy). `tag` prefixes the log lines printed here. RS_INSPECTOR_PORT in `env` turns on workerd's
- * V8 inspector on that port (wrangler dev: its devtools proxy, which always runs).
+ * Starts `node scripts/start.mjs` (`kind` "miniflare", the default: reduct-edge; "noop": the no-op
+ * Worker) detached (its own process group, so node and workerd are killed together) with only the
+ * given RS_* variables, appending its output to `logPath`. `tree`: the checkout to run (the
+ * repository, or a snapshotTree copy). `tag` prefixes the log lines printed here. RS_INSPECTOR_PORT
+ * in `env` turns on workerd's V8 inspector on that port. Never port 8383 (a developer's `npm start`).
  */
-export function startServer({ tag, port, dataPath, logPath, env = {}, tree = root, kind = "wrangler" }) {
+export function startServer({ tag, port, dataPath, logPath, env = {}, tree = root, kind = "miniflare" }) {
   const spec = SERVER_KINDS[kind];
   if (!spec) throw new Error(`unknown server kind ${kind}`);
+  if (!(port > 0) || port === 8383) throw new Error(`${tag}: port must be a free port other than 8383, got ${port}`);
   const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RS_")));
   const logFd = openSync(logPath, "a");
   const child = spawn(process.execPath, [path.join(tree, spec.args[0]), ...spec.args.slice(1)], {
@@ -137,17 +129,13 @@ export function startServer({ tag, port, dataPath, logPath, env = {}, tree = roo
       return exited;
     },
     kind,
-    /**
-     * Polls HEAD /api/v1/alive until 200 (and, under Miniflare, until the launcher logged that the
-     * D1 migrations are applied); resolves with the seconds it took since the spawn.
-     */
+    /** Polls HEAD /api/v1/alive until 200; resolves with the seconds it took since the spawn. */
     async waitAlive(timeoutMs) {
       for (;;) {
         if (exited) throw new Error(`${tag}: the server exited before answering HEAD /api/v1/alive`);
         try {
-          const ready = !spec.readyLine || readFileSync(logPath, "utf8").includes(spec.readyLine);
           const response = await fetch(`${url}/api/v1/alive`, { method: "HEAD", signal: AbortSignal.timeout(2_000) });
-          if (ready && response.status === 200) return (Date.now() - startedAt) / 1000;
+          if (response.status === 200) return (Date.now() - startedAt) / 1000;
         } catch {
           // not listening yet
         }
@@ -157,27 +145,10 @@ export function startServer({ tag, port, dataPath, logPath, env = {}, tree = roo
         await sleep(200);
       }
     },
-    /**
-     * The workerd processes of this server (descendants of the group leader): wrangler dev runs
-     * two. `proxy` listens on our port and forwards to `runtime`, which runs reduct-edge (its
-     * Worker, bucket objects, and the local R2/D1 simulators). Miniflare runs one, `runtime`.
-     */
+    /** The workerd process of this server (a child of the launcher), as `{ runtime }`. */
     workerdPids() {
-      const out = {};
-      for (const pid of descendantsOf(pgid, 10)) {
-        if (commOf(pid) !== "workerd") continue;
-        if (!spec.proxy) {
-          out.runtime ??= pid;
-          continue;
-        }
-        let args = "";
-        try {
-          args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
-        } catch {}
-        if (args.includes(`entry=127.0.0.1:${port} `) || args.endsWith(`entry=127.0.0.1:${port}`)) out.proxy = pid;
-        else out.runtime ??= pid;
-      }
-      return out;
+      const runtime = descendantsOf(pgid, 10).find((pid) => commOf(pid) === "workerd");
+      return runtime ? { runtime } : {};
     },
     /** The workerd process that runs reduct-edge, if any. */
     workerdPid() {
@@ -227,9 +198,9 @@ export async function waitPortFree(port, timeoutMs = 5_000) {
 
 /**
  * Copies what `npm start` runs (src, migrations, wrangler.toml, package.json, scripts/start.mjs, …)
- * into `dest`, with node_modules linked, and returns `dest`. wrangler dev rebuilds and restarts the
- * Worker whenever a source file changes ("Your worker restarted mid-request" 503s); running from a
- * snapshot keeps the code under test fixed for the whole run even while the tree is being edited.
+ * into `dest`, with node_modules linked, and returns `dest`. `npm start` bundles the Worker anew on
+ * every start; running from a snapshot keeps the code under test the same across every restart of
+ * a run even while the tree is being edited.
  */
 export function snapshotTree(dest) {
   mkdirSync(path.join(dest, "scripts"), { recursive: true });
@@ -238,16 +209,13 @@ export function snapshotTree(dest) {
     if (existsSync(from)) cpSync(from, path.join(dest, item), { recursive: true });
   }
   cpSync(path.join(root, "scripts", "start.mjs"), path.join(dest, "scripts", "start.mjs"));
-  // The Miniflare launcher and its no-op Worker (soak --server miniflare|noop), and the bench
-  // helpers the launcher shares with `npm run bench`.
+  // The launcher of `npm start` and the soak's no-op Worker.
   mkdirSync(path.join(dest, "scripts", "lib"), { recursive: true });
-  for (const item of ["miniflare-server.mjs", "noop-worker.mjs"]) {
+  for (const item of ["launch-worker.mjs", "noop-worker.mjs"]) {
     cpSync(path.join(root, "scripts", "lib", item), path.join(dest, "scripts", "lib", item));
   }
-  cpSync(path.join(root, "bench", "lib"), path.join(dest, "bench", "lib"), { recursive: true });
-  // Hard links (same file system, instant): esbuild watches every input it resolved, and through a
-  // symlink those are under the repository, where any change (npm ci, a new file at the root) makes
-  // wrangler rebuild and restart the Worker. Falls back to a symlink across file systems.
+  // Hard links (same file system, instant), so that an `npm ci` in the repository during the run
+  // does not change the packages under test. Falls back to a symlink across file systems.
   try {
     execFileSync("cp", ["-al", path.join(root, "node_modules"), path.join(dest, "node_modules")], { stdio: "ignore" });
   } catch {

@@ -1,4 +1,5 @@
-// Read-only inspection of a stopped server's persisted local state (wrangler dev --persist-to):
+// Read-only inspection of a stopped server's persisted local state (`<RS_DATA_PATH>/v3`, the layout
+// of `wrangler dev --persist-to` that `npm start` keeps):
 // which R2 object keys exist (miniflare's R2 metadata: the keys R2.list() would return, not blob
 // files) and which keys the bucket objects' indexes know about. Only ever run while the server is
 // not running: the SQLite files (with their -wal/-shm) are copied to a scratch directory first and
