@@ -4,7 +4,9 @@
  * as `{"detail": …}` plus the `x-reduct-error` header. Constructors are named after the status.
  */
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 425 | 429 | 431 | 500 | 503;
+import type { ErrorInfo, ErrorStatus } from "./model/records";
+
+export type { ErrorInfo, ErrorStatus };
 
 export class HttpError extends Error {
   constructor(
@@ -28,15 +30,6 @@ export const tooEarly = (message: string) => new HttpError(425, message);
 export const headersTooLarge = (message: string) => new HttpError(431, message);
 export const internal = (message: string) => new HttpError(500, message);
 export const unavailable = (message: string) => new HttpError(503, message);
-
-/**
- * A failure as it crosses the Durable Object RPC boundary. Thrown errors lose their class over RPC,
- * so object methods return `{ ok: false, error }` for expected outcomes instead (habit 4).
- */
-export interface ErrorInfo {
-  status: ErrorStatus;
-  message: string;
-}
 
 export type Result<T> = ({ ok: true } & T) | { ok: false; error: ErrorInfo };
 

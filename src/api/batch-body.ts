@@ -167,10 +167,7 @@ export async function writeBatchBody<T extends BatchWriteItem>(
     const sent = chunk;
     chunk = [];
     chunkBytes = 0;
-    const result = await target.stub.writeRecords(
-      target.bucket,
-      sent.map(({ item, payload }) => ({ meta: item.meta, payload })),
-    );
+    const result = await target.stub.writeRecords(sent.map(({ item, payload }) => ({ meta: item.meta, payload })));
     if (!result.ok) {
       // The bucket itself is unavailable (missing, being renamed): every record of the chunk failed.
       for (const { item } of sent) failures.push({ item, error: result.error });
@@ -217,8 +214,8 @@ async function streamLargeRecord(
   reader: SequentialBodyReader,
   meta: RecordMeta,
 ): Promise<ErrorInfo | null> {
-  const { bucket, stub } = target;
-  const reserved = await stub.reserveUpload(bucket, meta);
+  const { stub } = target;
+  const reserved = await stub.reserveUpload(meta);
   if (!reserved.ok) {
     await reader.skip(meta.size);
     return reserved.error;
@@ -228,11 +225,11 @@ async function streamLargeRecord(
     // take() reads through the reader, which already times out a stalled client.
     await streamToR2(target.r2, objectKey, reader.take(meta.size), meta.size, leaseMs - LEASE_MARGIN_MS, null);
   } catch (error) {
-    await stub.abortUpload(bucket, meta.entry, meta.ts, objectKey);
+    await stub.abortUpload(objectKey);
     throw error;
   }
-  const committed = await stub.commitUpload(bucket, meta.entry, meta.ts, objectKey);
-  if (!committed.ok) await stub.abortUpload(bucket, meta.entry, meta.ts, objectKey); // never leave it pending
+  const committed = await stub.commitUpload(meta.entry, meta.ts, objectKey);
+  if (!committed.ok) await stub.abortUpload(objectKey); // never leave it pending
   return committed.ok ? null : committed.error;
 }
 

@@ -35,7 +35,7 @@ function reportOutcomes(c: AppContext, timestamps: readonly number[], outcomes: 
 
 /** Label updates and removals answer 404 as a whole when the entry does not exist (§5.1.4–5.1.5). */
 async function requireEntry(c: AppContext, bucket: string, entry: string): Promise<void> {
-  const { exists } = unwrap(await bucketStub(c.env, bucket).hasEntry(bucket, entry));
+  const { exists } = unwrap(await bucketStub(c.env, bucket).hasEntry(entry));
   if (!exists) unwrap(entryNotFound(bucket, entry));
 }
 
@@ -65,7 +65,7 @@ batchV1Routes.patch("/:bucket/:entry{.+}/batch", async (c) => {
   const updates = parseBatchV1Update(c.req.raw.headers);
   await requireEntry(c, bucket, entry);
   const items = updates.map((update) => ({ entry, ts: update.ts, changes: labelChanges(update) }));
-  const { outcomes } = unwrap(await bucketStub(c.env, bucket).updateLabelsMany(bucket, items));
+  const { outcomes } = unwrap(await bucketStub(c.env, bucket).updateLabelsMany(items));
   reportOutcomes(
     c,
     updates.map((update) => update.ts),
@@ -84,7 +84,7 @@ batchV1Routes.delete("/:bucket/:entry{.+}/batch", async (c) => {
   }
   await requireEntry(c, bucket, entry);
   const items = timestamps.map((ts) => ({ entry, ts }));
-  const { outcomes } = unwrap(await bucketStub(c.env, bucket).removeMany(bucket, items));
+  const { outcomes } = unwrap(await bucketStub(c.env, bucket).removeMany(items));
   reportOutcomes(c, timestamps, outcomes);
   return c.body(null, 200);
 });

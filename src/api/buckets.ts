@@ -35,7 +35,7 @@ bucketRoutes.post("/:bucket", async (c) => {
   const patch = parseOr422(bucketSettingsPatch, await readJsonBody(c.req.raw, {}));
   assertBucketName(name);
   const settings: BucketSettings = { ...c.get("config").bucketDefaults, ...givenSettings(patch) };
-  unwrap(await bucketStub(c.env, name).createBucket(name, settings));
+  unwrap(await bucketStub(c.env, name).createBucket(settings));
   return c.body(null, 200);
 });
 
@@ -44,11 +44,11 @@ bucketRoutes.get("/:bucket", async (c) => {
   const name = c.req.param("bucket");
   const stub = bucketStub(c.env, name);
   if (c.req.method === "HEAD") {
-    unwrap(await stub.headBucket(name));
+    unwrap(await stub.headBucket());
     return c.body(null, 200);
   }
   requireRead(c.get("caller"), name);
-  const { info, settings, entries } = unwrap(await stub.getBucket(name));
+  const { info, settings, entries } = unwrap(await stub.getBucket());
   return c.json({ info, settings, entries });
 });
 
@@ -57,7 +57,7 @@ bucketRoutes.put("/:bucket", async (c) => {
   const name = c.req.param("bucket");
   requireFullAccess(c.get("caller"));
   const patch = parseOr422(bucketSettingsPatch, await readJsonBody(c.req.raw, {}));
-  unwrap(await bucketStub(c.env, name).updateBucketSettings(name, givenSettings(patch)));
+  unwrap(await bucketStub(c.env, name).updateBucketSettings(givenSettings(patch)));
   return c.body(null, 200);
 });
 
@@ -65,7 +65,7 @@ bucketRoutes.put("/:bucket", async (c) => {
 bucketRoutes.delete("/:bucket", async (c) => {
   const name = c.req.param("bucket");
   requireFullAccess(c.get("caller"));
-  unwrap(await bucketStub(c.env, name).deleteBucket(name));
+  unwrap(await bucketStub(c.env, name).deleteBucket());
   await forgetBucketInTokens(c.env.DB, name);
   return c.body(null, 200);
 });
@@ -79,7 +79,7 @@ bucketRoutes.put("/:bucket/rename", async (c) => {
   }
   const { new_name: newName } = parseOr422(renameBody, await readJsonBody(c.req.raw, undefined));
   assertBucketName(newName);
-  unwrap(await bucketStub(c.env, newName).renameBucketInto(newName, name));
+  unwrap(await bucketStub(c.env, newName).renameBucketInto(name));
   await renameBucketInTokens(c.env.DB, name, newName);
   return c.body(null, 200);
 });

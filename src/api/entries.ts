@@ -48,7 +48,7 @@ entryRoutes.put("/:bucket/:entry{.+}/rename", async (c) => {
   validateEntryName(newName);
   const kindError = renameKindError(entry, newName);
   if (kindError) throw new HttpError(kindError.status, kindError.message);
-  unwrap(await bucketStub(c.env, bucket).renameEntry(bucket, entry, newName));
+  unwrap(await bucketStub(c.env, bucket).renameEntry(entry, newName));
   return c.body(null, 200);
 });
 
@@ -77,21 +77,21 @@ entryRoutes.post("/:bucket/:entry{.+}", async (c) => {
     } catch (error) {
       throw asClientError(error);
     }
-    const [outcome] = unwrap(await stub.writeRecords(bucket, [{ meta, payload }])).outcomes;
+    const [outcome] = unwrap(await stub.writeRecords([{ meta, payload }])).outcomes;
     if (outcome && !outcome.ok) throw new HttpError(outcome.error.status, outcome.error.message);
     return c.body(null, 200);
   }
 
-  const ticket = unwrap(await stub.reserveUpload(bucket, meta));
+  const ticket = unwrap(await stub.reserveUpload(meta));
   try {
     const ioTimeoutMs = c.get("config").ioTimeoutMs;
     await streamToR2(recordsBucket(c.env), ticket.objectKey, c.req.raw.body, size, ticket.leaseMs - 5_000, ioTimeoutMs);
   } catch (error) {
-    await stub.abortUpload(bucket, entry, ts, ticket.objectKey);
+    await stub.abortUpload(ticket.objectKey);
     throw asClientError(error);
   }
-  const committed = await stub.commitUpload(bucket, entry, ts, ticket.objectKey);
-  if (!committed.ok) await stub.abortUpload(bucket, entry, ts, ticket.objectKey); // never leave it pending
+  const committed = await stub.commitUpload(entry, ts, ticket.objectKey);
+  if (!committed.ok) await stub.abortUpload(ticket.objectKey); // never leave it pending
   unwrap(committed);
   return c.body(null, 200);
 });
@@ -112,7 +112,7 @@ entryRoutes.patch("/:bucket/:entry{.+}", async (c) => {
   requireWrite(c.get("caller"), bucket);
   const ts = requiredTs(c);
   const changes = Object.entries(readLabelHeaders(c.req.raw.headers, "update"));
-  unwrap(await bucketStub(c.env, bucket).updateRecordLabels(bucket, entry, ts, changes));
+  unwrap(await bucketStub(c.env, bucket).updateRecordLabels(entry, ts, changes));
   return c.body(null, 200);
 });
 
@@ -122,9 +122,9 @@ entryRoutes.delete("/:bucket/:entry{.+}", async (c) => {
   requireWrite(c.get("caller"), bucket);
   const stub = bucketStub(c.env, bucket);
   if (new URL(c.req.url).search === "") {
-    unwrap(await stub.removeEntry(bucket, entry));
+    unwrap(await stub.removeEntry(entry));
   } else {
-    unwrap(await stub.removeRecord(bucket, entry, requiredTs(c)));
+    unwrap(await stub.removeRecord(entry, requiredTs(c)));
   }
   return c.body(null, 200);
 });

@@ -24,11 +24,11 @@ ioReadRoutes.post("/:bucket/q", async (c) => {
   if (request.query_type === "REMOVE") {
     requireWrite(c.get("caller"), bucket);
     assertRemoveHasParameters(request, true);
-    const { removed } = unwrap(await stub.removeByQuery(bucket, toSpec(request, "multi", entries)));
+    const { removed } = unwrap(await stub.removeByQuery(toSpec(request, "multi", entries)));
     return c.json({ removed_records: removed });
   }
   requireRead(c.get("caller"), bucket);
-  const { id } = unwrap(await stub.createQuery(bucket, toSpec(request, "multi", entries)));
+  const { id } = unwrap(await stub.createQuery(toSpec(request, "multi", entries)));
   return c.json({ id });
 });
 

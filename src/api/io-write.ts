@@ -75,7 +75,7 @@ ioWriteRoutes.patch("/:bucket/update", async (c) => {
   requireWrite(c.get("caller"), bucket);
   const batch = parseBatchV2Update(c.req.raw.headers);
   const items = batch.records.map((record) => ({ entry: record.entry, ts: record.ts, changes: labelChanges(record) }));
-  const { outcomes } = unwrap(await bucketStub(c.env, bucket).updateLabelsMany(bucket, items));
+  const { outcomes } = unwrap(await bucketStub(c.env, bucket).updateLabelsMany(items));
   echoFrame(c, batch);
   reportOutcomes(c, batch.records, outcomes);
   return c.body(null, 200);
@@ -91,7 +91,7 @@ ioWriteRoutes.delete("/:bucket/remove", async (c) => {
     throw unprocessable(`Can't delete records from system entry '${meta}'; use label update with remove=true`);
   }
   const items = batch.records.map((record) => ({ entry: record.entry, ts: record.ts }));
-  const { outcomes } = unwrap(await bucketStub(c.env, bucket).removeMany(bucket, items));
+  const { outcomes } = unwrap(await bucketStub(c.env, bucket).removeMany(items));
   echoFrame(c, batch);
   reportOutcomes(c, batch.records, outcomes);
   return c.body(null, 200);

@@ -33,11 +33,11 @@ queryRoutes.post("/:bucket/:entry{.+}/q", async (c) => {
   if (request.query_type === "REMOVE") {
     requireWrite(c.get("caller"), bucket);
     assertRemoveHasParameters(request, false);
-    const { removed } = unwrap(await stub.removeByQuery(bucket, toSpec(request, "entry", [entry])));
+    const { removed } = unwrap(await stub.removeByQuery(toSpec(request, "entry", [entry])));
     return c.json({ removed_records: removed });
   }
   requireRead(c.get("caller"), bucket);
-  const { id } = unwrap(await stub.createQuery(bucket, toSpec(request, "entry", [entry])));
+  const { id } = unwrap(await stub.createQuery(toSpec(request, "entry", [entry])));
   return c.json({ id });
 });
 
@@ -47,7 +47,7 @@ queryRoutes.get("/:bucket/:entry{.+}/q", async (c) => {
   requireRead(c.get("caller"), bucket);
   const spec = legacySpec(c.req.query(), entry);
   checkedTtl(spec.ttlSeconds);
-  const { id } = unwrap(await bucketStub(c.env, bucket).createQuery(bucket, spec));
+  const { id } = unwrap(await bucketStub(c.env, bucket).createQuery(spec));
   return c.json({ id });
 });
 
@@ -58,7 +58,7 @@ queryRoutes.delete("/:bucket/:entry{.+}/q", async (c) => {
   const query = c.req.query();
   if (Object.keys(query).length === 0) throw unprocessable("Define at least one query parameter to delete records");
   const spec = legacySpec(query, entry);
-  const { removed } = unwrap(await bucketStub(c.env, bucket).removeByQuery(bucket, spec));
+  const { removed } = unwrap(await bucketStub(c.env, bucket).removeByQuery(spec));
   return c.json({ removed_records: removed });
 });
 

@@ -47,18 +47,18 @@ export interface ReadPlan {
 export async function readQueryBatch(c: AppContext, bucket: string, id: number, plan: ReadPlan): Promise<Response> {
   const head = c.req.method === "HEAD";
   const stub = bucketStub(c.env, bucket);
-  const commitOrThrow = async (commit: Parameters<typeof stub.commitQuery>[1] | null) => {
-    if (commit && !unwrap(await stub.commitQuery(bucket, commit)).committed) throw new CursorMoved();
+  const commitOrThrow = async (commit: Parameters<typeof stub.commitQuery>[0] | null) => {
+    if (commit && !unwrap(await stub.commitQuery(commit)).committed) throw new CursorMoved();
   };
   for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
     const deadline = plan.budgetMs === null ? Number.POSITIVE_INFINITY : Date.now() + plan.budgetMs;
-    let read = unwrap(await stub.readQuery(bucket, id, plan.scope, plan.limits, !head));
+    let read = unwrap(await stub.readQuery(id, plan.scope, plan.limits, !head));
     // An empty batch that is not the last one means the call's scan budget ran out: scan on.
     while (read.batch.empty && !read.batch.last && Date.now() < deadline) {
       // Yield before the next call: where the Worker and the object share an isolate (local
       // runtime), a request that arrived meanwhile reaches the object first.
       await new Promise((resolve) => setTimeout(resolve, 1));
-      read = unwrap(await stub.readQuery(bucket, id, plan.scope, plan.limits, !head));
+      read = unwrap(await stub.readQuery(id, plan.scope, plan.limits, !head));
     }
     const { batch, commit } = read;
     if (batch.empty) return batch.last ? noContent() : plan.pending();

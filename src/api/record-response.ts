@@ -75,7 +75,7 @@ export async function sendRecord(c: AppContext, bucket: string, entry: string, t
   const stub = bucketStub(c.env, bucket);
   // One retry covers a record removed between the index lookup and the R2 get.
   for (let attempt = 0; attempt < 2; attempt++) {
-    const { record, body } = unwrap(await stub.readRecord(bucket, entry, ts, !head));
+    const { record, body } = unwrap(await stub.readRecord(entry, ts, !head));
     const content = await openBody(recordsBucket(c.env), record, body);
     if (content === undefined) continue;
     return recordBytesResponse(content, recordHeaders(record));

@@ -1,11 +1,13 @@
 /**
- * Queries inside the bucket object (§6): creation, reading the next batch, and remove-by-query.
+ * Queries inside the bucket object: creation, reading the next batch, and remove-by-query.
  * Time range and entry become index SQL; `when` runs per entry over index rows (labels live in
  * the index, so filtering never touches R2). A query's position is persisted after every batch —
  * per entry the last examined timestamp and the `when` evaluator's state — so it survives the
  * object being evicted. Multi-entry queries merge entries by (timestamp, entry name).
  */
 import { type ErrorInfo, fail } from "../errors";
+import { isMetaEntry } from "../model/entry-names";
+import type { Labels } from "../model/records";
 import {
   ConditionError,
   createEvaluator,
@@ -15,8 +17,10 @@ import {
   parseWhen,
 } from "../query/condition";
 import { selectEntries } from "../query/entry-patterns";
-import { isMetaEntry } from "./bucket-store";
-import type { EntryRef, Labels, RecordIndex, RecordRow } from "./record-index";
+import type { RecordIndex, RecordRow } from "./record-index";
+import type { BucketTables } from "./tables";
+import type { EntryRef } from "./tables/entries";
+import type { QueryRow } from "./tables/queries";
 
 export interface QuerySpec {
   /** 'entry': one named entry (v1 endpoints); 'multi': entry patterns (/io). */
@@ -39,11 +43,11 @@ export type QueryScope = { kind: "entry"; entry: string } | { kind: "multi" };
 
 export interface BatchLimits {
   maxRecords: number;
-  /** Body bytes; the record that crosses the limit is still included (§1.8). */
+  /** Body bytes; the record that crosses the limit is still included. */
   maxBytes: number;
   /** Estimated header bytes of the batch's metadata. */
   maxMetadataBytes: number;
-  /** v2: end the batch rather than let two entries' time ranges interleave (see §5.2.5). */
+  /** v2: end the batch rather than let two entries' time ranges interleave. */
   contiguousEntries: boolean;
 }
 
@@ -90,23 +94,6 @@ export interface CursorCommit {
   base: string;
   cursors: string;
   finished: boolean;
-}
-
-interface QueryRow {
-  id: number;
-  kind: "entry" | "multi";
-  entries: string;
-  start_ts: number | null;
-  stop_ts: number | null;
-  continuous: number;
-  only_metadata: number;
-  strict: number;
-  when_json: string | null;
-  ttl_s: number;
-  last_access_ms: number;
-  cursors: string;
-  finished: number;
-  generation: string;
 }
 
 interface EntryCursor {
@@ -164,7 +151,7 @@ export function parseCondition(when: unknown): ParsedWhen | null | { ok: false; 
   }
 }
 
-/** The tombstone filter every query on a `$meta` entry gets (§4.9). */
+/** The tombstone filter every query on a `$meta` entry gets. */
 function isTombstone(entry: string, labels: Labels): boolean {
   return isMetaEntry(entry) && labels.remove === "true";
 }
@@ -199,7 +186,7 @@ const ENTRY_HEADER_BYTES = 64;
 
 export class QueryEngine {
   constructor(
-    private readonly sql: SqlStorage,
+    private readonly tables: BucketTables,
     private readonly index: RecordIndex,
   ) {}
 
@@ -212,44 +199,36 @@ export class QueryEngine {
     // Expired queries, and any left by an earlier incarnation of the bucket, free their slot
     // (and storage) before the open ones are counted.
     this.sweepExpired(nowMs);
-    const generation = this.generation();
-    this.sql.exec("DELETE FROM queries WHERE generation <> ?", generation);
-    const open = this.sql.exec<{ open: number }>("SELECT count(*) AS open FROM queries").one().open;
+    const generation = this.tables.bucket.generation();
+    this.tables.queries.deleteOtherGenerations(generation);
+    const open = this.tables.queries.count();
     if (open >= MAX_OPEN_QUERIES) {
       return fail(
         429,
         `Too many open queries in this bucket (${MAX_OPEN_QUERIES}); wait until some expire (their TTL) and try again`,
       );
     }
-    const last = this.sql.exec<{ last_query_id: number }>("SELECT last_query_id FROM bucket WHERE id = 1").one().last_query_id;
+    const last = this.tables.bucket.lastQueryId();
     // Strictly increasing per bucket, and in practice across buckets too (µs wall clock).
     const id = Math.max(last + 1, nowMs * 1000);
-    this.sql.exec("UPDATE bucket SET last_query_id = ? WHERE id = 1", id);
+    this.tables.bucket.setLastQueryId(id);
     let start = spec.start;
     if (spec.continuous && start === null) start = this.oldestOf(spec);
-    this.sql.exec(
-      `INSERT INTO queries (id, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms,
-         generation)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    this.tables.queries.insert({
       id,
-      spec.kind,
-      JSON.stringify(spec.entries),
-      start,
-      spec.stop,
-      spec.continuous ? 1 : 0,
-      spec.onlyMetadata ? 1 : 0,
-      spec.strict ? 1 : 0,
-      spec.when === null || spec.when === undefined ? null : JSON.stringify(spec.when),
-      spec.ttlSeconds,
-      nowMs,
+      kind: spec.kind,
+      entries: JSON.stringify(spec.entries),
+      start_ts: start,
+      stop_ts: spec.stop,
+      continuous: spec.continuous ? 1 : 0,
+      only_metadata: spec.onlyMetadata ? 1 : 0,
+      strict: spec.strict ? 1 : 0,
+      when_json: spec.when === null || spec.when === undefined ? null : JSON.stringify(spec.when),
+      ttl_s: spec.ttlSeconds,
+      last_access_ms: nowMs,
       generation,
-    );
+    });
     return { ok: true, id };
-  }
-
-  /** Id of the bucket's current incarnation ('' while there is none). */
-  private generation(): string {
-    return this.sql.exec<{ generation: string }>("SELECT generation FROM bucket WHERE id = 1").toArray()[0]?.generation ?? "";
   }
 
   /** Whether a query is read through its own path. */
@@ -263,12 +242,7 @@ export class QueryEngine {
   private oldestOf(spec: QuerySpec): number | null {
     const ids = this.resolve(spec.kind, spec.entries).map((entry) => entry.id);
     if (ids.length === 0) return null;
-    return this.sql
-      .exec<{ oldest: number | null }>(
-        `SELECT min(oldest_record) AS oldest FROM entries WHERE id IN (${ids.map(() => "?").join(",")})`,
-        ...ids,
-      )
-      .one().oldest;
+    return this.tables.entries.oldestOf(ids);
   }
 
   /** The entries a query reads now, sorted by name (multi-entry queries resolve lazily). */
@@ -277,7 +251,7 @@ export class QueryEngine {
       const entry = names[0] === undefined ? undefined : this.index.entry(names[0]);
       return entry ? [entry] : [];
     }
-    const all = this.sql.exec<{ id: number; name: string }>("SELECT id, name FROM entries ORDER BY name").toArray();
+    const all = this.tables.entries.refs();
     const selected = new Set(
       selectEntries(
         all.map((entry) => entry.name),
@@ -292,14 +266,14 @@ export class QueryEngine {
    * another scope or bucket incarnation is not found and stays untouched.
    */
   private live(id: number, nowMs: number, scope?: QueryScope): QueryRow | undefined {
-    const row = this.sql.exec<QueryRow & Record<string, SqlStorageValue>>("SELECT * FROM queries WHERE id = ?", id).toArray()[0];
+    const row = this.tables.queries.get(id);
     if (!row) return undefined;
-    if (row.generation !== this.generation() || (scope && !this.inScope(row, scope))) return undefined;
+    if (row.generation !== this.tables.bucket.generation() || (scope && !this.inScope(row, scope))) return undefined;
     if (nowMs - row.last_access_ms >= row.ttl_s * 1000) {
-      this.sql.exec("DELETE FROM queries WHERE id = ?", id);
+      this.tables.queries.delete(id);
       return undefined;
     }
-    this.sql.exec("UPDATE queries SET last_access_ms = ? WHERE id = ?", nowMs, id);
+    this.tables.queries.touch(id, nowMs);
     return row;
   }
 
@@ -514,25 +488,17 @@ export class QueryEngine {
 
   /** Applies a batch's cursor position; false when the query moved on or is gone meanwhile. */
   commit(commit: CursorCommit): boolean {
-    const updated = this.sql.exec(
-      `UPDATE queries SET cursors = ?, finished = ? WHERE id = ? AND cursors = ? AND finished = 0
-         AND generation = (SELECT generation FROM bucket WHERE id = 1)`,
-      commit.cursors,
-      commit.finished ? 1 : 0,
-      commit.id,
-      commit.base,
-    );
-    return updated.rowsWritten > 0;
+    return this.tables.queries.advance(commit.id, commit.base, commit.cursors, commit.finished, this.tables.bucket.generation());
   }
 
   /** Drops queries whose TTL has passed (the alarm calls this; reads also check lazily). */
   sweepExpired(nowMs: number): void {
-    this.sql.exec("DELETE FROM queries WHERE last_access_ms + ttl_s * 1000 <= ?", nowMs);
+    this.tables.queries.deleteExpired(nowMs);
   }
 
   /** When the next open query expires, or null without any (the alarm frees their storage). */
   nextExpiry(): number | null {
-    return this.sql.exec<{ at: number | null }>("SELECT min(last_access_ms + ttl_s * 1000) AS at FROM queries").one().at;
+    return this.tables.queries.nextExpiry();
   }
 
   /**

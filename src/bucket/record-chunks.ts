@@ -11,7 +11,7 @@
  *
  * Everything here is pure: encoding, splitting and payload packing, unit-tested apart from storage.
  */
-import type { Labels } from "./record-index";
+import type { Labels } from "../model/records";
 
 /** Where a record's bytes are: in the chunk's payload, a range of its block's object, its own object. */
 export const Loc = { Staged: 0, Block: 1, Object: 2 } as const;

@@ -3,36 +3,29 @@
  * runs inside one `transactionSync`, so a timestamp and quota are reserved, or a record becomes
  * visible, atomically — before any await on R2. Expected failures are returned, not thrown.
  */
-import type { ErrorInfo } from "../errors";
 import { fail } from "../errors";
+import { isMetaEntry } from "../model/entry-names";
+import type { ErrorInfo, ItemOutcome, LabelChanges, Labels, RecordMeta, UploadTicket } from "../model/records";
 import { isBlockFull, needsNewBlock, SEAL_LEASE_MS, uploadLeaseMs } from "../storage/blocks";
 import { labelViolation, mergeLabels } from "../storage/label-rules";
 import { decideQuota } from "../storage/quota";
 import { recordObjectKey } from "../storage/r2";
 import { recordMetaLength } from "../storage/record-meta";
-import type { BucketRow, BucketStore } from "./bucket-store";
-import { isMetaEntry } from "./bucket-store";
+import { bucketSettings, renameKindError } from "./bucket-store";
 import { Loc, type PackedRecord } from "./record-chunks";
-import type { BlockRow, EntryDelta, EntryRef, Labels, PendingRow, RecordIndex, RecordRow, WriteEntry } from "./record-index";
+import type { RecordIndex, RecordRow, WriteEntry } from "./record-index";
+import type { BlockRow } from "./tables/blocks";
+import type { BucketRow } from "./tables/bucket-row";
+import type { EntryDelta, EntryRef } from "./tables/entries";
+import type { PendingRow } from "./tables/pending-records";
+
+export type { ItemOutcome, LabelChanges, RecordMeta, UploadTicket } from "../model/records";
 
 export interface OpsContext {
-  sql: SqlStorage;
-  store: BucketStore;
   index: RecordIndex;
   bucket: BucketRow;
   nowMs: number;
 }
-
-/** What the edge sends for a record: validated metadata (and the bytes, for staged records). */
-export interface RecordMeta {
-  entry: string;
-  ts: number;
-  size: number;
-  contentType: string;
-  labels: Labels;
-}
-
-export type ItemOutcome = { ok: true } | { ok: false; error: ErrorInfo };
 
 export interface OpsEffects {
   /** Blocks that filled up and should be sealed now. */
@@ -45,7 +38,7 @@ type WritePhase = "write" | "reserve" | "commit";
 
 const recordExists = (ts: number) => fail(409, `A record with timestamp ${ts} already exists`);
 
-/** ReductStore's attachment rules for `$meta` entries (§4.9). */
+/** ReductStore's attachment rules for `$meta` entries. */
 function checkMetaWrite(meta: RecordMeta): ItemOutcome {
   if (!isMetaEntry(meta.entry)) return { ok: true };
   if (meta.labels.key === undefined) return fail(422, `System entry '${meta.entry}' records must contain label 'key'`);
@@ -132,9 +125,7 @@ export class RecordWriter {
   commit(entryName: string, ts: number, objectKey: string): ItemOutcome {
     // Found by its object key: the entry may have been renamed while the bytes were uploading.
     const row = this.ctx.index.pendingByKey(objectKey);
-    const entry = row
-      ? this.ctx.sql.exec<{ id: number; name: string }>("SELECT id, name FROM entries WHERE id = ?", row.entry_id).toArray()[0]
-      : undefined;
+    const entry = row ? this.ctx.index.entryById(row.entry_id) : undefined;
     if (!row || !entry) {
       // Released while the bytes were uploading: the entry or the bucket was removed (maybe
       // re-created) or the bucket renamed. The object is garbage and may be deleted already.
@@ -227,7 +218,7 @@ export class RecordWriter {
    */
   private enforceQuota(meta: RecordMeta, phase: WritePhase): ItemOutcome {
     const { ctx } = this;
-    const settings = ctx.store.settings(ctx.bucket);
+    const settings = bucketSettings(ctx.bucket);
     const incoming = meta.size;
     if (settings.quota_type === "NONE") return { ok: true };
     if (settings.quota_type === "HARD") {
@@ -274,7 +265,7 @@ export class RecordWriter {
 
   /** The open block a record of `size` bytes joins, starting a new one when limits say so. */
   private blockFor(entryId: number, size: number, staged: boolean): BlockRow {
-    const limits = this.ctx.store.settings(this.ctx.bucket);
+    const limits = bucketSettings(this.ctx.bucket);
     const open = this.openBlocks.get(entryId) ?? this.ctx.index.openBlock(entryId);
     if (open && !needsNewBlock(open, limits, size, staged)) {
       this.openBlocks.set(entryId, open);
@@ -345,14 +336,9 @@ export class RecordWriter {
     this.unapplied.all += accounted;
     if (isMetaEntry(meta.entry)) this.unapplied.attachments += accounted;
 
-    if (isBlockFull(block, this.ctx.store.settings(this.ctx.bucket))) this.close(block);
+    if (isBlockFull(block, bucketSettings(this.ctx.bucket))) this.close(block);
     this.effects.usageChanged = true;
   }
-}
-
-export interface UploadTicket {
-  objectKey: string;
-  leaseMs: number;
 }
 
 /** Releases a pending reservation (failed, aborted or expired upload); its object becomes garbage. */
@@ -380,9 +366,6 @@ export const recordNotFound = (bucket: string, entry: string, ts: number) =>
 export const entryNotFound = (bucket: string, entry: string) => fail(404, `Entry '${entry}' not found in bucket '${bucket}'`);
 export const stillBeingWritten = (bucket: string, entry: string, ts: number) =>
   fail(425, `Record with timestamp ${ts} in ${bucket}/${entry} is still being written`);
-
-/** Label ops of an update as pairs (an empty value removes): plain data over RPC, never object keys. */
-export type LabelChanges = Array<[string, string]>;
 
 /**
  * Checks a label update of one record and returns its new labels, or the failure. The label rules
@@ -449,5 +432,94 @@ export function removeRecord(ctx: OpsContext, entryName: string, ts: number): It
   const planned = planRemoval(ctx, entryName, ts);
   if (!planned.ok) return planned;
   ctx.index.removeRecords([planned.row], ctx.nowMs);
+  return { ok: true };
+}
+
+/** Batch label updates: one outcome per item, in order; each touched chunk is rewritten once. An item sees earlier items' labels. */
+export function updateLabelsBatch(ctx: OpsContext, items: { entry: string; ts: number; changes: LabelChanges }[]): ItemOutcome[] {
+  const planned = new Map<string, { entryId: number; update: { ts: number; labels: Labels; meta_len: number } }>();
+  const results = items.map((item): ItemOutcome => {
+    const key = `${item.entry}\u0000${item.ts}`;
+    const plan = planLabelUpdate(ctx, item.entry, item.ts, item.changes, planned.get(key)?.update.labels);
+    if (!plan.ok) return plan;
+    planned.set(key, { entryId: plan.entry.id, update: plan.update });
+    return { ok: true };
+  });
+  const byEntry = new Map<number, { ts: number; labels: Labels; meta_len: number }[]>();
+  for (const { entryId, update } of planned.values()) {
+    const list = byEntry.get(entryId);
+    if (list) list.push(update);
+    else byEntry.set(entryId, [update]);
+  }
+  for (const [entryId, updates] of byEntry) ctx.index.updateLabels(entryId, updates);
+  return results;
+}
+
+/** Batch removals: one outcome per item, in order; each touched chunk, block and entry is rewritten once. */
+export function removeBatch(ctx: OpsContext, items: { entry: string; ts: number }[]): ItemOutcome[] {
+  const removed = new Map<string, RecordRow>();
+  const results = items.map((item): ItemOutcome => {
+    const key = `${item.entry}\u0000${item.ts}`;
+    if (removed.has(key)) return recordNotFound(ctx.bucket.name, item.entry, item.ts);
+    const plan = planRemoval(ctx, item.entry, item.ts);
+    if (!plan.ok) return plan;
+    removed.set(key, plan.row);
+    return { ok: true };
+  });
+  ctx.index.removeRecords([...removed.values()], ctx.nowMs);
+  return results;
+}
+
+/** Writes small records staged in SQLite; each gets its own outcome. */
+export function writeStagedRecords(
+  ctx: OpsContext,
+  effects: OpsEffects,
+  items: { meta: RecordMeta; payload: ArrayBuffer }[],
+): ItemOutcome[] {
+  const writer = new RecordWriter(ctx, effects);
+  const results = items.map((item) => writer.writeStaged(item.meta, item.payload));
+  writer.finish();
+  return results;
+}
+
+/** Reserves a streamed record's timestamp and quota (see RecordWriter.reserve). */
+export function reserveRecord(
+  ctx: OpsContext,
+  effects: OpsEffects,
+  meta: RecordMeta,
+): ({ ok: true } & UploadTicket) | { ok: false; error: ErrorInfo } {
+  const writer = new RecordWriter(ctx, effects);
+  const reserved = writer.reserve(meta);
+  writer.finish();
+  return reserved;
+}
+
+/** Makes a streamed record visible (see RecordWriter.commit). */
+export function commitRecord(ctx: OpsContext, effects: OpsEffects, entry: string, ts: number, objectKey: string): ItemOutcome {
+  const writer = new RecordWriter(ctx, effects);
+  const committed = writer.commit(entry, ts, objectKey);
+  writer.finish();
+  return committed;
+}
+
+/** Removes an entry with all its descendants (`a` removes `a/b`, `a/$meta`, …). */
+export function removeEntryTree(ctx: OpsContext, entryName: string): ItemOutcome {
+  if (isMetaEntry(entryName)) return fail(409, `System entry '${entryName}' can be removed only with its parent entry`);
+  const subtree = ctx.index.subtree(entryName);
+  if (subtree.length === 0) return entryNotFound(ctx.bucket.name, entryName);
+  ctx.index.dropEntries(subtree, ctx.nowMs);
+  return { ok: true };
+}
+
+/** Renames an entry; descendants move along and missing parents of the target appear. */
+export function renameEntryTree(ctx: OpsContext, entryName: string, newName: string): ItemOutcome {
+  const kindError = renameKindError(entryName, newName);
+  if (kindError) return { ok: false, error: kindError };
+  const subtree = ctx.index.subtree(entryName);
+  if (subtree.length === 0) return entryNotFound(ctx.bucket.name, entryName);
+  const inside = newName === entryName || newName.startsWith(`${entryName}/`);
+  if (inside || ctx.index.entry(newName)) return fail(409, `Entry '${newName}' already exists in bucket '${ctx.bucket.name}'`);
+  for (const entry of subtree) ctx.index.renameEntry(entry.id, newName + entry.name.slice(entryName.length));
+  ctx.index.ensureEntry(newName);
   return { ok: true };
 }

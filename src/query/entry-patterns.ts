@@ -1,5 +1,5 @@
 /**
- * Which entries a multi-entry query or remove touches (§6.1 `entries`): exact names, `*` for every
+ * Which entries a multi-entry query or remove touches (`entries`): exact names, `*` for every
  * user entry, legacy prefixes without `/` (`cam-*` also matches `cam-1/sub`), path globs with `/`
  * (`*` within one segment, `**` across segments), a leading `/` ignored, and `!pattern` exclusions.
  * `$meta` entries are only ever selected by their exact name.
@@ -7,7 +7,7 @@
  * Matching is done without regular expressions, in O(pattern × name) time: a backtracking regex
  * built from user input (`a*a*a*a*c`) could freeze a bucket's object for hours.
  */
-import { isMetaEntry } from "../bucket/bucket-store";
+import { isMetaEntry } from "../model/entry-names";
 
 /** `*` matches any run of characters (the caller decides whether `/` is allowed inside). */
 export function wildcardMatch(pattern: string, text: string, starCrossesSlash: boolean): boolean {

@@ -50,7 +50,7 @@ describe("bucket object lifecycle regressions", () => {
     const name = uniqueName("bug-create-d1");
     const result = await withD1Down(name, async (instance) => {
       try {
-        return await instance.createBucket(name, { ...DEFAULT_SETTINGS });
+        return await instance.createBucket({ ...DEFAULT_SETTINGS });
       } catch (error) {
         return { thrown: String(error) };
       }
@@ -130,8 +130,8 @@ describe("bucket object lifecycle regressions", () => {
     expect(await status(await api("POST", `/b/${oldName}`, { body: '{"quota_size": 1}' }))).toBe(200);
     const outcomes = await runInDurableObject(stubOf(newName), async (instance) => {
       // The rename awaits the source object's RPC; meanwhile a create of the new name arrives.
-      const renaming = instance.renameBucketInto(newName, oldName);
-      const created = await instance.createBucket(newName, { ...DEFAULT_SETTINGS, quota_size: 2 });
+      const renaming = instance.renameBucketInto(oldName);
+      const created = await instance.createBucket({ ...DEFAULT_SETTINGS, quota_size: 2 });
       return { renamed: await renaming, created };
     });
     const bothSucceeded = outcomes.renamed.ok && outcomes.created.ok;
@@ -189,7 +189,7 @@ describe("stalled renames", () => {
     const oldName = uniqueName("stale-rename");
     const newName = uniqueName("stale-rename-new");
     expect(await status(await api("POST", `/b/${oldName}`))).toBe(200);
-    const begun = await stubOf(oldName).beginRenameOut(oldName, newName);
+    const begun = await stubOf(oldName).beginRenameOut(newName);
     expect(begun.ok).toBe(true);
     expect(await status(await api("GET", `/b/${oldName}`))).toBe(409);
     // No heartbeat for longer than the stale limit.
@@ -198,7 +198,7 @@ describe("stalled renames", () => {
     });
     expect(await status(await api("GET", `/b/${oldName}`))).toBe(200);
     if (!begun.ok) throw new Error("unreachable");
-    const late = await stubOf(oldName).finishRenameOut(oldName, begun.attempt);
+    const late = await stubOf(oldName).finishRenameOut(begun.attempt);
     expect(late).toEqual({
       ok: false,
       error: { status: 409, message: `Rename of bucket '${oldName}' was abandoned; try again` },
@@ -250,7 +250,7 @@ describe("rename under concurrency and faults (review findings)", () => {
     await bucketWithRecords(oldName);
     const result = await withD1Down(oldName, async () =>
       // The source's D1 binding fails; the target's works.
-      stubOf(newName).renameBucketInto(newName, oldName),
+      stubOf(newName).renameBucketInto(oldName),
     );
     expect(result).toEqual({ ok: true });
     expect(await recordsOf(newName)).toEqual([3]);
@@ -264,7 +264,7 @@ describe("rename under concurrency and faults (review findings)", () => {
     const oldName = uniqueName("frozen");
     const newName = uniqueName("frozen-new");
     await bucketWithRecords(oldName);
-    const begun = await stubOf(oldName).beginRenameOut(oldName, newName);
+    const begun = await stubOf(oldName).beginRenameOut(newName);
     expect(begun.ok).toBe(true);
     await runInDurableObject(stubOf(oldName), async (instance, state) => {
       state.storage.sql.exec("UPDATE blocks SET last_write_at_ms = 0");
@@ -318,8 +318,8 @@ describe("rename under concurrency and faults (review findings)", () => {
         } as unknown as D1Database,
       };
       try {
-        const creating = instance.createBucket(name, { ...DEFAULT_SETTINGS });
-        const write = await instance.writeRecords(name, [
+        const creating = instance.createBucket({ ...DEFAULT_SETTINGS });
+        const write = await instance.writeRecords([
           { meta: { entry: "e", ts: 1, size: 1, contentType: "a/b", labels: {} }, payload: new Uint8Array([1]).buffer },
         ]);
         release();

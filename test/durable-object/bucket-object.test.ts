@@ -201,18 +201,18 @@ describe("schema migrations", () => {
     });
     await evict(stubOf(name));
     const stub = stubOf(name);
-    const sealed = await stub.readRecord(name, "e", 10, true);
+    const sealed = await stub.readRecord("e", 10, true);
     expect(sealed).toMatchObject({
       ok: true,
       record: { ts: 10, size: 100, contentType: "a/b", labels: { k: "v" } },
       body: { kind: "r2", key: "gen-v6/block-1", offset: 0 },
     });
-    const own = await stub.readRecord(name, "e", 20, true);
+    const own = await stub.readRecord("e", 20, true);
     expect(own).toMatchObject({ ok: true, body: { kind: "r2", key: "gen-v6/own-20", offset: 0 } });
-    const inline = await stub.readRecord(name, "e", 30, true);
+    const inline = await stub.readRecord("e", 30, true);
     if (!inline.ok || inline.body.kind !== "inline") throw new Error(`staged record not inline: ${JSON.stringify(inline)}`);
     expect(new Uint8Array(inline.body.bytes)).toEqual(staged);
-    const pending = await stub.readRecord(name, "e", 40, true);
+    const pending = await stub.readRecord("e", 40, true);
     expect(pending.ok ? null : pending.error.status).toBe(425);
     await runInDurableObject(stub, (_instance, state) => {
       expect(schemaVersion(state.storage.sql)).toBe(LATEST_SCHEMA_VERSION);
@@ -221,13 +221,13 @@ describe("schema migrations", () => {
       expect(tables).not.toContain("staged_payloads");
     });
     // New writes land next to the migrated records.
-    const written = await stub.writeRecords(name, [
+    const written = await stub.writeRecords([
       { meta: { entry: "e", ts: 25, size: 1, contentType: "x/y", labels: {} }, payload: new Uint8Array([7]).buffer },
     ]);
     expect(written).toMatchObject({ ok: true, outcomes: [{ ok: true }] });
-    const merged = await stub.readRecord(name, "e", 25, true);
+    const merged = await stub.readRecord("e", 25, true);
     expect(merged).toMatchObject({ ok: true, record: { ts: 25, size: 1 } });
-    expect((await stub.readRecord(name, "e", 30, true)).ok).toBe(true);
+    expect((await stub.readRecord("e", 30, true)).ok).toBe(true);
   });
 
   it("version 8 binds the open queries of a version-7 object to its bucket generation", async () => {
@@ -253,7 +253,7 @@ describe("schema migrations", () => {
     await evict(stubOf(name));
     const stub = stubOf(name);
     const limits = { maxRecords: 10, maxBytes: 1_000_000, maxMetadataBytes: 16_000, contiguousEntries: false };
-    const read = await stub.readQuery(name, 41, { kind: "entry", entry: "e" }, limits, true);
+    const read = await stub.readQuery(41, { kind: "entry", entry: "e" }, limits, true);
     expect(read).toMatchObject({ ok: true, batch: { empty: true, last: true } });
     await runInDurableObject(stub, (_instance, state) => {
       expect(schemaVersion(state.storage.sql)).toBe(LATEST_SCHEMA_VERSION);
@@ -521,7 +521,7 @@ describe("D1 outages", () => {
       const original = holder.env;
       holder.env = { ...original, DB: failingDb };
       try {
-        await instance.deleteBucket(name).catch(() => undefined);
+        await instance.deleteBucket().catch(() => undefined);
       } finally {
         holder.env = original;
       }

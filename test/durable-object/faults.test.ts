@@ -540,12 +540,12 @@ describe("bucket object aborted between the steps of a large write", () => {
       await write(j, bucket, "e", 1, text("before"));
       const bytes = bytesOf(LARGE, 7);
       const stub = stubOf(bucket);
-      const ticket = await stub.reserveUpload(bucket, rpcMeta("e", 5, bytes.byteLength));
+      const ticket = await stub.reserveUpload(rpcMeta("e", 5, bytes.byteLength));
       if (!ticket.ok) throw new Error(ticket.error.message);
       let committed = false;
       if (step !== "after-reserve") {
         await env.RECORDS.put(ticket.objectKey, bytes);
-        if (step === "after-commit") committed = (await stub.commitUpload(bucket, "e", 5, ticket.objectKey)).ok;
+        if (step === "after-commit") committed = (await stub.commitUpload("e", 5, ticket.objectKey)).ok;
       }
       await abortObject(bucket);
       note(j, "e", 5, { bytes, acked: committed });
@@ -592,17 +592,17 @@ describe("bucket object aborted during a batch write", () => {
         meta: rpcMeta("e", from + i, 30),
         payload: bytesOf(30, from + i).buffer as ArrayBuffer,
       }));
-    const first = await stubOf(bucket).writeRecords(bucket, chunk(1));
+    const first = await stubOf(bucket).writeRecords(chunk(1));
     expect(first.ok).toBe(true);
     for (let ts = 1; ts <= 5; ts++) note(j, "e", ts, { bytes: bytesOf(30, ts), acked: true });
     await abortObject(bucket);
     // The large record of the batch: reserved, then the object dies before the bytes land.
     const big = bytesOf(LARGE, 99);
-    const ticket = await stubOf(bucket).reserveUpload(bucket, rpcMeta("e", 10, big.byteLength));
+    const ticket = await stubOf(bucket).reserveUpload(rpcMeta("e", 10, big.byteLength));
     if (!ticket.ok) throw new Error(ticket.error.message);
     await abortObject(bucket);
     note(j, "e", 10, { bytes: big, acked: false });
-    const second = await stubOf(bucket).writeRecords(bucket, chunk(20));
+    const second = await stubOf(bucket).writeRecords(chunk(20));
     expect(second.ok).toBe(true);
     for (let ts = 20; ts <= 24; ts++) note(j, "e", ts, { bytes: bytesOf(30, ts), acked: true });
     await expectRecovered(bucket, j);

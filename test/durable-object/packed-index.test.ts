@@ -131,10 +131,10 @@ describe("billed SQLite rows", () => {
     const stub = stubOf(bucket);
     const batch = (from: number) => Array.from({ length: 80 }, (_, i) => item("e", from + i));
     // The first batch creates the entry and its first block.
-    await stub.writeRecords(bucket, batch(1));
+    await stub.writeRecords(batch(1));
     const steady: number[] = [];
     for (let n = 1; n <= 11; n++) {
-      steady.push(await rowsWrittenBy(bucket, (instance) => instance.writeRecords(bucket, batch(1 + n * 80))));
+      steady.push(await rowsWrittenBy(bucket, (instance) => instance.writeRecords(batch(1 + n * 80))));
     }
     // Chunk row (+ its index entry when new), block counters, entry stats, usage version, alarm.
     for (const rows of steady) expect(rows).toBeLessThanOrEqual(8);
@@ -153,10 +153,9 @@ describe("billed SQLite rows", () => {
     const bucket = uniqueName("rows-single");
     await createBucket(bucket);
     const stub = stubOf(bucket);
-    await stub.writeRecords(bucket, [item("e", 1)]);
+    await stub.writeRecords([item("e", 1)]);
     const rows: number[] = [];
-    for (let ts = 2; ts <= 20; ts++)
-      rows.push(await rowsWrittenBy(bucket, (instance) => instance.writeRecords(bucket, [item("e", ts)])));
+    for (let ts = 2; ts <= 20; ts++) rows.push(await rowsWrittenBy(bucket, (instance) => instance.writeRecords([item("e", ts)])));
     // Chunk (min_ts unchanged, so its index entry is not rewritten), block counters, entry stats, usage version.
     for (const count of rows) expect(count).toBeLessThanOrEqual(4);
     const chunks = await runInDurableObject(
@@ -175,16 +174,16 @@ describe("chunks under out-of-order writes", () => {
     const total = CHUNK_MAX_RECORDS * 2 + 500;
     // Even timestamps ascending in one huge batch, then odd ones descending in batches of 333.
     const even = Array.from({ length: total / 2 }, (_, i) => item("e", 2 * i + 2, 64));
-    expect((await stub.writeRecords(bucket, even)).ok).toBe(true);
+    expect((await stub.writeRecords(even)).ok).toBe(true);
     const odd = Array.from({ length: total / 2 }, (_, i) => item("e", total - 2 * i - 1, 64));
-    for (let i = 0; i < odd.length; i += 333) await stub.writeRecords(bucket, odd.slice(i, i + 333));
+    for (let i = 0; i < odd.length; i += 333) await stub.writeRecords(odd.slice(i, i + 333));
     const { ready, problems } = await checkInvariants(bucket);
     expect(problems).toEqual([]);
     expect(ready.map((row) => row.ts)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     await sealAll(bucket);
     expect((await checkInvariants(bucket)).problems).toEqual([]);
     for (const ts of [1, 2, total / 2, total - 1, total]) {
-      const read = await stub.readRecord(bucket, "e", ts, true);
+      const read = await stub.readRecord("e", ts, true);
       if (!read.ok) throw new Error(`read ${ts}: ${read.error.message}`);
       const body = read.body;
       if (body.kind === "inline") expect(new Uint8Array(body.bytes)).toEqual(new Uint8Array(payload(ts, 0, 64)));
@@ -199,12 +198,9 @@ describe("chunks under out-of-order writes", () => {
     const bucket = uniqueName("sealed-ends");
     await createBucket(bucket);
     const stub = stubOf(bucket);
-    await stub.writeRecords(
-      bucket,
-      [1, 2, 3, 4].map((ts) => item("e", ts, 10)),
-    );
+    await stub.writeRecords([1, 2, 3, 4].map((ts) => item("e", ts, 10)));
     await sealAll(bucket);
-    const removed = await stub.removeMany(bucket, [
+    const removed = await stub.removeMany([
       { entry: "e", ts: 1 },
       { entry: "e", ts: 4 },
     ]);
@@ -212,14 +208,14 @@ describe("chunks under out-of-order writes", () => {
     const { ready, problems } = await checkInvariants(bucket);
     expect(problems).toEqual([]);
     expect(ready.map((row) => row.ts)).toEqual([2, 3]);
-    const info = await stub.getBucket(bucket);
+    const info = await stub.getBucket();
     expect(info.ok && info.entries[0]).toMatchObject({ oldest_record: 2, latest_record: 3, record_count: 2 });
   });
 
   it("a duplicate inside one batch is refused while the rest of the batch is written", async () => {
     const bucket = uniqueName("dup");
     await createBucket(bucket);
-    const result = await stubOf(bucket).writeRecords(bucket, [item("e", 5), item("e", 6), item("e", 5), item("e", 4)]);
+    const result = await stubOf(bucket).writeRecords([item("e", 5), item("e", 6), item("e", 5), item("e", 4)]);
     if (!result.ok) throw new Error("write failed");
     expect(result.outcomes.map((outcome) => (outcome.ok ? 200 : outcome.error.status))).toEqual([200, 200, 409, 200]);
     expect((await checkInvariants(bucket)).ready.map((row) => row.ts)).toEqual([4, 5, 6]);
@@ -229,17 +225,17 @@ describe("chunks under out-of-order writes", () => {
     const bucket = uniqueName("batch-edit");
     await createBucket(bucket);
     const stub = stubOf(bucket);
-    await stub.writeRecords(bucket, [item("e", 1, 10, { a: "1" }), item("e", 2, 10)]);
-    const updated = await stub.updateLabelsMany(bucket, [
+    await stub.writeRecords([item("e", 1, 10, { a: "1" }), item("e", 2, 10)]);
+    const updated = await stub.updateLabelsMany([
       { entry: "e", ts: 1, changes: [["b", "2"]] },
       { entry: "e", ts: 1, changes: [["a", ""]] },
       { entry: "e", ts: 3, changes: [["a", "x"]] },
     ]);
     if (!updated.ok) throw new Error("update failed");
     expect(updated.outcomes.map((outcome) => (outcome.ok ? 200 : outcome.error.status))).toEqual([200, 200, 404]);
-    const read = await stub.readRecord(bucket, "e", 1, false);
+    const read = await stub.readRecord("e", 1, false);
     expect(read.ok && read.record.labels).toEqual({ b: "2" });
-    const removed = await stub.removeMany(bucket, [
+    const removed = await stub.removeMany([
       { entry: "e", ts: 2 },
       { entry: "e", ts: 2 },
     ]);
@@ -304,10 +300,7 @@ describe("the packed index against a model", () => {
         for (const op of ops) {
           if (op.kind === "write") {
             version++;
-            const result = await stub.writeRecords(
-              bucket,
-              op.items.map((w) => item("e", w.ts, w.size, { ...w.labels }, version)),
-            );
+            const result = await stub.writeRecords(op.items.map((w) => item("e", w.ts, w.size, { ...w.labels }, version)));
             if (!result.ok) throw new Error("write failed");
             op.items.forEach((w, i) => {
               const expected = model.has(w.ts) ? 409 : 200;
@@ -324,10 +317,7 @@ describe("the packed index against a model", () => {
                   ? []
                   : op.picks.map((pick) => sorted[pick < 0 ? sorted.length - 1 : pick % sorted.length]!);
             if (tss.length === 0) continue;
-            const result = await stub.removeMany(
-              bucket,
-              tss.map((ts) => ({ entry: "e", ts })),
-            );
+            const result = await stub.removeMany(tss.map((ts) => ({ entry: "e", ts })));
             if (!result.ok) {
               // The entry does not exist yet: nothing was ever written.
               expect(model.size).toBe(0);
@@ -339,10 +329,7 @@ describe("the packed index against a model", () => {
               model.delete(ts);
             });
           } else if (op.kind === "label") {
-            const result = await stub.updateLabelsMany(
-              bucket,
-              op.tss.map((ts) => ({ entry: "e", ts, changes: [["a", op.value]] })),
-            );
+            const result = await stub.updateLabelsMany(op.tss.map((ts) => ({ entry: "e", ts, changes: [["a", op.value]] })));
             if (!result.ok) throw new Error("update failed");
             op.tss.forEach((ts, i) => {
               const outcome = result.outcomes[i]!;
@@ -372,7 +359,7 @@ describe("the packed index against a model", () => {
         }
         // Every record's bytes are the ones written (staged or sealed).
         for (const [ts, record] of model) {
-          const read = await stub.readRecord(bucket, "e", ts, true);
+          const read = await stub.readRecord("e", ts, true);
           if (!read.ok) throw new Error(`read ${ts}: ${read.error.message}`);
           const expected = new Uint8Array(payload(ts, record.version, record.size));
           const body = read.body;

@@ -23,7 +23,7 @@ async function fill(bucket: string, entry: string, count: number, size: number):
       meta: { entry, ts: 1_000_000 + i + j, size, contentType: "application/octet-stream", labels: {} },
       payload: bytesOf(size, i + j + 1).buffer as ArrayBuffer,
     }));
-    const result = await stub.writeRecords(bucket, items);
+    const result = await stub.writeRecords(items);
     expect(result.ok && result.outcomes.every((outcome) => outcome.ok)).toBe(true);
   }
   await runInDurableObject(stub, (_instance, state) => {
@@ -141,9 +141,9 @@ describe("a long scan yields between calls", () => {
         },
         payload: new Uint8Array([1]).buffer as ArrayBuffer,
       }));
-      expect((await stub.writeRecords(bucket, items)).ok).toBe(true);
+      expect((await stub.writeRecords(items)).ok).toBe(true);
     }
-    const created = await stub.createQuery(bucket, {
+    const created = await stub.createQuery({
       kind: "entry",
       entries: ["e"],
       start: null,
@@ -157,7 +157,7 @@ describe("a long scan yields between calls", () => {
     if (!created.ok) throw new Error("query not created");
     const limits = { maxRecords: 85, maxBytes: 8_000_000, maxMetadataBytes: 16_000, contiguousEntries: false };
 
-    const first = await stub.readQuery(bucket, created.id, { kind: "entry", entry: "e" }, limits, true);
+    const first = await stub.readQuery(created.id, { kind: "entry", entry: "e" }, limits, true);
     if (!first.ok) throw new Error("read failed");
     expect({ empty: first.batch.empty, last: first.batch.last, commit: first.commit }).toEqual({
       empty: true,
@@ -175,11 +175,11 @@ describe("a long scan yields between calls", () => {
     // The rest of the scan, with another request sent right behind each call: it runs in between.
     const order: string[] = [];
     for (let call = 0; call < 10; call++) {
-      const read = stub.readQuery(bucket, created.id, { kind: "entry", entry: "e" }, limits, true).then((result) => {
+      const read = stub.readQuery(created.id, { kind: "entry", entry: "e" }, limits, true).then((result) => {
         order.push("read");
         return result;
       });
-      const other = stub.getBucket(bucket).then(() => order.push("other"));
+      const other = stub.getBucket().then(() => order.push("other"));
       const [result] = await Promise.all([read, other]);
       if (!result.ok) throw new Error("read failed");
       if (!result.batch.empty || result.batch.last) {

@@ -103,7 +103,7 @@ describe("streamed uploads", () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     const stub = stubOf(bucket);
-    const ticket = await stub.reserveUpload(bucket, { entry: "e", ts: 5, size: 1_000_000, contentType: "x/y", labels: {} });
+    const ticket = await stub.reserveUpload({ entry: "e", ts: 5, size: 1_000_000, contentType: "x/y", labels: {} });
     expect(ticket.ok).toBe(true);
     const read = await api("GET", `/b/${bucket}/e?ts=5`);
     expect(read.status).toBe(425);
@@ -239,7 +239,7 @@ describe("alarm scheduling", () => {
   it("keeps an alarm for a pending upload's lease", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
-    const ticket = await stubOf(bucket).reserveUpload(bucket, {
+    const ticket = await stubOf(bucket).reserveUpload({
       entry: "e",
       ts: 1,
       size: 500_000,
@@ -302,7 +302,7 @@ describe("uploads racing entry changes (review findings)", () => {
     const bucket = uniqueName();
     await createBucket(bucket, { quota_type: "HARD", quota_size: 1_000_000 });
     const stub = stubOf(bucket);
-    const ticket = await stub.reserveUpload(bucket, { entry: "e", ts: 1, size: 900_000, contentType: "a/b", labels: {} });
+    const ticket = await stub.reserveUpload({ entry: "e", ts: 1, size: 900_000, contentType: "a/b", labels: {} });
     expect(ticket.ok).toBe(true);
     expect((await api("DELETE", `/b/${bucket}/e`)).status).toBe(200);
     await putRecord(bucket, "f", 1, bytesOf(200_000));
@@ -313,11 +313,11 @@ describe("uploads racing entry changes (review findings)", () => {
     await createBucket(bucket);
     await putRecord(bucket, "a", 1, "x");
     const stub = stubOf(bucket);
-    const ticket = await stub.reserveUpload(bucket, { entry: "a", ts: 2, size: 4, contentType: "a/b", labels: {} });
+    const ticket = await stub.reserveUpload({ entry: "a", ts: 2, size: 4, contentType: "a/b", labels: {} });
     if (!ticket.ok) throw new Error("reserve failed");
     await env.RECORDS.put(ticket.objectKey, "body");
     expect((await api("PUT", `/b/${bucket}/a/rename`, { body: JSON.stringify({ new_name: "b" }) })).status).toBe(200);
-    expect(await stub.commitUpload(bucket, "a", 2, ticket.objectKey)).toEqual({ ok: true });
+    expect(await stub.commitUpload("a", 2, ticket.objectKey)).toEqual({ ok: true });
     const read = await api("GET", `/b/${bucket}/b?ts=2`);
     expect([read.status, await read.text()]).toEqual([200, "body"]);
   });
@@ -326,12 +326,12 @@ describe("uploads racing entry changes (review findings)", () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     const stub = stubOf(bucket);
-    const ticket = await stub.reserveUpload(bucket, { entry: "e", ts: 3, size: 4, contentType: "a/b", labels: {} });
+    const ticket = await stub.reserveUpload({ entry: "e", ts: 3, size: 4, contentType: "a/b", labels: {} });
     if (!ticket.ok) throw new Error("reserve failed");
     await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("UPDATE pending_records SET lease_expires_at_ms = 1"));
-    const late = await stub.commitUpload(bucket, "e", 3, ticket.objectKey);
+    const late = await stub.commitUpload("e", 3, ticket.objectKey);
     expect(late.ok).toBe(false);
-    await stub.abortUpload(bucket, "e", 3, ticket.objectKey);
+    await stub.abortUpload(ticket.objectKey);
     await putRecord(bucket, "e", 3, "new");
   });
 });

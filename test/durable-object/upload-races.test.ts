@@ -117,15 +117,15 @@ describe("a commit whose reservation went away answers 404 or 409 and leaves not
       await createBucket(bucket, { quota_type: "HARD", quota_size: 1_000_000 });
       await putRecord(bucket, "big", 0, "first");
       const stub = stubOf(bucket);
-      const ticket = await stub.reserveUpload(bucket, meta("big", 1, 900_000));
+      const ticket = await stub.reserveUpload(meta("big", 1, 900_000));
       if (!ticket.ok) throw new Error(ticket.error.message);
       await env.RECORDS.put(ticket.objectKey, bytesOf(900_000));
 
       await race.meanwhile(bucket);
-      const committed = await stub.commitUpload(bucket, "big", 1, ticket.objectKey);
+      const committed = await stub.commitUpload("big", 1, ticket.objectKey);
       expect(committed.ok).toBe(false);
       if (!committed.ok) expect(race.statuses, committed.error.message).toContain(committed.error.status);
-      await stub.abortUpload(bucket, "big", 1, ticket.objectKey); // what the edge does after a refused commit
+      await stub.abortUpload(ticket.objectKey); // what the edge does after a refused commit
 
       for (const name of race.sweep(bucket)) {
         expect(await pendingCount(name), `${name}: reservations`).toBe(0);
@@ -139,7 +139,7 @@ describe("a commit whose reservation went away answers 404 or 409 and leaves not
     const bucket = uniqueName();
     const renamed = renamedName(bucket);
     await createBucket(bucket, { quota_type: "HARD", quota_size: 1_000_000 });
-    const ticket = await stubOf(bucket).reserveUpload(bucket, meta("big", 1, 900_000));
+    const ticket = await stubOf(bucket).reserveUpload(meta("big", 1, 900_000));
     if (!ticket.ok) throw new Error(ticket.error.message);
     await expectStatus(
       await api("PUT", `/b/${bucket}/rename`, { headers: JSON_HEADERS, body: JSON.stringify({ new_name: renamed }) }),
@@ -157,11 +157,11 @@ describe("a commit whose reservation went away answers 404 or 409 and leaves not
     await createBucket(bucket, { quota_type: "FIFO", quota_size: 2_000_000 });
     await putRecord(bucket, "big", 0, "first");
     const stub = stubOf(bucket);
-    const ticket = await stub.reserveUpload(bucket, meta("big", 1, 300_000));
+    const ticket = await stub.reserveUpload(meta("big", 1, 300_000));
     if (!ticket.ok) throw new Error(ticket.error.message);
     await env.RECORDS.put(ticket.objectKey, bytesOf(300_000));
     await expectStatus(await api("PUT", `/b/${bucket}/big/rename`, { body: JSON.stringify({ new_name: "moved" }) }), 200);
-    expect(await stub.commitUpload(bucket, "big", 1, ticket.objectKey)).toEqual({ ok: true });
+    expect(await stub.commitUpload("big", 1, ticket.objectKey)).toEqual({ ok: true });
     const read = await api("GET", `/b/${bucket}/moved?ts=1`);
     expect(read.status).toBe(200);
     expect((await read.arrayBuffer()).byteLength).toBe(300_000);
@@ -178,14 +178,14 @@ describe("FIFO makes room for uploads in flight by evicting stored data", () => 
     const stub = stubOf(bucket);
     const tickets = [];
     for (let i = 0; i < 30; i++) {
-      const ticket = await stub.reserveUpload(bucket, meta("big", 100 + i, 150_000));
+      const ticket = await stub.reserveUpload(meta("big", 100 + i, 150_000));
       expect(ticket.ok, `reservation ${i}: ${ticket.ok ? "" : ticket.error.message}`).toBe(true);
       if (ticket.ok) tickets.push({ ts: 100 + i, key: ticket.objectKey });
     }
     await Promise.all(tickets.map((ticket) => env.RECORDS.put(ticket.key, bytesOf(150_000, ticket.ts))));
     // Commits arrive in any order.
     for (const ticket of [...tickets].reverse()) {
-      const committed = await stub.commitUpload(bucket, "big", ticket.ts, ticket.key);
+      const committed = await stub.commitUpload("big", ticket.ts, ticket.key);
       expect(committed, `commit ${ticket.ts}`).toEqual({ ok: true });
     }
     const { info } = await bucketInfo(bucket);
@@ -217,7 +217,7 @@ describe("FIFO makes room for uploads in flight by evicting stored data", () => 
     await createBucket(bucket, { quota_type: "HARD", quota_size: 1_000_000 });
     const stub = stubOf(bucket);
     const results = [];
-    for (let i = 0; i < 10; i++) results.push(await stub.reserveUpload(bucket, meta("big", 1 + i, 150_000)));
+    for (let i = 0; i < 10; i++) results.push(await stub.reserveUpload(meta("big", 1 + i, 150_000)));
     expect(results.filter((result) => result.ok)).toHaveLength(6);
     const refused = results.find((result) => !result.ok);
     expect(refused && !refused.ok && refused.error).toEqual({ status: 400, message: `Quota of '${bucket}' exceeded` });
@@ -229,7 +229,7 @@ describe("the object of an upload in flight stays tracked until its lease ends",
     const bucket = uniqueName();
     await createBucket(bucket);
     const stub = stubOf(bucket);
-    const ticket = await stub.reserveUpload(bucket, meta("big", 1, 10_000_000));
+    const ticket = await stub.reserveUpload(meta("big", 1, 10_000_000));
     if (!ticket.ok) throw new Error(ticket.error.message);
     const leaseEnd = await runInDurableObject(
       stub,

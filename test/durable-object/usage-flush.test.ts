@@ -57,7 +57,7 @@ describe("usage in D1", () => {
       const original = holder.env;
       holder.env = { ...original, DB: failingDb };
       try {
-        const result = await instance.writeRecords(bucket, [
+        const result = await instance.writeRecords([
           {
             meta: { entry: "e", ts: 1_000_000, size: 8, contentType: "application/octet-stream", labels: {} },
             payload: new ArrayBuffer(8),

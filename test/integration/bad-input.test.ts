@@ -216,7 +216,7 @@ beforeAll(async () => {
   await createBucket(PENDING);
   await putRecord(PENDING, "e", 1, "done");
   // An upload in flight (row 34): the timestamp is reserved, its bytes never arrive.
-  const ticket = await stubOf(PENDING).reserveUpload(PENDING, {
+  const ticket = await stubOf(PENDING).reserveUpload({
     entry: "e",
     ts: 7,
     size: 1_000_000,

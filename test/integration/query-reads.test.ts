@@ -28,7 +28,7 @@ async function fillNonMatching(bucket: string, entry: string, first: number, cou
       meta: { entry, ts: first + i + j, size: 1, contentType: "text/plain", labels: { match: "no" } },
       payload: new Uint8Array([120]).buffer as ArrayBuffer,
     }));
-    const result = await stub.writeRecords(bucket, items);
+    const result = await stub.writeRecords(items);
     expect(result.ok && result.outcomes.every((outcome) => outcome.ok)).toBe(true);
   }
 }
@@ -381,7 +381,7 @@ describe("the header budget counts entry names", () => {
           payload: new Uint8Array([1]).buffer as ArrayBuffer,
         },
       ];
-      const written = await stub.writeRecords(bucket, items);
+      const written = await stub.writeRecords(items);
       expect(written.ok).toBe(true);
     }
     const id = await createQuery("v2", bucket, ["*"], {});

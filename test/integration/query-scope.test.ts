@@ -177,7 +177,7 @@ describe("queries do not outlive their bucket", () => {
         strict: false,
         when: null,
       };
-      for (let i = 0; i < MAX_OPEN_QUERIES; i++) expect((await stub.createQuery(bucket, spec)).ok).toBe(true);
+      for (let i = 0; i < MAX_OPEN_QUERIES; i++) expect((await stub.createQuery(spec)).ok).toBe(true);
       const full = await api("POST", `/b/${bucket}/e/q`, { body: JSON.stringify({ query_type: "QUERY" }) });
       expect(full.status).toBe(429);
       await full.arrayBuffer();

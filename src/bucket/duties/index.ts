@@ -1,0 +1,38 @@
+/** The alarm's duties of one bucket object, in the order each run does them. */
+import type { QueryEngine } from "../query-engine";
+import type { RecordIndex } from "../record-index";
+import type { Garbage } from "./garbage";
+import type { MaintenanceDuty } from "./maintenance";
+import type { Sealing } from "./sealing";
+import type { UsageFlush } from "./usage-flush";
+
+export interface DutyDeps {
+  usage: UsageFlush;
+  sealing: Sealing;
+  garbage: Garbage;
+  queries: QueryEngine;
+  index: RecordIndex;
+  /** Releases uploads whose lease ran out, unless the bucket is gone or frozen for a rename. */
+  sweepExpiredUploads: () => void;
+  frozen: () => boolean;
+  now: () => number;
+}
+
+export function bucketDuties(deps: DutyDeps): MaintenanceDuty[] {
+  const { usage, sealing, garbage, queries, index } = deps;
+  return [
+    { name: "usage", run: () => usage.flushIfDirty(), nextDueAt: () => usage.nextDueAt() },
+    { name: "sealing", run: (deadline) => sealing.run(deadline), nextDueAt: () => sealing.nextDueAt() },
+    {
+      name: "uploads",
+      run: async () => deps.sweepExpiredUploads(),
+      // While frozen, sealing's recheck brings the alarm back.
+      nextDueAt: () => (deps.frozen() ? null : index.nextLeaseExpiry()),
+    },
+    { name: "queries", run: async () => queries.sweepExpired(deps.now()), nextDueAt: () => queries.nextExpiry() },
+    { name: "purges", run: (deadline) => garbage.purgeDeletedGenerations(deadline), nextDueAt: () => garbage.nextPurgeAt() },
+    { name: "garbage", run: (deadline) => garbage.deleteDue(deadline), nextDueAt: () => garbage.nextGarbageAt() },
+    // Lifecycles and a replication log join here, before the final usage flush.
+    { name: "usage (final)", run: () => usage.flushIfDirty(), nextDueAt: () => null },
+  ];
+}
