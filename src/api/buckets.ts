@@ -35,7 +35,7 @@ bucketRoutes.post("/:bucket", async (c) => {
   const patch = parseOr422(bucketSettingsPatch, await readJsonBody(c.req.raw, {}));
   assertBucketName(name);
   const settings: BucketSettings = { ...c.get("config").bucketDefaults, ...givenSettings(patch) };
-  unwrap(await bucketStub(c.env, name).createBucket(settings));
+  unwrap(await bucketStub(c.env, name).createBucket(name, settings));
   return c.body(null, 200);
 });
 

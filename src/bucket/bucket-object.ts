@@ -12,36 +12,19 @@ import type { Bindings } from "../env";
 import { type ErrorInfo, fail, type Result } from "../errors";
 import { isMetaEntry } from "../model/entry-names";
 import type { BodyLocation, ItemOutcome, LabelChanges, RecordMeta, RecordView, StagedItem, UploadTicket } from "../model/records";
-import { BucketLifecycle } from "./bucket-lifecycle";
 import { type BucketInfo, bucketInfo, bucketSettings, type EntryInfo, entryInfos } from "./bucket-store";
-import { bucketDuties } from "./duties";
-import { Garbage } from "./duties/garbage";
-import { type MaintenanceDuty, runMaintenance } from "./duties/maintenance";
-import { Rename } from "./duties/rename";
-import { Sealing } from "./duties/sealing";
-import { UsageFlush } from "./duties/usage-flush";
-import { newEffects, WriteEffects } from "./duties/write-effects";
-import { type Batch, type BatchLimits, type CursorCommit, QueryEngine, type QueryScope, type QuerySpec } from "./query-engine";
-import { RecordIndex } from "./record-index";
-import {
-  abortUpload,
-  commitRecord,
-  entryNotFound,
-  type OpsContext,
-  removeBatch,
-  removeEntryTree,
-  removeRecord,
-  renameEntryTree,
-  reserveRecord,
-  sweepExpiredUploads,
-  updateLabels,
-  updateLabelsBatch,
-  writeStagedRecords,
-} from "./record-ops";
+import { runMaintenance } from "./duties/maintenance";
+import { newEffects } from "./duties/write-effects";
+import { assembleParts, type ObjectParts } from "./object-parts";
+import type { Batch, BatchLimits, CursorCommit, QueryScope, QuerySpec } from "./query-engine";
+import { removeBatch, removeEntryTree, removeRecord, renameEntryTree, updateLabels, updateLabelsBatch } from "./record-edits";
+import { entryNotFound } from "./record-errors";
+import type { RecordIndex } from "./record-index";
+import { abortUpload, commitRecord, type OpsContext, reserveRecord, writeStagedRecords } from "./record-ops";
 import { readRecord } from "./record-reads";
 import type { ExportPage } from "./rename";
 import { migrate } from "./schema";
-import { type BucketTables, openTables } from "./tables";
+import type { BucketTables } from "./tables";
 import type { BucketRow } from "./tables/bucket-row";
 import { transactOutcome } from "./transaction";
 
@@ -62,62 +45,26 @@ const OK = { ok: true } as const;
 const bucketNotFound = (name: string) => fail(404, `Bucket '${name}' is not found`);
 
 export class BucketObject extends DurableObject<Bindings> {
-  protected readonly tables: BucketTables;
-  protected readonly index: RecordIndex;
-  protected readonly queries: QueryEngine;
-  private readonly usage: UsageFlush;
-  private readonly sealing: Sealing;
-  private readonly garbage: Garbage;
-  private readonly rename: Rename;
-  private readonly effects: WriteEffects;
-  /** The alarm's duties, in order. Lifecycles and a replication log join this list. */
-  private readonly duties: readonly MaintenanceDuty[];
-  private readonly lifecycle: BucketLifecycle;
+  private readonly parts: ObjectParts;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
-    const storage = ctx.storage;
-    const now = () => Date.now();
-    const scheduleAlarm = (atMs: number) => this.scheduleAlarm(atMs);
-    const records = () => this.env; // read per use: tests wrap or swap bindings on a live instance
-    this.tables = openTables(storage.sql);
-    this.index = new RecordIndex(this.tables);
-    this.queries = new QueryEngine(this.tables, this.index);
-    this.usage = new UsageFlush({ tables: this.tables, db: () => this.env.DB, now, scheduleAlarm });
-    this.sealing = new Sealing({ storage, tables: this.tables, index: this.index, records, now, frozen: () => this.frozen() });
-    this.garbage = new Garbage({ tables: this.tables, records, usage: this.usage, now });
-    this.rename = new Rename({
-      storage,
-      tables: this.tables,
-      usage: this.usage,
-      sourceOf: (name) => this.env.BUCKETS.getByName(name) as unknown as DurableObjectStub<BucketObject>,
-      now,
-      scheduleAlarm,
-    });
-    this.lifecycle = new BucketLifecycle({ storage, tables: this.tables, usage: this.usage, now, scheduleAlarm });
-    this.effects = new WriteEffects({
-      index: this.index,
-      sealing: this.sealing,
-      usage: this.usage,
-      garbage: this.garbage,
-      scheduleAlarm,
-    });
-    this.duties = bucketDuties({
-      usage: this.usage,
-      sealing: this.sealing,
-      garbage: this.garbage,
-      queries: this.queries,
-      index: this.index,
-      sweepExpiredUploads: () => {
-        const row = this.tables.bucket.get();
-        if (row && !this.frozen()) storage.transactionSync(() => sweepExpiredUploads(this.opsContext(row), 1000));
-      },
-      frozen: () => this.frozen(),
-      now,
-    });
+    this.parts = assembleParts(
+      ctx.storage,
+      () => this.env,
+      (atMs) => this.scheduleAlarm(atMs),
+    );
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
     });
+  }
+
+  protected get tables(): BucketTables {
+    return this.parts.tables;
+  }
+
+  protected get index(): RecordIndex {
+    return this.parts.index;
   }
 
   /** This bucket's name: the object's id carries it; the bucket row keeps it for ids without one. */
@@ -129,9 +76,14 @@ export class BucketObject extends DurableObject<Bindings> {
 
   // ---- bucket lifecycle -------------------------------------------------------------------
 
-  /** POST /b/:bucket. The name becomes visible in /list before this returns. */
-  async createBucket(settings: BucketSettings): Promise<Ok> {
-    return this.lifecycle.create(this.bucketName, settings, this.rename.abandonStalled(this.tables.bucket.get()));
+  /**
+   * POST /b/:bucket. The name becomes visible in /list before this returns. The name is persisted
+   * in the bucket row, so an id that carries no name (idFromString) still knows it afterwards.
+   */
+  async createBucket(name: string, settings: BucketSettings): Promise<Ok> {
+    const idName = this.ctx.id.name;
+    if (idName !== undefined && idName !== name) throw new Error(`the object of bucket '${idName}' cannot create '${name}'`);
+    return this.parts.lifecycle.create(name, settings, this.parts.rename.abandonStalled(this.tables.bucket.get()));
   }
 
   /** GET /b/:bucket */
@@ -164,7 +116,7 @@ export class BucketObject extends DurableObject<Bindings> {
   /** DELETE /b/:bucket: the index goes at once, the alarm purges the R2 objects. */
   async deleteBucket(): Promise<Ok> {
     const row = this.liveBucket();
-    return "error" in row ? row : this.lifecycle.delete(row);
+    return "error" in row ? row : this.parts.lifecycle.delete(row);
   }
 
   // ---- records ------------------------------------------------------------------------------
@@ -180,7 +132,7 @@ export class BucketObject extends DurableObject<Bindings> {
     if ("error" in row) return row;
     const effects = newEffects();
     const outcomes = this.ctx.storage.transactionSync(() => writeStagedRecords(this.opsContext(row), effects, items));
-    await this.effects.afterWrite(effects);
+    await this.parts.effects.afterWrite(effects);
     return { ok: true, outcomes };
   }
 
@@ -195,7 +147,7 @@ export class BucketObject extends DurableObject<Bindings> {
       if (reserved.ok) ticket = { objectKey: reserved.objectKey, leaseMs: reserved.leaseMs };
       return reserved.ok ? { ok: true } : reserved;
     });
-    await this.effects.afterWrite(effects);
+    await this.parts.effects.afterWrite(effects);
     await this.scheduleAlarm(Date.now() + (ticket?.leaseMs ?? 0));
     return outcome.ok && ticket ? { ok: true, ...ticket } : (outcome as { ok: false; error: ErrorInfo });
   }
@@ -210,7 +162,7 @@ export class BucketObject extends DurableObject<Bindings> {
     }
     const effects = newEffects();
     const outcome = this.transact(row, (ops) => commitRecord(ops, effects, entry, ts, objectKey));
-    await this.effects.afterWrite(effects);
+    await this.parts.effects.afterWrite(effects);
     return outcome.ok ? OK : outcome;
   }
 
@@ -241,7 +193,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const row = this.liveBucket();
     if ("error" in row) return row;
     const outcome = this.transact(row, (ops) => updateLabels(ops, entry, ts, changes));
-    if (outcome.ok) await this.usage.changed();
+    if (outcome.ok) await this.parts.usage.changed();
     return outcome.ok ? OK : outcome;
   }
 
@@ -252,7 +204,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const row = this.liveBucket();
     if ("error" in row) return row;
     const outcomes = this.ctx.storage.transactionSync(() => updateLabelsBatch(this.opsContext(row), items));
-    if (outcomes.some((outcome) => outcome.ok)) await this.usage.changed();
+    if (outcomes.some((outcome) => outcome.ok)) await this.parts.usage.changed();
     return { ok: true, outcomes };
   }
 
@@ -261,7 +213,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const row = this.liveBucket();
     if ("error" in row) return row;
     const outcomes = this.ctx.storage.transactionSync(() => removeBatch(this.opsContext(row), items));
-    if (outcomes.some((outcome) => outcome.ok)) await this.effects.afterRemoval();
+    if (outcomes.some((outcome) => outcome.ok)) await this.parts.effects.afterRemoval();
     return { ok: true, outcomes };
   }
 
@@ -277,7 +229,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const row = this.liveBucket();
     if ("error" in row) return row;
     const outcome = this.transact(row, (ops) => removeRecord(ops, entry, ts));
-    if (outcome.ok) await this.effects.afterRemoval();
+    if (outcome.ok) await this.parts.effects.afterRemoval();
     return outcome.ok ? OK : outcome;
   }
 
@@ -287,7 +239,7 @@ export class BucketObject extends DurableObject<Bindings> {
     if ("error" in row) return row;
     const outcome = this.transact(row, (ops) => removeEntryTree(ops, entryName));
     if (!outcome.ok) return outcome;
-    await this.effects.afterRemoval();
+    await this.parts.effects.afterRemoval();
     return OK;
   }
 
@@ -297,7 +249,7 @@ export class BucketObject extends DurableObject<Bindings> {
     if ("error" in row) return row;
     const outcome = this.transact(row, (ops) => renameEntryTree(ops, entryName, newName));
     if (!outcome.ok) return outcome;
-    await this.usage.changed();
+    await this.parts.usage.changed();
     return OK;
   }
 
@@ -310,7 +262,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const single = spec.kind === "entry" ? spec.entries[0] : undefined;
     if (single !== undefined && !this.index.entry(single)) return entryNotFound(row.name, single);
     const now = Date.now();
-    const created = this.ctx.storage.transactionSync(() => this.queries.create(spec, now));
+    const created = this.ctx.storage.transactionSync(() => this.parts.queries.create(spec, now));
     if (created.ok) await this.scheduleAlarm(now + spec.ttlSeconds * 1000);
     return created;
   }
@@ -328,7 +280,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const row = this.liveBucket();
     if ("error" in row) return row;
     return this.ctx.storage.transactionSync(() =>
-      this.queries.next(id, scope, limits, withBody, Date.now(), (record) => {
+      this.parts.queries.next(id, scope, limits, withBody, Date.now(), (record) => {
         const bytes = this.index.stagedPayload(record);
         if (!bytes) throw new Error(`staged payload of ${row.name} entry ${record.entry_id} at ${record.ts} is missing`);
         return bytes;
@@ -340,7 +292,7 @@ export class BucketObject extends DurableObject<Bindings> {
   async commitQuery(commit: CursorCommit): Promise<Result<{ committed: boolean }>> {
     const row = this.liveBucket();
     if ("error" in row) return row;
-    return { ok: true, committed: this.queries.commit(commit) };
+    return { ok: true, committed: this.parts.queries.commit(commit) };
   }
 
   /** REMOVE queries: deletes matching records in one transaction; a strict-mode error removes nothing. */
@@ -355,13 +307,13 @@ export class BucketObject extends DurableObject<Bindings> {
     const outcome = this.transact(row, (ops) => {
       // The reference creates a missing entry here; we do not (it would be an empty entry with an
       // unvalidated name) and report 0 removed records.
-      const result = this.queries.remove(spec, (rows) => ops.index.removeRecords(rows, ops.nowMs));
+      const result = this.parts.queries.remove(spec, (rows) => ops.index.removeRecords(rows, ops.nowMs));
       if (!result.ok) return result;
       removed = result.removed;
       return { ok: true };
     });
     if (!outcome.ok) return outcome;
-    await this.effects.afterRemoval();
+    await this.parts.effects.afterRemoval();
     return { ok: true, removed };
   }
 
@@ -369,27 +321,27 @@ export class BucketObject extends DurableObject<Bindings> {
 
   /** PUT /b/:old/rename, called on the object of the new name. */
   async renameBucketInto(oldName: string): Promise<Ok> {
-    return this.rename.into(this.bucketName, oldName);
+    return this.parts.rename.into(this.bucketName, oldName);
   }
 
   /** Source side of a rename: freezes the bucket and hands over its settings with an attempt id. */
   async beginRenameOut(newName: string): Promise<Result<{ bucket: BucketRow; attempt: string }>> {
-    return this.rename.beginOut(this.bucketName, newName, this.lifecycle.registering);
+    return this.parts.rename.beginOut(this.bucketName, newName, this.parts.lifecycle.registering);
   }
 
   async exportRenamePage(attempt: string, table: string, after: SqlStorageValue[] | null): Promise<Result<ExportPage>> {
-    return this.rename.exportPage(this.bucketName, attempt, table, after);
+    return this.parts.rename.exportPage(this.bucketName, attempt, table, after);
   }
 
   /** The index now lives under the new name: forget it here without purging R2. */
   async finishRenameOut(attempt: string): Promise<Ok> {
-    return this.rename.finishOut(this.bucketName, attempt);
+    return this.parts.rename.finishOut(this.bucketName, attempt);
   }
 
   // ---- maintenance --------------------------------------------------------------------------
 
   override async alarm(): Promise<void> {
-    const next = await runMaintenance(this.duties, () => Date.now());
+    const next = await runMaintenance(this.parts.duties, () => Date.now());
     // scheduleAlarm keeps an earlier alarm a request may have set while this one ran.
     if (next !== null) await this.scheduleAlarm(Math.max(next, Date.now()));
   }
@@ -401,16 +353,10 @@ export class BucketObject extends DurableObject<Bindings> {
 
   // ---- guard, transaction, effects ----------------------------------------------------------
 
-  /** A bucket being renamed is frozen: its index is being copied, so nothing may change it. */
-  private frozen(): boolean {
-    const row = this.tables.bucket.get();
-    return row !== undefined && (row.renaming_to !== null || row.renaming_from !== null);
-  }
-
   /** The bucket row if this object holds a live bucket, or the error a request should get. */
   protected liveBucket(): BucketRow | { ok: false; error: ErrorInfo } {
-    const row = this.rename.abandonStalled(this.tables.bucket.get());
-    if (!row || this.lifecycle.registering) return bucketNotFound(this.bucketName);
+    const row = this.parts.rename.abandonStalled(this.tables.bucket.get());
+    if (!row || this.parts.lifecycle.registering) return bucketNotFound(this.bucketName);
     if (row.renaming_from || row.renaming_to) return fail(409, `Bucket '${row.name}' is being renamed`);
     return row;
   }

@@ -8,181 +8,55 @@
 import { type ErrorInfo, fail } from "../errors";
 import { isMetaEntry } from "../model/entry-names";
 import type { Labels } from "../model/records";
-import {
-  ConditionError,
-  createEvaluator,
-  type Evaluator,
-  type EvaluatorState,
-  type ParsedWhen,
-  parseWhen,
-} from "../query/condition";
+import { createEvaluator, type Evaluator, parseWhen } from "../query/condition";
 import { selectEntries } from "../query/entry-patterns";
+import {
+  type Batch,
+  type BatchLimits,
+  type BatchRecord,
+  bodyOf,
+  type CursorCommit,
+  conditionFailure,
+  type EntryCursor,
+  isTombstone,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_METADATA_BYTES,
+  MAX_BATCH_RECORDS,
+  MAX_CONTEXT_ROWS,
+  MAX_OPEN_QUERIES,
+  MAX_SCANNED_ROWS_PER_CALL,
+  MAX_TS,
+  MERGE_CHUNK_ROWS,
+  metadataBytes,
+  parseCondition,
+  type QueryScope,
+  type QuerySpec,
+  queryNotFound,
+  recordsWithinHeaderBudget,
+} from "./query-batch";
 import type { RecordIndex, RecordRow } from "./record-index";
 import type { BucketTables } from "./tables";
 import type { EntryRef } from "./tables/entries";
 import type { QueryRow } from "./tables/queries";
 
-export interface QuerySpec {
-  /** 'entry': one named entry (v1 endpoints); 'multi': entry patterns (/io). */
-  kind: "entry" | "multi";
-  entries: string[];
-  start: number | null;
-  stop: number | null;
-  ttlSeconds: number;
-  continuous: boolean;
-  onlyMetadata: boolean;
-  strict: boolean;
-  when: unknown;
-}
-
-/**
- * The read path a query id arrives on: an entry query answers only its own entry's `?q=` and
- * `…/batch` reads, a v2 query only `/io/:bucket/read`; any other path finds no such query.
- */
-export type QueryScope = { kind: "entry"; entry: string } | { kind: "multi" };
-
-export interface BatchLimits {
-  maxRecords: number;
-  /** Body bytes; the record that crosses the limit is still included. */
-  maxBytes: number;
-  /** Estimated header bytes of the batch's metadata. */
-  maxMetadataBytes: number;
-  /** v2: end the batch rather than let two entries' time ranges interleave. */
-  contiguousEntries: boolean;
-}
-
-/**
- * Where a batch finds a record's bytes: inline (staged), its own R2 object (`whole`), or a range
- * of a sealed block object of `objectBytes` bytes.
- */
-export type QueryBody =
-  | { kind: "none" }
-  | { kind: "inline"; bytes: ArrayBuffer }
-  | { kind: "r2"; key: string; offset: number; whole: boolean; objectBytes: number | null };
-
-export interface BatchRecord {
-  entry: string;
-  ts: number;
-  size: number;
-  contentType: string;
-  labels: Labels;
-  body: QueryBody;
-}
-
-export interface Batch {
-  records: BatchRecord[];
-  /** No record is left after this batch (for continuous queries: none right now). */
-  last: boolean;
-  /**
-   * No records in this batch. With `last` the query has nothing (more) to send: 204. Without it
-   * the scan budget of one call ran out first: the caller asks again.
-   */
-  empty: boolean;
-  continuous: boolean;
-  /** The query reads metadata only: records carry their sizes but no bodies. */
-  onlyMetadata: boolean;
-}
-
-/**
- * The cursor position after a batch with records, persisted only once the edge has the batch's
- * bytes in hand (`commit`), so a failed read sends the same records again. `base` is the stored
- * position the batch was read from: a concurrent read of the same query that committed first
- * makes this commit fail instead of skipping or repeating records.
- */
-export interface CursorCommit {
-  id: number;
-  base: string;
-  cursors: string;
-  finished: boolean;
-}
-
-interface EntryCursor {
-  after: number | null;
-  state?: EvaluatorState;
-  /** #ctx_before: timestamps of examined, unsent rows since the last sent one (newest last). */
-  recent?: number[];
-  /** #ctx_after: records still to send after the last match (count form). */
-  afterLeft?: number;
-  /** #ctx_after: send records up to this timestamp after the last match (duration form). */
-  afterUntil?: number;
-  /** Records already selected that did not fit the previous batch (a context burst); sent first. */
-  carry?: number[];
-}
-
-/** #ctx_before in duration form keeps at most this many candidate rows per entry. */
-const MAX_CONTEXT_ROWS = 10_000;
-
-/** Rows fetched from the index per entry per step of the merge: one chunk's worth. */
-const MERGE_CHUNK_ROWS = 1024;
-/**
- * Index rows one call may examine before it returns what it has (a selective `when`). The object
- * runs other requests only between calls, so this bounds how long a scan holds the bucket; the
- * edge calls again until it has records or the query is done.
- */
-export const MAX_SCANNED_ROWS_PER_CALL = 5_000;
-/** Caps no directive can raise: staged payloads travel inline in one RPC reply (≤ 32 MiB). */
-export const MAX_BATCH_RECORDS = 1000;
-export const MAX_BATCH_BYTES = 16_000_000;
-/** Header budget no directive can raise: batch metadata travels in response headers. */
-export const MAX_BATCH_METADATA_BYTES = 64_000;
-/** Open (not yet expired) queries one bucket keeps; each holds its condition and cursors. */
-export const MAX_OPEN_QUERIES = 1000;
-/** Largest timestamp we store (timestamps are kept ≤ 2^53 − 1). */
-const MAX_TS = Number.MAX_SAFE_INTEGER;
-
-export const queryNotFound = (id: number) =>
-  fail(404, `Query ${id} not found and it might have expired. Check TTL in your query request.`);
-
-function conditionFailure(error: unknown): { ok: false; error: ErrorInfo } {
-  if (error instanceof ConditionError) {
-    const status = error.status === 404 ? 404 : error.status === 400 ? 400 : 422;
-    return fail(status, error.message);
-  }
-  throw error;
-}
-
-/** Parses `when` at creation, so a malformed condition is a 422 before any id is handed out. */
-export function parseCondition(when: unknown): ParsedWhen | null | { ok: false; error: ErrorInfo } {
-  if (when === null || when === undefined) return null;
-  try {
-    return parseWhen(when);
-  } catch (error) {
-    return conditionFailure(error);
-  }
-}
-
-/** The tombstone filter every query on a `$meta` entry gets. */
-function isTombstone(entry: string, labels: Labels): boolean {
-  return isMetaEntry(entry) && labels.remove === "true";
-}
-
-/** Rough header bytes of one record in a batch response (name, length, type, labels). */
-export function metadataBytes(record: { ts: number; size: number; contentType: string; labels: Labels }): number {
-  let bytes = 32 + String(record.ts).length + String(record.size).length + record.contentType.length;
-  for (const [name, value] of Object.entries(record.labels)) bytes += name.length + value.length + 4;
-  return bytes;
-}
-
-/**
- * How many of `records` (at least one) fit `budget` bytes of response headers, counting each
- * entry's name once as a batch header lists it (percent-encoded, with its per-entry headers).
- */
-export function recordsWithinHeaderBudget(records: readonly BatchRecord[], budget: number): number {
-  const entries = new Set<string>();
-  let bytes = 0;
-  for (let i = 0; i < records.length; i++) {
-    const record = records[i]!;
-    let next = metadataBytes(record);
-    if (!entries.has(record.entry)) next += encodeURIComponent(record.entry).length + ENTRY_HEADER_BYTES;
-    if (i > 0 && bytes + next > budget) return i;
-    entries.add(record.entry);
-    bytes += next;
-  }
-  return records.length;
-}
-
-/** Header bytes a batch spends per entry besides its name (v2 start-ts and label-name lines). */
-const ENTRY_HEADER_BYTES = 64;
+export {
+  type Batch,
+  type BatchLimits,
+  type BatchRecord,
+  type CursorCommit,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_METADATA_BYTES,
+  MAX_BATCH_RECORDS,
+  MAX_OPEN_QUERIES,
+  MAX_SCANNED_ROWS_PER_CALL,
+  metadataBytes,
+  parseCondition,
+  type QueryBody,
+  type QueryScope,
+  type QuerySpec,
+  queryNotFound,
+  recordsWithinHeaderBudget,
+} from "./query-batch";
 
 export class QueryEngine {
   constructor(
@@ -540,21 +414,4 @@ export class QueryEngine {
     }
     return { ok: true, removed };
   }
-}
-
-function bodyOf(
-  row: RecordRow,
-  payload: (row: RecordRow) => ArrayBuffer,
-  blockBytes: (blockId: number) => number | null,
-): QueryBody {
-  if (row.size === 0) return { kind: "none" };
-  if (row.location === "staged") return { kind: "inline", bytes: payload(row) };
-  const whole = row.location === "object";
-  return {
-    kind: "r2",
-    key: row.object_key ?? "",
-    offset: row.object_offset ?? 0,
-    whole,
-    objectBytes: whole ? row.size : blockBytes(row.block_id),
-  };
 }

@@ -50,7 +50,7 @@ describe("bucket object lifecycle regressions", () => {
     const name = uniqueName("bug-create-d1");
     const result = await withD1Down(name, async (instance) => {
       try {
-        return await instance.createBucket({ ...DEFAULT_SETTINGS });
+        return await instance.createBucket(name, { ...DEFAULT_SETTINGS });
       } catch (error) {
         return { thrown: String(error) };
       }
@@ -131,7 +131,7 @@ describe("bucket object lifecycle regressions", () => {
     const outcomes = await runInDurableObject(stubOf(newName), async (instance) => {
       // The rename awaits the source object's RPC; meanwhile a create of the new name arrives.
       const renaming = instance.renameBucketInto(oldName);
-      const created = await instance.createBucket({ ...DEFAULT_SETTINGS, quota_size: 2 });
+      const created = await instance.createBucket(newName, { ...DEFAULT_SETTINGS, quota_size: 2 });
       return { renamed: await renaming, created };
     });
     const bothSucceeded = outcomes.renamed.ok && outcomes.created.ok;
@@ -318,7 +318,7 @@ describe("rename under concurrency and faults (review findings)", () => {
         } as unknown as D1Database,
       };
       try {
-        const creating = instance.createBucket({ ...DEFAULT_SETTINGS });
+        const creating = instance.createBucket(name, { ...DEFAULT_SETTINGS });
         const write = await instance.writeRecords([
           { meta: { entry: "e", ts: 1, size: 1, contentType: "a/b", labels: {} }, payload: new Uint8Array([1]).buffer },
         ]);

@@ -1,0 +1,71 @@
+/**
+ * The bucket object's collaborators, wired once per instance: each duty gets its dependencies
+ * explicitly (the SQLite tables, the storage for transactions, the clock, the bindings).
+ */
+import type { Bindings } from "../env";
+import { BucketLifecycle } from "./bucket-lifecycle";
+import { bucketDuties } from "./duties";
+import { Garbage } from "./duties/garbage";
+import type { MaintenanceDuty } from "./duties/maintenance";
+import { Rename, type RenameSource } from "./duties/rename";
+import { Sealing } from "./duties/sealing";
+import { UsageFlush } from "./duties/usage-flush";
+import { WriteEffects } from "./duties/write-effects";
+import { QueryEngine } from "./query-engine";
+import { RecordIndex } from "./record-index";
+import { sweepExpiredUploads } from "./record-ops";
+import { type BucketTables, openTables } from "./tables";
+
+export interface ObjectParts {
+  tables: BucketTables;
+  index: RecordIndex;
+  queries: QueryEngine;
+  usage: UsageFlush;
+  sealing: Sealing;
+  garbage: Garbage;
+  rename: Rename;
+  lifecycle: BucketLifecycle;
+  effects: WriteEffects;
+  /** The alarm's duties, in order. */
+  duties: readonly MaintenanceDuty[];
+}
+
+/** A bucket being renamed is frozen: its index is being copied, so nothing may change it. */
+export function isFrozen(tables: BucketTables): boolean {
+  const row = tables.bucket.get();
+  return row !== undefined && (row.renaming_to !== null || row.renaming_from !== null);
+}
+
+export function assembleParts(
+  storage: DurableObjectStorage,
+  /** Read on every use: tests wrap or swap bindings on a live instance. */
+  bindings: () => Bindings,
+  scheduleAlarm: (atMs: number) => Promise<void>,
+): ObjectParts {
+  const now = () => Date.now();
+  const tables = openTables(storage.sql);
+  const frozen = () => isFrozen(tables);
+  const index = new RecordIndex(tables);
+  const queries = new QueryEngine(tables, index);
+  const usage = new UsageFlush({ tables, db: () => bindings().DB, now, scheduleAlarm });
+  const sealing = new Sealing({ storage, tables, index, records: bindings, now, frozen });
+  const garbage = new Garbage({ tables, records: bindings, usage, now });
+  const sourceOf = (name: string) => bindings().BUCKETS.getByName(name) as unknown as RenameSource;
+  const rename = new Rename({ storage, tables, usage, sourceOf, now, scheduleAlarm });
+  const lifecycle = new BucketLifecycle({ storage, tables, usage, now, scheduleAlarm });
+  const effects = new WriteEffects({ index, sealing, usage, garbage, scheduleAlarm });
+  const duties = bucketDuties({
+    usage,
+    sealing,
+    garbage,
+    queries,
+    index,
+    sweepExpiredUploads: () => {
+      const bucket = tables.bucket.get();
+      if (bucket && !frozen()) storage.transactionSync(() => sweepExpiredUploads({ index, bucket, nowMs: now() }, 1000));
+    },
+    frozen,
+    now,
+  });
+  return { tables, index, queries, usage, sealing, garbage, rename, lifecycle, effects, duties };
+}
