@@ -1,5 +1,5 @@
 /**
- * The only code that writes the bucket registry and usage to D1 (habit 9). The bucket object calls
+ * The only code that writes the bucket registry and usage to D1. The bucket object calls
  * `syncRegistry` to make D1's row for its name equal to its own state: an upsert while the bucket
  * exists, a delete once it is gone. Calls are serialised per object so an older sync can never
  * land after a newer one.
@@ -34,7 +34,7 @@ export async function deleteRegistryRow(db: D1Database, name: string, generation
   await db.prepare("DELETE FROM buckets WHERE name = ?1 AND generation = ?2").bind(name, generation).run();
 }
 
-/** Removes exact mentions of a deleted bucket from every token's read/write lists (§3.7). */
+/** Removes exact mentions of a deleted bucket from every token's read/write lists. */
 export async function forgetBucketInTokens(db: D1Database, name: string): Promise<void> {
   await db
     .prepare(
@@ -48,7 +48,7 @@ export async function forgetBucketInTokens(db: D1Database, name: string): Promis
     .run();
 }
 
-/** Renames exact mentions of a bucket in every token's read/write lists (§3.7). */
+/** Renames exact mentions of a bucket in every token's read/write lists. */
 export async function renameBucketInTokens(db: D1Database, oldName: string, newName: string): Promise<void> {
   await db
     .prepare(

@@ -1,5 +1,5 @@
 /**
- * Directives (§6.3.5): top-level `#…` keys of `when` that tune the query instead of filtering
+ * Directives: top-level `#…` keys of `when` that tune the query instead of filtering
  * records. They are validated here, at parse time, into typed values (µs for durations, bytes for
  * sizes) so the query layer never sees raw JSON. `#ext` is rejected: no extensions exist here.
  */

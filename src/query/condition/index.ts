@@ -1,5 +1,5 @@
 /**
- * The conditional query language `when` (contract §6.3) as a pure module: no Workers APIs, no I/O.
+ * The conditional query language `when` as a pure module: no Workers APIs, no I/O.
  *
  * Usage (inside the bucket Durable Object, per query):
  *
@@ -24,7 +24,7 @@
  *   passed a bad record or state snapshot. Nothing else is ever thrown.
  *
  * Where this port differs from the reference on purpose:
- * - `"$op": {…}` with an operator taking operands is unary shorthand (§6.3.1 form 3); only other
+ * - `"$op": {…}` with an operator taking operands is unary shorthand; only other
  *   keys (labels, constants, `$timestamp`/`$id`) start object notation. A nested object with several
  *   keys is one ANDed operand (the reference splices them into the operand list).
  * - Constant operands are checked at parse time: divisor 0, `$cast` type, time zone, `$each_n: 0`,

@@ -1,5 +1,5 @@
 /**
- * Turns the `when` JSON (§6.3.1) into an immutable condition tree plus typed directives. Malformed
+ * Turns the `when` JSON into an immutable condition tree plus typed directives. Malformed
  * input fails here, at query creation, with the reference's 422 messages. Nesting depth and node
  * count are capped so hostile input cannot exhaust the stack or the CPU budget of a request.
  */
@@ -75,7 +75,7 @@ export function previewJson(value: unknown): string {
 const NULLARY_OPERATORS: ReadonlySet<string> = new Set(["$timestamp", "$id"]);
 
 /**
- * Whether `"<key>": {…}` is unary shorthand (the object is a nested condition, §6.3.1 form 3)
+ * Whether `"<key>": {…}` is unary shorthand (the object is a nested condition)
  * rather than object notation (form 1). A key naming an operator that takes operands can only be
  * meant as shorthand, `{"$not": {"&flag": {"$eq": true}}}`; every other key (a label reference, a
  * constant, or `$timestamp`/`$id`, as in `{"$timestamp": {"$gte": 1000}}`) is a left operand.

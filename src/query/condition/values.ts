@@ -1,5 +1,5 @@
 /**
- * Value types of the `when` language and their coercions (contract §6.3.2). Label values arrive as
+ * Value types of the `when` language and their coercions. Label values arrive as
  * strings and are parsed on every reference; constants come from JSON. Integers and durations are
  * `bigint` so the whole i64 range of the reference behaves exactly (no silent precision loss);
  * floats are JS numbers (f64). Formatting follows Rust's `Display`, because stringified values are
@@ -260,7 +260,7 @@ function compareNumbers(a: number, b: number): -1 | 0 | 1 | undefined {
 }
 
 /**
- * Ordering per §6.3.2: Bool, Int, Float and Duration compare numerically with each other; String
+ * Ordering: Bool, Int, Float and Duration compare numerically with each other; String
  * only with String. `undefined` when not comparable (string vs non-string, or NaN).
  */
 export function compareValues(left: Value, right: Value): -1 | 0 | 1 | undefined {
@@ -277,7 +277,7 @@ export function compareValues(left: Value, right: Value): -1 | 0 | 1 | undefined
   return compareNumbers(Number(a.value), Number(b.value));
 }
 
-/** Equality per §6.3.2 (string vs non-string is never equal; NaN equals nothing). */
+/** Equality (string vs non-string is never equal; NaN equals nothing). */
 export function valuesEqual(left: Value, right: Value): boolean {
   return compareValues(left, right) === 0;
 }

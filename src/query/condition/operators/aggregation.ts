@@ -1,5 +1,5 @@
 /**
- * Stateful operators (§6.3.3): `$each_n`, `$each_t`, `$limit`, `$gate`. Their state is per entry
+ * Stateful operators: `$each_n`, `$each_t`, `$limit`, `$gate`. Their state is per entry
  * and lives in evaluator-owned slots (allocated here at parse time), never in the node itself, so
  * a parsed condition can be shared and the state serialised. `$limit` stops the query by throwing
  * `LimitReached`, which only the evaluator catches.

@@ -1,5 +1,5 @@
 /**
- * Arithmetic operators (§6.3.3): `$add $sub $mult $div $div_num $rem $abs`. Results are Int or
+ * Arithmetic operators: `$add $sub $mult $div $div_num $rem $abs`. Results are Int or
  * Float (Bool counts as 0/1, Duration as Int µs). Int results are checked against the i64 range
  * (the reference would wrap or panic); type errors carry the reference's messages. A constant zero
  * divisor is rejected when the condition is parsed, a computed one when it is evaluated.

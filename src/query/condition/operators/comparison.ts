@@ -1,6 +1,6 @@
 /**
- * Comparison operators (§6.3.3): `$eq $ne $gt $gte $lt $lte`, exactly two operands. Equality and
- * ordering follow §6.3.2: numbers (Bool, Int, Float, Duration) compare with each other, strings only
+ * Comparison operators: `$eq $ne $gt $gte $lt $lte`, exactly two operands. Equality and
+ * ordering follow ReductStore: numbers (Bool, Int, Float, Duration) compare with each other, strings only
  * with strings; an incomparable pair is unequal and never ordered.
  */
 

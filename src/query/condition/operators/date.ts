@@ -1,5 +1,5 @@
 /**
- * Date/time operators (§6.3.3): `$year $month $day $hour $minute $second $weekday` of a µs
+ * Date/time operators: `$year $month $day $hour $minute $second $weekday` of a µs
  * timestamp, in UTC or in an optional IANA time zone (resolved with `Intl.DateTimeFormat`, which is
  * pure computation). `$weekday` is 0 = Monday … 6 = Sunday; years are astronomical (0 = 1 BC).
  */

@@ -1,5 +1,5 @@
 /**
- * Logical operators (§6.3.3), any number of operands evaluated left to right with short-circuit:
+ * Logical operators, any number of operands evaluated left to right with short-circuit:
  * `$and`/`$all_of`, `$or`/`$any_of`, `$not`/`$none_of`, `$xor`/`$one_of`, and the membership tests
  * `$in`/`$nin` (first operand against the rest, at least two operands).
  */

@@ -1,5 +1,5 @@
 /**
- * Miscellaneous operators (§6.3.3): `$exists`/`$has` (operands name labels), `$cast` (convert to
+ * Miscellaneous operators: `$exists`/`$has` (operands name labels), `$cast` (convert to
  * bool/int/float/string/duration), `$ref` (label by computed name) and `$timestamp`/`$id` (the
  * record timestamp as Int µs).
  */

@@ -1,5 +1,5 @@
 /**
- * Every operator of §6.3.3 by name (aliases included), so the parser has one lookup table and a
+ * Every operator by name (aliases included), so the parser has one lookup table and a
  * test can enumerate the whole language.
  */
 

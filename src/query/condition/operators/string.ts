@@ -1,5 +1,5 @@
 /**
- * String operators (§6.3.3): `$contains $starts_with $ends_with`, two operands, both stringified
+ * String operators: `$contains $starts_with $ends_with`, two operands, both stringified
  * first (so numbers and durations can be matched by their text).
  */
 
