@@ -741,7 +741,7 @@ describe("batch body streaming (shared by v1 and v2)", () => {
     const stored = new Map<number, Uint8Array>();
     const keys = new Map<string, Uint8Array>();
     const stub = {
-      async writeRecords(_bucket: string, items: Array<{ meta: { ts: number }; payload: ArrayBuffer }>) {
+      async writeRecords(items: Array<{ meta: { ts: number }; payload: ArrayBuffer }>) {
         calls.push({
           kind: "write",
           ts: items.map((i) => i.meta.ts),
@@ -750,11 +750,11 @@ describe("batch body streaming (shared by v1 and v2)", () => {
         for (const item of items) stored.set(item.meta.ts, new Uint8Array(item.payload));
         return { ok: true, outcomes: items.map(() => ({ ok: true })) };
       },
-      async reserveUpload(_bucket: string, meta: { ts: number }) {
+      async reserveUpload(meta: { ts: number }) {
         calls.push({ kind: "reserve", ts: meta.ts });
         return { ok: true, objectKey: `k${meta.ts}`, leaseMs: 60_000 };
       },
-      async commitUpload(_bucket: string, _entry: string, ts: number, key: string) {
+      async commitUpload(_entry: string, ts: number, key: string) {
         calls.push({ kind: "commit", ts });
         const bytes = keys.get(key);
         if (bytes) stored.set(ts, bytes);
