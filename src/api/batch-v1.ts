@@ -10,7 +10,6 @@ import type { ItemOutcome } from "../bucket/record-ops";
 import { entryNotFound } from "../bucket/record-ops";
 import { unprocessable, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
-import { checkRecordsToWrite, labelChanges, writeBatchBody } from "./batch-body";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import {
@@ -22,6 +21,7 @@ import {
   renderRecordErrorV1,
   validateEntryName,
 } from "./headers";
+import { checkRecordsToWrite, labelChanges, writeBatchBody } from "./record-write";
 
 export const batchV1Routes = new Hono<AppEnv>();
 
@@ -51,7 +51,12 @@ batchV1Routes.post("/:bucket/:entry{.+}/batch", async (c) => {
 
   // A missing bucket is reported per record with an overall 200, as in the reference (QUIRK §5.1.2).
   const items = records.map(({ ts, size, contentType, labels }) => ({ meta: { entry, ts, size, contentType, labels } }));
-  const target = { bucket, stub: bucketStub(c.env, bucket), r2: recordsBucket(c.env), ioTimeoutMs: c.get("config").ioTimeoutMs };
+  const target = {
+    bucket,
+    stub: bucketStub(c.env, bucket),
+    records: recordsBucket(c.env),
+    ioTimeoutMs: c.get("config").ioTimeoutMs,
+  };
   for (const { item, error } of await writeBatchBody(target, c.req.raw.body, items)) {
     c.header(...renderRecordErrorV1(item.meta.ts, error));
   }

@@ -10,7 +10,6 @@ import { isMetaEntry } from "../bucket/bucket-store";
 import type { ItemOutcome } from "../bucket/record-ops";
 import { unprocessable, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
-import { checkRecordsToWrite, labelChanges, writeBatchBody } from "./batch-body";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import {
@@ -27,6 +26,7 @@ import {
   START_TS_HEADER,
   validateEntryName,
 } from "./headers";
+import { checkRecordsToWrite, labelChanges, writeBatchBody } from "./record-write";
 
 export const ioWriteRoutes = new Hono<AppEnv>();
 
@@ -60,7 +60,12 @@ ioWriteRoutes.post("/:bucket/write", async (c) => {
     position: record,
     meta: { entry: record.entry, ts: record.ts, size: record.size, contentType: record.contentType, labels: record.labels },
   }));
-  const target = { bucket, stub: bucketStub(c.env, bucket), r2: recordsBucket(c.env), ioTimeoutMs: c.get("config").ioTimeoutMs };
+  const target = {
+    bucket,
+    stub: bucketStub(c.env, bucket),
+    records: recordsBucket(c.env),
+    ioTimeoutMs: c.get("config").ioTimeoutMs,
+  };
   const failures = await writeBatchBody(target, c.req.raw.body, items);
   echoFrame(c, batch);
   for (const { item, error } of failures) {
