@@ -31,7 +31,7 @@ export const unavailable = (message: string) => new HttpError(503, message);
 
 /**
  * A failure as it crosses the Durable Object RPC boundary. Thrown errors lose their class over RPC,
- * so object methods return `{ ok: false, error }` for expected outcomes instead (habit 4).
+ * so object methods return `{ ok: false, error }` for expected outcomes instead.
  */
 export interface ErrorInfo {
   status: ErrorStatus;

@@ -1,5 +1,5 @@
 /**
- * Entry / record API (§4): write, read (GET/HEAD), label update and removal of single records,
+ * Entry / record API: write, read (GET/HEAD), label update and removal of single records,
  * entry removal and rename. Entry names may contain `/`, so routes capture the rest of the path and
  * the suffixes `/batch`, `/q` and `/rename` are matched first.
  */

@@ -19,6 +19,7 @@ import type { BucketObject } from "../bucket/bucket-object";
 import type { LabelChanges, RecordMeta } from "../bucket/record-ops";
 import { type ErrorInfo, HttpError, payloadTooLarge } from "../errors";
 import { SMALL_RECORD_MAX_BYTES } from "../storage/blocks";
+import type { PayloadBucket } from "../storage/r2-binding";
 import { BodyLengthError, streamToR2 } from "../storage/record-put";
 import { asClientError, SequentialBodyReader } from "./body-reader";
 import type { LabelUpdate } from "./headers/common";
@@ -44,7 +45,7 @@ export interface BatchWriteFailure<T extends BatchWriteItem> {
 export interface WriteTarget {
   bucket: string;
   stub: DurableObjectStub<BucketObject>;
-  records: R2Bucket;
+  records: PayloadBucket;
   /** How long the body may send nothing (`RS_IO_OPERATION_TIMEOUT`). */
   ioTimeoutMs: number;
 }

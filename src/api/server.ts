@@ -1,5 +1,5 @@
 /**
- * Server API (§2): liveness, readiness, server info, bucket list and the caller's own token.
+ * Server API: liveness, readiness, server info, bucket list and the caller's own token.
  * /info and /list are each one D1 query over the bucket registry, never a fan-out to bucket objects.
  */
 import { Hono } from "hono";

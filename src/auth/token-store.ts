@@ -12,7 +12,7 @@
  * value was first seen, and is reset when RS_API_TOKEN changes (the hash no longer verifies),
  * which is what rotating the secret means.
  *
- * `last_access` (§7.6, TTL = seconds of inactivity): written on successful authentication with a
+ * `last_access` (TTL = seconds of inactivity): written on successful authentication with a
  * stored token, at most once per `lastAccessInterval` per token to keep D1 writes low — once a
  * minute, or every tenth of the TTL when that is shorter. A TTL token can therefore be seen as idle
  * up to 10% of its TTL earlier than exact bookkeeping would (never later). The init token's
@@ -104,7 +104,7 @@ async function requireTokenRow(db: D1Database, name: string): Promise<TokenRow> 
 }
 
 /**
- * Finds the stored token with this value and checks it (§7.6 order: expiry, then IP allowlist).
+ * Finds the stored token with this value and checks it (order: expiry, then IP allowlist).
  * Returns undefined when no stored token has the value.
  */
 export async function findStoredToken(db: D1Database, value: string, request: AuthRequest): Promise<TokenView | undefined> {
@@ -200,7 +200,7 @@ export interface IssuedToken {
   created_at: string;
 }
 
-/** Creates a token (§7.2): checks in the reference's order, then an insert that cannot overwrite. */
+/** Creates a token: checks in the reference's order, then an insert that cannot overwrite. */
 export async function createToken(
   db: D1Database,
   name: string,
@@ -230,7 +230,7 @@ export async function createToken(
 }
 
 /**
- * Deletes a token (§7.4). Provisioned tokens stay; so does the last full-access token, checked in
+ * Deletes a token. Provisioned tokens stay; so does the last full-access token, checked in
  * the same statement as the delete so two concurrent deletes cannot remove the last two.
  */
 export async function deleteToken(db: D1Database, name: string): Promise<void> {
@@ -242,7 +242,7 @@ export async function deleteToken(db: D1Database, name: string): Promise<void> {
 }
 
 /**
- * Rotates a token (§7.4): a new value, `created_at` and `last_access` reset to now. The old value
+ * Rotates a token: a new value, `created_at` and `last_access` reset to now. The old value
  * stops working with this statement, since authentication always reads the row.
  */
 export async function rotateToken(db: D1Database, name: string, nowMs = Date.now()): Promise<IssuedToken> {
