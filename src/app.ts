@@ -25,7 +25,7 @@ import { internal, notFound } from "./errors";
 const OUTSIDE_BASE_PATH = "/.outside-base-path";
 
 /**
- * The path routes see: the request path with RS_API_BASE_PATH stripped (§1.1: the API lives at
+ * The path routes see: the request path with RS_API_BASE_PATH stripped (the API lives at
  * `{base}api/v1`), so routes are written as /api/v1/...; a path outside the base path matches none.
  */
 export function routePath(request: Request, env: RsEnv | undefined): string {
@@ -35,7 +35,7 @@ export function routePath(request: Request, env: RsEnv | undefined): string {
   return path.startsWith(basePath) ? path.slice(basePath.length - 1) : OUTSIDE_BASE_PATH;
 }
 
-/** Routes under /api/v1 that need no token (§7.7). */
+/** Routes under /api/v1 that need no token. */
 const ANONYMOUS_PATHS = new Set(["/api/v1/alive", "/api/v1/ready"]);
 
 const defaultHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {

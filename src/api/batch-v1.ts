@@ -1,5 +1,5 @@
 /**
- * Batch protocol v1 (§5.1): write, label update and removal of many records of one entry, with
+ * Batch protocol v1: write, label update and removal of many records of one entry, with
  * per-record failures as `x-reduct-error-<ts>` headers on a 200. Mounted before the entry routes
  * so `…/batch` is not taken for an entry name. Batched reads (`GET …/batch?q=`) live with queries.
  */
@@ -10,7 +10,6 @@ import type { ItemOutcome } from "../bucket/record-ops";
 import { entryNotFound } from "../bucket/record-ops";
 import { unprocessable, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
-import { checkRecordsToWrite, labelChanges, writeBatchBody } from "./batch-body";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import {
@@ -22,6 +21,7 @@ import {
   renderRecordErrorV1,
   validateEntryName,
 } from "./headers";
+import { checkRecordsToWrite, labelChanges, writeBatchBody } from "./record-write";
 
 export const batchV1Routes = new Hono<AppEnv>();
 
@@ -33,7 +33,7 @@ function reportOutcomes(c: AppContext, timestamps: readonly number[], outcomes: 
   });
 }
 
-/** Label updates and removals answer 404 as a whole when the entry does not exist (§5.1.4–5.1.5). */
+/** Label updates and removals answer 404 as a whole when the entry does not exist. */
 async function requireEntry(c: AppContext, bucket: string, entry: string): Promise<void> {
   const { exists } = unwrap(await bucketStub(c.env, bucket).hasEntry(entry));
   if (!exists) unwrap(entryNotFound(bucket, entry));
@@ -49,9 +49,14 @@ batchV1Routes.post("/:bucket/:entry{.+}/batch", async (c) => {
   assertBatchContentLength(readOptionalContentLength(headers), records);
   checkRecordsToWrite(records, c.get("config").maxRecordBytes);
 
-  // A missing bucket is reported per record with an overall 200, as in the reference (QUIRK §5.1.2).
+  // A missing bucket is reported per record with an overall 200, as in the reference.
   const items = records.map(({ ts, size, contentType, labels }) => ({ meta: { entry, ts, size, contentType, labels } }));
-  const target = { bucket, stub: bucketStub(c.env, bucket), r2: recordsBucket(c.env), ioTimeoutMs: c.get("config").ioTimeoutMs };
+  const target = {
+    bucket,
+    stub: bucketStub(c.env, bucket),
+    records: recordsBucket(c.env),
+    ioTimeoutMs: c.get("config").ioTimeoutMs,
+  };
   for (const { item, error } of await writeBatchBody(target, c.req.raw.body, items)) {
     c.header(...renderRecordErrorV1(item.meta.ts, error));
   }

@@ -1,5 +1,5 @@
 /**
- * Bucket API (§3): create, get, head, update settings, delete, rename. Each handler asks its policy
+ * Bucket API: create, get, head, update settings, delete, rename. Each handler asks its policy
  * first, validates at the edge and passes plain values to the bucket's object.
  */
 import { Hono } from "hono";
@@ -12,13 +12,13 @@ import { bucketStub } from "./bucket-stub";
 import type { AppEnv } from "./context";
 import { assertBucketName, bucketSettingsPatch, parseOr422, renameBody } from "./schemas";
 
-/** Drops null/undefined fields: in requests null means "not given" (§3.1). */
+/** Drops null/undefined fields: in requests null means "not given". */
 function givenSettings(patch: Record<string, unknown>): Partial<BucketSettings> {
   return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== null && value !== undefined));
 }
 
 /**
- * The strict JSON content-type check of bucket rename (§3.7), as the reference's extractor does it:
+ * The strict JSON content-type check of bucket rename, as the reference's extractor does it:
  * the media type (parameters ignored, case-insensitive) is `application/json` or `application/*+json`.
  */
 export function isJsonContentType(header: string | undefined): boolean {

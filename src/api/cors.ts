@@ -1,5 +1,5 @@
 /**
- * CORS as ReductStore does it (§1.5): every OPTIONS is a preflight answered here with 200 and `*`
+ * CORS as ReductStore does it: every OPTIONS is a preflight answered here with 200 and `*`
  * methods/headers; an allowed Origin is echoed (or `*` when configured); other origins simply get
  * no Access-Control-Allow-Origin. All responses expose every header so browsers can read x-reduct-*.
  */

@@ -1,5 +1,5 @@
 /**
- * Entry / record API (§4): write, read (GET/HEAD), label update and removal of single records,
+ * Entry / record API: write, read (GET/HEAD), label update and removal of single records,
  * entry removal and rename. Entry names may contain `/`, so routes capture the rest of the path and
  * the suffixes `/batch`, `/q` and `/rename` are matched first.
  */
@@ -8,7 +8,6 @@ import { Hono } from "hono";
 import { requireRead, requireWrite } from "../auth/policy";
 import { renameKindError } from "../bucket/bucket-store";
 import { HttpError, payloadTooLarge, unwrap } from "../errors";
-import { SMALL_RECORD_MAX_BYTES } from "../storage/blocks";
 import { recordsBucket } from "../storage/r2-binding";
 import { readJsonBody } from "./body";
 import { bucketStub } from "./bucket-stub";
@@ -22,8 +21,8 @@ import {
   validateContentType,
 } from "./headers/single-record";
 import { readOneOfQuery } from "./queries";
-import { asClientError, readExactly, streamToR2 } from "./record-body";
 import { sendRecord } from "./record-response";
+import { writeSingleRecord } from "./record-write";
 import { parseOr422, renameBody } from "./schemas";
 
 export const entryRoutes = new Hono<AppEnv>();
@@ -68,31 +67,13 @@ entryRoutes.post("/:bucket/:entry{.+}", async (c) => {
     contentType: validateContentType(c.req.header("content-type")),
     labels: dropEmptyLabels(readLabelHeaders(c.req.raw.headers)),
   };
-  const stub = bucketStub(c.env, bucket);
-
-  if (size <= SMALL_RECORD_MAX_BYTES) {
-    let payload: ArrayBuffer;
-    try {
-      payload = await readExactly(c.req.raw.body, size, c.get("config").ioTimeoutMs);
-    } catch (error) {
-      throw asClientError(error);
-    }
-    const [outcome] = unwrap(await stub.writeRecords([{ meta, payload }])).outcomes;
-    if (outcome && !outcome.ok) throw new HttpError(outcome.error.status, outcome.error.message);
-    return c.body(null, 200);
-  }
-
-  const ticket = unwrap(await stub.reserveUpload(meta));
-  try {
-    const ioTimeoutMs = c.get("config").ioTimeoutMs;
-    await streamToR2(recordsBucket(c.env), ticket.objectKey, c.req.raw.body, size, ticket.leaseMs - 5_000, ioTimeoutMs);
-  } catch (error) {
-    await stub.abortUpload(ticket.objectKey);
-    throw asClientError(error);
-  }
-  const committed = await stub.commitUpload(entry, ts, ticket.objectKey);
-  if (!committed.ok) await stub.abortUpload(ticket.objectKey); // never leave it pending
-  unwrap(committed);
+  const target = {
+    bucket,
+    stub: bucketStub(c.env, bucket),
+    records: recordsBucket(c.env),
+    ioTimeoutMs: c.get("config").ioTimeoutMs,
+  };
+  await writeSingleRecord(target, c.req.raw.body, meta);
   return c.body(null, 200);
 });
 

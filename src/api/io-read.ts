@@ -1,5 +1,5 @@
 /**
- * Multi-entry queries (§5.2.4, §5.2.5, §6): create or remove-by-query over entry patterns, and read
+ * Multi-entry queries: create or remove-by-query over entry patterns, and read
  * the next batch with batch protocol v2. Batches never let two entries' time ranges interleave, so
  * the server's body order (entry, then time) and reduct-js's (time, then entry) always agree.
  */
@@ -53,7 +53,7 @@ ioReadRoutes.get("/:bucket/read", async (c) => {
       });
       const total = ordered.reduce((sum, record) => sum + record.size, 0);
       const head = c.req.method === "HEAD";
-      // Continuous queries never say last: reduct-js would end the subscription (§5.2.5).
+      // Continuous queries never say last: reduct-js would end the subscription.
       const continuous = batch.continuous;
       // Header pairs straight into the Response: a Headers object first would copy ~90 lines twice.
       const headers: Array<[string, string]> = [

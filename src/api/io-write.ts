@@ -1,5 +1,5 @@
 /**
- * Batch protocol v2, the write side of the multi-entry `/io` API (§5.2.3, §5.2.6, §5.2.7): write,
+ * Batch protocol v2, the write side of the multi-entry `/io` API: write,
  * label update and removal of records of many entries in one request. Responses echo
  * `x-reduct-entries` (re-encoded) and `x-reduct-start-ts` and list per-record failures as
  * `x-reduct-error-<entry index>-<delta>` on a 200. Reads (`/io/{bucket}/q`, `/read`) live elsewhere.
@@ -10,7 +10,6 @@ import { isMetaEntry } from "../bucket/bucket-store";
 import type { ItemOutcome } from "../bucket/record-ops";
 import { unprocessable, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
-import { checkRecordsToWrite, labelChanges, writeBatchBody } from "./batch-body";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import {
@@ -27,6 +26,7 @@ import {
   START_TS_HEADER,
   validateEntryName,
 } from "./headers";
+import { checkRecordsToWrite, labelChanges, writeBatchBody } from "./record-write";
 
 export const ioWriteRoutes = new Hono<AppEnv>();
 
@@ -55,12 +55,17 @@ ioWriteRoutes.post("/:bucket/write", async (c) => {
   checkRecordsToWrite(batch.records, c.get("config").maxRecordBytes);
 
   // Records arrive in body order (entry index, then timestamp). A missing bucket is reported per
-  // record with an overall 200, as in the reference (QUIRK §5.2.3).
+  // record with an overall 200, as in the reference.
   const items = batch.records.map((record) => ({
     position: record,
     meta: { entry: record.entry, ts: record.ts, size: record.size, contentType: record.contentType, labels: record.labels },
   }));
-  const target = { bucket, stub: bucketStub(c.env, bucket), r2: recordsBucket(c.env), ioTimeoutMs: c.get("config").ioTimeoutMs };
+  const target = {
+    bucket,
+    stub: bucketStub(c.env, bucket),
+    records: recordsBucket(c.env),
+    ioTimeoutMs: c.get("config").ioTimeoutMs,
+  };
   const failures = await writeBatchBody(target, c.req.raw.body, items);
   echoFrame(c, batch);
   for (const { item, error } of failures) {

@@ -1,5 +1,5 @@
 /**
- * Entry-level queries (§4.6, §5.1.3, §6): create (JSON or legacy query string), remove by query,
+ * Entry-level queries: create (JSON or legacy query string), remove by query,
  * and read the next batch with batch protocol v1. Single-record reads of a query (`GET …?q=`)
  * live with the record routes in entries.ts and use `readOneOfQuery` from here.
  */

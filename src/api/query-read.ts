@@ -6,9 +6,9 @@
  * for a streamed body, fully written): a failed read sends the same records again.
  */
 import type { Batch, BatchLimits, BatchRecord, QueryScope } from "../bucket/query-engine";
-import { conflict, unwrap } from "../errors";
+import { conflict, internal, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
-import { batchBody } from "./batch-response";
+import { batchBody, MissingBytesError } from "../storage/record-bodies";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext } from "./context";
 import { recordBytesResponse } from "./record-response";
@@ -73,6 +73,7 @@ export async function readQueryBatch(c: AppContext, bucket: string, id: number, 
       return recordBytesResponse(body, headers);
     } catch (error) {
       if (error instanceof CursorMoved) continue;
+      if (error instanceof MissingBytesError) throw internal(error.message);
       throw error;
     }
   }

@@ -1,5 +1,5 @@
 /**
- * The query request (§6.1 `QueryEntry`) and the legacy query-string form, validated at the edge
+ * The query request (`QueryEntry`) and the legacy query-string form, validated at the edge
  * into the plain spec the bucket object executes. Also the query id and batch-limit plumbing the
  * v1 and v2 read endpoints share.
  */
@@ -78,7 +78,7 @@ export function parseQueryEntry(body: unknown): QueryEntry {
   return entry;
 }
 
-/** A REMOVE body must narrow the removal somehow (§4.6): `{"query_type":"REMOVE"}` alone is refused. */
+/** A REMOVE body must narrow the removal somehow: `{"query_type":"REMOVE"}` alone is refused. */
 export function assertRemoveHasParameters(entry: QueryEntry, entriesCount: boolean): void {
   const given =
     entry.start != null ||

@@ -1,14 +1,15 @@
 /**
  * Building a record response: the x-reduct-* headers and an exact Content-Length, also on HEAD
- * (reduct-js and reduct-py read the record size from it). Sealed and large records are served
- * with a ranged R2 get; staged ones come inline from the bucket object. Every response that
- * carries record bytes leaves through `recordBytesResponse`, so the platform never compresses it.
+ * (reduct-js and reduct-py read the record size from it). The body comes from the same code as a
+ * batch's (`batchBody`): sealed and large records by an R2 get, staged ones inline from the bucket
+ * object. Every response that carries record bytes leaves through `recordBytesResponse`, so the
+ * platform never compresses it.
  */
 
-import type { BodyLocation, RecordView } from "../bucket/bucket-object";
+import type { RecordView } from "../bucket/bucket-object";
 import { internal, unwrap } from "../errors";
-import { R2_TIMEOUT_MS, withTimeout } from "../storage/r2";
 import { recordsBucket } from "../storage/r2-binding";
+import { batchBody, MissingBytesError } from "../storage/record-bodies";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext } from "./context";
 import { labelHeaderName } from "./headers/single-record";
@@ -52,33 +53,18 @@ export function recordHeaders(record: RecordView): Headers {
   return headers;
 }
 
-/** Opens the bytes of a record, or null when its R2 object vanished (evicted or deleted meanwhile). */
-export async function openBody(records: R2Bucket, record: RecordView, body: BodyLocation): Promise<BodyInit | null | undefined> {
-  switch (body.kind) {
-    case "none":
-      return null;
-    case "inline":
-      return body.bytes;
-    case "r2": {
-      const object = await withTimeout(
-        records.get(body.key, { range: { offset: body.offset, length: record.size } }),
-        R2_TIMEOUT_MS,
-        "get",
-      );
-      return object ? object.body : undefined;
-    }
-  }
-}
-
 export async function sendRecord(c: AppContext, bucket: string, entry: string, ts: number | null): Promise<Response> {
   const head = c.req.method === "HEAD";
   const stub = bucketStub(c.env, bucket);
   // One retry covers a record removed between the index lookup and the R2 get.
   for (let attempt = 0; attempt < 2; attempt++) {
     const { record, body } = unwrap(await stub.readRecord(entry, ts, !head));
-    const content = await openBody(recordsBucket(c.env), record, body);
-    if (content === undefined) continue;
-    return recordBytesResponse(content, recordHeaders(record));
+    try {
+      const content = await batchBody(recordsBucket(c.env), [{ size: body.kind === "none" ? 0 : record.size, body }]);
+      return recordBytesResponse(content, recordHeaders(record));
+    } catch (error) {
+      if (!(error instanceof MissingBytesError)) throw error;
+    }
   }
   throw internal(`Record of ${bucket}/${entry} is broken: its stored bytes are missing`);
 }

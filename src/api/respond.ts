@@ -1,6 +1,6 @@
 /**
  * How responses leave the edge: the one place errors are rendered (`{"detail": …}` +
- * `x-reduct-error`), and the headers every response carries (§1.2, §1.5).
+ * `x-reduct-error`), and the headers every response carries.
  */
 import { HTTPException } from "hono/http-exception";
 import { HttpError, headerSafeMessage } from "../errors";

@@ -12,7 +12,7 @@ export const u64 = z.number().int().min(0).max(MAX_SAFE_U64);
 
 export const quotaType = z.enum(["NONE", "FIFO", "HARD"]);
 
-/** Bucket settings in a request: every field optional and nullable; unknown keys ignored (§3.1). */
+/** Bucket settings in a request: every field optional and nullable; unknown keys ignored. */
 export const bucketSettingsPatch = z.object({
   max_block_size: u64.nullish(),
   max_block_records: u64.nullish(),
@@ -43,7 +43,7 @@ export const BUCKET_NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
 /** ReductStore has no limit; ours keeps names usable as object names and in headers. */
 export const MAX_NAME_LENGTH = 256;
 
-/** Validates a bucket name for create/rename (§1.7; the "digests" typo is the reference's). */
+/** Validates a bucket name for create/rename (the "digests" typo is the reference's). */
 export function assertBucketName(name: string): void {
   if (!BUCKET_NAME_PATTERN.test(name)) {
     throw unprocessable("Bucket or entry name can contain only letters, digests and [-,_] symbols");

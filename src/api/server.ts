@@ -1,9 +1,10 @@
 /**
- * Server API (§2): liveness, readiness, server info, bucket list and the caller's own token.
+ * Server API: liveness, readiness, server info, bucket list and the caller's own token.
  * /info and /list are each one D1 query over the bucket registry, never a fan-out to bucket objects.
  */
 import { Hono } from "hono";
 import { canRead } from "../auth/policy";
+import { listRegistryRows, pingDatabase, registryUsage } from "../d1/buckets";
 import { unavailable } from "../errors";
 import { SERVER_VERSION } from "../version";
 import type { AppEnv } from "./context";
@@ -26,16 +27,6 @@ export function uptimeSeconds(version: WorkerVersionMetadata | undefined, nowMs 
   return Math.max(0, Math.floor((nowMs - startedAtMs) / 1000));
 }
 
-interface RegistryListRow {
-  name: string;
-  entry_count: number;
-  size: number;
-  oldest_record: number;
-  latest_record: number;
-  is_provisioned: number;
-  status: "READY" | "DELETING";
-}
-
 export const serverRoutes = new Hono<AppEnv>();
 
 // GET|HEAD /api/v1/alive — anonymous, touches no storage.
@@ -47,7 +38,7 @@ serverRoutes.get("/ready", async (c) => {
   try {
     let timer: number | undefined;
     await Promise.race([
-      c.env.DB.prepare("SELECT 1").first(),
+      pingDatabase(c.env.DB),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error("timeout")), READY_TIMEOUT_MS);
       }),
@@ -61,21 +52,16 @@ serverRoutes.get("/ready", async (c) => {
 // GET /api/v1/info
 serverRoutes.get("/info", async (c) => {
   const config = c.get("config");
-  const usage = await c.env.DB.prepare(
-    `SELECT count(*) AS bucket_count, coalesce(sum(size), 0) AS usage,
-            coalesce(min(CASE WHEN latest_record > 0 OR oldest_record > 0 THEN oldest_record END), 0) AS oldest_record,
-            coalesce(max(latest_record), 0) AS latest_record
-     FROM buckets`,
-  ).first<{ bucket_count: number; usage: number; oldest_record: number; latest_record: number }>();
+  const usage = await registryUsage(c.env.DB);
   return c.json({
     version: SERVER_VERSION,
     instance_name: config.instanceName,
     instance_role: config.instanceRole,
-    bucket_count: usage?.bucket_count ?? 0,
-    usage: usage?.usage ?? 0,
+    bucket_count: usage.bucket_count,
+    usage: usage.usage,
     uptime: uptimeSeconds(c.env.CF_VERSION_METADATA),
-    oldest_record: usage?.oldest_record ?? 0,
-    latest_record: usage?.latest_record ?? 0,
+    oldest_record: usage.oldest_record,
+    latest_record: usage.latest_record,
     defaults: { bucket: config.bucketDefaults },
     license: null,
   });
@@ -84,9 +70,7 @@ serverRoutes.get("/info", async (c) => {
 // GET /api/v1/list — only the buckets the caller may read, in byte order of name (SQLite BINARY).
 serverRoutes.get("/list", async (c) => {
   const caller = c.get("caller");
-  const { results } = await c.env.DB.prepare(
-    "SELECT name, entry_count, size, oldest_record, latest_record, is_provisioned, status FROM buckets ORDER BY name",
-  ).all<RegistryListRow>();
+  const results = await listRegistryRows(c.env.DB);
   const buckets = results
     .filter((row) => canRead(caller, row.name))
     .map((row) => ({

@@ -1,5 +1,5 @@
 /**
- * Token API (§7): create, list, get, delete, rotate. All need full access (checked first, after
+ * Token API: create, list, get, delete, rotate. All need full access (checked first, after
  * authentication). With authentication disabled the reference's no-auth behaviour applies: list is
  * empty, delete is a no-op, everything else is 400 `Authentication is disabled`. With auth on, the
  * init token's row is made to match RS_API_TOKEN before each operation (see auth/token-store.ts).

@@ -1,5 +1,5 @@
 /**
- * Bearer-token authentication (§1.4, §7.5, §7.6): resolves the caller of a request or throws the
+ * Bearer-token authentication: resolves the caller of a request or throws the
  * exact 401. Secure by default, decided by config.ts:
  *  - RS_API_TOKEN set → auth on: the provisioned `init-token` (checked against the env in constant
  *    time, no D1 read) plus the tokens stored in D1 (read on every request, never cached);

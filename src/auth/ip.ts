@@ -1,5 +1,5 @@
 /**
- * IP addresses for token allowlists (§7.6) and the client address of a request (§1.9).
+ * IP addresses for token allowlists and the client address of a request.
  *
  * Addresses are parsed strictly (like Rust's `IpAddr`: dotted-quad IPv4 without leading zeros,
  * RFC 4291 IPv6 text without zone ids) into a family and a bigint. IPv4-mapped IPv6 addresses
@@ -163,7 +163,7 @@ const LOCAL_NETWORKS = [
   "fe80::/10",
 ].map((entry) => parseNetwork(entry) as IpNetwork);
 
-/** Loopback, private or link-local: a peer whose forwarded headers we trust (§1.9). */
+/** Loopback, private or link-local: a peer whose forwarded headers we trust. */
 export function isLocalAddress(ip: IpAddress): boolean {
   return LOCAL_NETWORKS.some((network) => networkContains(network, ip));
 }

@@ -1,6 +1,6 @@
 /**
- * Who is calling and what they may do. Every handler asks for one policy before it touches storage
- * (§7.6, §7.7). Permission lists hold bucket names and `prefix*` wildcards; wildcards never match
+ * Who is calling and what they may do. Every handler asks for one policy before it touches storage.
+ * Permission lists hold bucket names and `prefix*` wildcards; wildcards never match
  * `$`-prefixed (system) buckets.
  */
 import { forbidden } from "../errors";
@@ -11,7 +11,7 @@ export interface Permissions {
   write: string[];
 }
 
-/** The token object of §7.1 as the API returns it (value always empty when read back). */
+/** The token object as the API returns it (value always empty when read back). */
 export interface TokenView {
   name: string;
   value: string;

@@ -1,5 +1,5 @@
 /**
- * RFC 3339 timestamps of the Token API (§7.1). Parsed strictly (date, `T`, time, optional fraction of
+ * RFC 3339 timestamps of the Token API. Parsed strictly (date, `T`, time, optional fraction of
  * up to 9 digits, `Z` or `±hh:mm`) and stored canonically in UTC with `Z`, keeping sub-millisecond
  * digits (grouped by 3, as chrono prints them) so a client gets back the instant it sent.
  */

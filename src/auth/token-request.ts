@@ -1,5 +1,5 @@
 /**
- * The body of `POST /tokens/{name}` (§7.2) and the rules a new token must follow.
+ * The body of `POST /tokens/{name}` and the rules a new token must follow.
  *
  * Two shapes are accepted, tried in this order, unknown keys rejected in both (and inside
  * `permissions`, so a typo like `fullaccess` cannot silently create a weaker token):

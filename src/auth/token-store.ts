@@ -12,12 +12,24 @@
  * value was first seen, and is reset when RS_API_TOKEN changes (the hash no longer verifies),
  * which is what rotating the secret means.
  *
- * `last_access` (§7.6, TTL = seconds of inactivity): written on successful authentication with a
+ * `last_access` (TTL = seconds of inactivity): written on successful authentication with a
  * stored token, at most once per `lastAccessInterval` per token to keep D1 writes low — once a
  * minute, or every tenth of the TTL when that is shorter. A TTL token can therefore be seen as idle
  * up to 10% of its TTL earlier than exact bookkeeping would (never later). The init token's
  * `last_access` is not tracked (null), so authenticating with it never writes to D1.
  */
+import {
+  deleteUnlessLastFullAccess,
+  insertProvisioned,
+  insertToken,
+  selectAllTokens,
+  selectTokenByLookup,
+  selectTokenByName,
+  type TokenRow,
+  takeOverAsProvisioned,
+  updateLastAccess,
+  updateSecret,
+} from "../d1/tokens";
 import { conflict, notFound, unauthorized, unprocessable } from "../errors";
 import { clientIp, ipAllowed } from "./ip";
 import type { Permissions, TokenView } from "./policy";
@@ -25,24 +37,10 @@ import { generateTokenValue, hashToken, TOKEN_VALUE_PATTERN, tokenLookup, verify
 import { rfc3339Ms, rfc3339Now } from "./time";
 import { assertTokenName, type TokenCreateRequest, validateTokenCreateRequest } from "./token-request";
 
+export type { TokenRow };
 export { clientIp };
 
 export const INIT_TOKEN_NAME = "init-token";
-
-export interface TokenRow {
-  name: string;
-  lookup: string | null;
-  hash: string;
-  created_at: string;
-  is_provisioned: number;
-  full_access: number;
-  read_buckets: string;
-  write_buckets: string;
-  expires_at: string | null;
-  ttl: number | null;
-  last_access: string | null;
-  ip_allowlist: string;
-}
 
 /** What the auth middleware knows about the request besides the bearer value. */
 export interface AuthRequest {
@@ -96,7 +94,7 @@ export function tokenView(row: TokenRow, nowMs = Date.now()): TokenView {
 }
 
 export async function getTokenRow(db: D1Database, name: string): Promise<TokenRow | null> {
-  return db.prepare("SELECT * FROM tokens WHERE name = ?1").bind(name).first<TokenRow>();
+  return selectTokenByName(db, name);
 }
 
 async function requireTokenRow(db: D1Database, name: string): Promise<TokenRow> {
@@ -106,15 +104,12 @@ async function requireTokenRow(db: D1Database, name: string): Promise<TokenRow> 
 }
 
 /**
- * Finds the stored token with this value and checks it (§7.6 order: expiry, then IP allowlist).
+ * Finds the stored token with this value and checks it (order: expiry, then IP allowlist).
  * Returns undefined when no stored token has the value.
  */
 export async function findStoredToken(db: D1Database, value: string, request: AuthRequest): Promise<TokenView | undefined> {
   if (!TOKEN_VALUE_PATTERN.test(value)) return undefined;
-  const row = await db
-    .prepare("SELECT * FROM tokens WHERE lookup = ?1")
-    .bind(await tokenLookup(value))
-    .first<TokenRow>();
+  const row = await selectTokenByLookup(db, await tokenLookup(value));
   if (!row || !(await verifyTokenHash(value, row.hash))) return undefined;
   const now = Date.now();
   if (isExpired(row, now)) throw unauthorized("Token has expired");
@@ -132,11 +127,7 @@ async function touchLastAccess(db: D1Database, row: TokenRow, nowMs: number): Pr
   if (row.last_access !== null && nowMs - rfc3339Ms(row.last_access) < lastAccessInterval(row.ttl)) return;
   const stamp = rfc3339Now(nowMs);
   try {
-    // `lookup` guards against a rotation in between; the comparison keeps last_access monotonic.
-    await db
-      .prepare("UPDATE tokens SET last_access = ?2 WHERE name = ?1 AND lookup = ?3 AND (last_access IS NULL OR last_access < ?2)")
-      .bind(row.name, stamp, row.lookup)
-      .run();
+    await updateLastAccess(db, row.name, row.lookup, stamp);
     row.last_access = stamp;
   } catch (error) {
     // Bookkeeping only: a failed write must not fail an authenticated request.
@@ -152,22 +143,9 @@ export async function ensureInitToken(db: D1Database, initValue: string, nowMs =
   const hash = await hashToken(initValue);
   if (existing) {
     // The env value changed (or the row is not the provisioned one): take it over and restart its clock.
-    await db
-      .prepare(
-        `UPDATE tokens SET lookup = NULL, hash = ?2, created_at = ?3, is_provisioned = 1, full_access = 1,
-           read_buckets = '[]', write_buckets = '[]', expires_at = NULL, ttl = NULL, last_access = NULL, ip_allowlist = '[]'
-         WHERE name = ?1 AND hash = ?4`,
-      )
-      .bind(INIT_TOKEN_NAME, hash, createdAt, existing.hash)
-      .run();
+    await takeOverAsProvisioned(db, INIT_TOKEN_NAME, hash, createdAt, existing.hash);
   } else {
-    await db
-      .prepare(
-        `INSERT INTO tokens (name, lookup, hash, created_at, is_provisioned, full_access)
-         VALUES (?1, NULL, ?2, ?3, 1, 1) ON CONFLICT (name) DO NOTHING`,
-      )
-      .bind(INIT_TOKEN_NAME, hash, createdAt)
-      .run();
+    await insertProvisioned(db, INIT_TOKEN_NAME, hash, createdAt);
   }
   // Concurrent first requests race on the write; everyone returns the row that won.
   const row = await getTokenRow(db, INIT_TOKEN_NAME);
@@ -210,8 +188,7 @@ export function provisionedFullAccessView(name: string, createdAt: string, provi
 
 /** All tokens sorted by name (byte order, like the reference's sorted map), values blank. */
 export async function listTokens(db: D1Database, nowMs = Date.now()): Promise<TokenView[]> {
-  const { results } = await db.prepare("SELECT * FROM tokens ORDER BY name").all<TokenRow>();
-  return results.map((row) => tokenView(row, nowMs));
+  return (await selectAllTokens(db)).map((row) => tokenView(row, nowMs));
 }
 
 export async function getToken(db: D1Database, name: string, nowMs = Date.now()): Promise<TokenView> {
@@ -223,7 +200,7 @@ export interface IssuedToken {
   created_at: string;
 }
 
-/** Creates a token (§7.2): checks in the reference's order, then an insert that cannot overwrite. */
+/** Creates a token: checks in the reference's order, then an insert that cannot overwrite. */
 export async function createToken(
   db: D1Database,
   name: string,
@@ -236,50 +213,36 @@ export async function createToken(
   validateTokenCreateRequest(request, nowMs);
   const value = generateTokenValue(name);
   const createdAt = rfc3339Now(nowMs);
-  const result = await db
-    .prepare(
-      `INSERT INTO tokens (name, lookup, hash, created_at, is_provisioned, full_access, read_buckets, write_buckets,
-         expires_at, ttl, last_access, ip_allowlist)
-       VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, NULL, ?10) ON CONFLICT (name) DO NOTHING`,
-    )
-    .bind(
-      name,
-      await tokenLookup(value),
-      await hashToken(value),
-      createdAt,
-      request.permissions.full_access ? 1 : 0,
-      JSON.stringify(request.permissions.read),
-      JSON.stringify(request.permissions.write),
-      request.expiresAt?.canonical ?? null,
-      request.ttl,
-      JSON.stringify(request.ipAllowlist),
-    )
-    .run();
-  if (result.meta.changes !== 1) throw alreadyExists();
+  const inserted = await insertToken(db, {
+    name,
+    lookup: await tokenLookup(value),
+    hash: await hashToken(value),
+    createdAt,
+    fullAccess: request.permissions.full_access,
+    readBuckets: request.permissions.read,
+    writeBuckets: request.permissions.write,
+    expiresAt: request.expiresAt?.canonical ?? null,
+    ttl: request.ttl,
+    ipAllowlist: request.ipAllowlist,
+  });
+  if (!inserted) throw alreadyExists();
   return { value, created_at: createdAt };
 }
 
 /**
- * Deletes a token (§7.4). Provisioned tokens stay; so does the last full-access token, checked in
+ * Deletes a token. Provisioned tokens stay; so does the last full-access token, checked in
  * the same statement as the delete so two concurrent deletes cannot remove the last two.
  */
 export async function deleteToken(db: D1Database, name: string): Promise<void> {
   const row = await requireTokenRow(db, name);
   if (row.is_provisioned === 1) throw conflict(`Can't remove provisioned token '${name}'`);
-  const result = await db
-    .prepare(
-      `DELETE FROM tokens WHERE name = ?1 AND is_provisioned = 0
-         AND (full_access = 0 OR EXISTS (SELECT 1 FROM tokens AS other WHERE other.full_access = 1 AND other.name <> ?1))`,
-    )
-    .bind(name)
-    .run();
-  if (result.meta.changes === 1) return;
+  if (await deleteUnlessLastFullAccess(db, name)) return;
   if (!(await getTokenRow(db, name))) throw notFound(`Token '${name}' doesn't exist`);
   throw conflict(`Can't remove token '${name}': at least one full-access token must remain`);
 }
 
 /**
- * Rotates a token (§7.4): a new value, `created_at` and `last_access` reset to now. The old value
+ * Rotates a token: a new value, `created_at` and `last_access` reset to now. The old value
  * stops working with this statement, since authentication always reads the row.
  */
 export async function rotateToken(db: D1Database, name: string, nowMs = Date.now()): Promise<IssuedToken> {
@@ -291,10 +254,7 @@ export async function rotateToken(db: D1Database, name: string, nowMs = Date.now
   }
   const value = generateTokenValue(name);
   const createdAt = rfc3339Now(nowMs);
-  const result = await db
-    .prepare("UPDATE tokens SET lookup = ?2, hash = ?3, created_at = ?4, last_access = ?4 WHERE name = ?1 AND is_provisioned = 0")
-    .bind(name, await tokenLookup(value), await hashToken(value), createdAt)
-    .run();
-  if (result.meta.changes !== 1) throw notFound(`Token '${name}' doesn't exist`);
+  const updated = await updateSecret(db, name, await tokenLookup(value), await hashToken(value), createdAt);
+  if (!updated) throw notFound(`Token '${name}' doesn't exist`);
   return { value, created_at: createdAt };
 }

@@ -3,6 +3,9 @@
  * inject faults (never to replace storage); production never sets a wrapper.
  */
 
+/** The payload bucket as code outside src/storage/ holds it: something to hand back to storage. */
+export type PayloadBucket = R2Bucket;
+
 type R2Wrapper = (bucket: R2Bucket) => R2Bucket;
 
 let wrapper: R2Wrapper | undefined;

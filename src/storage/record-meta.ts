@@ -1,6 +1,6 @@
 /**
  * ReductStore's size accounting counts, per record, the content bytes plus the length of the
- * protobuf descriptor it keeps in its block index (§3.8). Clients assert exact entry and bucket
+ * protobuf descriptor it keeps in its block index. Clients assert exact entry and bucket
  * sizes, so we compute that length without encoding anything: proto3 omits default fields, and
  * every present field costs one tag byte plus its (length-prefixed) payload.
  */

@@ -5,13 +5,8 @@
  * leave the bucket as it was.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  type BatchWriteTarget,
-  SequentialBodyReader,
-  SMALL_CHUNK_MAX_BYTES,
-  SMALL_CHUNK_MAX_RECORDS,
-  writeBatchBody,
-} from "../../src/api/batch-body";
+import { SequentialBodyReader } from "../../src/api/body-reader";
+import { SMALL_CHUNK_MAX_BYTES, SMALL_CHUNK_MAX_RECORDS, type WriteTarget, writeBatchBody } from "../../src/api/record-write";
 import { api, expectError, uniqueName } from "../helpers/http";
 import { bytesOf, createBucket, putRecord, sha256 } from "../helpers/records";
 
@@ -778,8 +773,8 @@ describe("batch body streaming (shared by v1 and v2)", () => {
     const bodies = sizes.map((size, i) => bytesOf(size, i + 1));
     const target = {
       bucket: "b",
-      stub: stub as unknown as BatchWriteTarget["stub"],
-      r2: r2 as unknown as R2Bucket,
+      stub: stub as unknown as WriteTarget["stub"],
+      records: r2 as unknown as R2Bucket,
       ioTimeoutMs: IO_TIMEOUT_MS,
     };
     const failures = await writeBatchBody(target, chunkedStream(concat(bodies), [64 * KIB + 5]), items);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type BodyPart, planBody, RANGE_MERGE_GAP_BYTES, WHOLE_BLOCK_MAX_BYTES } from "../../src/api/batch-response";
+import { type BodyPart, planBody, RANGE_MERGE_GAP_BYTES, WHOLE_BLOCK_MAX_BYTES } from "../../src/storage/record-bodies";
 
 const BIG = WHOLE_BLOCK_MAX_BYTES + 1;
 const block = (key: string, offset: number, size: number, objectBytes: number | null = BIG): BodyPart => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BlockCache } from "../../src/api/block-cache";
+import { BlockCache } from "../../src/storage/block-cache";
 
 /** An R2 stand-in whose gets resolve only when the test says so. */
 function controlledBucket() {

@@ -1,5 +1,5 @@
 /**
- * Batch protocol v1 (§5.1): one `x-reduct-time-<TS>: <LEN>,<CT>[,k=v…]` header per record of one
+ * Batch protocol v1: one `x-reduct-time-<TS>: <LEN>,<CT>[,k=v…]` header per record of one
  * entry, contents concatenated in ascending timestamp order. Parses the write, label-update and
  * remove forms of a request and renders the header values of a read response.
  */
@@ -60,7 +60,7 @@ function collectRecordHeaders(headers: Headers): Array<{ ts: number; value: stri
 }
 
 /**
- * Parses one v1 header value (§5.1.1): the comma after LEN is mandatory (`Invalid batched
+ * Parses one v1 header value: the comma after LEN is mandatory (`Invalid batched
  * header`), LEN is a strict decimal (`Invalid content length`), an empty content type is the
  * default, items without `=` are ignored, `@` names are reserved.
  */
@@ -96,7 +96,7 @@ export function parseBatchV1Write(headers: Headers): BatchRecordV1[] {
   });
 }
 
-/** `PATCH …/batch` (§5.1.4): per timestamp, labels to set and (empty value) to remove. */
+/** `PATCH …/batch`: per timestamp, labels to set and (empty value) to remove. */
 export function parseBatchV1Update(headers: Headers): LabelUpdateV1[] {
   return collectRecordHeaders(headers).map(({ ts, value }) => {
     const ops = new Map<string, string>();
@@ -106,7 +106,7 @@ export function parseBatchV1Update(headers: Headers): LabelUpdateV1[] {
   });
 }
 
-/** `DELETE …/batch` (§5.1.5): only the header names matter; timestamps ascending. */
+/** `DELETE …/batch`: only the header names matter; timestamps ascending. */
 export function parseBatchV1Remove(headers: Headers): number[] {
   return collectRecordHeaders(headers).map(({ ts }) => ts);
 }

@@ -1,5 +1,5 @@
 /**
- * Batch protocol v2, the multi-entry `/io` framing (§5.2): `x-reduct-entries`, `x-reduct-start-ts`,
+ * Batch protocol v2, the multi-entry `/io` framing: `x-reduct-entries`, `x-reduct-start-ts`,
  * optional `x-reduct-labels`, and one delta-compressed `x-reduct-<IDX>-<DELTA>` header per record;
  * contents ordered by (entry index, timestamp). Parses the write, update and remove forms of a
  * request and renders a read response, with a helper to fit a batch into a header byte budget.
@@ -194,7 +194,7 @@ interface V2Value {
   ops: Array<[string, string | null]> | null;
 }
 
-/** Parses one v2 record value (§5.2.2). `hasPrevious`: the entry already had a record. */
+/** Parses one v2 record value. `hasPrevious`: the entry already had a record. */
 function parseV2Value(value: string, hasPrevious: boolean, labelNames: string[] | null): V2Value {
   if (!isVisibleAscii(value)) throw unprocessable(INVALID_BATCHED_HEADER);
   const comma = value.indexOf(",");
@@ -218,7 +218,7 @@ function parseV2Value(value: string, hasPrevious: boolean, labelNames: string[] 
 
 /**
  * `POST /io/{bucket}/write`: records with content type and labels resolved against the previous
- * record of the same entry. Every 422 of §5.2.1–5.2.2; label caps per record; 431 over the
+ * record of the same entry. Every 422; label caps per record; 431 over the
  * header budget.
  */
 export function parseBatchV2Write(headers: Headers): ParsedBatchV2<ParsedRecordV2> {
@@ -243,7 +243,7 @@ export function parseBatchV2Write(headers: Headers): ParsedBatchV2<ParsedRecordV
 }
 
 /**
- * `PATCH /io/{bucket}/update` (§5.2.6): LEN and CT are parsed but ignored; label ops accumulate
+ * `PATCH /io/{bucket}/update`: LEN and CT are parsed but ignored; label ops accumulate
  * per entry (a record inherits the earlier records' ops, then applies its own).
  */
 export function parseBatchV2Update(headers: Headers): ParsedBatchV2<LabelUpdateV2> {
@@ -266,7 +266,7 @@ export function parseBatchV2Update(headers: Headers): ParsedBatchV2<LabelUpdateV
   return { entries: frame.entries, startTs: frame.startTs, records };
 }
 
-/** `DELETE /io/{bucket}/remove` (§5.2.7): header names only; values are ignored. */
+/** `DELETE /io/{bucket}/remove`: header names only; values are ignored. */
 export function parseBatchV2Remove(headers: Headers): ParsedBatchV2<RecordRefV2> {
   const frame = readFrame(headers);
   const records = frame.raw.map(
@@ -318,8 +318,8 @@ function labelDelta(labels: Map<string, string>, previous: Map<string, string> |
 }
 
 /**
- * Renders a read batch (§5.2.5): `x-reduct-entries`, `x-reduct-start-ts`, `x-reduct-labels` and
- * one delta-compressed value per record (§5.2.2). The first record of an entry carries its content
+ * Renders a read batch: `x-reduct-entries`, `x-reduct-start-ts`, `x-reduct-labels` and
+ * one delta-compressed value per record. The first record of an entry carries its content
  * type and all labels; later ones the content type only when changed and only changed labels
  * (removed → `idx=`); keys are indexes; ops sorted by index; values with commas quoted.
  * Empty-valued labels are treated as absent. Two records with the same (entry, ts) are a bug.

@@ -1,5 +1,5 @@
 /**
- * Entry name rules of §1.7 for writes, creates and rename targets. Reads never validate names
+ * Entry name rules for writes, creates and rename targets. Reads never validate names
  * (an invalid name simply is not found), so this is called only where the reference calls it.
  */
 import { unprocessable } from "../../errors";

@@ -1,5 +1,5 @@
 /**
- * Percent-encoding of entry and label names in batch v2 headers (§5.2.1): every UTF-8 byte that is
+ * Percent-encoding of entry and label names in batch v2 headers: every UTF-8 byte that is
  * an HTTP token char is kept, every other byte becomes `%XX` (upper-case hex). Decoding is lenient
  * like the reference: `%XX` is decoded, any other char is taken literally, the result must be UTF-8.
  * One deviation: `%` itself is encoded (`%25`) although it is a token char, because a literal `%`

@@ -1,5 +1,5 @@
 /**
- * Codecs of the single-record API (§4.1–4.4): the `ts` parameter, `x-reduct-label-*` headers,
+ * Codecs of the single-record API: the `ts` parameter, `x-reduct-label-*` headers,
  * the declared content length and the content type, with ReductStore's exact 422 messages.
  */
 import { unprocessable } from "../../errors";
@@ -71,7 +71,7 @@ export function dropEmptyLabels(labels: Labels): Labels {
   return Object.fromEntries(Object.entries(labels).filter(([, value]) => value !== ""));
 }
 
-/** PATCH semantics (§4.4): non-empty value = set, empty value = remove. */
+/** PATCH semantics: non-empty value = set, empty value = remove. */
 export function labelUpdateFromHeaders(labels: Labels): LabelUpdate {
   return toLabelUpdate(Object.entries(labels));
 }
@@ -98,7 +98,7 @@ export function readContentLength(headers: Headers): number {
   return value;
 }
 
-/** A batch's declared length, if any, must equal the sum of its records' lengths (§5.1.2, §5.2.3). */
+/** A batch's declared length, if any, must equal the sum of its records' lengths. */
 export function assertBatchContentLength(declared: number | null, records: readonly { size: number }[]): void {
   if (declared === null) return;
   const total = records.reduce((sum, record) => sum + record.size, 0);

@@ -4,7 +4,7 @@
  * needs no invalidation, and a query reading 1,000 records of one block costs one R2 get, not one
  * per batch. Bounded by bytes (least recently used out first).
  */
-import { R2_TIMEOUT_MS, withTimeout } from "../storage/r2";
+import { R2_TIMEOUT_MS, withTimeout } from "./r2";
 
 /** Blocks hold at most STAGED_BLOCK_MAX_BYTES (8 MiB) of staged records. */
 export const BLOCK_CACHE_MAX_BYTES = 32 * 1024 * 1024;

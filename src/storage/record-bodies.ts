@@ -1,19 +1,31 @@
 /**
- * The body of a batched read: record contents concatenated in body order, streamed with an exact
- * Content-Length. Staged records arrive inline from the bucket object; large records are piped
+ * The body of every read, single record or batch: record contents concatenated in body order, with
+ * an exact Content-Length. Staged records arrive inline from the bucket object; large records are piped
  * from their own objects; records of sealed blocks come either from a cached whole block (small
  * blocks, so reading a block's records over many batches costs one get) or from ranged gets that
  * merge neighbouring records into one range, streamed without buffering (large blocks, where a
  * selective query must not download megabytes it does not need).
  */
-import type { QueryBody } from "../bucket/query-engine";
-import { internal } from "../errors";
-import { R2_TIMEOUT_MS, withTimeout } from "../storage/r2";
 import { blockCache } from "./block-cache";
+import { R2_TIMEOUT_MS, withTimeout } from "./r2";
+
+/**
+ * Where a read finds a record's bytes: inline (staged in SQLite), a range of an R2 object (`whole`:
+ * the object is the record; `objectBytes`: the object's size when known), or none (HEAD, empty).
+ */
+export type BodyLocation =
+  | { kind: "none" }
+  | { kind: "inline"; bytes: ArrayBuffer }
+  | { kind: "r2"; key: string; offset: number; whole?: boolean; objectBytes?: number | null };
 
 export interface BodyPart {
   size: number;
-  body: QueryBody;
+  body: BodyLocation;
+}
+
+/** A record's stored bytes are gone (evicted or deleted since the index read). */
+export class MissingBytesError extends Error {
+  override name = "MissingBytesError";
 }
 
 /** Blocks up to this size are fetched whole and cached; larger ones are read by ranges. */
@@ -21,7 +33,7 @@ export const WHOLE_BLOCK_MAX_BYTES = 2 * 1024 * 1024;
 /** Two records of one block this close together are fetched in one ranged get. */
 export const RANGE_MERGE_GAP_BYTES = 64 * 1024;
 
-type R2Part = BodyPart & { body: Extract<QueryBody, { kind: "r2" }> };
+type R2Part = BodyPart & { body: Extract<BodyLocation, { kind: "r2" }> };
 
 /** One step of producing the body: a part on its own, or a ranged get covering several parts. */
 export type BodyStep =
@@ -31,7 +43,7 @@ export type BodyStep =
 const isRangedBlockPart = (part: BodyPart): part is R2Part =>
   part.body.kind === "r2" &&
   !part.body.whole &&
-  (part.body.objectBytes === null || part.body.objectBytes > WHOLE_BLOCK_MAX_BYTES);
+  (part.body.objectBytes === null || part.body.objectBytes === undefined || part.body.objectBytes > WHOLE_BLOCK_MAX_BYTES);
 
 /** Groups consecutive records of one large block (ascending, small gaps) into ranged gets. */
 export function planBody(parts: readonly BodyPart[]): BodyStep[] {
@@ -102,10 +114,10 @@ async function writeRange(
  * record is already in memory (staged bytes or cached blocks: the common case of small records,
  * copied once instead of one stream write per record), else a stream. `beforeEnd` runs once all
  * bytes are in hand (a buffer) or every object of the stream is open; if it throws, nothing is
- * returned.
+ * returned. A stored object or block that is gone throws MissingBytesError.
  */
 export async function batchBody(
-  bucket: R2Bucket,
+  records: R2Bucket,
   parts: readonly BodyPart[],
   beforeEnd: () => Promise<void> = async () => {},
 ): Promise<ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null> {
@@ -119,8 +131,8 @@ export async function batchBody(
   for (const step of steps) {
     const body = step.kind === "single" ? step.part.body : undefined;
     if (body?.kind !== "r2" || body.whole || blocks.has(body.key)) continue;
-    const block = await blockCache.get(bucket, body.key);
-    if (!block) throw internal("A record of this batch is broken: its block is missing from storage");
+    const block = await blockCache.get(records, body.key);
+    if (!block) throw new MissingBytesError("A record of this batch is broken: its block is missing from storage");
     blocks.set(body.key, block);
   }
 
@@ -140,12 +152,15 @@ export async function batchBody(
         step.kind === "range" ? step.key : step.part.body.kind === "r2" && step.part.body.whole ? step.part.body.key : null;
       if (key === null) return null;
       const options = step.kind === "range" ? { range: { offset: step.offset, length: step.length } } : undefined;
-      const object = await withTimeout(bucket.get(key, options), R2_TIMEOUT_MS, "get");
-      if (!object) throw internal("A record of this batch is broken: its stored bytes are missing");
+      const object = await withTimeout(records.get(key, options), R2_TIMEOUT_MS, "get");
+      if (!object) throw new MissingBytesError("A record of this batch is broken: its stored bytes are missing");
       return object.body;
     }),
   );
   await beforeEnd();
+  // One object that holds exactly the body (a large record, or one ranged record): its own stream.
+  const [only] = steps;
+  if (steps.length === 1 && only && opened[0] && (only.kind === "single" || only.parts.length === 1)) return opened[0];
 
   const { readable, writable } = new FixedLengthStream(total);
   const writer = writable.getWriter();
