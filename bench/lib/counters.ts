@@ -1,0 +1,49 @@
+/** Arithmetic on counter snapshots of bench/worker/counting.ts (Node side). */
+
+export function emptyCounters() {
+  return {
+    workerRequests: 0,
+    doRequests: 0,
+    doAlarms: 0,
+    doSetAlarm: 0,
+    sqlExecs: 0,
+    sqlRowsRead: 0,
+    sqlRowsWritten: 0,
+    r2ClassA: 0,
+    r2ClassB: 0,
+    r2Free: 0,
+    r2Ops: {},
+    d1Queries: 0,
+    d1RowsRead: 0,
+    d1RowsWritten: 0,
+    d1QueriesWithoutMeta: 0,
+    sqlByStatement: {},
+  };
+}
+
+/** a + sign × b, field by field (maps included); returns a new object. */
+function combine(a, b, sign) {
+  const out = emptyCounters();
+  for (const key of Object.keys(out)) {
+    if (typeof out[key] === "number") out[key] = (a[key] ?? 0) + sign * (b[key] ?? 0);
+  }
+  for (const source of [a, b]) {
+    const factor = source === a ? 1 : sign;
+    for (const [op, n] of Object.entries(source.r2Ops ?? {})) out.r2Ops[op] = (out.r2Ops[op] ?? 0) + factor * n;
+    for (const [statement, stats] of Object.entries(source.sqlByStatement ?? {})) {
+      out.sqlByStatement[statement] ??= { execs: 0, rowsRead: 0, rowsWritten: 0 };
+      const into = out.sqlByStatement[statement];
+      into.execs += factor * stats.execs;
+      into.rowsRead += factor * stats.rowsRead;
+      into.rowsWritten += factor * stats.rowsWritten;
+    }
+  }
+  for (const [op, n] of Object.entries(out.r2Ops)) if (n === 0) delete out.r2Ops[op];
+  for (const [statement, stats] of Object.entries(out.sqlByStatement)) {
+    if (stats.execs === 0 && stats.rowsRead === 0 && stats.rowsWritten === 0) delete out.sqlByStatement[statement];
+  }
+  return out;
+}
+
+export const addCounters = (a, b) => combine(a, b, 1);
+export const subtractCounters = (a, b) => combine(a, b, -1);
