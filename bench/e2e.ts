@@ -78,7 +78,7 @@ const tree = path.join(workDir, "tree");
 const dataPath = path.join(workDir, "state");
 const logPath = path.join(workDir, "server.log");
 const apiToken = randomBytes(16).toString("hex");
-let server;
+let server: { pgid: number; url: string; port: number; exited: boolean } | undefined;
 let cleanedUp = false;
 
 function snapshotTree(dest) {
@@ -245,7 +245,7 @@ function serverProcesses() {
   return out;
 }
 
-function memKiB(pid) {
+function memKiB(pid: number): { rss: number; hwm: number; anon: number; file: number } {
   const status = readText(`/proc/${pid}/status`);
   const kib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, "m").exec(status)?.[1] ?? Number.NaN);
   return { rss: kib("VmRSS"), hwm: kib("VmHWM"), anon: kib("RssAnon"), file: kib("RssFile") };
@@ -261,7 +261,7 @@ function resetHwm(pid) {
 }
 
 /** Samples VmRSS of `procs` every SAMPLE_MS until stopped; returns per-process peaks. */
-function startSampler(procs) {
+function startSampler(procs: { pid: number; role: string }[]) {
   const baseline = new Map(procs.map((p) => [p.pid, memKiB(p.pid)]));
   const hwmReset = new Map(procs.map((p) => [p.pid, resetHwm(p.pid)]));
   const maxRss = new Map(procs.map((p) => [p.pid, baseline.get(p.pid).rss]));
@@ -304,7 +304,17 @@ function startSampler(procs) {
 // ---------------------------------------------------------------------------------------------
 // Measurement helpers
 
-function summarize(name, records, bytes, seconds, latenciesMs, extra = {}) {
+/** One measured workload of this run, as printed and saved. */
+type Summary = ReturnType<typeof summarize>;
+
+function summarize(
+  name,
+  records,
+  bytes,
+  seconds,
+  latenciesMs,
+  extra: { readRequests?: number; concurrency?: number; protocol?: string; recordsPerBatch?: number; verified?: boolean } = {},
+) {
   const sorted = [...latenciesMs].sort((a, b) => a - b);
   return {
     name,
@@ -340,7 +350,7 @@ function payload(i) {
 const readRequestStarts = [];
 const originalFetch = globalThis.fetch;
 globalThis.fetch = (input, init) => {
-  const url = typeof input === "string" ? input : String(input?.url ?? input);
+  const url = typeof input === "string" ? input : input instanceof URL ? String(input) : input.url;
   if ((init?.method ?? "GET") === "GET" && /\/io\/[^/]+\/read$/.test(new URL(url).pathname)) {
     readRequestStarts.push(performance.now());
   }
@@ -496,7 +506,7 @@ async function main() {
   log(`server ${info.version}, API ${apiVersion}, reduct-js ${clientVersion}, keepAlive ${opts["keep-alive"]}`);
   const bucket = await client.createBucket("e2e");
 
-  const results = { w2: [], w4: [] };
+  const results: { w2: Summary[]; w4: Summary[]; w3?: Awaited<ReturnType<typeof w3>> } = { w2: [], w4: [] };
   for (const concurrency of [1, 8]) {
     const entry = `w2-c${concurrency}`;
     log(`W2: ${RECORDS} × ${SIZE} B in batches of ${BATCH}, ${concurrency} in flight → ${entry}`);

@@ -26,13 +26,23 @@ const inspectorPort = 9300 + Math.floor(Math.random() * 500);
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "reduct-edge-profile-"));
 const definition = serverDefinitions(work).reductEdge;
-definition.worker = { ...definition.worker, inspectorPort };
+(definition as { worker: object }).worker = { ...definition.worker, inspectorPort };
 const server = await startServer("reductEdge", definition, work);
 const client = createClient(server.port, connections);
 
+/** What this script reads of V8's CPU profile. */
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+}
+
 /** One Chrome DevTools Protocol session with the isolate that runs reduct-edge. */
 async function inspect() {
-  const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
+  const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as {
+    id: string;
+    title?: string;
+    webSocketDebuggerUrl: string;
+  }[];
   const target = targets.find((t) => /reduct|core:user/.test(t.title ?? t.id)) ?? targets[0];
   const socket = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => {
@@ -48,7 +58,7 @@ async function inspect() {
       pending.delete(message.id);
     }
   });
-  const call = (method, params = {}) =>
+  const call = (method: string, params = {}): Promise<{ result?: { profile?: CpuProfile } }> =>
     new Promise((resolve) => {
       const messageId = ++id;
       pending.set(messageId, resolve);
@@ -105,7 +115,7 @@ if (options.workload === "W4v2") {
 await session.call("Profiler.enable");
 await session.call("Profiler.setSamplingInterval", { interval: 200 });
 await session.call("Profiler.start");
-let done;
+let done: number | undefined;
 if (options.workload === "W4v2") {
   const until = Date.now() + seconds * 1000;
   done = 0;
@@ -132,7 +142,7 @@ fs.writeFileSync(file, JSON.stringify(profile));
 
 // Self time per function from the samples.
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-const selfSamples = new Map();
+const selfSamples = new Map<number, number>();
 for (const sample of profile.samples) selfSamples.set(sample, (selfSamples.get(sample) ?? 0) + 1);
 const totals = new Map();
 let all = 0;

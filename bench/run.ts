@@ -169,7 +169,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
-const info = machine();
+const info: ReturnType<typeof machine> & { loadAverageAtEnd?: number[] } = machine();
 log(
   `reduct-edge bench, ${mode} run: ${info.nproc} CPUs (${info.cpu}), ${info.memoryGiB} GiB, Node ${info.node}, workerd ${info.workerd}`,
 );
@@ -187,10 +187,10 @@ const ctx = {
   quick: args.quick,
   scale,
   connections: args.connections,
-  servers: {},
+  servers: {} as Record<string, Awaited<ReturnType<typeof startServer>>>,
   prices,
   shared: {},
-  features: {},
+  features: {} as Record<string, { ok: boolean }>,
   log,
   progress: (message) => log(`  … ${message}`),
 };

@@ -5,7 +5,7 @@
 // It talks to the servers only through HTTP, with the official reduct-js client where it can.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { Client, QuotaType } from "reduct-js";
+import { type Bucket, Client, QuotaType } from "reduct-js";
 
 // reduct-js logs "Server API version 1.N is too old for this client version ..." on every response
 // while the advertised minor is more than two below its own; show that notice once.
@@ -29,7 +29,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function infoOf(url, apiToken) {
   const response = await fetch(`${url}/api/v1/info`, { headers: { Authorization: `Bearer ${apiToken}` } });
   assert.equal(response.status, 200, `GET /api/v1/info answered ${response.status}`);
-  return response.json();
+  return (await response.json()) as { instance_name: string };
 }
 
 async function instanceNameOf(url, apiToken) {
@@ -58,7 +58,12 @@ export async function runRestartCheck({ startServer, freePort, first, apiToken, 
 
   const payload = randomBytes(256 * 1024);
   const labels = { run: randomBytes(4).toString("hex"), kind: "blob" };
-  const before = {};
+  const before: {
+    readerToken?: string;
+    info?: Awaited<ReturnType<Bucket["getInfo"]>>;
+    entries?: Awaited<ReturnType<Bucket["getEntryList"]>>;
+    settings?: Awaited<ReturnType<Bucket["getSettings"]>>;
+  } = {};
 
   const written = await check("before restart: RS_INSTANCE_NAME reaches /info; write a bucket, records and a token", async () => {
     assert.equal(await instanceNameOf(first.url, apiToken), instanceName);
@@ -168,7 +173,7 @@ export async function runRestartCheck({ startServer, freePort, first, apiToken, 
           const duplicate = await bucket.beginWrite(ENTRY, TS);
           await duplicate.write("duplicate");
         })(),
-        (error) => error?.status === 409,
+        (error: { status?: number }) => error?.status === 409,
       );
       await bucket.remove();
       await client.deleteToken("restart-reader");

@@ -10,7 +10,7 @@
 //  5. stops every server it started (SIGTERM to the group, SIGKILL after 5 s) and exits non-zero if
 //     anything failed, printing the server logs in that case.
 // The whole run is bounded (RUN_BUDGET_MS); nothing here touches port 8383 or .wrangler/state.
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -71,7 +71,7 @@ async function startServer({ label, port, dataPath, logPath, env }) {
   const pgid = child.pid;
   console.log(`smoke: started ${label} (pid ${pgid}) on ${url}, state in ${dataPath}`);
 
-  let stopping;
+  let stopping: Promise<void> | undefined;
   const server = {
     url,
     /** Polls HEAD /api/v1/alive until it answers 200. */
@@ -129,7 +129,7 @@ async function startServer({ label, port, dataPath, logPath, env }) {
 }
 
 /** The running `node --test` process, if any (killed when the run is aborted). */
-let testRunner;
+let testRunner: ChildProcess | undefined;
 
 /** Runs `node <args>` with stdio inherited; resolves with its exit code (1 when killed on timeout). */
 function runNode(args, { cwd, env, timeoutMs }) {

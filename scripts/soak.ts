@@ -28,7 +28,7 @@
 // either way. `--baseline` runs the no-op first (doubling the run time).
 // Exits 1 on any unexpected status, read-back mismatch, or (runs of ≥ 4 minutes) a memory check.
 // Bounded: fixed duration, a client backlog cap, per-request timeouts, listing bounds, a run budget.
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -37,7 +37,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { renderV1Batch, renderV2Batch, v1BatchErrors, v2BatchErrors } from "./lib/batch-codec.ts";
-import { createHttpClient, errorOf } from "./lib/http-client.ts";
+import { createHttpClient, errorOf, type HttpClient, type HttpResponse } from "./lib/http-client.ts";
 import { collectGarbage, heapUsage } from "./lib/inspector.ts";
 import { tsNodeArgs } from "./lib/node-ts.ts";
 import { payloadOf, Rng, randomSeed, sha256Hex, sizeOf } from "./lib/prng.ts";
@@ -98,7 +98,7 @@ const NOOP = SERVER === "noop";
 const NOOP_OF = "noop";
 const INSPECT = !options["no-inspect"];
 if ((options.baseline || options["baseline-json"]) && NOOP) throw new Error("--baseline is for a run of reduct-edge");
-let inspectorPort;
+let inspectorPort: number | undefined;
 const SEED = options.seed ?? randomSeed();
 const DURATION_MS = Math.round(MINUTES * 60_000);
 const WARMUP_MS = Math.min(60_000, Math.round(DURATION_MS / 4));
@@ -131,7 +131,7 @@ const log = (...args) => console.log(`soak [${elapsed()}]`, ...args);
 const workDir = mkdtempSync(path.join(os.tmpdir(), "reduct-edge-soak-"));
 const apiToken = randomBytes(16).toString("hex");
 const tree = options["live-tree"] ? undefined : snapshotTree(path.join(workDir, "tree"));
-let server;
+let server: ReturnType<typeof startServer> | undefined;
 let finishing = false;
 
 async function finish(code) {
@@ -177,7 +177,7 @@ let dropped = 0;
 const unexpectedSamples = [];
 let loadStartedAt = 0;
 
-function noteUnexpected(kind, what, response, request) {
+function noteUnexpected(kind: string, what: string, response?: HttpResponse, request?: string) {
   const key = `${kind}: ${what}`;
   unexpected.set(key, (unexpected.get(key) ?? 0) + 1);
   if (unexpectedSamples.length < 5) {
@@ -297,7 +297,7 @@ async function opQuery(client) {
   noteUnexpected("query read", "more than 20 batches for a 10 ms window");
 }
 
-function chooseOp() {
+function chooseOp(): [string, (client: HttpClient) => Promise<void>] {
   const u = rng.next();
   if (u < 0.7) return ["write", opWrite];
   if (u < 0.9) return ["read", opRead];
@@ -365,7 +365,7 @@ async function fullGc(client, what, startedAt) {
       await sleep(100);
     }
   })();
-  let missed;
+  let missed: Awaited<ReturnType<typeof collectGarbage>>;
   try {
     missed = await collectGarbage(inspectorPort, 5_000);
   } finally {
@@ -379,7 +379,7 @@ async function fullGc(client, what, startedAt) {
 
 function sampler(startedAt, client) {
   let stopped = false;
-  let referenceGc;
+  let referenceGc: Promise<unknown> | undefined;
   const loop = (async () => {
     let next = startedAt;
     let referenceGcDone = false;
@@ -480,8 +480,8 @@ function baselineDelta(figures, base) {
  * --baseline: the no-op Worker under the same stack, same load, length and seed, run first as a
  * child soak (its output prefixed); --baseline-json: an earlier such run. Its samples and GCs.
  */
-let baselineRun;
-let baselineChild;
+let baselineRun: Awaited<ReturnType<typeof runBaseline>> | undefined;
+let baselineChild: ChildProcess | undefined;
 async function runBaseline() {
   if (options["baseline-json"]) {
     const earlier = JSON.parse(readFileSync(options["baseline-json"], "utf8"));

@@ -31,7 +31,9 @@ function startServer({ env, dataPath, logPath }) {
     env: { ...baseEnv, ...env, RS_DATA_PATH: dataPath },
   });
   closeSync(logFd);
-  const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
   return {
     pid: child.pid,
     exit,
@@ -104,7 +106,10 @@ function filesContaining(dir, needle) {
  * waits; resolves with the answer's status, x-reduct-error and the ms it took, while the body is
  * still unfinished (undefined fields: no answer within `waitMs`).
  */
-function stalledWrite(url, { path: urlPath, headers, declared, sent, waitMs }) {
+function stalledWrite(
+  url: string,
+  { path: urlPath, headers, declared, sent, waitMs },
+): Promise<{ status?: number; error?: string | string[]; ms?: number }> {
   return new Promise((resolve) => {
     const started = Date.now();
     const request = http.request(new URL(urlPath, url), {
@@ -172,7 +177,7 @@ export async function runStartCheck({ workDir }) {
 
       const me = await fetch(`${url}/api/v1/me`, { headers: { Authorization: `Bearer ${token}` } });
       assert.equal(me.status, 200, `GET /api/v1/me with the token answered ${me.status}`);
-      assert.equal((await me.json()).name, "init-token");
+      assert.equal(((await me.json()) as { name: string }).name, "init-token");
       const anonymous = await fetch(`${url}/api/v1/info`);
       assert.equal(anonymous.status, 401);
       const wrong = await fetch(`${url}/api/v1/info`, { headers: { Authorization: "Bearer t0k" } });
@@ -207,7 +212,7 @@ export async function runStartCheck({ workDir }) {
       });
       assert.equal(response.status, 404);
       const deadline = Date.now() + 10_000;
-      let line;
+      let line: string | undefined;
       while (!line && Date.now() < deadline) {
         line = lines(server.log()).find((text) => text.includes('"request_id":"start-check-1"'));
         if (!line) await sleep(200);
@@ -285,7 +290,7 @@ export async function runStartCheck({ workDir }) {
         servers.push(server);
         const result = await Promise.race([server.exit, sleep(30_000).then(() => "still running")]);
         assert.notEqual(result, "still running", `the server started despite ${variable}=${value}:\n${server.log()}`);
-        assert.ok(result.code !== 0 && result.code !== null, `exit ${JSON.stringify(result)}`);
+        assert.ok(typeof result !== "string" && result.code !== 0 && result.code !== null, `exit ${JSON.stringify(result)}`);
         const output = server.log();
         assert.match(output, new RegExp(`^reduct-edge: Invalid value of ${variable}: .+`, "m"));
         assert.equal(lines(output).length, 1, `more than the one error line:\n${output}`);

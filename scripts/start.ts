@@ -61,7 +61,7 @@ const authMode = {
 // to the state directory, not into it. RS_WORKER_SCRIPT (the soak's no-op baseline only): another
 // Worker script, with the same bindings.
 mkdirSync(persistTo, { recursive: true });
-let scriptPath;
+let scriptPath: string;
 try {
   [scriptPath] = await Promise.all([
     process.env.RS_WORKER_SCRIPT
@@ -73,7 +73,7 @@ try {
   fail(error.message);
 }
 
-let server;
+let server: Awaited<ReturnType<typeof launchWorker>> | undefined;
 let stopping = false;
 async function stop(code) {
   if (stopping) return;

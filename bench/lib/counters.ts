@@ -1,6 +1,20 @@
 /** Arithmetic on counter snapshots of bench/worker/counting.ts (Node side). */
 
-export function emptyCounters() {
+/** Per SQL statement: how often it ran and the rows it touched. */
+export interface StatementStats {
+  execs: number;
+  rowsRead: number;
+  rowsWritten: number;
+}
+
+/** A counter snapshot: every field a number, but the R2 operations and the SQL statements, by name. */
+export interface Counters {
+  [field: string]: number | Record<string, number> | Record<string, StatementStats>;
+  r2Ops: Record<string, number>;
+  sqlByStatement: Record<string, StatementStats>;
+}
+
+export function emptyCounters(): Counters {
   return {
     workerRequests: 0,
     doRequests: 0,
@@ -22,10 +36,10 @@ export function emptyCounters() {
 }
 
 /** a + sign × b, field by field (maps included); returns a new object. */
-function combine(a, b, sign) {
+function combine(a: Counters, b: Counters, sign: number): Counters {
   const out = emptyCounters();
   for (const key of Object.keys(out)) {
-    if (typeof out[key] === "number") out[key] = (a[key] ?? 0) + sign * (b[key] ?? 0);
+    if (typeof out[key] === "number") out[key] = ((a[key] as number) ?? 0) + sign * ((b[key] as number) ?? 0);
   }
   for (const source of [a, b]) {
     const factor = source === a ? 1 : sign;

@@ -36,6 +36,21 @@ export function send(client: HttpClient, spec: RequestSpec): Promise<HttpRespons
  * undefined (default: anything but 200 is an error); `count(response)` may return the
  * `{ records, bytes }` a response carried when the request spec cannot know it in advance.
  */
+/** How a load run judges an answer (an error text or undefined) and counts what it carried. */
+export interface ResponseChecks {
+  check?: (response: HttpResponse) => string | undefined;
+  count?: (response: HttpResponse) => { records: number; bytes: number };
+}
+
+export interface LoadOptions extends ResponseChecks {
+  client: HttpClient;
+  total: number;
+  maxSeconds: number;
+  makeRequest: (index: number) => RequestSpec;
+  onProgress?: (recorder: Recorder, elapsedS: number) => void;
+  recorder?: Recorder;
+}
+
 export class Recorder {
   started = performance.now();
   /** Records completed in each second since the start (for spotting slow-downs during a run). */
@@ -52,7 +67,7 @@ export class Recorder {
     if (this.errorSamples.length < 5) this.errorSamples.push(text);
   }
 
-  async timed(client, spec, { check, count } = {}) {
+  async timed(client: HttpClient, spec: RequestSpec, { check, count }: ResponseChecks = {}) {
     const t0 = performance.now();
     this.attempted++;
     try {
@@ -115,6 +130,19 @@ export async function runSessions({
   onProgress,
   progressMs = 2_000,
   recorder = new Recorder(),
+}: {
+  client: HttpClient;
+  sessions: number;
+  maxSeconds: number;
+  session: (
+    index: number,
+    call: (spec: RequestSpec, options?: ResponseChecks) => Promise<HttpResponse | undefined>,
+    timeLeft: () => number,
+    untimed: (spec: RequestSpec) => Promise<HttpResponse>,
+  ) => Promise<void>;
+  onProgress?: (recorder: Recorder, elapsedS: number) => void;
+  progressMs?: number;
+  recorder?: Recorder;
 }) {
   const started = performance.now();
   recorder.started = started;
@@ -137,7 +165,7 @@ export async function runSessions({
  * Closed loop: `total` requests from `makeRequest(i)` over `client.connections` lanes, each lane
  * sending its next request when the previous answer is in; stops early after `maxSeconds`.
  */
-export function runLoad({ client, total, maxSeconds, makeRequest, check, count, onProgress, recorder }) {
+export function runLoad({ client, total, maxSeconds, makeRequest, check, count, onProgress, recorder }: LoadOptions) {
   let next = 0;
   return runSessions({
     client,

@@ -11,7 +11,7 @@
  */
 
 import { costPerMillion, perThousand } from "./cost.ts";
-import { addCounters, emptyCounters, subtractCounters } from "./counters.ts";
+import { addCounters, type Counters, emptyCounters, subtractCounters } from "./counters.ts";
 import { createClient, Recorder, runLoad, runSessions } from "./http-load.ts";
 import { cpuMs, sampleRss } from "./proc.ts";
 import { settle } from "./servers.ts";
@@ -186,7 +186,7 @@ function buildResult(ctx, state, counters, slices) {
 }
 
 /** The Durable Object's SQL statements that touched the most rows (written, then read), per record. */
-function topStatements(counters, records, limit = 10) {
+function topStatements(counters: Counters, records: number, limit = 10) {
   if (records <= 0) return [];
   return Object.entries(counters.sqlByStatement ?? {})
     .filter(([, stats]) => stats.rowsWritten + stats.rowsRead > 0)

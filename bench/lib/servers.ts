@@ -135,7 +135,7 @@ export async function startServer(name, definition, persistRoot) {
     ...definition.worker,
     ...built,
   });
-  let url;
+  let url: URL;
   try {
     url = await mf.ready;
     if (url.hostname !== LOOPBACK || Number(url.port) === FORBIDDEN_PORT) throw new Error(`unexpected server address ${url}`);

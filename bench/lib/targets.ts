@@ -22,7 +22,10 @@ function missing(results, ...ids) {
   return reasons.join(", ");
 }
 
-function ratioTarget(results, { target, id, base, min, max }) {
+function ratioTarget(
+  results,
+  { target, id, base, min, max }: { target: string; id: string; base: string; min?: number; max?: number },
+) {
   const a = measured(results, id);
   const b = measured(results, base);
   if (!a || !b) return { target, evaluable: false, detail: missing(results, ...[id, base].filter((x) => !measured(results, x))) };

@@ -13,6 +13,13 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 
+/** Per SQL statement: how often it ran and the rows it touched. */
+interface StatementStats {
+  execs: number;
+  rowsRead: number;
+  rowsWritten: number;
+}
+
 /** Workers binding method → R2 pricing class (developers.cloudflare.com/r2/pricing). */
 const R2_CLASS = {
   put: "A",
@@ -75,7 +82,7 @@ export function resetCounters() {
   objects = new Map();
 }
 
-function addInto(total, part) {
+function addInto(total, part: { r2Ops: Record<string, number>; sqlByStatement: Record<string, StatementStats> }) {
   for (const [key, value] of Object.entries(part)) {
     if (typeof value === "number") total[key] += value;
   }

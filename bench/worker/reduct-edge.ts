@@ -10,13 +10,16 @@ import { benchControl, count, countingEnv, inObjectScope, instrumentStorage, sco
 const KINDS = { RECORDS: "r2", DB: "d1", BUCKETS: "do" };
 
 export class BucketObject extends ProductBucketObject {
-  // biome-ignore lint/correctness/noUnreachableSuper: super() runs synchronously inside the scope callback.
+  // super() runs synchronously inside the scope callback, which TypeScript cannot see.
+  // @ts-expect-error TS2377
+  // biome-ignore lint/correctness/noUnreachableSuper: see above.
   constructor(ctx, env) {
     instrumentStorage(ctx.storage);
+    // @ts-expect-error TS2337
     inObjectScope(ctx, () => super(ctx, countingEnv(env, KINDS)));
   }
 
-  async alarm(...args) {
+  override async alarm(...args: Parameters<ProductBucketObject["alarm"]>) {
     count("doAlarms");
     count("doRequests");
     return super.alarm(...args);

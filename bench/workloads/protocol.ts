@@ -38,7 +38,7 @@ export function json(body) {
 }
 
 /** POST /api/v1/b/:bucket/:entry?ts= with a Buffer or a streamed `{ size, chunk }` body. */
-export function writeRecord(bucket, entry, ts, body, size) {
+export function writeRecord(bucket: string, entry: string, ts: number, body, size?: number) {
   return {
     method: "POST",
     path: `/api/v1/b/${bucket}/${entry}?ts=${ts}`,

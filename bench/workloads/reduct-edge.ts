@@ -263,9 +263,9 @@ const w6remove = {
  * /b/:bucket → info.size) while the load runs. `blockRecords` sets max_block_records (null keeps
  * the default); "one block" is that many 1 KiB payloads.
  */
-function fifoUnit({ id, title, bucket, requires, settings, spec }) {
-  let sampler;
-  let usage;
+function fifoUnit({ id, title, bucket, requires = undefined, settings, spec }) {
+  let sampler: ReturnType<typeof usageSampler> | undefined;
+  let usage: Awaited<ReturnType<ReturnType<typeof usageSampler>["stop"]>> | undefined;
   return {
     id,
     title,

@@ -53,7 +53,7 @@ export function parseLabelList(text: string): Labels {
     const key = text.slice(pos, eq).trim();
     let p = eq + 1;
     while (text[p] === " ") p++;
-    let value;
+    let value: string;
     if (text[p] === '"') {
       const close = text.indexOf('"', p + 1);
       if (close < 0) throw new Error(`unterminated quote in '${text}'`);
@@ -151,7 +151,7 @@ export function renderV2Batch(
       const ops: string[] = [];
       for (const [k, v] of Object.entries(record.labels).sort()) if (prev.labels[k] !== v) ops.push(renderLabel(keyOf(k), v));
       for (const k of Object.keys(prev.labels).sort()) if (!(k in record.labels)) ops.push(`${keyOf(k)}=`);
-      let value;
+      let value: string;
       if (i === 0) value = `${record.data.length},${record.contentType}${ops.length ? `,${ops.join(",")}` : ""}`;
       else if (ops.length === 0 && record.contentType === prev.contentType) value = `${record.data.length}`;
       else {

@@ -3,16 +3,25 @@
 // port given to Miniflare's `inspectorPort`). Nothing of this is in the product: no endpoint of the
 // Worker is involved. `ws` is Miniflare's WebSocket client (a dependency of miniflare/wrangler).
 
+/** What one isolate answered a CDP command (its result), or why it did not. */
+type IsolateAnswer = {
+  timedOut?: boolean;
+  error?: string;
+  usedSize?: number;
+  totalSize?: number;
+  backingStorageSize?: number;
+};
+
 /** Sends CDP `method` to every isolate of the workerd whose inspector is on `port`; id → result. */
-async function eachIsolate(port, method, timeoutMs = 20_000) {
+async function eachIsolate(port: number, method: string, timeoutMs = 20_000): Promise<Record<string, IsolateAnswer>> {
   const { default: WebSocket } = await import("ws");
   const response = await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(5_000) });
-  const targets = await response.json();
-  const out = {};
+  const targets = (await response.json()) as { id: string; webSocketDebuggerUrl: string }[];
+  const out: Record<string, IsolateAnswer> = {};
   await Promise.all(
     targets.map(
       (target) =>
-        new Promise((resolve) => {
+        new Promise<void>((resolve) => {
           const ws = new WebSocket(target.webSocketDebuggerUrl);
           const timer = setTimeout(() => {
             out[target.id] = { timedOut: true };

@@ -8,7 +8,7 @@
 // there. State persists under `<persistTo>/v3`, the layout `wrangler dev --persist-to` uses, so
 // state written by earlier versions of `npm start` stays readable. Variables reach workerd in its
 // configuration on stdin, never on a command line.
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -40,7 +40,7 @@ export function quietWranglerEnv() {
 }
 
 /** wrangler processes still running (ended by killWranglerRuns when we stop early). */
-const wranglerRuns = new Set();
+const wranglerRuns = new Set<ChildProcess>();
 
 /** SIGTERMs every wrangler run still going (a stop during the start). */
 export function killWranglerRuns() {
@@ -48,7 +48,7 @@ export function killWranglerRuns() {
 }
 
 /** Runs wrangler in `tree`; resolves with its exit code and output. */
-function runWrangler(tree, args, timeoutMs = 120_000) {
+function runWrangler(tree: string, args: string[], timeoutMs = 120_000): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(path.join(tree, "node_modules", ".bin", "wrangler"), args, {
       cwd: tree,

@@ -6,6 +6,11 @@ import { createCipheriv, createHash } from "node:crypto";
 
 /** sfc32: a small, fast PRNG with 128 bits of state, seeded from sha256 of the key parts. */
 export class Rng {
+  a: number;
+  b: number;
+  c: number;
+  d: number;
+
   constructor(...keyParts) {
     const digest = createHash("sha256").update(keyParts.map(String).join("\u0000")).digest();
     this.a = digest.readUInt32LE(0);

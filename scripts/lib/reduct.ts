@@ -1,21 +1,30 @@
 // What the reliability scripts read back from a server: every record of an entry (v1 query and
 // batched reads) or of a bucket (v2 query and `/io` reads), and the descriptor size bounds used to
 // check entry sizes.
-import { parseV1RecordHeader, parseV2Read } from "./batch-codec.ts";
+import { type Labels, parseV1RecordHeader, parseV2Read, type ReadRecord } from "./batch-codec.ts";
 import { errorOf, type HttpClient } from "./http-client.ts";
 import { sha256Hex } from "./prng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Listing
 
+/** A record as a listing showed it, with the digest of its bytes. */
+export interface ListedRecord {
+  ts: number;
+  size: number;
+  contentType: string;
+  labels: Labels;
+  sha256: string;
+}
+
 /** The query id of a `{"id": N}` answer, as text (ids may exceed 2^53). */
-export function queryIdOf(body) {
+export function queryIdOf(body: Buffer): string {
   const match = /"id"\s*:\s*(\d+)/.exec(body.toString("utf8"));
   if (!match) throw new Error(`no query id in '${body.toString("utf8").slice(0, 200)}'`);
   return match[1];
 }
 
-const entryPath = (bucket, entry) =>
+const entryPath = (bucket: string, entry: string): string =>
   `/api/v1/b/${encodeURIComponent(bucket)}/${entry.split("/").map(encodeURIComponent).join("/")}`;
 
 export { entryPath };
@@ -25,7 +34,12 @@ export { entryPath };
  * `maxBatches` and `deadline` (ms epoch). Resolves with { missing: true } when the entry is 404, or
  * { records: [{ ts, size, contentType, labels, sha256 }], problems: [text] }.
  */
-export async function listEntryV1(client, bucket, entry, { maxBatches = 10_000, deadline = Date.now() + 120_000 } = {}) {
+export async function listEntryV1(
+  client: HttpClient,
+  bucket: string,
+  entry: string,
+  { maxBatches = 10_000, deadline = Date.now() + 120_000 } = {},
+) {
   const problems = [];
   const created = await client.request("POST", `${entryPath(bucket, entry)}/q`, {
     headers: { "content-type": "application/json" },
@@ -34,7 +48,7 @@ export async function listEntryV1(client, bucket, entry, { maxBatches = 10_000, 
   if (created.status === 404) return { missing: true, records: [], problems };
   if (created.status !== 200) throw new Error(`POST ${bucket}/${entry}/q answered ${created.status} ${errorOf(created)}`);
   const id = queryIdOf(created.body);
-  const records = [];
+  const records: ListedRecord[] = [];
   let sawLast = false;
   for (let batch = 0; ; batch++) {
     if (batch >= maxBatches || Date.now() > deadline)
@@ -74,7 +88,11 @@ export async function listEntryV1(client, bucket, entry, { maxBatches = 10_000, 
  * Lists every record of a bucket with a v2 query and /io reads (§5.2.4, §5.2.5), bounded like
  * listEntryV1. Resolves with Map entry → records, plus problems.
  */
-export async function listBucketV2(client, bucket, { maxBatches = 10_000, deadline = Date.now() + 120_000 } = {}) {
+export async function listBucketV2(
+  client: HttpClient,
+  bucket: string,
+  { maxBatches = 10_000, deadline = Date.now() + 120_000 } = {},
+) {
   const problems = [];
   const created = await client.request("POST", `/api/v1/io/${encodeURIComponent(bucket)}/q`, {
     headers: { "content-type": "application/json" },
@@ -82,7 +100,7 @@ export async function listBucketV2(client, bucket, { maxBatches = 10_000, deadli
   });
   if (created.status !== 200) throw new Error(`POST /io/${bucket}/q answered ${created.status} ${errorOf(created)}`);
   const id = queryIdOf(created.body);
-  const byEntry = new Map();
+  const byEntry = new Map<string, ReadRecord[]>();
   for (let batch = 0; ; batch++) {
     if (batch >= maxBatches || Date.now() > deadline) throw new Error(`v2 listing of ${bucket} did not finish within its bounds`);
     const response = await client.request("GET", `/api/v1/io/${encodeURIComponent(bucket)}/read`, {
@@ -107,7 +125,7 @@ export async function listBucketV2(client, bucket, { maxBatches = 10_000, deadli
 // ---------------------------------------------------------------------------------------------
 // Sizes (§3.8)
 
-export function varintLength(value) {
+export function varintLength(value: number): number {
   let n = 1;
   let v = value;
   while (v >= 128) {
@@ -117,7 +135,7 @@ export function varintLength(value) {
   return n;
 }
 
-const field = (length) => 1 + varintLength(length) + length;
+const field = (length: number): number => 1 + varintLength(length) + length;
 
 /**
  * The descriptor length of a record without its `begin` field (which depends on the record's block
@@ -129,7 +147,7 @@ export function descriptorBounds({ ts, size, labels, contentType, updated, maxBe
   const nanos = (ts % 1e6) * 1000;
   const t = (sec ? 1 + varintLength(sec) : 0) + (nanos ? 1 + varintLength(nanos) : 0);
   let fixed = 1 + varintLength(t) + t;
-  for (const [name, value] of Object.entries(labels)) {
+  for (const [name, value] of Object.entries(labels as Record<string, string>)) {
     const n = Buffer.byteLength(name);
     const v = Buffer.byteLength(value);
     fixed += field((n ? 1 + varintLength(n) + n : 0) + (v ? 1 + varintLength(v) + v : 0));

@@ -14,14 +14,14 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A TCP port that is free on 127.0.0.1 right now (never 8383, the port `npm start` uses). */
-export async function freePort() {
+export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const port = await new Promise((resolve, reject) => {
+    const port = await new Promise<number>((resolve, reject) => {
       const probe = net.createServer();
       probe.unref();
       probe.on("error", reject);
       probe.listen(0, "127.0.0.1", () => {
-        const { port } = probe.address();
+        const { port } = probe.address() as net.AddressInfo;
         probe.close(() => resolve(port));
       });
     });

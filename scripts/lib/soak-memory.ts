@@ -68,6 +68,11 @@ export function memoryFigures({ samples, gcs = [], durationS, referenceS }) {
     half: at(half),
     end: at(end),
     samePid: new Set(samples.map((s) => s.pid)).size === 1,
+    rssGrowth: 0,
+    anonGrowth: 0,
+    rssLastHalf: 0,
+    fdsGrowth: 0,
+    worker: undefined as Record<string, number> | undefined,
   };
   const growth = (from, to, key) => (to[key] - from[key]) / Math.max(from[key], 1);
   figures.rssGrowth = growth(figures.reference, figures.end, "rssKiB");

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { after, beforeEach, describe, it } from "node:test";
-import { APIError } from "reduct-js";
+import { APIError, type Bucket } from "reduct-js";
 import { all, assertApiError, cleanStorage, createFixtureBucket, makeClient } from "./helpers.ts";
 
 /** Asserts that `errors` (a Map of timestamp → APIError) holds exactly `expected` ([ts, status, message]). */
@@ -21,8 +21,8 @@ function assertErrors(errors, expected) {
 }
 
 /** Reads every record of `entry` as [time, contentType, labels, content]. */
-async function readEntry(bucket, entry) {
-  const out = [];
+async function readEntry(bucket: Bucket, entry: string) {
+  const out: unknown[] = [];
   for (const record of await all(bucket.query(entry))) {
     out.push([record.time, record.contentType, record.labels, await record.readAsString()]);
   }

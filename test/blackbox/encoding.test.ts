@@ -37,8 +37,8 @@ const CONTENT_TYPES = [
 /** Each type as a staged record; three also large enough for their own R2 object. */
 const SMALL = 600;
 const LARGE = 200 * 1024;
-const RECORDS = [
-  ...CONTENT_TYPES.map((contentType) => [contentType, SMALL]),
+const RECORDS: [string, number][] = [
+  ...CONTENT_TYPES.map((contentType): [string, number] => [contentType, SMALL]),
   ["text/plain", LARGE],
   ["image/jpeg", LARGE],
   ["text/html", LARGE],
@@ -56,15 +56,19 @@ function payload(size, seed) {
 }
 
 /** One raw request; resolves with status, headers and the body exactly as it came off the socket. */
-function rawRequest(method, path, headers = {}) {
+function rawRequest(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status?: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   const url = new URL(`/api/v1${path}`, STORAGE_URL);
   return new Promise((resolve, reject) => {
     const request = http.request(
       url,
       { method, headers: { authorization: `Bearer ${API_TOKEN}`, "accept-encoding": ACCEPT_EVERYTHING, ...headers } },
       (response) => {
-        const chunks = [];
-        response.on("data", (chunk) => chunks.push(chunk));
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
         response.on("end", () =>
           resolve({ status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks) }),
         );
@@ -84,11 +88,11 @@ async function createQuery(path, body) {
     body: JSON.stringify(body),
   });
   assert.equal(response.status, 200, `create query ${path}: ${response.headers.get("x-reduct-error")}`);
-  return (await response.json()).id;
+  return ((await response.json()) as { id: number }).id;
 }
 
 /** Every read path that carries record bytes, each returning the raw request to send. */
-const READ_PATHS = {
+const READ_PATHS: Record<string, (entry: string) => Promise<{ path: string; headers?: Record<string, string> }>> = {
   "single ?ts=": async (entry) => ({ path: `/b/enc/${entry}?ts=1000000` }),
   "single latest": async (entry) => ({ path: `/b/enc/${entry}` }),
   "single ?q=": async (entry) => ({
@@ -135,7 +139,7 @@ describe("Record bytes are never compressed on the way out", () => {
 
       if (parsedByReductJs(contentType)) {
         // json-bigint throws a plain object named SyntaxError, not an Error.
-        await assert.rejects(bucket.beginRead(entry, 1000_000n), (error) => error?.name === "SyntaxError");
+        await assert.rejects(bucket.beginRead(entry, 1000_000n), (error: { name?: string }) => error?.name === "SyntaxError");
       } else {
         const byTs = await bucket.beginRead(entry, 1000_000n);
         assert.equal(byTs.size, size, `${entry}: size by ts`);

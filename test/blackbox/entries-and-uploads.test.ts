@@ -70,7 +70,7 @@ describe("System entries and large uploads", () => {
   it("an upload cut by DELETE and POST of its bucket answers 404 or 409, never 500", async () => {
     await client.createBucket("cut");
     const size = 4 * 1024 * 1024;
-    let release;
+    let release: (value?: unknown) => void = () => {};
     const gate = new Promise((resolve) => {
       release = resolve;
     });

@@ -8,16 +8,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { QuotaType } from "reduct-js";
+import { type Bucket, QuotaType } from "reduct-js";
 import { exportBucket, importBucket } from "../../scripts/export.ts";
 import { all, cleanStorage, makeClient } from "./helpers.ts";
 
 /** Every record, `$meta` attachments included (the entry list does not show them). */
-async function snapshot(bucket) {
+async function snapshot(bucket: Bucket) {
   const records = [];
   const names = (await bucket.getEntryList()).flatMap(({ name }) => [name, `${name}/$meta`]);
   for (const name of names) {
-    let found;
+    let found: Awaited<ReturnType<Bucket["beginRead"]>>[];
     try {
       found = await all(bucket.query(name));
     } catch (error) {
@@ -56,7 +56,7 @@ describe("scripts/export.ts", () => {
       quotaType: QuotaType.FIFO,
       quotaSize: 50_000_000n,
     });
-    const records = [
+    const records: [string, bigint, string, Record<string, string>, Buffer][] = [
       ["cam/front", 1_000_000n, "image/jpeg", { exposure: "10" }, randomBytes(300)],
       ["cam/front", 1_000_100n, "image/jpeg", {}, randomBytes(200 * 1024)],
       ["log", 5n, "text/plain", { level: "info", host: "a,b" }, Buffer.from("hello\n")],

@@ -99,8 +99,8 @@ export async function createFixtureBucket(client) {
  * Asserts that `promise` rejects with a reduct-js APIError of `status` (a number or a list of
  * acceptable numbers) and, when given, exactly `message` (the server's `x-reduct-error`).
  */
-export async function assertApiError(promise, status, message) {
-  await assert.rejects(promise, (error) => {
+export async function assertApiError(promise: Promise<unknown>, status: number | number[], message?: string): Promise<void> {
+  await assert.rejects(promise, (error: { status?: number; message?: string } | undefined) => {
     const allowed = Array.isArray(status) ? status : [status];
     assert.ok(
       allowed.includes(error?.status),
@@ -111,11 +111,11 @@ export async function assertApiError(promise, status, message) {
   });
 }
 
-export const md5 = (data) => createHash("md5").update(data).digest("hex");
+export const md5 = (data: Buffer | string): string => createHash("md5").update(data).digest("hex");
 
 /** Concatenates a web ReadableStream of Uint8Array chunks into one Buffer. */
-export async function readAll(stream) {
-  const chunks = [];
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
   const reader = stream.getReader();
   for (;;) {
     const { value, done } = await reader.read();
@@ -126,16 +126,16 @@ export async function readAll(stream) {
 }
 
 /** Collects every item of an async iterable (reduct-js' tests use `it-all` for this). */
-export async function all(iterable) {
-  const items = [];
+export async function all<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
   for await (const item of iterable) items.push(item);
   return items;
 }
 
 /** Resolves like `promise`, or rejects with `what` timed out after `ms` milliseconds. */
-export async function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
   });
   try {

@@ -70,7 +70,7 @@ describe("Labels round-trip", () => {
     assert.deepEqual({ ...record.labels }, { a: "1", comma: "p,q", quote: 'r"s' });
   });
 
-  for (const [what, labels, message] of [
+  for (const [what, labels, message] of <[string, Record<string, string>, string][]>[
     [
       "a value with both ',' and '\"'",
       { k: 'a,"b"' },

@@ -25,7 +25,7 @@ describe("Query", () => {
   });
 
   describe("query", () => {
-    for (const [head, contents] of [
+    for (const [head, contents] of <[boolean, string[]][]>[
       [false, ["somedata2", "somedata3", "somedata4"]],
       [true, ["", "", ""]],
     ]) {
@@ -170,7 +170,7 @@ describe("Query", () => {
       assert.deepEqual(records[0].labels, { label1: "label1", label2: "100", label3: "true" });
       assert.deepEqual(records[1].labels, {});
 
-      for (const [entry, second] of [
+      for (const [entry, second] of <[string, bigint][]>[
         ["first", 3n],
         ["first", 4n],
         ["second", 1n],
@@ -228,7 +228,7 @@ describe("Query", () => {
       } finally {
         // The generator is suspended at a yield when every await above succeeded; after a timeout
         // the pending read ends when the bucket is removed by the next cleanup.
-        iterator.return().catch(() => {});
+        iterator.return(undefined).catch(() => {});
       }
     });
 

@@ -32,7 +32,7 @@ describe("Records", () => {
       assert.equal(await record.readAsString(), "somedata4");
     });
 
-    for (const [head, content] of [
+    for (const [head, content] of <[boolean, string][]>[
       [false, "somedata2"],
       [true, ""],
     ]) {

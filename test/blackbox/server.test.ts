@@ -18,7 +18,10 @@ describe("Server", () => {
     // The client's protocol choice must agree with the probe.
     const client = makeClient();
     await client.getInfo();
-    assert.deepEqual(client.httpClient.apiVersion, version.split(".").map(Number));
+    assert.deepEqual(
+      (client as unknown as { httpClient: { apiVersion: number[] } }).httpClient.apiVersion,
+      version.split(".").map(Number),
+    );
   });
 
   it("should report RS_INSTANCE_NAME in /info", async () => {
@@ -26,7 +29,7 @@ describe("Server", () => {
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("content-type"), "application/json");
     assert.match(response.headers.get("server") ?? "", /^ReductStore 1\.\d+\.\d+$/);
-    const info = await response.json();
+    const info = (await response.json()) as { instance_name: string; instance_role: string };
     assert.equal(info.instance_name, EXPECTED_INSTANCE_NAME);
     assert.equal(info.instance_role, "STANDALONE");
   });

@@ -166,7 +166,10 @@ describe("Token", () => {
     // needs read access), so the write-only client builds one from its own HTTP client.
     const writer = makeClient(writeValue);
     await assertApiError(writer.getBucket("bucket_1"), 403, "Token 'writer' doesn't have read access to bucket 'bucket_1'");
-    const writerBucket = new Bucket("bucket_1", writer.httpClient);
+    const writerBucket = new Bucket(
+      "bucket_1",
+      (writer as unknown as { httpClient: ConstructorParameters<typeof Bucket>[1] }).httpClient,
+    );
     const writeRecord = await writerBucket.beginWrite("entry", 1000_000n);
     await writeRecord.write("somedata");
     await assertApiError(
