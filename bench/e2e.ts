@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench:e2e`: the end-to-end check of issue 6 item 5 (and issue 4's 100 MiB memory
-// criterion) through the user path: `tsx scripts/start.ts` (Miniflare, as `npm start` runs it)
+// criterion) through the user path: `npx tsx scripts/start.ts` (Miniflare, as `npm start` runs it)
 // driven by the official `reduct-js` client from npm.
 //
 //  1. copies what `npm start` runs into a temporary directory (so edits to src/ during the run do
@@ -529,7 +529,7 @@ async function main() {
 
   const lines = [];
   lines.push(
-    `reduct-edge ${version} via \`tsx scripts/start.ts\` (Miniflare), reduct-js ${clientVersion} ` +
+    `reduct-edge ${version} via \`npx tsx scripts/start.ts\` (Miniflare), reduct-js ${clientVersion} ` +
       `(keepAlive: ${opts["keep-alive"]}), server API ${apiVersion}; ${os.cpus().length} CPUs, Node ${process.version}; ` +
       `load average before ${loadBefore.map((l) => l.toFixed(2)).join(" ")}, after ${loadAfter.map((l) => l.toFixed(2)).join(" ")}; ` +
       `server alive ${startupSeconds.toFixed(1)} s after spawn.`,

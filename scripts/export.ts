@@ -2,8 +2,8 @@
 // Copies a bucket out to a directory and back, with the official reduct-js client, so it works
 // against reduct-edge and ReductStore alike:
 //
-//   RS_API_TOKEN=… tsx scripts/export.ts export <server url> <bucket> <dir>
-//   RS_API_TOKEN=… tsx scripts/export.ts import <server url> <bucket> <dir>
+//   RS_API_TOKEN=… npx tsx scripts/export.ts export <server url> <bucket> <dir>
+//   RS_API_TOKEN=… npx tsx scripts/export.ts import <server url> <bucket> <dir>
 //
 // The directory holds bucket.json (the bucket's settings), records.jsonl (one line per record:
 // entry, timestamp, content type, labels, size, file) and records/<n>.bin (the bytes). Import
@@ -102,7 +102,7 @@ export async function importBucket(client, bucketName, dir) {
 async function main() {
   const [command, url, bucketName, dir] = process.argv.slice(2);
   if (!["export", "import"].includes(command) || !url || !bucketName || !dir) {
-    console.error("usage: RS_API_TOKEN=… tsx scripts/export.ts export|import <server url> <bucket> <dir>");
+    console.error("usage: RS_API_TOKEN=… npx tsx scripts/export.ts export|import <server url> <bucket> <dir>");
     process.exit(2);
   }
   const client = new Client(url, { apiToken: process.env.RS_API_TOKEN || undefined });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run smoke`: the black-box compatibility suite, as CI runs it.
-//  1. starts `tsx scripts/start.ts` (`npm start`) on a free 127.0.0.1 port, in its own process
+//  1. starts `npx tsx scripts/start.ts` (`npm start`) on a free 127.0.0.1 port, in its own process
 //     group, with a fresh temporary RS_DATA_PATH, a random RS_API_TOKEN and RS_INSTANCE_NAME=smoke;
 //  2. runs test/blackbox/*.test.ts (the official reduct-js client against that server) with
 //     `node --test`, one file at a time (the files share the server and clean it before each test);
@@ -49,7 +49,7 @@ function groupAlive(pgid) {
 }
 
 /**
- * Starts `tsx scripts/start.ts` detached (its own process group, so node and workerd can be
+ * Starts `npx tsx scripts/start.ts` detached (its own process group, so node and workerd can be
  * stopped together) with only our RS_* variables, logging into `logPath`.
  */
 async function startServer({ label, port, dataPath, logPath, env }) {

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// `npm run soak [-- --minutes M --rate R --quick --server S --baseline]`: the T6 soak of
-// ../shared/reliability.md, black box against `npm start` (the Worker under Miniflare directly).
+// `npm run soak [-- --minutes M --rate R --quick --server S --baseline]`: the soak test (steady
+// load, flat memory), black box against `npm start` (the Worker under Miniflare directly).
 //
 //  1. Starts the server detached (its own process group) on a free 127.0.0.1 port with a fresh
 //     temporary RS_DATA_PATH and a random RS_API_TOKEN; creates bucket `soak`. `--server`:
-//     miniflare = `tsx scripts/start.ts` (one workerd, the bindings of wrangler.toml); noop = the
+//     miniflare = `npx tsx scripts/start.ts` (one workerd, the bindings of wrangler.toml); noop = the
 //     no-op Worker scripts/lib/noop-worker.ts under the same `npm start`, answering the same
 //     request mix (the runtime's own memory curve; only statuses are checked).
 //  2. Sends a fixed-rate, open-loop mixed load over 8 keep-alive connections for M minutes:
@@ -66,7 +66,7 @@ const { values: options } = parseArgs({
   },
 });
 if (options.help) {
-  console.log(`usage: tsx scripts/soak.ts [--minutes M] [--rate R] [--seed S] [--quick] [--keep]
+  console.log(`usage: npx tsx scripts/soak.ts [--minutes M] [--rate R] [--seed S] [--quick] [--keep]
   --minutes M  load duration (default 10; --quick: 1)
   --rate R     requests per second, fixed (default 100)
   --seed S     seed of the workload (printed)

@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { tsNodeArgs } from "./lib/node-ts.ts";
 import { descendantsOf, freePort, groupAlive, root, sleep } from "./lib/server.ts";
 
-/** Starts `tsx scripts/start.ts` in its own process group with exactly `env` as RS_* variables. */
+/** Starts `npx tsx scripts/start.ts` in its own process group with exactly `env` as RS_* variables. */
 function startServer({ env, dataPath, logPath }) {
   const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RS_")));
   const logFd = openSync(logPath, "a");
@@ -303,7 +303,7 @@ export async function runStartCheck({ workDir }) {
   return ok;
 }
 
-// `tsx scripts/start-check.ts`: the checks alone, in a temporary directory.
+// `npx tsx scripts/start-check.ts`: the checks alone, in a temporary directory.
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const workDir = mkdtempSync(path.join(os.tmpdir(), "reduct-edge-start-check-"));
   const ok = await runStartCheck({ workDir });

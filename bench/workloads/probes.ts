@@ -36,7 +36,7 @@ async function seed(client, entry, count) {
 }
 
 const FEATURES = {
-  /** §5.1.2 batch write v1. */
+  /** Batch write v1. */
   async batchV1(client) {
     const records = [1, 2].map((i) => ({ ts: TS0 + i, body: Buffer.from(`v1-${i}`) }));
     const spec = batchV1Write(PROBE_BUCKET, "w2v1", records);
@@ -47,7 +47,7 @@ const FEATURES = {
       ? { ok: true }
       : { ok: false, reason: `${describe(spec, response)}, but the record is not readable (${back.status})` };
   },
-  /** §5.2.3 batch write v2. */
+  /** Batch write v2. */
   async batchV2(client) {
     const records = [1, 2].map((i) => ({ ts: TS0 + i, body: Buffer.from(`v2-${i}`) }));
     const spec = batchV2Write(PROBE_BUCKET, "w2v2", records);
@@ -58,7 +58,7 @@ const FEATURES = {
       ? { ok: true }
       : { ok: false, reason: `${describe(spec, response)}, but the record is not readable (${back.status})` };
   },
-  /** §6.2 entry-level query + §5.1.3 batched read. */
+  /** Entry-level query + batched read. */
   async queryV1(client) {
     await seed(client, "q1", 3);
     const create = { method: "POST", path: `/api/v1/b/${PROBE_BUCKET}/q1/q`, ...json({ query_type: "QUERY" }) };
@@ -71,7 +71,7 @@ const FEATURES = {
       ? { ok: true }
       : { ok: false, reason: describe(read, batch) };
   },
-  /** §5.2.4 multi-entry query + §5.2.5 batched read. */
+  /** Multi-entry query + batched read. */
   async queryV2(client) {
     await seed(client, "q2", 3);
     const create = { method: "POST", path: `/api/v1/io/${PROBE_BUCKET}/q`, ...json({ query_type: "QUERY", entries: ["q2"] }) };
@@ -84,7 +84,7 @@ const FEATURES = {
       ? { ok: true }
       : { ok: false, reason: describe(read, batch) };
   },
-  /** §5.1.4 batched label update v1. */
+  /** Batched label update v1. */
   async labelsV1(client) {
     await seed(client, "l1", 2);
     const spec = labelsV1Update(PROBE_BUCKET, "l1", [TS0, TS0 + 1], { probe: "yes" });
@@ -95,7 +95,7 @@ const FEATURES = {
       ? { ok: true }
       : { ok: false, reason: `${describe(spec, response)}, but the label is not set` };
   },
-  /** §5.2.6 batched label update v2. */
+  /** Batched label update v2. */
   async labelsV2(client) {
     await seed(client, "l2", 2);
     const spec = labelsV2Update(PROBE_BUCKET, "l2", [TS0, TS0 + 1], { probe: "yes" });
@@ -106,7 +106,7 @@ const FEATURES = {
       ? { ok: true }
       : { ok: false, reason: `${describe(spec, response)}, but the label is not set` };
   },
-  /** §6.2 remove query (multi-entry form) with `$each_n`. */
+  /** Remove query (multi-entry form) with `$each_n`. */
   async removeQueryV2(client) {
     await seed(client, "rm2", 4);
     const body = { query_type: "REMOVE", entries: ["rm2"], when: { $each_n: 2 } };
@@ -115,7 +115,7 @@ const FEATURES = {
     const removed = response.status === 200 ? safeJson(response.body)?.removed_records : undefined;
     return removed === 2 ? { ok: true } : { ok: false, reason: describe(spec, response) };
   },
-  /** §4.6 remove query (entry-level form) with `$each_n`. */
+  /** Remove query (entry-level form) with `$each_n`. */
   async removeQueryV1(client) {
     await seed(client, "rm1", 4);
     const spec = {

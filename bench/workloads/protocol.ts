@@ -1,7 +1,7 @@
 /**
- * Client side of the ReductStore HTTP API as the workloads use it (/work/shared/reductstore-api.md
- * §4, §5, §6): request specs for single records, batch protocol v1 and v2, queries, and readers
- * of batch response headers.
+ * Client side of the ReductStore HTTP API as the workloads use it: request specs for single
+ * records, batch protocol v1 and v2 (framed by the shared codec, scripts/lib/batch-codec.ts),
+ * queries, and readers of batch response headers.
  */
 import crypto from "node:crypto";
 import {
@@ -76,7 +76,7 @@ export function batchV2Write(bucket, entry, records) {
   };
 }
 
-/** §5.1.4: PATCH /b/:bucket/:entry/batch setting `labels` on every ts. */
+/** PATCH /b/:bucket/:entry/batch setting `labels` on every ts. */
 export function labelsV1Update(bucket, entry, timestamps, labels) {
   const ops = Object.entries(labels)
     .map(([k, v]) => `${k}=${v}`)
@@ -86,7 +86,7 @@ export function labelsV1Update(bucket, entry, timestamps, labels) {
   return { method: "PATCH", path: `/api/v1/b/${bucket}/${entry}/batch`, headers, body: "", records: timestamps.length, bytes: 0 };
 }
 
-/** §5.2.6: PATCH /io/:bucket/update; later records of the entry inherit the first one's ops. */
+/** PATCH /io/:bucket/update; later records of the entry inherit the first one's ops. */
 export function labelsV2Update(bucket, entry, timestamps, labels) {
   const ops = Object.entries(labels)
     .map(([k, v]) => `${k}=${v}`)

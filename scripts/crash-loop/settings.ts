@@ -18,7 +18,7 @@ export interface Settings {
   runBudgetMs: number;
 }
 
-const USAGE = `usage: node --import tsx scripts/crash-loop/main.ts [--cycles N] [--seed S] [--quick] [--sweep|--no-sweep] [--keep]
+const USAGE = `usage: npm run crash-loop -- [--cycles N] [--seed S] [--quick] [--sweep|--no-sweep] [--keep]
   --cycles N  kill/restart cycles (default 20; --quick: 3)
   --seed S    seed of the workload and of the kill times (printed; pass it again to replay)
   --quick     3 cycles and no sweep wait (CI)

@@ -339,7 +339,7 @@ async function checkStats(ctx: RunContext, client: HttpClient, listings: Listing
           oldest = oldest ? Math.min(oldest, first) : first;
           latest = Math.max(latest, last);
         }
-        // size = Σ content + Σ descriptor (§3.8); only each descriptor's block offset is unknown here.
+        // size = Σ content + Σ descriptor; only each descriptor's block offset is unknown here.
         let low = 0;
         let high = 0;
         const maxBegin = MAX_BLOCK_SIZE[b];

@@ -36,7 +36,7 @@ const renderLabel = (key: string, value: string): string =>
   String(value).includes(",") ? `${key}="${value}"` : `${key}=${value}`;
 
 /**
- * Parses `k=v,k2="a,b",...` (§5.1.1 step 3): values starting with `"` run to the next `"`; keys and
+ * Parses `k=v,k2="a,b",...` (a batched record header's label list): values starting with `"` run to the next `"`; keys and
  * values are trimmed; a fragment without `=` is ignored. Throws on an unterminated quote.
  */
 export function parseLabelList(text: string): Labels {
@@ -70,7 +70,7 @@ export function parseLabelList(text: string): Labels {
   return labels;
 }
 
-/** `<LEN>,<CT>[,labels]` (§5.1.1) → { size, contentType, labels }. */
+/** A v1 batched record header `<LEN>,<CT>[,labels]` → { size, contentType, labels }. */
 export function parseV1RecordHeader(value: string): { size: number; contentType: string; labels: Labels } {
   const first = value.indexOf(",");
   if (first < 0) throw new Error(`invalid batched header '${value}'`);
@@ -82,7 +82,7 @@ export function parseV1RecordHeader(value: string): { size: number; contentType:
   return { size, contentType, labels };
 }
 
-/** Headers and body of a v1 batch write (§5.1.2) of `records` ({ ts, contentType, labels, data }). */
+/** Headers and body of a v1 batch write (`POST /b/:bucket/:entry/batch`) of `records` ({ ts, contentType, labels, data }). */
 export function renderV1Batch(records: readonly OutgoingRecord[]): EncodedBatch {
   const sorted = [...records].sort((a, b) => a.ts - b.ts);
   const headers: Record<string, string> = { "content-type": "application/octet-stream" };
@@ -105,7 +105,7 @@ export function v1BatchErrors(headers: IncomingHttpHeaders): Map<number, string>
 
 const TOKEN_CHAR = /[A-Za-z0-9!#$%&'*+\-.^_`|~]/;
 
-/** Entry name encoding of `x-reduct-entries` (§5.2.1): token characters kept, other bytes %XX. */
+/** Entry name encoding of `x-reduct-entries`: token characters kept, other bytes %XX. */
 export function encodeEntryName(name: string): string {
   let out = "";
   for (const byte of Buffer.from(name, "utf8")) {
@@ -120,7 +120,7 @@ export function decodeEntryName(text: string): string {
 }
 
 /**
- * Headers and body of a v2 batch write (§5.2.3) of `records` ({ entry, ts, contentType, labels,
+ * Headers and body of a v2 batch write (`POST /io/:bucket/write`) of `records` ({ entry, ts, contentType, labels,
  * data }). Entry indexes follow the sorted entry names; the body is in (entry index, ts) order;
  * each entry's first record carries its type and all labels, later ones only the changes (delta).
  * With `labelIndexes`, label names are published in `x-reduct-labels` and referenced by index.
@@ -178,7 +178,7 @@ export function v2BatchErrors(headers: IncomingHttpHeaders, entries: readonly st
 }
 
 /**
- * Parses a v2 read answer (§5.2.5): Map entry → [{ ts, size, contentType, labels, sha256 }], the
+ * Parses a v2 read answer (`GET /io/:bucket/read`): Map entry → [{ ts, size, contentType, labels, sha256 }], the
  * body sliced in (entry index, ts) order.
  */
 export function parseV2Read(

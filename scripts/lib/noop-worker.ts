@@ -1,4 +1,4 @@
-// The soak's baseline Worker (`tsx scripts/soak.ts --server noop`): answers the soak's request mix
+// The soak's baseline Worker (`npx tsx scripts/soak.ts --server noop`): answers the soak's request mix
 // without storing anything, so the same load under the same Miniflare/workerd shows the runtime's own
 // memory curve. It reads each request body (as reduct-edge does) and answers 200 with no body, except
 // a query create (POST …/q: a query id) and a batched read of a query (GET …?q=: 204, no more data).

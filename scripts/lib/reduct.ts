@@ -30,7 +30,7 @@ const entryPath = (bucket: string, entry: string): string =>
 export { entryPath };
 
 /**
- * Lists every record of one entry with a v1 query and batch reads (§6.2, §5.1.3), bounded by
+ * Lists every record of one entry with a v1 query and batch reads (`GET …/batch?q=`), bounded by
  * `maxBatches` and `deadline` (ms epoch). Resolves with { missing: true } when the entry is 404, or
  * { records: [{ ts, size, contentType, labels, sha256 }], problems: [text] }.
  */
@@ -85,7 +85,7 @@ export async function listEntryV1(
 }
 
 /**
- * Lists every record of a bucket with a v2 query and /io reads (§5.2.4, §5.2.5), bounded like
+ * Lists every record of a bucket with a v2 query and /io reads, bounded like
  * listEntryV1. Resolves with Map entry → records, plus problems.
  */
 export async function listBucketV2(
@@ -123,7 +123,7 @@ export async function listBucketV2(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sizes (§3.8)
+// Sizes (an entry's size counts each record's content and its block descriptor)
 
 export function varintLength(value: number): number {
   let n = 1;

@@ -1,4 +1,4 @@
-// Shared helpers of the reliability scripts (crash-loop, soak): start `tsx scripts/start.ts` in its
+// Shared helpers of the reliability scripts (crash-loop, soak): start `npx tsx scripts/start.ts` in its
 // own process group on a free 127.0.0.1 port with a given RS_DATA_PATH, wait for /alive, SIGKILL or
 // stop the whole group, and find the workerd process of a running server.
 // Everything here talks to 127.0.0.1 only and never touches port 8383 or .wrangler/state.
@@ -94,7 +94,7 @@ export const SERVER_KINDS = {
 };
 
 /**
- * Starts `tsx scripts/start.ts` (`kind` "miniflare", the default: reduct-edge; "noop": the no-op
+ * Starts `npx tsx scripts/start.ts` (`kind` "miniflare", the default: reduct-edge; "noop": the no-op
  * Worker) detached (its own process group, so node and workerd are killed together) with only the
  * given RS_* variables, appending its output to `logPath`. `tree`: the checkout to run (the
  * repository, or a snapshotTree copy). `tag` prefixes the log lines printed here. RS_INSPECTOR_PORT
