@@ -93,6 +93,27 @@ export function renderV1Batch(records: readonly OutgoingRecord[]): EncodedBatch 
   return { headers, body: Buffer.concat(sorted.map((record) => record.data)) };
 }
 
+/**
+ * Parses a v1 batched read answer (`x-reduct-time-<ts>` headers): its records in timestamp order,
+ * the body sliced in that order; `extraBytes` is what the body has beyond (negative: short of) the
+ * announced sizes.
+ */
+export function parseV1Read(headers: IncomingHttpHeaders, body: Buffer): { records: ReadRecord[]; extraBytes: number } {
+  const heads: { ts: number; size: number; contentType: string; labels: Labels }[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    const match = /^x-reduct-time-(\d+)$/.exec(name);
+    if (match) heads.push({ ts: Number(match[1]), ...parseV1RecordHeader(String(value)) });
+  }
+  heads.sort((a, b) => a.ts - b.ts);
+  let offset = 0;
+  const records = heads.map((head): ReadRecord => {
+    const data = body.subarray(offset, offset + head.size);
+    offset += head.size;
+    return { ...head, sha256: sha256Hex(data), truncated: data.length !== head.size };
+  });
+  return { records, extraBytes: body.length - offset };
+}
+
 /** Per-record errors of a v1 batch answer: Map ts → "status,message". */
 export function v1BatchErrors(headers: IncomingHttpHeaders): Map<number, string> {
   const errors = new Map<number, string>();

@@ -1,9 +1,8 @@
 // What the reliability scripts read back from a server: every record of an entry (v1 query and
 // batched reads) or of a bucket (v2 query and `/io` reads), and the descriptor size bounds used to
 // check entry sizes.
-import { type Labels, parseV1RecordHeader, parseV2Read, type ReadRecord } from "./batch-codec.ts";
+import { type Labels, parseV1Read, parseV2Read, type ReadRecord } from "./batch-codec.ts";
 import { errorOf, type HttpClient } from "./http-client.ts";
-import { sha256Hex } from "./prng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Listing
@@ -58,22 +57,14 @@ export async function listEntryV1(
     if (response.status !== 200)
       throw new Error(`GET ${bucket}/${entry}/batch?q= answered ${response.status} ${errorOf(response)}`);
     if (sawLast) problems.push(`${bucket}/${entry}: a batch after x-reduct-last: true`);
-    const heads = [];
-    for (const [name, value] of Object.entries(response.headers)) {
-      const match = /^x-reduct-time-(\d+)$/.exec(name);
-      if (match) heads.push({ ts: Number(match[1]), ...parseV1RecordHeader(String(value)) });
+    const parsed = parseV1Read(response.headers, response.body);
+    if (parsed.extraBytes !== 0) {
+      problems.push(
+        `${bucket}/${entry}: batch body has ${response.body.length} bytes, headers announce ${response.body.length - parsed.extraBytes}`,
+      );
     }
-    heads.sort((a, b) => a.ts - b.ts);
-    const total = heads.reduce((sum, head) => sum + head.size, 0);
-    if (response.body.length !== total) {
-      problems.push(`${bucket}/${entry}: batch body has ${response.body.length} bytes, headers announce ${total}`);
-    }
-    let offset = 0;
-    for (const head of heads) {
-      const data = response.body.subarray(offset, offset + head.size);
-      offset += head.size;
-      records.push({ ts: head.ts, size: head.size, contentType: head.contentType, labels: head.labels, sha256: sha256Hex(data) });
-    }
+    for (const { ts, size, contentType, labels, sha256 } of parsed.records)
+      records.push({ ts, size, contentType, labels, sha256 });
     if (String(response.headers["x-reduct-last"]) === "true") sawLast = true;
   }
   for (let i = 1; i < records.length; i++) {
