@@ -231,7 +231,7 @@ async function runCycles(run: Run): Promise<void> {
       `cycle ${cycle}/${ctx.settings.cycles}: killed (${mode}) after ${(killAfter / 1000).toFixed(1)} s, ${row.requests} requests, ${row.acked} records ACKed, ` +
         `${row.indeterminate} indeterminate, ${row.deletes} deletes, ${row.patches} label updates; /alive after ${row.alive.toFixed(1)} s; ` +
         `verified in ${row.verifyS} s; ` +
-        `${row.pending425} still 425; R2 untracked at kill: ${row.untracked}; ctx.violations so far: ${ctx.violations.length}`,
+        `${row.pending425} still 425; R2 untracked at kill: ${row.untracked}; violations so far: ${ctx.violations.length}`,
     );
   }
 
@@ -348,20 +348,20 @@ async function selfTest(run: Run, client: HttpClient): Promise<void> {
   const before = ctx.violations.length;
   const rng = new Rng(ctx.settings.seed, "self-test");
   const stable = (e: string) => stableRecords(run.journal.live, "cl-a", e).filter((rec) => rec.labelOptions.length === 1);
-  // 1. phantom: a record the run.journal never heard of.
+  // 1. phantom: a record the journal never heard of.
   const phantom = makeRecord(ctx, "cl-a", "e0", nextTs(ctx, "cl-a", "e0", rng), "batch", rng, 2);
   const put = await client.request("POST", `${entryPath("cl-a", "e0")}?ts=${phantom.ts}`, { body: phantom.data });
-  // 2. lost: a write the run.journal says was ACKed but that was never sent.
+  // 2. lost: a write the journal says was ACKed but that was never sent.
   const ghost = makeRecord(ctx, "cl-a", "e1", nextTs(ctx, "cl-a", "e1", rng), "batch", rng, 2);
   const ghostId = run.journal.intent("write", { ...journalRecord(ghost), cycle: 2, at: Date.now() });
   run.journal.ack(ghostId, 200, {});
-  // 3. altered: a stored record whose labels change behind the run.journal's back.
+  // 3. altered: a stored record whose labels change behind the journal's back.
   const victim = rng.pick(stable("grp/e2"));
   const patched = await client.request("PATCH", `${entryPath("cl-a", "grp/e2")}?ts=${victim.ts}`, {
     headers: { "x-reduct-label-n": "tampered" },
     body: "",
   });
-  // 4. resurrected: a delete the run.journal says was ACKed but that was never sent.
+  // 4. resurrected: a delete the journal says was ACKed but that was never sent.
   const survivor = rng.pick(stable("grp/e3"));
   const deleteId = run.journal.intent("delete", { b: "cl-a", e: "grp/e3", ts: survivor.ts, cycle: 2, at: Date.now() });
   run.journal.ack(deleteId, 200, {});

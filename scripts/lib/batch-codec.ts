@@ -124,14 +124,15 @@ export function v1BatchErrors(headers: IncomingHttpHeaders): Map<number, string>
   return errors;
 }
 
-const TOKEN_CHAR = /[A-Za-z0-9!#$%&'*+\-.^_`|~]/;
+// HTTP token characters but `%`: a literal `%` could not be decoded back (as the server encodes).
+const KEPT_CHAR = /[A-Za-z0-9!#$&'*+\-.^_`|~]/;
 
-/** Entry name encoding of `x-reduct-entries`: token characters kept, other bytes %XX. */
+/** Entry and label name encoding of `x-reduct-entries`/`x-reduct-labels`: token characters but `%` kept, other bytes %XX. */
 export function encodeEntryName(name: string): string {
   let out = "";
   for (const byte of Buffer.from(name, "utf8")) {
     const char = String.fromCharCode(byte);
-    out += byte < 128 && TOKEN_CHAR.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+    out += byte < 128 && KEPT_CHAR.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out;
 }
