@@ -327,7 +327,7 @@ async function runCycles(run: Run): Promise<void> {
   if (ctx.violations.length) {
     const byKind: Record<string, number> = {};
     for (const item of ctx.violations) byKind[item.kind] = (byKind[item.kind] ?? 0) + 1;
-    console.log("crash-loop: ctx.violations by kind", byKind);
+    console.log("crash-loop: violations by kind", byKind);
     const model = run.journal.replay();
     for (const item of ctx.violations.slice(0, 10)) {
       console.log(`\n- ${item.kind} (cycle ${item.cycle}): ${item.detail}`);
