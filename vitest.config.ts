@@ -37,6 +37,8 @@ export default defineConfig(async () => {
     test: {
       setupFiles: ["./test/helpers/apply-migrations.ts"],
       include: ["test/**/*.test.ts"],
+      // Node-side tests of the official client against `npm start`, run by `npm run smoke`.
+      exclude: ["test/blackbox/**"],
       testTimeout: 30_000,
       onConsoleLog(log: string, type: "stdout" | "stderr") {
         if (type !== "stderr" || !isInjectedFault(log)) return;

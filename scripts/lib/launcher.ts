@@ -1,0 +1,192 @@
+// Runs a Worker with Miniflare directly: one workerd, our port served by it, no wrangler dev proxy
+// in front (that proxy rewrites text/html bodies, holds early answers until the request body ends
+// and invents 503s; a deployed Worker has none of that). Used by `npm start` (scripts/start.ts),
+// which the smoke, crash-loop, soak and end-to-end bench all run.
+//
+// The bindings of wrangler.toml: BUCKETS (SQLite Durable Object), RECORDS (R2), DB (D1), and
+// CF_VERSION_METADATA, whose timestamp Miniflare sets to the start, so /info's uptime counts from
+// there. State persists under `<persistTo>/v3`, the layout `wrangler dev --persist-to` uses, so
+// state written by earlier versions of `npm start` stays readable. Variables reach workerd in its
+// configuration on stdin, never on a command line.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { Log, LogLevel, Miniflare, type MiniflareOptions } from "miniflare";
+
+const D1_ID = "00000000-0000-0000-0000-000000000000";
+
+/** compatibility_date / compatibility_flags of the tree's wrangler.toml. */
+export function compatibility(tree) {
+  const toml = fs.readFileSync(path.join(tree, "wrangler.toml"), "utf8");
+  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1];
+  const flags = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(toml)?.[1] ?? "";
+  if (!date) throw new Error("no compatibility_date in wrangler.toml");
+  return { compatibilityDate: date, compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]) };
+}
+
+/** Quiet wrangler: no banner or update check, no telemetry, only its warnings and errors. */
+export function quietWranglerEnv() {
+  return {
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RS_"))),
+    CI: "true",
+    WRANGLER_SEND_METRICS: "false",
+    WRANGLER_HIDE_BANNER: "true",
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+    CLOUDFLARE_INCLUDE_PROCESS_ENV: "false",
+    WRANGLER_LOG: process.env.WRANGLER_LOG || "warn",
+  };
+}
+
+/** wrangler processes still running (ended by killWranglerRuns when we stop early). */
+const wranglerRuns = new Set<ChildProcess>();
+
+/** SIGTERMs every wrangler run still going (a stop during the start). */
+export function killWranglerRuns() {
+  for (const child of wranglerRuns) child.kill("SIGTERM");
+}
+
+/** Runs wrangler in `tree`; resolves with its exit code and output. */
+function runWrangler(tree: string, args: string[], timeoutMs = 120_000): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(path.join(tree, "node_modules", ".bin", "wrangler"), args, {
+      cwd: tree,
+      env: quietWranglerEnv(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    wranglerRuns.add(child);
+    let output = "";
+    child.stdout.on("data", (chunk) => (output += chunk));
+    child.stderr.on("data", (chunk) => (output += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", (error) => (output += String(error)));
+    child.on("close", (code) => {
+      wranglerRuns.delete(child);
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+/** What the bundle is made of: every file under src/, wrangler.toml and the locked packages. */
+function sourceDigest(tree) {
+  const hash = createHash("sha256");
+  const files = fs
+    .readdirSync(path.join(tree, "src"), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath ?? entry.path, entry.name))
+    .sort();
+  for (const file of [...files, path.join(tree, "wrangler.toml"), path.join(tree, "package-lock.json")]) {
+    hash.update(`${path.relative(tree, file)}\0`);
+    if (fs.existsSync(file)) hash.update(fs.readFileSync(file));
+    hash.update("\0");
+  }
+  return hash.digest("hex");
+}
+
+/**
+ * `wrangler deploy --dry-run` of the tree's Worker (src/index.ts) into `outDir`; the script path.
+ * A bundle of the same sources from an earlier start is reused (a restart then skips the build).
+ */
+export async function bundleWorker(tree, outDir) {
+  const script = path.join(outDir, "index.js");
+  const stamp = path.join(outDir, "sources.sha256");
+  const digest = sourceDigest(tree);
+  if (fs.existsSync(script) && fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === digest) return script;
+  fs.rmSync(stamp, { force: true });
+  const { code, output } = await runWrangler(tree, ["deploy", "--dry-run", "--outdir", outDir]);
+  if (code !== 0) throw new Error(`building the Worker failed:\n${output}`);
+  if (!fs.existsSync(script)) throw new Error(`wrangler did not write ${script}`);
+  fs.writeFileSync(stamp, digest);
+  return script;
+}
+
+/**
+ * Bundles a small TypeScript Worker (a bench baseline, the soak's no-op Worker) into one ES module
+ * at `outFile`, as wrangler bundles reduct-edge: workerd runs JavaScript only. Returns `outFile`.
+ */
+export async function bundleTsWorker(entry: string, outFile: string): Promise<string> {
+  const { build } = await import("esbuild");
+  await build({
+    entryPoints: [entry],
+    outfile: outFile,
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    external: ["cloudflare:*", "node:*"],
+    logLevel: "warning",
+  });
+  return outFile;
+}
+
+/** Applies the tree's D1 migrations to the local database under `persistTo` (no prompt). */
+export async function applyMigrations(tree, persistTo) {
+  const { code, output } = await runWrangler(tree, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo]);
+  if (code !== 0) throw new Error(`applying the D1 migrations failed:\n${output}`);
+}
+
+/**
+ * The one way the harness makes a Miniflare: `npm start` (launchWorker) and every bench server.
+ * One workerd, ES modules, the tree's compatibility date and flags, no `Request.cf` download, and
+ * only the runtime's warnings and errors.
+ */
+export function newMiniflare(tree: string, options: MiniflareOptions): Miniflare {
+  return new Miniflare({
+    log: new Log(LogLevel.WARN),
+    cf: false,
+    modules: true,
+    ...compatibility(tree),
+    ...options,
+  } as MiniflareOptions);
+}
+
+/**
+ * Starts the Worker at `scriptPath` on host:port. Resolves with `{ url, stop }` once it listens.
+ * workerd's output (the Worker's logs, runtime errors) goes to this process's stdout/stderr as it
+ * is. `onRuntimeExit` runs if workerd ends on its own (killed, crashed): without it the server
+ * would be gone while this process lived on.
+ */
+export async function launchWorker({ tree, host, port, persistTo, scriptPath, bindings, inspectorPort, onRuntimeExit }) {
+  let stopping = false;
+  const mf = newMiniflare(tree, {
+    name: "reduct-edge",
+    host,
+    port,
+    defaultPersistRoot: path.join(persistTo, "v3"),
+    scriptPath,
+    modulesRoot: path.dirname(scriptPath),
+    durableObjects: { BUCKETS: { className: "BucketObject", useSQLite: true } },
+    r2Buckets: { RECORDS: "reduct-edge-records" },
+    d1Databases: { DB: D1_ID },
+    versionMetadata: "CF_VERSION_METADATA",
+    bindings,
+    ...(inspectorPort ? { inspectorPort } : {}),
+    handleRuntimeStdio(stdout, stderr) {
+      let open = 2;
+      const ended = () => {
+        open -= 1;
+        if (open === 0 && !stopping) onRuntimeExit?.();
+      };
+      for (const [stream, out] of [
+        [stdout, process.stdout],
+        [stderr, process.stderr],
+      ]) {
+        createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (line) => out.write(`${line}\n`));
+        stream.once("end", ended);
+      }
+    },
+  });
+  const stop = async () => {
+    stopping = true;
+    await mf.dispose().catch(() => {});
+  };
+  try {
+    const url = await mf.ready;
+    return { url, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

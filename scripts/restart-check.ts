@@ -1,0 +1,185 @@
+// Black-box acceptance check run by scripts/smoke.ts after the test files: what a user stored
+// survives a restart of `npm start` on the same RS_DATA_PATH (records in R2 and the bucket object,
+// bucket registry and tokens in D1), and RS_INSTANCE_NAME reaches /info on each start; /info's
+// uptime counts from when the restarted server started, not from its first /info.
+// It talks to the servers only through HTTP, with the official reduct-js client where it can.
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { type Bucket, Client, QuotaType } from "reduct-js";
+
+// reduct-js logs "Server API version 1.N is too old for this client version ..." on every response
+// while the advertised minor is more than two below its own; show that notice once.
+const consoleError = console.error;
+let versionNoticeShown = false;
+console.error = (...args) => {
+  if (typeof args[0] === "string" && /^Server API version \S+ is too old for this client version/.test(args[0])) {
+    if (versionNoticeShown) return;
+    versionNoticeShown = true;
+  }
+  consoleError(...args);
+};
+
+const BUCKET = "restart-check";
+const ENTRY = "site-1/sensor-7";
+const TS = 1_700_000_000_000_000n;
+const md5 = (data) => createHash("md5").update(data).digest("hex");
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function infoOf(url, apiToken) {
+  const response = await fetch(`${url}/api/v1/info`, { headers: { Authorization: `Bearer ${apiToken}` } });
+  assert.equal(response.status, 200, `GET /api/v1/info answered ${response.status}`);
+  return (await response.json()) as { instance_name: string };
+}
+
+async function instanceNameOf(url, apiToken) {
+  return (await infoOf(url, apiToken)).instance_name;
+}
+
+/**
+ * `startServer`/`freePort` come from smoke.ts; `first` is its running server. Returns true when
+ * every check passed; prints one line per check.
+ */
+export async function runRestartCheck({ startServer, freePort, first, apiToken, dataPath, instanceName, logPath }) {
+  let ok = true;
+  const check = async (name, fn) => {
+    try {
+      await fn();
+      console.log(`restart-check: ok - ${name}`);
+      return true;
+    } catch (error) {
+      ok = false;
+      // reduct-js throws APIError objects (status + x-reduct-error message, no stack).
+      const detail = error?.stack ?? (error?.status ? `APIError ${error.status}: ${error.message}` : (error?.message ?? error));
+      console.log(`restart-check: not ok - ${name}\n${String(detail).replace(/^/gm, "    ")}`);
+      return false;
+    }
+  };
+
+  const payload = randomBytes(256 * 1024);
+  const labels = { run: randomBytes(4).toString("hex"), kind: "blob" };
+  const before: {
+    readerToken?: string;
+    info?: Awaited<ReturnType<Bucket["getInfo"]>>;
+    entries?: Awaited<ReturnType<Bucket["getEntryList"]>>;
+    settings?: Awaited<ReturnType<Bucket["getSettings"]>>;
+  } = {};
+
+  const written = await check("before restart: RS_INSTANCE_NAME reaches /info; write a bucket, records and a token", async () => {
+    assert.equal(await instanceNameOf(first.url, apiToken), instanceName);
+
+    const client = new Client(first.url, { apiToken });
+    const bucket = await client.createBucket(BUCKET, {
+      maxBlockRecords: 64n,
+      quotaType: QuotaType.HARD,
+      quotaSize: 10_000_000n,
+    });
+    let record = await bucket.beginWrite(ENTRY, { ts: TS, labels, contentType: "application/x-smoke" });
+    await record.write(payload);
+    record = await bucket.beginWrite(ENTRY, { ts: TS + 1n, contentType: "text/plain" });
+    await record.write("the latest record");
+
+    before.readerToken = await client.createToken("restart-reader", { fullAccess: false, read: [BUCKET] });
+    before.info = await bucket.getInfo();
+    before.entries = await bucket.getEntryList();
+    before.settings = await bucket.getSettings();
+    assert.equal(before.info.entryCount, 2n, "entries site-1 and site-1/sensor-7");
+  });
+  if (!written) return false;
+
+  await first.stop();
+
+  const restartedName = `${instanceName}-restarted`;
+  const restartedAt = Date.now();
+  const second = await startServer({
+    label: "restarted server",
+    port: await freePort(),
+    dataPath,
+    logPath,
+    env: { RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: restartedName },
+  });
+  try {
+    const alive = await check("restarted server answers HEAD /api/v1/alive", () => second.waitAlive(60_000));
+    if (!alive) return false;
+
+    // Asked before anything else calls /info: the clock must not start with the first /info.
+    await check("after restart: /info uptime counts from the start (>= 2 s when asked 3 s after /alive answered)", async () => {
+      await sleep(3_000);
+      // As reduct-js reports it (reduct-py's test__info asserts uptime >= 1 after sleeping 1 s).
+      const { uptime } = await new Client(second.url, { apiToken }).getInfo();
+      assert.ok(uptime >= 2n, `uptime ${uptime} s, 3 s after /alive first answered`);
+      const sinceRestart = (Date.now() - restartedAt) / 1000;
+      assert.ok(
+        Number(uptime) <= Math.ceil(sinceRestart),
+        `uptime ${uptime} s, but the server was restarted ${sinceRestart} s ago`,
+      );
+    });
+
+    const client = new Client(second.url, { apiToken });
+    await check("after restart: RS_INSTANCE_NAME of the new start reaches /info", async () => {
+      assert.equal(await instanceNameOf(second.url, apiToken), restartedName);
+    });
+    await check("after restart: the record reads back with its bytes, labels and content type", async () => {
+      const bucket = await client.getBucket(BUCKET);
+      const record = await bucket.beginRead(ENTRY, TS);
+      assert.equal(record.time, TS);
+      assert.equal(record.size, BigInt(payload.length));
+      assert.equal(record.contentType, "application/x-smoke");
+      assert.deepEqual(record.labels, labels);
+      const bytes = await record.read();
+      assert.equal(bytes.length, payload.length);
+      assert.equal(md5(bytes), md5(payload));
+      const head = await bucket.beginRead(ENTRY, TS, true);
+      assert.equal(head.size, BigInt(payload.length));
+    });
+    await check("after restart: the latest record is still the latest", async () => {
+      const bucket = await client.getBucket(BUCKET);
+      const latest = await bucket.beginRead(ENTRY);
+      assert.equal(latest.time, TS + 1n);
+      assert.equal(latest.contentType, "text/plain");
+      assert.equal(await latest.readAsString(), "the latest record");
+    });
+    await check("after restart: bucket info, entries and settings are unchanged", async () => {
+      const bucket = await client.getBucket(BUCKET);
+      assert.deepEqual(await bucket.getInfo(), before.info);
+      assert.deepEqual(await bucket.getEntryList(), before.entries);
+      assert.deepEqual(await bucket.getSettings(), before.settings);
+      const listed = (await client.getBucketList()).find((info) => info.name === BUCKET);
+      assert.deepEqual(listed, before.info);
+      const buckets = await client.getBucketList();
+      const info = await client.getInfo();
+      assert.equal(
+        info.usage,
+        buckets.reduce((sum, listedBucket) => sum + listedBucket.size, 0n),
+      );
+      assert.equal(info.latestRecord, TS + 1n);
+    });
+    await check("after restart: a token created before the restart still works", async () => {
+      const reader = new Client(second.url, { apiToken: before.readerToken });
+      const me = await reader.me();
+      assert.equal(me.name, "restart-reader");
+      const bucket = await reader.getBucket(BUCKET);
+      const record = await bucket.beginRead(ENTRY, TS + 1n);
+      assert.equal(await record.readAsString(), "the latest record");
+      const token = await client.getToken("restart-reader");
+      assert.deepEqual(token.permissions, { fullAccess: false, read: [BUCKET], write: [] });
+    });
+    await check("after restart: the bucket can still be written to and removed", async () => {
+      const bucket = await client.getBucket(BUCKET);
+      const record = await bucket.beginWrite(ENTRY, TS + 2n);
+      await record.write("after restart");
+      await assert.rejects(
+        (async () => {
+          const duplicate = await bucket.beginWrite(ENTRY, TS);
+          await duplicate.write("duplicate");
+        })(),
+        (error: { status?: number }) => error?.status === 409,
+      );
+      await bucket.remove();
+      await client.deleteToken("restart-reader");
+    });
+  } finally {
+    await second.stop();
+  }
+  return ok;
+}

@@ -1,0 +1,235 @@
+#!/usr/bin/env node
+// `npm run smoke`: the black-box compatibility suite, as CI runs it.
+//  1. starts `npx tsx scripts/start.ts` (`npm start`) on a free 127.0.0.1 port, in its own process
+//     group, with a fresh temporary RS_DATA_PATH, a random RS_API_TOKEN and RS_INSTANCE_NAME=smoke;
+//  2. runs test/blackbox/*.test.ts (the official reduct-js client against that server) with
+//     `node --test`, one file at a time (the files share the server and clean it before each test);
+//  3. runs scripts/restart-check.ts: state written before a restart must be readable after it;
+//  4. runs scripts/start-check.ts: what `npm start` prints, secrets off command lines, RS_LOG_LEVEL,
+//     a stalled write answered 400 while its body is open, invalid RS_* values refused at start;
+//  5. stops every server it started (SIGTERM to the group, SIGKILL after 5 s) and exits non-zero if
+//     anything failed, printing the server logs in that case.
+// The whole run is bounded (RUN_BUDGET_MS); nothing here touches port 8383 or .wrangler/state.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { TSX_FLAGS, tsNodeArgs } from "./lib/node-ts.ts";
+import { freePort } from "./lib/server.ts";
+import { runRestartCheck } from "./restart-check.ts";
+import { runStartCheck } from "./start-check.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const RUN_BUDGET_MS = 420_000;
+/** Kept for the restart and start checks after the client tests. */
+const CHECKS_RESERVE_MS = 150_000;
+const TEST_TIMEOUT_MS = 30_000;
+const runStarted = Date.now();
+
+const workDir = mkdtempSync(path.join(os.tmpdir(), "reduct-edge-smoke-"));
+const dataPath = path.join(workDir, "state");
+const apiToken = randomBytes(16).toString("hex");
+/** Every server this run started, so that all of them are stopped on any exit path. */
+const servers = [];
+/** Set once the run is ending: no server may be started after that. */
+let finishing = false;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Is any process of the group `pgid` still alive? */
+function groupAlive(pgid) {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return error.code === "EPERM";
+  }
+}
+
+/**
+ * Starts `npx tsx scripts/start.ts` detached (its own process group, so node and workerd can be
+ * stopped together) with only our RS_* variables, logging into `logPath`.
+ */
+async function startServer({ label, port, dataPath, logPath, env }) {
+  if (finishing) throw new Error(`not starting ${label}: the run is being aborted`);
+  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RS_")));
+  const logFd = openSync(logPath, "a");
+  const child = spawn(process.execPath, tsNodeArgs(path.join(root, "scripts", "start.ts")), {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", logFd, logFd],
+    env: { ...baseEnv, ...env, RS_HOST: "127.0.0.1", RS_PORT: String(port), RS_DATA_PATH: dataPath },
+  });
+  closeSync(logFd);
+  let exited = false;
+  child.on("exit", () => {
+    exited = true;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const pgid = child.pid;
+  console.log(`smoke: started ${label} (pid ${pgid}) on ${url}, state in ${dataPath}`);
+
+  let stopping: Promise<void> | undefined;
+  const server = {
+    url,
+    /** Polls HEAD /api/v1/alive until it answers 200. */
+    async waitAlive(timeoutMs) {
+      const started = Date.now();
+      for (;;) {
+        if (exited) throw new Error(`${label} exited before answering HEAD /api/v1/alive`);
+        try {
+          const response = await fetch(`${url}/api/v1/alive`, { method: "HEAD", signal: AbortSignal.timeout(2_000) });
+          if (response.status === 200) {
+            console.log(`smoke: ${label} alive after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+            return;
+          }
+        } catch {
+          // not listening yet
+        }
+        if (Date.now() - started > timeoutMs) {
+          throw new Error(`${label}: HEAD /api/v1/alive did not answer 200 within ${(timeoutMs / 1000).toFixed(0)} s`);
+        }
+        await sleep(250);
+      }
+    },
+    /** SIGTERM to the whole group, SIGKILL after 5 s if anything of it is still alive. */
+    stop() {
+      stopping ??= (async () => {
+        if (!groupAlive(pgid)) return;
+        try {
+          process.kill(-pgid, "SIGTERM");
+        } catch {}
+        const deadline = Date.now() + 5_000;
+        while (groupAlive(pgid) && Date.now() < deadline) await sleep(100);
+        if (groupAlive(pgid)) {
+          console.error(`smoke: ${label} still running 5 s after SIGTERM, sending SIGKILL`);
+          try {
+            process.kill(-pgid, "SIGKILL");
+          } catch {}
+          // Killed processes may linger as zombies until their new parent reaps them: wait a little.
+          const killDeadline = Date.now() + 3_000;
+          while (groupAlive(pgid) && Date.now() < killDeadline) await sleep(50);
+        }
+        console.log(`smoke: stopped ${label}`);
+      })();
+      return stopping;
+    },
+    printLog() {
+      let text = "";
+      try {
+        text = readFileSync(logPath, "utf8");
+      } catch {}
+      console.log(`\n----- ${label} log (${logPath}) -----\n${text}----- end of ${label} log -----\n`);
+    },
+  };
+  servers.push(server);
+  return server;
+}
+
+/** The running `node --test` process, if any (killed when the run is aborted). */
+let testRunner: ChildProcess | undefined;
+
+/** Runs `node <args>` with stdio inherited; resolves with its exit code (1 when killed on timeout). */
+function runNode(args, { cwd, env, timeoutMs }) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: "inherit" });
+    testRunner = child;
+    const timer = setTimeout(
+      () => {
+        console.error(`smoke: node ${args.join(" ")} exceeded ${(timeoutMs / 1000).toFixed(0)} s, killing it`);
+        child.kill("SIGKILL");
+      },
+      Math.max(timeoutMs, 1_000),
+    );
+    child.on("exit", (code, signal) => {
+      testRunner = undefined;
+      clearTimeout(timer);
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
+
+const elapsed = () => `${((Date.now() - runStarted) / 1000).toFixed(1)} s`;
+const remaining = () => RUN_BUDGET_MS - (Date.now() - runStarted);
+
+async function stopAll() {
+  await Promise.all(servers.map((server) => server.stop()));
+}
+
+async function finish(code, { showLogs }) {
+  if (finishing) return;
+  finishing = true;
+  testRunner?.kill("SIGKILL");
+  await stopAll();
+  if (showLogs) for (const server of servers) server.printLog();
+  rmSync(workDir, { recursive: true, force: true });
+  console.log(`smoke: ${code === 0 ? "passed" : "FAILED"} in ${elapsed()}`);
+  process.exit(code);
+}
+
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    console.error(`smoke: ${signal} received, stopping the servers`);
+    finish(1, { showLogs: false });
+  });
+}
+const watchdog = setTimeout(() => {
+  console.error(`smoke: the run exceeded its budget of ${RUN_BUDGET_MS / 1000} s`);
+  finish(1, { showLogs: true });
+}, RUN_BUDGET_MS);
+watchdog.unref();
+
+async function main() {
+  const testFiles = readdirSync(path.join(root, "test", "blackbox"))
+    .filter((name) => name.endsWith(".test.ts"))
+    .sort()
+    .map((name) => path.join("test", "blackbox", name));
+  if (testFiles.length === 0) throw new Error("no test/blackbox/*.test.ts files found");
+
+  const instanceName = "smoke";
+  const server = await startServer({
+    label: "server",
+    port: await freePort(),
+    dataPath,
+    logPath: path.join(workDir, "server.log"),
+    env: { RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: instanceName },
+  });
+  await server.waitAlive(Math.min(60_000, remaining()));
+
+  console.log(`smoke: running ${testFiles.length} test files against ${server.url}`);
+  const testCode = await runNode(
+    [...TSX_FLAGS, "--test", "--test-concurrency=1", `--test-timeout=${TEST_TIMEOUT_MS}`, "--test-reporter=spec", ...testFiles],
+    {
+      cwd: root,
+      env: { STORAGE_URL: server.url, RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: instanceName },
+      timeoutMs: remaining() - CHECKS_RESERVE_MS,
+    },
+  );
+  if (finishing) return;
+  console.log(`smoke: black-box tests exited with ${testCode} (${elapsed()})`);
+
+  const restartOk = await runRestartCheck({
+    startServer,
+    freePort,
+    first: server,
+    apiToken,
+    dataPath,
+    instanceName,
+    logPath: path.join(workDir, "server-restarted.log"),
+  });
+  console.log(`smoke: restart check ${restartOk ? "passed" : "FAILED"} (${elapsed()})`);
+  if (finishing) return;
+
+  const startOk = await runStartCheck({ workDir });
+  console.log(`smoke: start check ${startOk ? "passed" : "FAILED"} (${elapsed()})`);
+
+  const code = testCode !== 0 ? testCode : restartOk && startOk ? 0 : 1;
+  await finish(code, { showLogs: code !== 0 });
+}
+
+main().catch(async (error) => {
+  console.error("smoke:", error?.stack ?? error);
+  await finish(1, { showLogs: true });
+});

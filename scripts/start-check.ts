@@ -1,0 +1,313 @@
+// Black-box checks of `npm start` itself, run by scripts/smoke.ts after the client tests:
+//  - it prints exactly one line (where it serves, the state directory, the auth mode, the log
+//    level) and nothing else while it serves requests at the default level, offline included;
+//  - the init token is on no process's command line and in no file of the state directory, and
+//    works (also with characters a shell or a dotenv file would treat specially);
+//  - RS_LOG_LEVEL=DEBUG logs each request as one JSON line, without the token or query string;
+//  - RS_IO_OPERATION_TIMEOUT=2: a write whose body stalls gets 400 `Timeout while receiving data`
+//    while the client still holds the body open (nothing in front of the Worker holds the answer
+//    back), and nothing of it is stored;
+//  - an invalid RS_* value stops the start with a non-zero exit naming the variable, before
+//    anything is written to the state directory.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { tsNodeArgs } from "./lib/node-ts.ts";
+import { descendantsOf, freePort, groupAlive, root, sleep } from "./lib/server.ts";
+
+/** Starts `npx tsx scripts/start.ts` in its own process group with exactly `env` as RS_* variables. */
+function startServer({ env, dataPath, logPath }) {
+  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RS_")));
+  const logFd = openSync(logPath, "a");
+  const child = spawn(process.execPath, tsNodeArgs(path.join(root, "scripts", "start.ts")), {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", logFd, logFd],
+    env: { ...baseEnv, ...env, RS_DATA_PATH: dataPath },
+  });
+  closeSync(logFd);
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    pid: child.pid,
+    exit,
+    log: () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : ""),
+    async stop() {
+      if (!groupAlive(child.pid)) return;
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+      const deadline = Date.now() + 5_000;
+      while (groupAlive(child.pid) && Date.now() < deadline) await sleep(100);
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {}
+      while (groupAlive(child.pid) && Date.now() < deadline + 3_000) await sleep(50);
+    },
+  };
+}
+
+async function waitAlive(url, server, timeoutMs) {
+  const started = Date.now();
+  let exited = false;
+  server.exit.then(() => {
+    exited = true;
+  });
+  for (;;) {
+    if (exited) throw new Error(`the server exited before answering /alive; its output:\n${server.log()}`);
+    try {
+      // A generous timeout: an aborted request makes workerd log a broken pipe, which this check
+      // would rightly count as output.
+      const response = await fetch(`${url}/api/v1/alive`, { signal: AbortSignal.timeout(30_000) });
+      if (response.status === 200) return;
+    } catch {}
+    if (Date.now() - started > timeoutMs) throw new Error(`no /alive within ${timeoutMs / 1000} s`);
+    await sleep(200);
+  }
+}
+
+/** Every process's command line that contains `needle`, as "pid: command line". */
+function commandLinesContaining(needle) {
+  const found = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let cmdline = "";
+    try {
+      cmdline = readFileSync(`/proc/${name}/cmdline`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (cmdline.includes(needle)) found.push(`${name}: ${cmdline.split("\0").join(" ").slice(0, 300)}`);
+  }
+  return found;
+}
+
+/** Every file under `dir` whose bytes contain `needle`. */
+function filesContaining(dir, needle) {
+  const found = [];
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath ?? entry.path, entry.name);
+    try {
+      if (readFileSync(file).includes(needle)) found.push(file);
+    } catch {}
+  }
+  return found;
+}
+
+/**
+ * Sends `head` of a request whose body is `declared` bytes long but only `sent` of them, then
+ * waits; resolves with the answer's status, x-reduct-error and the ms it took, while the body is
+ * still unfinished (undefined fields: no answer within `waitMs`).
+ */
+function stalledWrite(
+  url: string,
+  { path: urlPath, headers, declared, sent, waitMs },
+): Promise<{ status?: number; error?: string | string[]; ms?: number }> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const request = http.request(new URL(urlPath, url), {
+      method: "POST",
+      headers: { ...headers, "content-length": String(declared) },
+    });
+    const timer = setTimeout(() => {
+      request.destroy();
+      resolve({});
+    }, waitMs);
+    request.on("response", (response) => {
+      response.resume();
+      response.on("end", () => {
+        clearTimeout(timer);
+        request.destroy();
+        resolve({ status: response.statusCode, error: response.headers["x-reduct-error"], ms: Date.now() - started });
+      });
+    });
+    request.on("error", () => {});
+    request.write(Buffer.alloc(sent, 0x61));
+  });
+}
+
+const lines = (text) => text.split("\n").filter((line) => line.trim() !== "");
+
+/** Runs every check; returns true when all passed, printing one line per check. */
+export async function runStartCheck({ workDir }) {
+  let ok = true;
+  const servers = [];
+  const check = async (name, fn) => {
+    try {
+      await fn();
+      console.log(`start-check: ok - ${name}`);
+    } catch (error) {
+      ok = false;
+      console.log(`start-check: not ok - ${name}\n${String(error?.stack ?? error).replace(/^/gm, "    ")}`);
+    }
+  };
+  let counter = 0;
+  const fresh = () => {
+    counter += 1;
+    return { dataPath: path.join(workDir, `start-${counter}`, "state"), logPath: path.join(workDir, `start-${counter}.log`) };
+  };
+
+  try {
+    await check("prints one line; the token is on no command line and works", async () => {
+      // A token with characters a shell, a dotenv file or its variable expansion would alter.
+      const secretPart = randomBytes(8).toString("hex");
+      const token = `t0k-${secretPart}-$HOME-\${PATH}-#-'q'-"dq"-\\n- end`;
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const { dataPath, logPath } = fresh();
+      const server = startServer({
+        env: { RS_API_TOKEN: token, RS_HOST: "127.0.0.1", RS_PORT: String(port) },
+        dataPath,
+        logPath,
+      });
+      servers.push(server);
+      await waitAlive(url, server, 60_000);
+
+      assert.deepEqual(commandLinesContaining(token), [], "the token is on a command line");
+      const children = descendantsOf(server.pid, 10);
+      assert.ok(children.length >= 1, `expected workerd under pid ${server.pid}, found nothing`);
+      assert.deepEqual(filesContaining(path.dirname(dataPath), secretPart), [], "the token is in a file");
+
+      const me = await fetch(`${url}/api/v1/me`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(me.status, 200, `GET /api/v1/me with the token answered ${me.status}`);
+      assert.equal(((await me.json()) as { name: string }).name, "init-token");
+      const anonymous = await fetch(`${url}/api/v1/info`);
+      assert.equal(anonymous.status, 401);
+      const wrong = await fetch(`${url}/api/v1/info`, { headers: { Authorization: "Bearer t0k" } });
+      assert.equal(wrong.status, 401);
+      await sleep(500); // anything printed about these requests would arrive by now
+
+      const expected = `reduct-edge: serving ${url} (state: ${dataPath}, auth: token (RS_API_TOKEN), log level: INFO)`;
+      const output = server.log();
+      for (const noise of ["update available", "ENOTFOUND", "fallback value", "wrangler 4.", "Request.cf", "Using secrets"]) {
+        assert.ok(!output.includes(noise), `the output contains "${noise}":\n${output}`);
+      }
+      assert.ok(!output.includes(token), "the output contains the token");
+      assert.deepEqual(lines(output), [expected], `the output is not exactly the one line:\n${output}`);
+      await server.stop();
+      assert.deepEqual(filesContaining(path.dirname(dataPath), secretPart), [], "the token is in a file after the stop");
+    });
+
+    await check("RS_LOG_LEVEL=DEBUG: one JSON line per request, without the token or the query string", async () => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const { dataPath, logPath } = fresh();
+      const server = startServer({
+        env: { RS_LOG_LEVEL: "DEBUG", RS_HOST: "127.0.0.1", RS_PORT: String(port) },
+        dataPath,
+        logPath,
+      });
+      servers.push(server);
+      await waitAlive(url, server, 60_000);
+      const secret = `s3cret-${randomBytes(6).toString("hex")}`;
+      const response = await fetch(`${url}/api/v1/b/no-such-bucket/entry?ts=1&q=${secret}`, {
+        headers: { Authorization: `Bearer ${secret}`, "x-request-id": "start-check-1" },
+      });
+      assert.equal(response.status, 404);
+      const deadline = Date.now() + 10_000;
+      let line: string | undefined;
+      while (!line && Date.now() < deadline) {
+        line = lines(server.log()).find((text) => text.includes('"request_id":"start-check-1"'));
+        if (!line) await sleep(200);
+      }
+      assert.ok(line, `no request line in the output:\n${server.log()}`);
+      const output = server.log();
+      assert.equal(
+        lines(output)[0],
+        `reduct-edge: serving ${url} (state: ${dataPath}, auth: off (RS_API_TOKEN not set), log level: DEBUG)`,
+      );
+      assert.ok(!output.includes(secret), "the output contains the token or the query string");
+      const json = JSON.parse(line.slice(line.indexOf("{")));
+      assert.deepEqual(
+        { ...json, duration_ms: typeof json.duration_ms },
+        {
+          level: "DEBUG",
+          msg: "request",
+          method: "GET",
+          path: "/api/v1/b/no-such-bucket/entry",
+          status: 404,
+          duration_ms: "number",
+          bucket: "no-such-bucket",
+          request_id: "start-check-1",
+          error: "Bucket 'no-such-bucket' is not found",
+        },
+      );
+      await server.stop();
+    });
+
+    await check("RS_IO_OPERATION_TIMEOUT=2: a stalled write gets 400 while its body is open, stores nothing", async () => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const { dataPath, logPath } = fresh();
+      const server = startServer({
+        env: { RS_IO_OPERATION_TIMEOUT: "2", RS_HOST: "127.0.0.1", RS_PORT: String(port) },
+        dataPath,
+        logPath,
+      });
+      servers.push(server);
+      await waitAlive(url, server, 60_000);
+      assert.equal((await fetch(`${url}/api/v1/b/stall`, { method: "POST" })).status, 200);
+      const bucketBefore = await (await fetch(`${url}/api/v1/b/stall`)).json();
+      const stalls = {
+        "single write": { path: "/api/v1/b/stall/entry?ts=1000", headers: { "content-type": "text/plain" } },
+        "v1 batch write": {
+          path: "/api/v1/b/stall/entry/batch",
+          headers: { "content-type": "application/octet-stream", "x-reduct-time-2000": "100,text/plain" },
+        },
+      };
+      for (const [name, request] of Object.entries(stalls)) {
+        const answer = await stalledWrite(url, { ...request, declared: 100, sent: 10, waitMs: 15_000 });
+        assert.equal(answer.status, 400, `${name}: ${JSON.stringify(answer)}`);
+        assert.equal(answer.error, "Timeout while receiving data", name);
+        assert.ok(answer.ms >= 1_500, `${name}: answered after ${answer.ms} ms, before the timeout`);
+      }
+      for (const ts of [1000, 2000]) {
+        const read = await fetch(`${url}/api/v1/b/stall/entry?ts=${ts}`);
+        assert.equal(read.status, 404, `record ${ts} of a stalled write is readable`);
+      }
+      const bucketAfter = await (await fetch(`${url}/api/v1/b/stall`)).json();
+      assert.deepEqual(bucketAfter, bucketBefore, "a stalled write changed the bucket");
+      assert.deepEqual(lines(server.log()).slice(1), [], `unexpected output:\n${server.log()}`);
+      await server.stop();
+    });
+
+    for (const [variable, value] of [
+      ["RS_IO_BATCH_MAX_RECORDS", "many"],
+      ["RS_LOG_LEVEL", "LOUD"],
+      ["RS_PORT", "http"],
+    ]) {
+      await check(`${variable}=${value}: exits non-zero naming the variable, writing nothing`, async () => {
+        const { dataPath, logPath } = fresh();
+        const port = variable === "RS_PORT" ? value : String(await freePort());
+        const server = startServer({ env: { [variable]: value, RS_HOST: "127.0.0.1", RS_PORT: port }, dataPath, logPath });
+        servers.push(server);
+        const result = await Promise.race([server.exit, sleep(30_000).then(() => "still running")]);
+        assert.notEqual(result, "still running", `the server started despite ${variable}=${value}:\n${server.log()}`);
+        assert.ok(typeof result !== "string" && result.code !== 0 && result.code !== null, `exit ${JSON.stringify(result)}`);
+        const output = server.log();
+        assert.match(output, new RegExp(`^reduct-edge: Invalid value of ${variable}: .+`, "m"));
+        assert.equal(lines(output).length, 1, `more than the one error line:\n${output}`);
+        assert.ok(!existsSync(dataPath), "the state directory was created");
+      });
+    }
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
+  }
+  return ok;
+}
+
+// `npx tsx scripts/start-check.ts`: the checks alone, in a temporary directory.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const workDir = mkdtempSync(path.join(os.tmpdir(), "reduct-edge-start-check-"));
+  const ok = await runStartCheck({ workDir });
+  rmSync(workDir, { recursive: true, force: true });
+  console.log(`start-check: ${ok ? "passed" : "FAILED"}`);
+  process.exit(ok ? 0 : 1);
+}
