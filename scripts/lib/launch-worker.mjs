@@ -131,6 +131,13 @@ export async function launchWorker({ tree, host, port, persistTo, scriptPath, bi
     r2Buckets: { RECORDS: "reduct-edge-records" },
     d1Databases: { DB: D1_ID },
     versionMetadata: "CF_VERSION_METADATA",
+    // The web console, as wrangler.toml's [assets]: the Worker runs first and uses the binding.
+    assets: {
+      directory: path.join(tree, "ui", "dist"),
+      binding: "ASSETS",
+      routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+      assetConfig: { not_found_handling: "single-page-application" },
+    },
     bindings,
     ...(inspectorPort ? { inspectorPort } : {}),
     handleRuntimeStdio(stdout, stderr) {
