@@ -38,12 +38,18 @@ function sparkline(label: string, points: Array<[number, number]>): Element {
   return svg;
 }
 
-async function usageSection(app: App, instance: string): Promise<Node> {
+async function usageSection(app: App, instance: string, hasSystemBucket: boolean): Promise<Node> {
   const section = h(
     "section",
     { "aria-labelledby": "usage-title" },
     h("h2", { id: "usage-title" }, "Usage over the last 24 hours"),
   );
+  const unavailable = "Usage history is not available on this server (no $system usage records).";
+  // /list shows $system to the tokens that may read it: no request that can only fail.
+  if (!hasSystemBucket) {
+    section.append(h("p", { class: "muted" }, unavailable));
+    return section;
+  }
   try {
     const since = (Date.now() - 24 * 3600 * 1000) * 1000;
     const samples = await app.api.usageSeries(instance, since, 1440);
@@ -53,10 +59,7 @@ async function usageSection(app: App, instance: string): Promise<Node> {
       section.append(sparkline("Storage", storage));
     }
   } catch (error) {
-    const text =
-      error instanceof ApiError && (error.status === 404 || error.status === 403)
-        ? "Usage history is not available on this server (no $system usage records)."
-        : messageOf(error);
+    const text = error instanceof ApiError && (error.status === 404 || error.status === 403) ? unavailable : messageOf(error);
     section.append(h("p", { class: "muted" }, text));
   }
   return section;
@@ -78,6 +81,10 @@ export async function dashboardView(app: App): Promise<Node> {
     {},
     h("h1", {}, "Dashboard"),
     h("dl", { class: "stats" }, ...stats.map(([term, value]) => h("div", {}, h("dt", {}, term), h("dd", {}, value)))),
-    await usageSection(app, info.instance_name ?? ""),
+    await usageSection(
+      app,
+      info.instance_name ?? "",
+      buckets.some((bucket) => bucket.name === "$system"),
+    ),
   );
 }
