@@ -296,6 +296,45 @@ describe("web console", () => {
     }
   });
 
+  it("drives the lifecycle API of the contract where a server has it (answers of that shape)", async () => {
+    // This server has no lifecycle API yet: the browser answers for it with the contract's shapes.
+    const calls: Array<[string, string, string | null]> = [];
+    const settings = { type: "delete", bucket: BUCKET, entries: ["*"], older_than: "30d", interval: "3600s", mode: "enabled" };
+    await page.route(/\/api\/v1\/lifecycles(\/.*)?$/, async (route) => {
+      const request = route.request();
+      const url = new URL(request.url());
+      calls.push([request.method(), url.pathname, request.postData()]);
+      const json = (body: unknown) => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(body) });
+      if (request.method() === "GET" && url.pathname.endsWith("/lifecycles")) {
+        return json({
+          lifecycles: [
+            { name: "old-data", is_provisioned: false, is_running: false, type: "delete", mode: "enabled", last_run: null },
+          ],
+        });
+      }
+      if (request.method() === "GET") return json({ info: { name: "old-data" }, settings });
+      return route.fulfill({ status: 200, body: "" });
+    });
+    await page.getByRole("link", { name: "Lifecycles" }).click();
+    await page.getByRole("row").filter({ hasText: "old-data" }).waitFor();
+    await Promise.all([
+      page.waitForRequest((request) => request.method() === "PATCH"),
+      page.getByLabel("Mode of old-data").selectOption("dry_run"),
+    ]);
+    await page.getByRole("button", { name: "Edit old-data" }).click();
+    await page.waitForFunction(() => document.querySelector<HTMLTextAreaElement>("textarea")?.value.includes('"older_than"'));
+    await Promise.all([
+      page.waitForResponse((response) => response.request().method() === "PUT"),
+      page.getByRole("button", { name: "Save" }).click(),
+    ]);
+    await page.unroute(/\/api\/v1\/lifecycles(\/.*)?$/);
+    const writes = calls.filter(([method]) => method !== "GET");
+    assert.deepEqual(writes, [
+      ["PATCH", "/api/v1/lifecycles/old-data/mode", JSON.stringify({ mode: "dry_run" })],
+      ["PUT", "/api/v1/lifecycles/old-data", JSON.stringify(settings)],
+    ]);
+  });
+
   it("works at 375 px: no horizontal scrolling, records and preview usable", async () => {
     const [context, phone] = await newPage(
       { viewport: { width: 375, height: 760 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
