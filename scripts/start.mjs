@@ -79,13 +79,6 @@ const authMode = {
 // to the state directory, not into it. RS_WORKER_SCRIPT (the soak's no-op baseline only): another
 // Worker script, with the same bindings.
 mkdirSync(persistTo, { recursive: true });
-// The web console's assets (ui/ into ui/dist), served beside the API.
-const consoleBuild = spawnSync(process.execPath, [path.join(root, "node_modules", "tsx", "dist", "cli.mjs"), "ui/build.ts"], {
-  cwd: root,
-  env: { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RS_"))), CONSOLE_BUILD_QUIET: "1" },
-  stdio: ["ignore", "ignore", "inherit"],
-});
-if (consoleBuild.status !== 0) fail("building the web console (ui/build.ts) failed");
 let scriptPath;
 try {
   [scriptPath] = await Promise.all([
