@@ -83,7 +83,7 @@ let cleanedUp = false;
 
 function snapshotTree(dest) {
   mkdirSync(path.join(dest, "scripts"), { recursive: true });
-  for (const item of ["src", "migrations", "wrangler.toml", "package.json", "tsconfig.json", "worker-configuration.d.ts"]) {
+  for (const item of ["src", "ui", "migrations", "wrangler.toml", "package.json", "tsconfig.json", "worker-configuration.d.ts"]) {
     const from = path.join(root, item);
     if (existsSync(from)) cpSync(from, path.join(dest, item), { recursive: true });
   }

@@ -19,6 +19,7 @@ import { tokenRoutes } from "./api/tokens";
 import { authenticate } from "./auth/authenticate";
 import { clientIp } from "./auth/ip";
 import { basePathFromEnv, ConfigError, configFromEnv, type RsEnv } from "./config";
+import { consoleRoutes } from "./console";
 import { internal, notFound } from "./errors";
 
 /** What requests outside RS_API_BASE_PATH are routed as: no route matches it, so they get 404. */
@@ -92,6 +93,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/v1/io", ioReadRoutes);
   app.route("/api/v1/io", ioWriteRoutes);
   app.route("/api/v1/tokens", tokenRoutes);
+  app.route("/", consoleRoutes);
 
   app.notFound((c) => errorResponse(notFound("Not found"), c.req.method));
   app.onError((error, c) => errorResponse(toHttpError(error), c.req.method));

@@ -16,6 +16,8 @@ import { createInterface } from "node:readline";
 import { Log, LogLevel, Miniflare, type MiniflareOptions } from "miniflare";
 
 const D1_ID = "00000000-0000-0000-0000-000000000000";
+/** The web console's built assets (wrangler.toml's [assets] directory). */
+const CONSOLE_ASSETS = path.join("ui", "dist");
 
 /** compatibility_date / compatibility_flags of the tree's wrangler.toml. */
 export function compatibility(tree) {
@@ -69,11 +71,16 @@ function runWrangler(tree: string, args: string[], timeoutMs = 120_000): Promise
   });
 }
 
-/** What the bundle is made of: every file under src/, wrangler.toml and the locked packages. */
+/**
+ * What the bundle is made of: every file under src/, wrangler.toml and the locked packages; and the
+ * web console's sources under ui/, which wrangler's [build] command builds into ui/dist.
+ */
 function sourceDigest(tree) {
   const hash = createHash("sha256");
-  const files = fs
-    .readdirSync(path.join(tree, "src"), { recursive: true, withFileTypes: true })
+  const files = ["src", "ui"]
+    .filter((dir) => fs.existsSync(path.join(tree, dir)))
+    .flatMap((dir) => fs.readdirSync(path.join(tree, dir), { recursive: true, withFileTypes: true }))
+    .filter((entry) => !path.relative(tree, entry.parentPath ?? entry.path).match(/^ui[\\/](dist|\.dist-)/))
     .filter((entry) => entry.isFile())
     .map((entry) => path.join(entry.parentPath ?? entry.path, entry.name))
     .sort();
@@ -93,7 +100,8 @@ export async function bundleWorker(tree, outDir) {
   const script = path.join(outDir, "index.js");
   const stamp = path.join(outDir, "sources.sha256");
   const digest = sourceDigest(tree);
-  if (fs.existsSync(script) && fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === digest) return script;
+  const consoleBuilt = fs.existsSync(path.join(tree, CONSOLE_ASSETS, "index.html"));
+  if (consoleBuilt && fs.existsSync(script) && fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === digest) return script;
   fs.rmSync(stamp, { force: true });
   const { code, output } = await runWrangler(tree, ["deploy", "--dry-run", "--outdir", outDir]);
   if (code !== 0) throw new Error(`building the Worker failed:\n${output}`);
@@ -161,6 +169,18 @@ export async function launchWorker({ tree, host, port, persistTo, scriptPath, bi
     r2Buckets: { RECORDS: "reduct-edge-records" },
     d1Databases: { DB: D1_ID },
     versionMetadata: "CF_VERSION_METADATA",
+    // The web console, as wrangler.toml's [assets]: the Worker runs first and uses the binding.
+    // Built by `npm install` and by the bundle's [build] command; without it {base}ui/ is 404.
+    ...(fs.existsSync(path.join(tree, CONSOLE_ASSETS))
+      ? {
+          assets: {
+            directory: path.join(tree, CONSOLE_ASSETS),
+            binding: "ASSETS",
+            routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+            assetConfig: { not_found_handling: "single-page-application" },
+          },
+        }
+      : {}),
     bindings,
     ...(inspectorPort ? { inspectorPort } : {}),
     handleRuntimeStdio(stdout, stderr) {

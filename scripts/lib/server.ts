@@ -205,7 +205,7 @@ export async function waitPortFree(port, timeoutMs = 5_000) {
  */
 export function snapshotTree(dest) {
   mkdirSync(path.join(dest, "scripts"), { recursive: true });
-  for (const item of ["src", "migrations", "wrangler.toml", "package.json", "tsconfig.json", "worker-configuration.d.ts"]) {
+  for (const item of ["src", "ui", "migrations", "wrangler.toml", "package.json", "tsconfig.json", "worker-configuration.d.ts"]) {
     const from = path.join(root, item);
     if (existsSync(from)) cpSync(from, path.join(dest, item), { recursive: true });
   }

@@ -138,7 +138,8 @@ describe("server API: unknown paths", () => {
     await expectError(await api(method, path), 404, "Not found");
   });
 
-  it.each([["http://localhost/"], ["http://localhost/NOTEXIST"], ["http://localhost/api/v2/info"], ["http://localhost/api"]])(
+  // GET / redirects to the web console (test/integration/console.test.ts); /uix is no console path.
+  it.each([["http://localhost/uix"], ["http://localhost/NOTEXIST"], ["http://localhost/api/v2/info"], ["http://localhost/api"]])(
     "GET %s (outside /api/v1) → 404 `Not found` with the error contract",
     async (url) => {
       const response = await SELF.fetch(url);

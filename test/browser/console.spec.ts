@@ -1,0 +1,367 @@
+/**
+ * The web console end to end: `npm start` on a port of CONSOLE_TEST_PORTS, Debian's chromium driven
+ * by playwright-core. Signs in, creates a bucket, writes records through the API, browses and
+ * pages them, previews an image and a JSON record, runs a `when` query the server refuses and sees
+ * its message, counts and removes by query, creates and deletes a token, shows "not available"
+ * for the APIs this server lacks, and does the same at 375 px. Screenshots (desktop and phone) go
+ * to test/browser/artifacts/. No browser console error, no unhandled error in the server's log.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { deflateSync } from "node:zlib";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { chromiumPath } from "./chromium";
+import { type Server, startServer } from "./server";
+
+const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), "artifacts");
+const BUCKET = "console-e2e";
+const ENTRY = "camera/front";
+const RECORDS = 30;
+const SECOND = 1_000_000;
+const T0 = 1_700_000_000 * SECOND;
+
+/** A width × height PNG of one colour (RGB, no filter), valid for any decoder. */
+function png(width: number, height: number, rgb: [number, number, number]): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc32 = (data: Buffer) => {
+    let c = 0xffffffff;
+    for (const byte of data) c = (crcTable[(c ^ byte) & 0xff] as number) ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: width }, () => rgb).flat())]);
+  const raw = Buffer.concat(Array.from({ length: height }, () => row));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+/** The records written through the API: a PNG first, a JSON record, the rest text. */
+function recordAt(index: number): { ts: number; type: string; body: Buffer; labels: Record<string, string> } {
+  const ts = T0 + index * SECOND;
+  if (index === 0) return { ts, type: "image/png", body: png(16, 12, [200, 30, 30]), labels: { kind: "image" } };
+  if (index === 1)
+    return { ts, type: "application/json", body: Buffer.from('{"speed":12.5,"ok":true}'), labels: { kind: "json" } };
+  return { ts, type: "text/plain", body: Buffer.from(`line ${index}`), labels: { kind: "text", n: String(index) } };
+}
+
+let server: Server;
+let browser: Browser;
+const consoleErrors: string[] = [];
+
+/**
+ * Chromium logs every HTTP error answer to a fetch as a console error ("Failed to load resource").
+ * These are the answers the tests cause on purpose, and only these are let through: the anonymous
+ * probe of a server that needs a token, the refused `when` query, and the lifecycle and
+ * replication APIs this server does not have (the console says "not available").
+ */
+const EXPECTED_HTTP_ERRORS: Array<[number, RegExp]> = [
+  [401, /\/api\/v1\/info$/],
+  [422, /\/api\/v1\/b\/console-e2e\/camera\/front\/q$/],
+  [404, /\/api\/v1\/(lifecycles|replications)$/],
+];
+
+function isExpectedHttpError(text: string, url: string): boolean {
+  const status = /^Failed to load resource: the server responded with a status of (\d+)/.exec(text)?.[1];
+  return status !== undefined && EXPECTED_HTTP_ERRORS.some(([code, pattern]) => code === Number(status) && pattern.test(url));
+}
+
+async function api(method: string, apiPath: string, init: { headers?: Record<string, string>; body?: BodyInit } = {}) {
+  return fetch(`${server.url}/api/v1${apiPath}`, {
+    method,
+    headers: { authorization: `Bearer ${server.token}`, ...(init.headers ?? {}) },
+    body: init.body,
+  });
+}
+
+/** Browser console errors and page errors are collected for the final check. */
+function watch(page: Page, name: string): void {
+  page.on("console", (message) => {
+    if (message.type() !== "error" || isExpectedHttpError(message.text(), message.location().url)) return;
+    consoleErrors.push(`${name}: ${message.text()} (${message.location().url})`);
+  });
+  page.on("pageerror", (error) => consoleErrors.push(`${name}: page error: ${error.message}`));
+  page.on("dialog", (dialog) => dialog.accept());
+}
+
+async function newPage(options: Parameters<Browser["newContext"]>[0], name: string): Promise<[BrowserContext, Page]> {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  watch(page, name);
+  return [context, page];
+}
+
+/** Signs in from the keyboard only: the token field has the focus, Enter submits. */
+async function signIn(page: Page): Promise<void> {
+  await page.goto(`${server.url}/ui/`);
+  await page.getByLabel("API token").waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("name")), "token");
+  await page.keyboard.type(server.token);
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Dashboard" }).waitFor();
+}
+
+before(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  const executablePath = chromiumPath();
+  server = await startServer();
+  browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+describe("web console", () => {
+  let page: Page;
+
+  it("signs in with a token; the token stays out of the URL", async () => {
+    [, page] = await newPage({ viewport: { width: 1280, height: 900 } }, "desktop");
+    await signIn(page);
+    assert.ok(!page.url().includes(server.token));
+    const stats = await page.locator("dl.stats").innerText();
+    assert.match(stats, /Version\s+1\.\d+\.\d+/);
+    assert.match(stats, /Buckets\s+\d+/);
+    await page.getByText("Usage history is not available on this server").waitFor();
+  });
+
+  it("creates a bucket", async () => {
+    await page.getByRole("link", { name: "Buckets", exact: true }).click();
+    await page.getByRole("heading", { name: "Buckets" }).waitFor();
+    await page.getByLabel("Name").fill(BUCKET);
+    await page.getByText("Settings", { exact: true }).click();
+    await page.getByLabel("Quota type").selectOption("FIFO");
+    await page.getByLabel("Quota size (bytes)").fill("100000000");
+    await page.getByRole("button", { name: "Create bucket" }).click();
+    await page.getByRole("link", { name: BUCKET }).waitFor();
+    const settings = (await (await api("GET", `/b/${BUCKET}`)).json()) as {
+      settings: { quota_type: string; quota_size: number };
+    };
+    assert.deepEqual([settings.settings.quota_type, settings.settings.quota_size], ["FIFO", 100000000]);
+  });
+
+  it("lists records written through the API, a page at a time", async () => {
+    for (let index = 0; index < RECORDS; index++) {
+      const record = recordAt(index);
+      const labels = Object.fromEntries(Object.entries(record.labels).map(([k, v]) => [`x-reduct-label-${k}`, v]));
+      const response = await api("POST", `/b/${BUCKET}/${ENTRY}?ts=${record.ts}`, {
+        headers: { "content-type": record.type, ...labels },
+        body: new Uint8Array(record.body),
+      });
+      assert.equal(response.status, 200, await response.text());
+    }
+    await page.getByRole("link", { name: BUCKET }).click();
+    await page.getByRole("heading", { name: `Bucket ${BUCKET}` }).waitFor();
+    const entryRow = page.getByRole("row").filter({ hasText: ENTRY });
+    assert.match(await entryRow.innerText(), new RegExp(`${ENTRY}\\s+${RECORDS}\\s`));
+    await page.getByRole("link", { name: ENTRY }).click();
+    await page.getByRole("heading", { name: `Entry ${ENTRY}` }).waitFor();
+    const rows = page.locator(".results tbody tr");
+    await page.getByRole("table", { name: "Records 1–25" }).waitFor();
+    assert.equal(await rows.count(), 25);
+    assert.match(await rows.first().innerText(), /image\/png/);
+    assert.match(await rows.first().innerText(), /kind=image/);
+    await page.getByRole("button", { name: "Next page" }).click();
+    await page.getByRole("table", { name: "Records 26–30" }).waitFor();
+    assert.equal(await rows.count(), 5);
+    assert.equal(await page.getByRole("button", { name: "Next page" }).isDisabled(), true);
+    await page.getByRole("button", { name: "Previous page" }).click();
+    await page.getByRole("table", { name: "Records 1–25" }).waitFor();
+  });
+
+  it("previews an image record and a JSON record", async () => {
+    const image = recordAt(0);
+    await page.getByRole("button", { name: `Preview record ${image.ts}` }).click();
+    const img = page.getByRole("img", { name: `Image record ${image.ts} (image/png)` });
+    await img.waitFor();
+    await page.waitForFunction((ts) => {
+      const element = document.querySelector<HTMLImageElement>(`img[alt^="Image record ${ts}"]`);
+      return element?.complete && element.naturalWidth > 0;
+    }, image.ts);
+    assert.deepEqual(await img.evaluate((element: HTMLImageElement) => [element.naturalWidth, element.naturalHeight]), [16, 12]);
+    await page.screenshot({ path: path.join(artifacts, "console-desktop-preview.png"), fullPage: false });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(artifacts, "console-desktop.png"), fullPage: false });
+
+    const json = recordAt(1);
+    await page.getByRole("button", { name: `Preview record ${json.ts}` }).click();
+    await page.locator("pre.preview-text").waitFor();
+    assert.equal(await page.locator("pre.preview-text").innerText(), JSON.stringify({ speed: 12.5, ok: true }, null, 2));
+  });
+
+  it("runs a when query: the server's validation error inline, then a valid filter", async () => {
+    const badWhen = '{"&kind": {"$no_such_op": 1}}';
+    const direct = await api("POST", `/b/${BUCKET}/${ENTRY}/q`, {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query_type: "QUERY", when: JSON.parse(badWhen) }),
+    });
+    assert.equal(direct.status, 422);
+    const serverMessage = direct.headers.get("x-reduct-error") ?? "";
+    assert.ok(serverMessage.length > 0);
+
+    await page.getByLabel("When (conditional query, JSON)").fill(badWhen);
+    await page.getByRole("button", { name: "Show records" }).click();
+    const alert = page.locator("form .message.error");
+    await alert.waitFor();
+    assert.equal(await alert.innerText(), `${serverMessage} (HTTP 422)`);
+    assert.equal(await page.locator(".results tbody tr").count(), 0);
+
+    await page.getByLabel("When (conditional query, JSON)").fill("not json");
+    await page.getByRole("button", { name: "Show records" }).click();
+    await page.getByText("When: not valid JSON").waitFor();
+
+    await page.getByLabel("When (conditional query, JSON)").fill('{"&kind": {"$eq": "json"}}');
+    await page.getByRole("button", { name: "Show records" }).click();
+    await page.getByRole("table", { name: "Records 1–1" }).waitFor();
+    assert.match(await page.locator(".results tbody tr").innerText(), /application\/json/);
+  });
+
+  it("edits a record's labels", async () => {
+    const json = recordAt(1);
+    await page.getByRole("button", { name: `Edit labels of record ${json.ts}` }).click();
+    await page.getByLabel(`Labels of record ${json.ts} (one name=value a line)`).fill("kind=json\nreviewed=yes");
+    await page.getByRole("button", { name: "Save labels" }).click();
+    await page.locator(".results tbody tr").filter({ hasText: "reviewed=yes" }).waitFor();
+    const read = await api("HEAD", `/b/${BUCKET}/${ENTRY}?ts=${json.ts}`);
+    assert.equal(read.headers.get("x-reduct-label-reviewed"), "yes");
+    assert.equal(read.headers.get("x-reduct-label-kind"), "json");
+  });
+
+  it("removes by query after a dry-run count", async () => {
+    await page.getByLabel("When (conditional query, JSON)").fill('{"&n": {"$gte": 28}}');
+    await page.getByRole("button", { name: "Count records to remove" }).click();
+    await page.getByText("Dry run: 2 records would be removed.").waitFor();
+    const recordCount = async () => {
+      const { entries } = (await (await api("GET", `/b/${BUCKET}`)).json()) as {
+        entries: Array<{ name: string; record_count: number }>;
+      };
+      return entries.find((entry) => entry.name === ENTRY)?.record_count;
+    };
+    assert.equal(await recordCount(), RECORDS, "the dry run removed nothing");
+    await page.getByRole("button", { name: "Remove 2 records" }).click();
+    await page.getByText("Removed 2 records.").waitFor();
+    assert.equal(await recordCount(), RECORDS - 2);
+  });
+
+  it("creates a token (value shown once) and deletes it", async () => {
+    await page.getByRole("link", { name: "Tokens" }).click();
+    await page.getByRole("heading", { name: "Tokens" }).waitFor();
+    await page.getByLabel("Name").fill("console-made");
+    await page.getByLabel("Read access (buckets, comma-separated)").fill(`${BUCKET}, other-*`);
+    await page.getByRole("button", { name: "Create token" }).click();
+    const secret = page.getByLabel("Value of token console-made");
+    await secret.waitFor();
+    const value = await secret.inputValue();
+    assert.match(value, /^console-made-[0-9a-f]{32}$/);
+    const me = (await (await fetch(`${server.url}/api/v1/me`, { headers: { authorization: `Bearer ${value}` } })).json()) as {
+      permissions: { read: string[] };
+    };
+    assert.deepEqual(me.permissions.read, [BUCKET, "other-*"]);
+    await page.getByRole("row").filter({ hasText: "console-made" }).waitFor();
+
+    await page.getByRole("button", { name: "Delete token console-made" }).click();
+    await page.getByRole("row").filter({ hasText: "console-made" }).waitFor({ state: "detached" });
+    assert.equal((await api("GET", "/tokens/console-made")).status, 404);
+  });
+
+  it("shows lifecycles and replications as not available on this server", async () => {
+    for (const [link, title] of [
+      ["Lifecycles", "Lifecycles are not available on this server."],
+      ["Replications", "Replications are not available on this server."],
+    ] as const) {
+      await page.getByRole("link", { name: link }).click();
+      await page.getByText(title).waitFor();
+    }
+  });
+
+  it("drives the lifecycle API of the contract where a server has it (answers of that shape)", async () => {
+    // This server has no lifecycle API yet: the browser answers for it with the contract's shapes.
+    const calls: Array<[string, string, string | null]> = [];
+    const settings = { type: "delete", bucket: BUCKET, entries: ["*"], older_than: "30d", interval: "3600s", mode: "enabled" };
+    await page.route(/\/api\/v1\/lifecycles(\/.*)?$/, async (route) => {
+      const request = route.request();
+      const url = new URL(request.url());
+      calls.push([request.method(), url.pathname, request.postData()]);
+      const json = (body: unknown) => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(body) });
+      if (request.method() === "GET" && url.pathname.endsWith("/lifecycles")) {
+        return json({
+          lifecycles: [
+            { name: "old-data", is_provisioned: false, is_running: false, type: "delete", mode: "enabled", last_run: null },
+          ],
+        });
+      }
+      if (request.method() === "GET") return json({ info: { name: "old-data" }, settings });
+      return route.fulfill({ status: 200, body: "" });
+    });
+    await page.getByRole("link", { name: "Lifecycles" }).click();
+    await page.getByRole("row").filter({ hasText: "old-data" }).waitFor();
+    await Promise.all([
+      page.waitForRequest((request) => request.method() === "PATCH"),
+      page.getByLabel("Mode of old-data").selectOption("dry_run"),
+    ]);
+    await page.getByRole("button", { name: "Edit old-data" }).click();
+    await page.waitForFunction(() => document.querySelector<HTMLTextAreaElement>("textarea")?.value.includes('"older_than"'));
+    await Promise.all([
+      page.waitForResponse((response) => response.request().method() === "PUT"),
+      page.getByRole("button", { name: "Save" }).click(),
+    ]);
+    await page.unroute(/\/api\/v1\/lifecycles(\/.*)?$/);
+    const writes = calls.filter(([method]) => method !== "GET");
+    assert.deepEqual(writes, [
+      ["PATCH", "/api/v1/lifecycles/old-data/mode", JSON.stringify({ mode: "dry_run" })],
+      ["PUT", "/api/v1/lifecycles/old-data", JSON.stringify(settings)],
+    ]);
+  });
+
+  it("works at 375 px: no horizontal scrolling, records and preview usable", async () => {
+    const [context, phone] = await newPage(
+      { viewport: { width: 375, height: 760 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
+      "phone",
+    );
+    await signIn(phone);
+    const widths = async () => phone.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    let [scrollWidth, innerWidth] = await widths();
+    assert.ok(scrollWidth! <= innerWidth!, `dashboard scrolls sideways: ${scrollWidth} > ${innerWidth}`);
+    await phone.goto(`${server.url}/ui/#/buckets/${encodeURIComponent(BUCKET)}/${encodeURIComponent(ENTRY)}`);
+    await phone.getByRole("heading", { name: `Entry ${ENTRY}` }).waitFor();
+    await phone.getByRole("table", { name: "Records 1–25" }).waitFor();
+    [scrollWidth, innerWidth] = await widths();
+    assert.ok(scrollWidth! <= innerWidth!, `records page scrolls sideways: ${scrollWidth} > ${innerWidth}`);
+    const image = recordAt(0);
+    await phone.getByRole("button", { name: `Preview record ${image.ts}` }).tap();
+    await phone.getByRole("img", { name: `Image record ${image.ts} (image/png)` }).waitFor();
+    await phone.screenshot({ path: path.join(artifacts, "console-phone.png"), fullPage: false });
+    await phone.getByRole("link", { name: "Tokens" }).tap();
+    await phone.getByRole("heading", { name: "Tokens" }).waitFor();
+    [scrollWidth, innerWidth] = await widths();
+    assert.ok(scrollWidth! <= innerWidth!, `tokens page scrolls sideways: ${scrollWidth} > ${innerWidth}`);
+    await context.close();
+  });
+
+  it("left no browser console error and no unhandled error in the server's log", () => {
+    assert.deepEqual(consoleErrors, []);
+    assert.doesNotMatch(server.output(), /unhandled error|Uncaught/i);
+  });
+});

@@ -1,0 +1,142 @@
+/**
+ * The console's shell: sign-in, navigation and hash routes (`#/buckets/<name>`, ...), so the page
+ * itself always is `{base}ui/` and the token never appears in a URL.
+ */
+import { Api, ApiError, basePath } from "./api";
+import { type App, messageOf } from "./app";
+import { h, replaceChildren } from "./dom";
+import { bucketView } from "./views/bucket";
+import { bucketsView } from "./views/buckets";
+import { dashboardView } from "./views/dashboard";
+import { policiesView } from "./views/policies";
+import { recordsView } from "./views/records";
+import { signInView } from "./views/sign-in";
+import { tokensView } from "./views/tokens";
+
+const TOKEN_KEY = "reduct-edge.token";
+const base = basePath(location.pathname);
+
+function mainElement(): HTMLElement {
+  return document.getElementById("main") as HTMLElement;
+}
+
+function setStatus(text: string): void {
+  const status = document.getElementById("status");
+  if (status) status.textContent = text;
+}
+
+const NAV: Array<[string, string]> = [
+  ["#/", "Dashboard"],
+  ["#/buckets", "Buckets"],
+  ["#/tokens", "Tokens"],
+  ["#/lifecycles", "Lifecycles"],
+  ["#/replications", "Replications"],
+];
+
+function renderNav(app: App, signedIn: boolean): void {
+  const nav = document.getElementById("nav") as HTMLElement;
+  nav.hidden = !signedIn;
+  if (!signedIn) return;
+  const current = location.hash.split("/").slice(0, 2).join("/") || "#/";
+  replaceChildren(
+    nav,
+    h(
+      "ul",
+      {},
+      ...NAV.map(([href, label]) =>
+        h("li", {}, h("a", { href, "aria-current": (href === current || (href === "#/" && current === "#")) && "page" }, label)),
+      ),
+      app.canSignOut ? h("li", {}, h("button", { type: "button", class: "link", onclick: () => signOut() }, "Sign out")) : null,
+    ),
+  );
+}
+
+function signOut(): void {
+  sessionStorage.removeItem(TOKEN_KEY);
+  location.hash = "#/";
+  start();
+}
+
+let app: App | null = null;
+
+async function route(): Promise<void> {
+  if (!app) return;
+  const parts = location.hash
+    .replace(/^#\/?/, "")
+    .split("/")
+    .filter((part) => part !== "")
+    .map(decodeURIComponent);
+  renderNav(app, true);
+  const main = mainElement();
+  const [section, bucket, ...entryParts] = parts;
+  let view: Promise<Node>;
+  if (!section) view = dashboardView(app);
+  else if (section === "buckets" && bucket && entryParts.length > 0) view = recordsView(app, bucket, entryParts.join("/"));
+  else if (section === "buckets" && bucket) view = bucketView(app, bucket);
+  else if (section === "buckets") view = bucketsView(app);
+  else if (section === "tokens") view = tokensView(app);
+  else if (section === "lifecycles" || section === "replications") view = policiesView(app, section);
+  else view = Promise.resolve(h("p", {}, "No such page. ", h("a", { href: "#/" }, "Back to the dashboard")));
+  const token = {};
+  currentRoute = token;
+  try {
+    const node = await view;
+    if (currentRoute !== token) return;
+    replaceChildren(main, node);
+  } catch (error) {
+    if (currentRoute !== token) return;
+    if (error instanceof ApiError && error.status === 401) return signOut();
+    replaceChildren(main, h("p", { class: "message error", role: "alert" }, messageOf(error)));
+  }
+  const heading = main.querySelector("h1");
+  if (heading) document.title = `${heading.textContent} · reduct-edge`;
+}
+
+let currentRoute: object = {};
+
+function open(api: Api, canSignOut: boolean): void {
+  app = {
+    api,
+    base,
+    canSignOut,
+    rerender: () => route(),
+    status: setStatus,
+  };
+  route().then(() => mainElement().focus());
+}
+
+/** Opens with the stored token; else asks the server whether it needs one at all. */
+async function start(): Promise<void> {
+  app = null;
+  renderNav({ api: new Api(base, null), base, canSignOut: false, rerender: async () => {}, status: setStatus }, false);
+  const stored = sessionStorage.getItem(TOKEN_KEY);
+  if (stored) {
+    open(new Api(base, stored), true);
+    return;
+  }
+  const anonymous = new Api(base, null);
+  try {
+    await anonymous.info();
+    open(anonymous, false); // authentication is disabled
+    return;
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 401)) {
+      replaceChildren(mainElement(), h("p", { class: "message error", role: "alert" }, messageOf(error)));
+      return;
+    }
+  }
+  replaceChildren(
+    mainElement(),
+    signInView(base, (token) => {
+      sessionStorage.setItem(TOKEN_KEY, token);
+      open(new Api(base, token), true);
+    }),
+  );
+  mainElement().querySelector("input")?.focus();
+}
+
+window.addEventListener("hashchange", () => {
+  route().then(() => mainElement().focus());
+});
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => start());
+else start();
