@@ -5,10 +5,11 @@
  * protocols. Pure: no I/O, failures are our `HttpError`.
  */
 import { headersTooLarge, unprocessable } from "../../errors";
+import type { Labels } from "../../model/records";
 import { labelViolation } from "../../storage/label-rules";
 import { MAX_SAFE_U64 } from "../schemas";
 
-export type Labels = Record<string, string>;
+export type { Labels };
 
 /** Labels add and remove in one request: an empty value (PATCH, batch updates) means remove. */
 export interface LabelUpdate {
