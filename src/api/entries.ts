@@ -14,13 +14,7 @@ import { readJsonBody } from "./body";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import { validateEntryName } from "./headers/entry-name";
-import {
-  dropEmptyLabels,
-  parseTimestamp,
-  readContentLength,
-  readLabelHeaders,
-  validateContentType,
-} from "./headers/single-record";
+import { parseTimestamp, readContentLength, readLabelHeaders, validateContentType } from "./headers/single-record";
 import { readOneOfQuery } from "./queries";
 import { asClientError, readExactly, streamToR2 } from "./record-body";
 import { sendRecord } from "./record-response";
@@ -66,7 +60,7 @@ entryRoutes.post("/:bucket/:entry{.+}", async (c) => {
     ts,
     size,
     contentType: validateContentType(c.req.header("content-type")),
-    labels: dropEmptyLabels(readLabelHeaders(c.req.raw.headers)),
+    labels: readLabelHeaders(c.req.raw.headers),
   };
   const stub = bucketStub(c.env, bucket);
 
