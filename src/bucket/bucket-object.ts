@@ -316,11 +316,15 @@ export class BucketObject extends DurableObject<Bindings> {
     const outcomes = this.ctx.storage.transactionSync(() => {
       const ops = this.opsContext(row);
       const planned = new Map<string, { entryId: number; update: { ts: number; labels: Labels; meta_len: number } }>();
+      const plannedLabels = new Map<string, Map<number, Labels>>();
       const results = items.map((item): ItemOutcome => {
         const key = `${item.entry}\u0000${item.ts}`;
-        const plan = planLabelUpdate(ops, item.entry, item.ts, item.changes, planned.get(key)?.update.labels);
+        const inEntry = plannedLabels.get(item.entry) ?? new Map<number, Labels>();
+        const plan = planLabelUpdate(ops, item.entry, item.ts, item.changes, inEntry);
         if (!plan.ok) return plan;
         planned.set(key, { entryId: plan.entry.id, update: plan.update });
+        inEntry.set(item.ts, plan.update.labels);
+        plannedLabels.set(item.entry, inEntry);
         return { ok: true };
       });
       const byEntry = new Map<number, { ts: number; labels: Labels; meta_len: number }[]>();
