@@ -81,13 +81,14 @@ export interface Batch {
 
 /**
  * The cursor position after a batch with records, persisted only once the edge has the batch's
- * bytes in hand (`commit`), so a failed read sends the same records again. `base` is the stored
- * position the batch was read from: a concurrent read of the same query that committed first
- * makes this commit fail instead of skipping or repeating records.
+ * bytes in hand (`commit`), so a failed read sends the same records again. `base` is the version
+ * of the stored position the batch was read from: a concurrent read of the same query that
+ * committed first makes this commit fail instead of skipping or repeating records. A counter, not
+ * the position itself, so the statement stays small however many entries the query reads.
  */
 export interface CursorCommit {
   id: number;
-  base: string;
+  base: number;
   cursors: string;
   finished: boolean;
 }
@@ -105,6 +106,7 @@ interface QueryRow {
   ttl_s: number;
   last_access_ms: number;
   cursors: string;
+  cursor_version: number;
   finished: number;
   generation: string;
 }
@@ -523,17 +525,24 @@ export class QueryEngine {
     }
     const finished = last && !continuous;
     const batch: Batch = { records, last, empty: records.length === 0, continuous, onlyMetadata };
-    const commit: CursorCommit = { id, base: query.cursors, cursors: JSON.stringify(Object.fromEntries(cursors)), finished };
+    const commit: CursorCommit = {
+      id,
+      base: query.cursor_version,
+      cursors: JSON.stringify(Object.fromEntries(cursors)),
+      finished,
+    };
     if (records.length > 0) return { ok: true, batch, commit };
-    // Nothing to lose: keep the scan's progress now.
-    this.commit(commit);
+    // Nothing to lose: keep the scan's progress now (a scan that moved nothing keeps the version,
+    // so a concurrent read of the same query is not sent back to start).
+    if (commit.cursors !== query.cursors || finished) this.commit(commit);
     return { ok: true, batch, commit: null };
   }
 
   /** Applies a batch's cursor position; false when the query moved on or is gone meanwhile. */
   commit(commit: CursorCommit): boolean {
     const updated = this.sql.exec(
-      `UPDATE queries SET cursors = ?, finished = ? WHERE id = ? AND cursors = ? AND finished = 0
+      `UPDATE queries SET cursors = ?, finished = ?, cursor_version = cursor_version + 1
+         WHERE id = ? AND cursor_version = ? AND finished = 0
          AND generation = (SELECT generation FROM bucket WHERE id = 1)`,
       commit.cursors,
       commit.finished ? 1 : 0,
