@@ -1,12 +1,11 @@
 /**
  * A query's stored position grows with the entries it reads (one cursor per entry, keyed by name),
  * and storing it must never fail: a v2 query over 64 entries with the longest names allowed reads
- * to its end, batch after batch, with every record exactly once; what a query may name is capped
- * and validated up front (422), never a 500 later.
+ * to its end, batch after batch, with every record exactly once.
  */
 import { describe, expect, it } from "vitest";
 import { MAX_ENTRY_NAME_LENGTH } from "../../src/api/headers/entry-name";
-import { api, expectError, uniqueName } from "../helpers/http";
+import { api, uniqueName } from "../helpers/http";
 import { createBucket } from "../helpers/records";
 
 const ENTRIES = 64;
