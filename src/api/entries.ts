@@ -13,13 +13,7 @@ import { readJsonBody } from "./body";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import { validateEntryName } from "./headers/entry-name";
-import {
-  dropEmptyLabels,
-  parseTimestamp,
-  readContentLength,
-  readLabelHeaders,
-  validateContentType,
-} from "./headers/single-record";
+import { parseTimestamp, readContentLength, readLabelHeaders, validateContentType } from "./headers/single-record";
 import { readOneOfQuery } from "./queries";
 import { sendRecord } from "./record-response";
 import { writeSingleRecord } from "./record-write";
@@ -65,7 +59,7 @@ entryRoutes.post("/:bucket/:entry{.+}", async (c) => {
     ts,
     size,
     contentType: validateContentType(c.req.header("content-type")),
-    labels: dropEmptyLabels(readLabelHeaders(c.req.raw.headers)),
+    labels: readLabelHeaders(c.req.raw.headers),
   };
   const target = {
     bucket,

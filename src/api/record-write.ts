@@ -114,19 +114,26 @@ export async function writeBatchBody<T extends BatchWriteItem>(
   return failures;
 }
 
+/** The bucket refused a large record, before its bytes were read (reservation) or after (commit). */
+interface UploadRefusal {
+  error: ErrorInfo;
+  bytesRead: boolean;
+}
+
 /**
  * Reserves, streams and commits one large record: the upload protocol of every write path. Returns
- * the bucket's refusal (its bytes then stay unread: `onRefused` decides) or null; a short, broken or
- * stalled body or an R2 fault aborts the reservation and throws.
+ * the bucket's refusal or null; a refused reservation leaves the bytes unread, a refused commit
+ * (the quota changed while they were in flight) has read them. A short, broken or stalled body or
+ * an R2 fault aborts the reservation and throws.
  */
 async function uploadLargeRecord(
   target: WriteTarget,
   meta: RecordMeta,
   bytes: { stream: () => ReadableStream<Uint8Array> | null; ioTimeoutMs: number | null },
-): Promise<ErrorInfo | null> {
+): Promise<UploadRefusal | null> {
   const { stub } = target;
   const reserved = await stub.reserveUpload(meta);
-  if (!reserved.ok) return reserved.error;
+  if (!reserved.ok) return { error: reserved.error, bytesRead: false };
   const { objectKey, leaseMs } = reserved;
   try {
     await streamToR2(target.records, objectKey, bytes.stream(), meta.size, leaseMs - LEASE_MARGIN_MS, bytes.ioTimeoutMs);
@@ -136,14 +143,15 @@ async function uploadLargeRecord(
   }
   const committed = await stub.commitUpload(meta.entry, meta.ts, objectKey);
   if (!committed.ok) await stub.abortUpload(objectKey); // never leave it pending
-  return committed.ok ? null : committed.error;
+  return committed.ok ? null : { error: committed.error, bytesRead: true };
 }
 
 /** A large record of a batch: its bytes are a sub-stream of the body, whose reads time out already. */
 async function streamLargeRecord(target: WriteTarget, reader: SequentialBodyReader, meta: RecordMeta): Promise<ErrorInfo | null> {
   const refused = await uploadLargeRecord(target, meta, { stream: () => reader.take(meta.size), ioTimeoutMs: null });
-  if (refused) await reader.skip(meta.size);
-  return refused;
+  // Later records stay aligned: skip the bytes only if nothing read them.
+  if (refused && !refused.bytesRead) await reader.skip(meta.size);
+  return refused?.error ?? null;
 }
 
 /**
@@ -158,12 +166,14 @@ export async function writeSingleRecord(
 ): Promise<void> {
   let refused: ErrorInfo | null;
   if (meta.size > SMALL_RECORD_MAX_BYTES) {
+    let refusal: UploadRefusal | null;
     try {
-      refused = await uploadLargeRecord(target, meta, { stream: () => body, ioTimeoutMs: target.ioTimeoutMs });
+      refusal = await uploadLargeRecord(target, meta, { stream: () => body, ioTimeoutMs: target.ioTimeoutMs });
     } catch (error) {
       throw asClientError(error);
     }
-    if (refused) await body?.cancel().catch(() => {});
+    if (refusal && !refusal.bytesRead) await body?.cancel().catch(() => {});
+    refused = refusal?.error ?? null;
   } else {
     const [failure] = await writeBatchBody(target, body, [{ meta }], { wholeBody: true });
     refused = failure?.error ?? null;

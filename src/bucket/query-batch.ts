@@ -72,13 +72,14 @@ export interface Batch {
 
 /**
  * The cursor position after a batch with records, persisted only once the edge has the batch's
- * bytes in hand (`commit`), so a failed read sends the same records again. `base` is the stored
- * position the batch was read from: a concurrent read of the same query that committed first
- * makes this commit fail instead of skipping or repeating records.
+ * bytes in hand (`commit`), so a failed read sends the same records again. `base` is the version
+ * of the stored position the batch was read from: a concurrent read of the same query that
+ * committed first makes this commit fail instead of skipping or repeating records. A counter, not
+ * the position itself, so the statement stays small however many entries the query reads.
  */
 export interface CursorCommit {
   id: number;
-  base: string;
+  base: number;
   cursors: string;
   finished: boolean;
 }
@@ -110,8 +111,12 @@ export const MAX_SCANNED_ROWS_PER_CALL = 5_000;
 /** Caps no directive can raise: staged payloads travel inline in one RPC reply (≤ 32 MiB). */
 export const MAX_BATCH_RECORDS = 1000;
 export const MAX_BATCH_BYTES = 16_000_000;
-/** Header budget no directive can raise: batch metadata travels in response headers. */
-export const MAX_BATCH_METADATA_BYTES = 64_000;
+/**
+ * Header budget no directive or setting can raise: batch metadata travels in response headers, and
+ * Node's default parser (reduct-js) refuses a header section over 16 KiB. The rest is left for the
+ * fixed headers (status line, content type and length, x-reduct-last, CORS, API version).
+ */
+export const MAX_BATCH_METADATA_BYTES = 14 * 1024;
 /** Open (not yet expired) queries one bucket keeps; each holds its condition and cursors. */
 export const MAX_OPEN_QUERIES = 1000;
 /** Header bytes a batch spends per entry besides its name (v2 start-ts and label-name lines). */
@@ -145,10 +150,24 @@ export function isTombstone(entry: string, labels: Labels): boolean {
   return isMetaEntry(entry) && labels.remove === "true";
 }
 
-/** Rough header bytes of one record in a batch response (name, length, type, labels). */
+const V2_KEPT_NAME_CHAR = /[!#$&'*+\-.^_`|~0-9A-Za-z]/;
+const utf8 = new TextEncoder();
+
+/** Bytes of a name as v2's `x-reduct-labels` sends it: `%` and non-token bytes as `%XX`. */
+function encodedNameBytes(name: string): number {
+  let bytes = 0;
+  for (const char of name) bytes += V2_KEPT_NAME_CHAR.test(char) ? 1 : 3 * utf8.encode(char).length;
+  return bytes;
+}
+
+/**
+ * Header bytes one record takes in a batch response, at most, in either protocol: its line (name,
+ * length, type) and per label the name as v2 encodes it, the value, quotes and separators, and a
+ * label index of up to six digits.
+ */
 export function metadataBytes(record: { ts: number; size: number; contentType: string; labels: Labels }): number {
   let bytes = 32 + String(record.ts).length + String(record.size).length + record.contentType.length;
-  for (const [name, value] of Object.entries(record.labels)) bytes += name.length + value.length + 4;
+  for (const [name, value] of Object.entries(record.labels)) bytes += encodedNameBytes(name) + value.length + 12;
   return bytes;
 }
 

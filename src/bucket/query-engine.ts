@@ -353,10 +353,16 @@ export class QueryEngine {
     }
     const finished = last && !continuous;
     const batch: Batch = { records, last, empty: records.length === 0, continuous, onlyMetadata };
-    const commit: CursorCommit = { id, base: query.cursors, cursors: JSON.stringify(Object.fromEntries(cursors)), finished };
+    const commit: CursorCommit = {
+      id,
+      base: query.cursor_version,
+      cursors: JSON.stringify(Object.fromEntries(cursors)),
+      finished,
+    };
     if (records.length > 0) return { ok: true, batch, commit };
-    // Nothing to lose: keep the scan's progress now.
-    this.commit(commit);
+    // Nothing to lose: keep the scan's progress now (a scan that moved nothing keeps the version,
+    // so a concurrent read of the same query is not sent back to start).
+    if (commit.cursors !== query.cursors || finished) this.commit(commit);
     return { ok: true, batch, commit: null };
   }
 

@@ -22,21 +22,29 @@ export function planLabelUpdate(
   entryName: string,
   ts: number,
   changes: LabelChanges,
-  /** Labels an earlier item of the same batch gave this record. */
-  base?: Labels,
+  /** Labels earlier items of the same batch gave records of this entry, by timestamp. */
+  plannedInEntry?: ReadonlyMap<number, Labels>,
 ): { ok: true; entry: EntryRef; update: { ts: number; labels: Labels; meta_len: number } } | { ok: false; error: ErrorInfo } {
   const entry = ctx.index.entry(entryName);
   if (!entry) return entryNotFound(ctx.bucket.name, entryName);
   const row = ctx.index.record(entry.id, ts);
   if (!row) return recordNotFound(ctx.bucket.name, entryName, ts);
   if (row.state === "pending") return stillBeingWritten(ctx.bucket.name, entryName, ts);
-  const merged = mergeLabels(base ?? row.labels, changes);
+  const before = plannedInEntry?.get(ts) ?? row.labels;
+  const merged = mergeLabels(before, changes);
   const problem = labelViolation(merged);
   if (problem !== null) return fail(422, problem);
   const labels: Labels = Object.fromEntries(merged);
   // An attachment is found and replaced by its key: an update may change it, never take it away.
   if (isMetaEntry(entryName) && labels.key === undefined) {
     return fail(422, `System entry '${entryName}' records must contain label 'key'`);
+  }
+  if (
+    isMetaEntry(entryName) &&
+    labels.key !== before.key &&
+    attachmentKeyTaken(ctx, entry, ts, labels.key ?? "", plannedInEntry)
+  ) {
+    return fail(422, `An attachment of '${entryName}' already has key '${labels.key}'`);
   }
   const begin = row.block_begin;
   const metaLen = recordMetaLength({
@@ -48,6 +56,23 @@ export function planLabelUpdate(
     finished: true,
   });
   return { ok: true, entry, update: { ts, labels, meta_len: metaLen } };
+}
+
+/**
+ * True when a record of `entry` other than `ts` holds `key`, with the labels earlier items of the
+ * same batch gave them. Attachments are replaced and removed by key, so a key names one record.
+ */
+function attachmentKeyTaken(
+  ctx: OpsContext,
+  entry: EntryRef,
+  ts: number,
+  key: string,
+  plannedInEntry: ReadonlyMap<number, Labels> | undefined,
+): boolean {
+  for (const [plannedTs, labels] of plannedInEntry ?? []) if (plannedTs !== ts && labels.key === key) return true;
+  return ctx.index
+    .readyWhere(entry.id, (labels) => labels.key === key)
+    .some((holder) => holder.ts !== ts && (plannedInEntry?.get(holder.ts)?.key ?? key) === key);
 }
 
 /** Applies label changes (empty value = delete) to a ready record; the descriptor grows by state. */
@@ -84,11 +109,15 @@ export function removeRecord(ctx: OpsContext, entryName: string, ts: number): It
 /** Batch label updates: one outcome per item, in order; each touched chunk is rewritten once. An item sees earlier items' labels. */
 export function updateLabelsBatch(ctx: OpsContext, items: { entry: string; ts: number; changes: LabelChanges }[]): ItemOutcome[] {
   const planned = new Map<string, { entryId: number; update: { ts: number; labels: Labels; meta_len: number } }>();
+  const plannedLabels = new Map<string, Map<number, Labels>>();
   const results = items.map((item): ItemOutcome => {
     const key = `${item.entry}\u0000${item.ts}`;
-    const plan = planLabelUpdate(ctx, item.entry, item.ts, item.changes, planned.get(key)?.update.labels);
+    const inEntry = plannedLabels.get(item.entry) ?? new Map<number, Labels>();
+    const plan = planLabelUpdate(ctx, item.entry, item.ts, item.changes, inEntry);
     if (!plan.ok) return plan;
     planned.set(key, { entryId: plan.entry.id, update: plan.update });
+    inEntry.set(item.ts, plan.update.labels);
+    plannedLabels.set(item.entry, inEntry);
     return { ok: true };
   });
   const byEntry = new Map<number, { ts: number; labels: Labels; meta_len: number }[]>();

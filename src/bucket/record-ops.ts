@@ -222,9 +222,11 @@ export class RecordWriter {
     const incoming = meta.size;
     if (settings.quota_type === "NONE") return { ok: true };
     if (settings.quota_type === "HARD") {
-      if (phase === "commit") return { ok: true }; // reserved with the upload
       this.used.all ??= ctx.index.usedBytes();
-      const decision = decideQuota(settings, ctx.bucket.name, this.used.all + this.unapplied.all, incoming);
+      // Checked again at commit: the quota may have become HARD, or smaller, while the bytes were
+      // uploading. The upload's own reservation is part of the usage by then.
+      const others = phase === "commit" ? this.used.all - incoming : this.used.all;
+      const decision = decideQuota(settings, ctx.bucket.name, others + this.unapplied.all, incoming);
       return decision.kind === "reject" ? fail(400, decision.message) : { ok: true };
     }
     const decision = decideQuota(settings, ctx.bucket.name, 0, incoming);

@@ -245,6 +245,14 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       UPDATE queries SET generation = coalesce((SELECT generation FROM bucket WHERE id = 1), '');
     `,
   },
+  {
+    version: 9,
+    description: "a version per query position: reads compare it instead of the whole position",
+    sql: `
+      -- Bumped by every committed batch; a read commits only from the version it read.
+      ALTER TABLE queries ADD COLUMN cursor_version INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

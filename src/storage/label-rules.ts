@@ -77,8 +77,10 @@ function valueViolation(name: string, value: string): string | null {
 
 /**
  * Why a label set cannot be stored, or null. `kind: "update"` reads the pairs as label ops of an
- * update (an empty value removes the label): the ops have their own caps, and removals are not
- * checked for representability, so a label stored before these rules can still be removed.
+ * update (an empty value removes the label) and checks only what the request itself gets wrong:
+ * empty or oversized names and values, and the op caps. Whether a record can hold the labels is
+ * decided on the merged result, so a batched update reports it per record like every other label
+ * rule, and a label stored before these rules can still be removed.
  */
 export function labelViolation(labels: Iterable<readonly [string, string]>, kind: "labels" | "update" = "labels"): string | null {
   let count = 0;
@@ -92,10 +94,9 @@ export function labelViolation(labels: Iterable<readonly [string, string]>, kind
     if (valueBytes > MAX_LABEL_VALUE_BYTES) return `Label value of '${name}' must be at most ${MAX_LABEL_VALUE_BYTES} bytes`;
     count++;
     total += renderedLabelBytes(name, nameBytes, valueBytes);
-    if (kind === "update" && value === "") continue;
+    if (kind === "update") continue;
     const problem = nameViolation(name) ?? valueViolation(name, value);
     if (problem !== null) return problem;
-    if (kind === "update") continue;
     const folded = name.toLowerCase();
     const other = byFoldedName.get(folded);
     if (other !== undefined && other !== name) return `Label names '${other}' and '${name}' differ only by case`;

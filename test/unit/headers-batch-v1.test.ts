@@ -78,9 +78,9 @@ describe("parseBatchV1Write", () => {
     ['5,x/y, x = "a,b" , y=2', { size: 5, contentType: "x/y", labels: { x: "a,b", y: "2" } }],
     ['5,x/y,x=a"b', { size: 5, contentType: "x/y", labels: { x: 'a"b' } }],
     ["5,x/y,a=1=2", { size: 5, contentType: "x/y", labels: { a: "1=2" } }],
-    ["5,x/y,a=,b=1", { size: 5, contentType: "x/y", labels: { b: "1" } }],
+    ["5,x/y,a=,b=1", { size: 5, contentType: "x/y", labels: { a: "", b: "1" } }],
     ["5,x/y,a=1,a=2", { size: 5, contentType: "x/y", labels: { a: "2" } }],
-    ["5,x/y,a=1,a=", { size: 5, contentType: "x/y", labels: {} }],
+    ["5,x/y,a=1,a=", { size: 5, contentType: "x/y", labels: { a: "" } }],
     ["5,a=b", { size: 5, contentType: "a=b", labels: {} }],
     ["9007199254740991,x/y", { size: Number.MAX_SAFE_INTEGER, contentType: "x/y", labels: {} }],
   ])("%j", (value, expected) => {
@@ -224,8 +224,8 @@ describe("renderV1Value / renderBatchV1", () => {
     expect(renderV1Value({ size: 3, contentType: "text/plain", labels })).toBe('3,text/plain,a-b=x,a=2,aa=0,b=1,x="[a,b]"');
   });
 
-  it("does not render empty-valued labels", () => {
-    expect(renderV1Value({ size: 1, contentType: "a/b", labels: { a: "", b: "1" } })).toBe("1,a/b,b=1");
+  it("renders an empty-valued label as `k=`, as ReductStore does", () => {
+    expect(renderV1Value({ size: 1, contentType: "a/b", labels: { a: "", b: "1" } })).toBe("1,a/b,a=,b=1");
   });
 
   const example: BatchRecordV1[] = [

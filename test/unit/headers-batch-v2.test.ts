@@ -524,15 +524,19 @@ describe("renderBatchV2 (§5.2.2, §5.2.5)", () => {
     ]);
   });
 
-  it("treats empty label values as absent", () => {
+  it("renders a stored empty label value as `idx=`, as ReductStore does", () => {
     const rendered = renderBatchV2([
       { entry: "e", ts: 0, size: 1, contentType: "a/b", labels: { a: "", b: "1" } },
       { entry: "e", ts: 1, size: 1, contentType: "a/b", labels: { a: "", b: "1" } },
+      { entry: "e", ts: 2, size: 1, contentType: "a/b", labels: { b: "1" } },
+      { entry: "e", ts: 3, size: 1, contentType: "a/b", labels: { a: "", b: "1" } },
     ]);
     expect(rendered.headers.slice(2)).toEqual([
-      ["x-reduct-labels", "b"],
-      ["x-reduct-0-0", "1,a/b,0=1"],
+      ["x-reduct-labels", "a,b"],
+      ["x-reduct-0-0", "1,a/b,0=,1=1"],
       ["x-reduct-0-1", "1"],
+      ["x-reduct-0-2", "1,,0="],
+      ["x-reduct-0-3", "1,,0="],
     ]);
   });
 

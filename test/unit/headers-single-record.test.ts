@@ -3,7 +3,6 @@ import { describe, expect, it } from "vitest";
 import {
   assertBatchContentLength,
   DEFAULT_CONTENT_TYPE,
-  dropEmptyLabels,
   LABEL_HEADER_OVERHEAD_BYTES,
   labelHeaderName,
   labelUpdateFromHeaders,
@@ -168,10 +167,6 @@ describe("labelHeaderName", () => {
 });
 
 describe("label update helpers", () => {
-  it("dropEmptyLabels keeps only non-empty values", () => {
-    expect(dropEmptyLabels({ a: "1", b: "", c: "x" })).toEqual({ a: "1", c: "x" });
-  });
-
   it("labelUpdateFromHeaders: empty value removes, others set (§4.4)", () => {
     expect(labelUpdateFromHeaders({ x: "z", b: "", a: "" })).toEqual({ set: { x: "z" }, remove: ["a", "b"] });
   });

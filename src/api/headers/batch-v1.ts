@@ -80,17 +80,14 @@ export function parseV1Value(value: string): V1Value {
 }
 
 /**
- * `POST …/batch`: the records in ascending timestamp order. Labels with an empty value are
- * dropped (an empty value means "no label" in this port). Label caps apply per record.
+ * `POST …/batch`: the records in ascending timestamp order. Labels with an empty value are stored,
+ * as ReductStore does (only updates read an empty value as "remove"). Label caps apply per record.
  */
 export function parseBatchV1Write(headers: Headers): BatchRecordV1[] {
   return collectRecordHeaders(headers).map(({ ts, value }) => {
     const { size, contentType, items } = parseV1Value(value);
     const labels = new Map<string, string>();
-    for (const [name, labelValue] of items) {
-      if (labelValue === "") labels.delete(name);
-      else labels.set(name, labelValue);
-    }
+    for (const [name, labelValue] of items) labels.set(name, labelValue);
     assertLabelCaps(labels);
     return { ts, size, contentType, labels: toLabels(labels) };
   });
@@ -113,11 +110,10 @@ export function parseBatchV1Remove(headers: Headers): number[] {
 
 /**
  * A v1 response header value: `<LEN>,<CT>` then labels `k=v` / `k="v"` (quoted iff the value has a
- * comma) sorted as rendered strings. Empty-valued labels are not rendered.
+ * comma) sorted as rendered strings; an empty value renders as `k=`.
  */
 export function renderV1Value(record: Pick<BatchRecordV1, "size" | "contentType" | "labels">): string {
   const labels = Object.entries(record.labels)
-    .filter(([, value]) => value !== "")
     .map(([name, value]) => `${name}=${quoteLabelValue(value)}`)
     .sort(compareCodePoints);
   return [`${record.size}`, record.contentType, ...labels].join(",");

@@ -322,7 +322,8 @@ function labelDelta(labels: Map<string, string>, previous: Map<string, string> |
  * one delta-compressed value per record. The first record of an entry carries its content
  * type and all labels; later ones the content type only when changed and only changed labels
  * (removed → `idx=`); keys are indexes; ops sorted by index; values with commas quoted.
- * Empty-valued labels are treated as absent. Two records with the same (entry, ts) are a bug.
+ * A stored empty value renders as `idx=`, as ReductStore sends it (clients read it as absent).
+ * Two records with the same (entry, ts) are a bug.
  */
 export function renderBatchV2(input: readonly BatchRecordV2[]): RenderedBatchV2 {
   const firstTs = new Map<string, number>();
@@ -353,7 +354,7 @@ export function renderBatchV2(input: readonly BatchRecordV2[]): RenderedBatchV2 
       throw new Error(`renderBatchV2: two records of '${record.entry}' at ${record.ts}`);
     }
     last = record;
-    const labels = new Map(Object.entries(record.labels).filter(([, value]) => value !== ""));
+    const labels = new Map(Object.entries(record.labels));
     const state = states.get(record.entryIndex);
     const contentType = state === undefined || state.contentType !== record.contentType ? record.contentType : "";
     const delta = labelDelta(labels, state?.labels ?? null, indexOf);

@@ -38,8 +38,8 @@ export function parseTimestamp(text: string | null | undefined, name = "ts"): nu
 /**
  * Collects `x-reduct-label-<name>` headers. Values must be visible ASCII (422
  * `Label values for x-reduct-label-<name> must be valid UTF-8 strings`). Empty values are kept:
- * PATCH (`update`) reads them as removals and gets the op caps; a write drops them
- * (`dropEmptyLabels`) and gets the record caps on what it stores.
+ * a write stores them (as ReductStore does) and gets the record caps; PATCH (`update`) reads them
+ * as removals and gets the op caps.
  */
 export function readLabelHeaders(headers: Headers, use: "write" | "update" = "write"): Labels {
   const labels = new Map<string, string>();
@@ -54,7 +54,7 @@ export function readLabelHeaders(headers: Headers, use: "write" | "update" = "wr
     assertLabelCaps(labels, "update");
     return toLabels(labels);
   }
-  assertLabelCaps([...labels].filter(([, value]) => value !== ""));
+  assertLabelCaps(labels);
   return toLabels(labels);
 }
 
@@ -64,11 +64,6 @@ export function readLabelHeaders(headers: Headers, use: "write" | "update" = "wr
  */
 export function labelHeaderName(name: string): string | null {
   return isHeaderToken(name) ? `${LABEL_HEADER_PREFIX}${name}` : null;
-}
-
-/** Labels to store on a write: an empty value means "no such label" everywhere in this port. */
-export function dropEmptyLabels(labels: Labels): Labels {
-  return Object.fromEntries(Object.entries(labels).filter(([, value]) => value !== ""));
 }
 
 /** PATCH semantics: non-empty value = set, empty value = remove. */

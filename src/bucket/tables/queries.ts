@@ -15,16 +15,18 @@ export interface QueryRow {
   last_access_ms: number;
   /** JSON {entry name: {after, state}}. */
   cursors: string;
+  /** Bumped by every committed batch; a read commits only from the version it read. */
+  cursor_version: number;
   finished: number;
   generation: string;
 }
 
-export type NewQuery = Omit<QueryRow, "cursors" | "finished">;
+export type NewQuery = Omit<QueryRow, "cursors" | "cursor_version" | "finished">;
 
 type SelectedQueryRow = Omit<QueryRow, "kind"> & { kind: string };
 
 const QUERY_COLUMNS = `id, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s,
-  last_access_ms, cursors, finished, generation`;
+  last_access_ms, cursors, cursor_version, finished, generation`;
 
 function queryKind(value: string): QueryRow["kind"] {
   if (value === "entry" || value === "multi") return value;
@@ -67,14 +69,18 @@ export class QueriesTable {
     this.sql.exec("UPDATE queries SET last_access_ms = ? WHERE id = ?", nowMs, id);
   }
 
-  /** Moves a query's cursors from `base`; false when another read moved them first or the query is gone. */
-  advance(id: number, base: string, cursors: string, finished: boolean, generation: string): boolean {
+  /**
+   * Moves a query's cursors from version `baseVersion`; false when another read moved them first or
+   * the query is gone.
+   */
+  advance(id: number, baseVersion: number, cursors: string, finished: boolean, generation: string): boolean {
     const updated = this.sql.exec(
-      "UPDATE queries SET cursors = ?, finished = ? WHERE id = ? AND cursors = ? AND finished = 0 AND generation = ?",
+      `UPDATE queries SET cursors = ?, finished = ?, cursor_version = cursor_version + 1
+         WHERE id = ? AND cursor_version = ? AND finished = 0 AND generation = ?`,
       cursors,
       finished ? 1 : 0,
       id,
-      base,
+      baseVersion,
       generation,
     );
     return updated.rowsWritten > 0;
