@@ -8,7 +8,7 @@
 //     The RS_* variables reach workerd as bindings in its configuration on stdin, never on a
 //     command line (which every user of the machine can read in ps) and never in a file.
 // Prints one line once the server listens, then only real warnings and errors, and the Worker's
-// logs at RS_LOG_LEVEL. Exits when workerd exits. Without RS_API_TOKEN the local server runs
+// logs at RS_LOG_LEVEL. Exits when workerd exits. Without RS_API_TOKEN or RS_INIT_API_TOKEN the local server runs
 // without authentication, as ReductStore does; a deployed Worker never does that unless RS_DISABLE_AUTH=true is set explicitly.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -38,13 +38,20 @@ const persistTo = path.resolve(process.env.RS_DATA_PATH || path.join(root, ".wra
 const workerVars = Object.fromEntries(
   Object.entries(process.env).filter(([key, value]) => key.startsWith("RS_") && !START_ONLY.has(key) && value !== ""),
 );
-if (!workerVars.RS_API_TOKEN && !workerVars.RS_DISABLE_AUTH) workerVars.RS_DISABLE_AUTH = "true";
+if (!workerVars.RS_API_TOKEN && !workerVars.RS_INIT_API_TOKEN && !workerVars.RS_DISABLE_AUTH) {
+  workerVars.RS_DISABLE_AUTH = "true";
+}
 
 // Validated by the Worker's own config code, so `npm start` refuses exactly what the Worker would.
-let config: { basePath: string; authKind: string; logLevel: string };
+let config: { basePath: string; authKind: string; initTokenProvisioned: boolean; logLevel: string };
 try {
   const parsed = parseConfig(workerVars);
-  config = { basePath: parsed.basePath, authKind: parsed.auth.kind, logLevel: parsed.logLevel };
+  config = {
+    basePath: parsed.basePath,
+    authKind: parsed.auth.kind,
+    initTokenProvisioned: parsed.auth.kind === "token" && parsed.auth.initTokenProvisioned,
+    logLevel: parsed.logLevel,
+  };
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   fail(error.message);
@@ -52,7 +59,7 @@ try {
 
 const apiUrl = (serverUrl) => (config.basePath === "/" ? serverUrl : `${serverUrl}${config.basePath.slice(0, -1)}`);
 const authMode = {
-  token: "token (RS_API_TOKEN)",
+  token: config.initTokenProvisioned ? "token (RS_API_TOKEN)" : "token (RS_INIT_API_TOKEN)",
   disabled: process.env.RS_DISABLE_AUTH ? "off (RS_DISABLE_AUTH)" : "off (RS_API_TOKEN not set)",
   unconfigured: "not configured: every request but /alive and /ready gets 401 (set RS_API_TOKEN)",
 }[config.authKind];

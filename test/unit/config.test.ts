@@ -113,7 +113,7 @@ describe("parseConfig", () => {
         RS_IO_OPERATION_TIMEOUT: "5",
       }),
     ).toStrictEqual({
-      auth: { kind: "token", initToken: "secret" },
+      auth: { kind: "token", initToken: "secret", initTokenProvisioned: true },
       instanceName: "edge",
       instanceRole: "STANDALONE",
       basePath: "/base/",
@@ -151,9 +151,19 @@ describe("parseConfig", () => {
     [{ RS_DISABLE_AUTH: "0" }, { kind: "unconfigured" }],
     [
       { RS_DISABLE_AUTH: "true", RS_API_TOKEN: "t" },
-      { kind: "token", initToken: "t" },
+      { kind: "token", initToken: "t", initTokenProvisioned: true },
     ],
     [{ RS_API_TOKEN: "" }, { kind: "unconfigured" }],
+    [{ RS_INIT_API_TOKEN: "i" }, { kind: "token", initToken: "i", initTokenProvisioned: false }],
+    [
+      { RS_INIT_API_TOKEN: "i", RS_DISABLE_AUTH: "true" },
+      { kind: "token", initToken: "i", initTokenProvisioned: false },
+    ],
+    [
+      { RS_INIT_API_TOKEN: "i", RS_API_TOKEN: "t" },
+      { kind: "token", initToken: "t", initTokenProvisioned: true },
+    ],
+    [{ RS_INIT_API_TOKEN: "" }, { kind: "unconfigured" }],
   ])("auth mode of %o", (env, expected) => {
     expect(parseConfig(env).auth).toStrictEqual(expected);
   });
