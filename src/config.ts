@@ -154,6 +154,14 @@ const rsEnvSchema = z.object({
   RS_API_BASE_PATH: z
     .string()
     .regex(/^[A-Za-z0-9_\-/.]*$/, "expected a URL path")
+    // A `.` or `..` segment is resolved away by every client and proxy: nothing would be reachable.
+    .refine(
+      (path) =>
+        !normaliseBasePath(path)
+          .split("/")
+          .some((segment) => segment === "." || segment === ".."),
+      "expected a URL path without '.' or '..' segments",
+    )
     .optional(),
   RS_CORS_ALLOW_ORIGIN: z.string().optional(),
   RS_DEFAULTS_BUCKET_MAX_BLOCK_SIZE: byteSize.pipe(z.number().positive()).optional(),
@@ -171,6 +179,9 @@ const rsEnvSchema = z.object({
   RS_LOG_LEVEL: logLevel.optional(),
   RS_IO_OPERATION_TIMEOUT: positiveInt.pipe(z.number().max(3600)).optional(),
 });
+
+/** Every RS_* variable the Worker reads. */
+export const WORKER_VARIABLES: readonly string[] = Object.keys(rsEnvSchema.shape);
 
 export function normaliseBasePath(path: string | undefined): string {
   const trimmed = (path ?? "").trim().replace(/^\/+|\/+$/g, "");

@@ -65,6 +65,9 @@ describe("normaliseBasePath and basePathFromEnv", () => {
     [{ RS_API_BASE_PATH: "/a/b" }, "/a/b/"],
     [{ RS_API_BASE_PATH: "a b" }, "/"],
     [{ RS_API_BASE_PATH: "x?y" }, "/"],
+    [{ RS_API_BASE_PATH: "../" }, "/"],
+    [{ RS_API_BASE_PATH: "a/./b" }, "/"],
+    [{ RS_API_BASE_PATH: "v1.2/a..b/.x" }, "/v1.2/a..b/.x/"],
   ])("basePathFromEnv(%o) → %s", (env, expected) => {
     expect(basePathFromEnv(env)).toBe(expected);
   });
@@ -184,6 +187,13 @@ describe("parseConfig", () => {
     ["RS_INSTANCE_ROLE", "PRIMARY"],
     ["RS_DISABLE_AUTH", "perhaps"],
     ["RS_API_BASE_PATH", "a b"],
+    ["RS_API_BASE_PATH", "../"],
+    ["RS_API_BASE_PATH", ".."],
+    ["RS_API_BASE_PATH", "."],
+    ["RS_API_BASE_PATH", "/./"],
+    ["RS_API_BASE_PATH", "a/../b"],
+    ["RS_API_BASE_PATH", "/a/./b/"],
+    ["RS_API_BASE_PATH", "//..//"],
     ["RS_INSTANCE_NAME", "n".repeat(300)],
     ["RS_LOG_LEVEL", "LOUD"],
     ["RS_LOG_LEVEL", "OFF"],
