@@ -8,23 +8,35 @@
 //    while the client still holds the body open (nothing in front of the Worker holds the answer
 //    back), and nothing of it is stored;
 //  - an invalid RS_* value stops the start with a non-zero exit naming the variable, before
-//    anything is written to the state directory.
+//    anything is written to the state directory;
+//  - RS_INIT_API_TOKEN alone turns authentication on; unknown RS_* names get one warning each;
+//  - refusals are one line and exit 1: a base path with '..', a state directory that is a file,
+//    under /proc, or in use by another start, a port in use (RS_PORT, RS_INSPECTOR_PORT), a host
+//    that does not resolve, a bad inspector port;
+//  - workerd dies with the launcher (SIGKILL of the launcher, or of the process that started it);
+//    SIGINT/SIGTERM exit 0, during the start too, leaving no process behind.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { tsNodeArgs } from "./lib/node-ts.ts";
-import { descendantsOf, freePort, groupAlive, root, sleep } from "./lib/server.ts";
+import { commOf, descendantsOf, freePort, groupAlive, root, sleep } from "./lib/server.ts";
 
 /** Starts `npx tsx scripts/start.ts` in its own process group with exactly `env` as RS_* variables. */
-function startServer({ env, dataPath, logPath }) {
+function startServer({ env, dataPath, logPath, underShell = false }) {
   const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RS_")));
   const logFd = openSync(logPath, "a");
-  const child = spawn(process.execPath, tsNodeArgs(path.join(root, "scripts", "start.ts")), {
+  const command = [process.execPath, ...tsNodeArgs(path.join(root, "scripts", "start.ts"))];
+  // underShell: started by a shell that stays its parent (`; exit $?` keeps sh from exec'ing), as npm does.
+  const [file, ...args] = underShell
+    ? ["/bin/sh", "-c", `${command.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ")}; exit $?`]
+    : command;
+  const child = spawn(file, args, {
     cwd: root,
     detached: true,
     stdio: ["ignore", logFd, logFd],
@@ -131,6 +143,32 @@ function stalledWrite(
     request.on("error", () => {});
     request.write(Buffer.alloc(sent, 0x61));
   });
+}
+
+/** Listens on a free 127.0.0.1 port until `close()`, to have a port in use. */
+async function occupiedPort(): Promise<{ port: number; close: () => Promise<void> }> {
+  const port = await freePort();
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen(port, "127.0.0.1", () => resolve()));
+  return { port, close: () => new Promise((resolve) => holder.close(() => resolve())) };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await sleep(100);
+  }
+  return true;
 }
 
 const lines = (text) => text.split("\n").filter((line) => line.trim() !== "");
@@ -297,6 +335,198 @@ export async function runStartCheck({ workDir }) {
         assert.ok(!existsSync(dataPath), "the state directory was created");
       });
     }
+    // One refusal each: one line naming the problem, exit 1, nothing left running.
+    const fileAsDataPath = path.join(workDir, "a-file");
+    writeFileSync(fileAsDataPath, "not a directory");
+    const refusals: [
+      string,
+      () => Promise<{ env: Record<string, string>; dataPath?: string; expected: RegExp; done?: () => Promise<void> }>,
+    ][] = [
+      [
+        "RS_API_BASE_PATH=../",
+        async () => ({ env: { RS_API_BASE_PATH: "../" }, expected: /^reduct-edge: Invalid value of RS_API_BASE_PATH: .+/ }),
+      ],
+      [
+        "RS_API_BASE_PATH=.",
+        async () => ({ env: { RS_API_BASE_PATH: "." }, expected: /^reduct-edge: Invalid value of RS_API_BASE_PATH: .+/ }),
+      ],
+      [
+        "RS_DATA_PATH is a file",
+        async () => ({
+          env: {},
+          dataPath: fileAsDataPath,
+          expected: /^reduct-edge: Invalid value of RS_DATA_PATH: .+ is not a directory$/,
+        }),
+      ],
+      [
+        "RS_DATA_PATH under a file",
+        async () => ({
+          env: {},
+          dataPath: path.join(fileAsDataPath, "state"),
+          expected: /^reduct-edge: Invalid value of RS_DATA_PATH: .+ is not a directory$/,
+        }),
+      ],
+      [
+        "RS_DATA_PATH=/proc/reduct-edge-check",
+        async () => ({
+          env: {},
+          dataPath: "/proc/reduct-edge-check",
+          expected: /^reduct-edge: Invalid value of RS_DATA_PATH: cannot create .+/,
+        }),
+      ],
+      [
+        "RS_HOST does not resolve",
+        async () => ({
+          env: { RS_HOST: "no-such-host.invalid" },
+          expected: /^reduct-edge: Invalid value of RS_HOST: 'no-such-host.invalid' does not resolve/,
+        }),
+      ],
+      ["RS_HOST=[::1", async () => ({ env: { RS_HOST: "[::1" }, expected: /^reduct-edge: Invalid value of RS_HOST: .+/ })],
+      [
+        "RS_INSPECTOR_PORT=99999",
+        async () => ({ env: { RS_INSPECTOR_PORT: "99999" }, expected: /^reduct-edge: Invalid value of RS_INSPECTOR_PORT: .+/ }),
+      ],
+      [
+        "RS_INSPECTOR_PORT=abc",
+        async () => ({ env: { RS_INSPECTOR_PORT: "abc" }, expected: /^reduct-edge: Invalid value of RS_INSPECTOR_PORT: .+/ }),
+      ],
+      [
+        "RS_PORT in use",
+        async () => {
+          const held = await occupiedPort();
+          return {
+            env: { RS_PORT: String(held.port) },
+            expected: new RegExp(`^reduct-edge: port ${held.port} is in use \\(RS_PORT\\)$`),
+            done: held.close,
+          };
+        },
+      ],
+      [
+        "RS_INSPECTOR_PORT in use",
+        async () => {
+          const held = await occupiedPort();
+          return {
+            env: { RS_INSPECTOR_PORT: String(held.port) },
+            expected: new RegExp(`^reduct-edge: port ${held.port} is in use \\(RS_INSPECTOR_PORT\\)$`),
+            done: held.close,
+          };
+        },
+      ],
+    ];
+    for (const [name, setup] of refusals) {
+      await check(`${name}: refused with one line, exit 1`, async () => {
+        const { env, dataPath: givenDataPath, expected, done } = await setup();
+        const { dataPath, logPath } = fresh();
+        const server = startServer({
+          env: { RS_HOST: "127.0.0.1", RS_PORT: String(await freePort()), ...env },
+          dataPath: givenDataPath ?? dataPath,
+          logPath,
+        });
+        servers.push(server);
+        try {
+          const result = await Promise.race([server.exit, sleep(30_000).then(() => "still running")]);
+          assert.notEqual(result, "still running", `not refused:\n${server.log()}`);
+          assert.deepEqual(result, { code: 1, signal: null }, `exit ${JSON.stringify(result)}`);
+          const output = lines(server.log());
+          assert.equal(output.length, 1, `not exactly one line:\n${server.log()}`);
+          assert.match(output[0], expected);
+          assert.ok(!groupAlive(server.pid), "processes of the refused start are left running");
+        } finally {
+          await done?.();
+        }
+      });
+    }
+
+    await check("RS_INIT_API_TOKEN alone: auth on; unknown RS_* names get one warning each", async () => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const { dataPath, logPath } = fresh();
+      const token = `init-${randomBytes(6).toString("hex")}`;
+      const server = startServer({
+        env: { RS_INIT_API_TOKEN: token, RS_HOST: "127.0.0.1", RS_PORT: String(port), RS_TYPO_TOKEN: "x", RS_BUCKET_A_NAME: "b" },
+        dataPath,
+        logPath,
+      });
+      servers.push(server);
+      await waitAlive(url, server, 60_000);
+      await waitUntil(() => server.log().includes("serving"), 5_000);
+      assert.equal((await fetch(`${url}/api/v1/info`)).status, 401);
+      assert.equal((await fetch(`${url}/api/v1/b/anyone`, { method: "POST" })).status, 401);
+      const me = await fetch(`${url}/api/v1/me`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(me.status, 200);
+      assert.deepEqual(
+        (({ name, is_provisioned }) => ({ name, is_provisioned }))(
+          (await me.json()) as { name: string; is_provisioned: boolean },
+        ),
+        { name: "init-token", is_provisioned: false },
+      );
+      assert.deepEqual(lines(server.log()), [
+        "reduct-edge: warning: RS_BUCKET_A_NAME: provisioning is not supported yet, ignored",
+        "reduct-edge: warning: RS_TYPO_TOKEN is not a known variable, ignored",
+        `reduct-edge: serving ${url} (state: ${dataPath}, auth: token (RS_INIT_API_TOKEN), log level: INFO)`,
+      ]);
+      await server.stop();
+    });
+
+    await check("one state directory, one start; SIGKILL of the launcher takes workerd with it; a restart serves", async () => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const { dataPath, logPath } = fresh();
+      const env = { RS_HOST: "127.0.0.1", RS_PORT: String(port) };
+      const first = startServer({ env, dataPath, logPath });
+      servers.push(first);
+      await waitAlive(url, first, 60_000);
+
+      const secondLog = `${logPath}.second`;
+      const second = startServer({ env: { ...env, RS_PORT: String(await freePort()) }, dataPath, logPath: secondLog });
+      servers.push(second);
+      const result = await Promise.race([second.exit, sleep(30_000).then(() => "still running")]);
+      assert.deepEqual(result, { code: 1, signal: null }, `second start: ${JSON.stringify(result)}\n${second.log()}`);
+      assert.deepEqual(lines(second.log()).length, 1, second.log());
+      assert.match(second.log(), /^reduct-edge: .+ \(RS_DATA_PATH\) is in use by another npm start \(pid \d+\)$/m);
+      assert.equal((await fetch(`${url}/api/v1/alive`)).status, 200, "the first start stopped serving");
+
+      const workerd = descendantsOf(first.pid, 10).filter((pid) => commOf(pid) === "workerd");
+      assert.equal(workerd.length, 1, "expected one workerd");
+      process.kill(first.pid, "SIGKILL"); // the launcher alone, not its group
+      assert.ok(await waitUntil(() => !alive(workerd[0]), 5_000), "workerd outlived its launcher");
+
+      const restartLog = `${logPath}.restart`;
+      const restart = startServer({ env, dataPath, logPath: restartLog });
+      servers.push(restart);
+      await waitAlive(url, restart, 60_000);
+      await waitUntil(() => restart.log().includes("serving"), 5_000);
+      assert.equal(lines(restart.log()).length, 1, restart.log());
+      process.kill(-restart.pid, "SIGINT");
+      assert.deepEqual(await restart.exit, { code: 0, signal: null }, "SIGINT after serving");
+      assert.ok(await waitUntil(() => !groupAlive(restart.pid), 5_000), "processes left after SIGINT");
+    });
+
+    await check("the process that started the launcher dies: the launcher and workerd stop", async () => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const { dataPath, logPath } = fresh();
+      const server = startServer({ env: { RS_HOST: "127.0.0.1", RS_PORT: String(port) }, dataPath, logPath, underShell: true });
+      servers.push(server);
+      await waitAlive(url, server, 60_000);
+      const launcher = descendantsOf(server.pid, 1)[0];
+      assert.ok(launcher, "no launcher under the shell");
+      const workerd = descendantsOf(server.pid, 10).filter((pid) => commOf(pid) === "workerd");
+      process.kill(server.pid, "SIGKILL"); // the shell only
+      assert.ok(await waitUntil(() => !alive(launcher) && workerd.every((pid) => !alive(pid)), 5_000), "still running");
+    });
+
+    await check("SIGTERM during the start: exit 0, no wrangler or workerd left", async () => {
+      const { dataPath, logPath } = fresh();
+      const server = startServer({ env: { RS_HOST: "127.0.0.1", RS_PORT: String(await freePort()) }, dataPath, logPath });
+      servers.push(server);
+      assert.ok(await waitUntil(() => descendantsOf(server.pid, 10).length > 0, 20_000), "nothing spawned");
+      await sleep(500);
+      process.kill(server.pid, "SIGTERM");
+      assert.deepEqual(await server.exit, { code: 0, signal: null });
+      assert.ok(await waitUntil(() => !groupAlive(server.pid), 5_000), "processes of the start are left running");
+      assert.deepEqual(lines(server.log()), [], server.log());
+    });
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
   }

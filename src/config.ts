@@ -15,7 +15,11 @@ export interface BucketSettings {
 }
 
 export type AuthMode =
-  | { kind: "token"; initToken: string }
+  /**
+   * `initTokenProvisioned`: true for RS_API_TOKEN (the row always follows the env value), false for
+   * RS_INIT_API_TOKEN (a normal token created with that value when missing, then editable).
+   */
+  | { kind: "token"; initToken: string; initTokenProvisioned: boolean }
   | { kind: "disabled" }
   /** Deployed without a token and without an explicit opt-out: refuse everything but /alive. */
   | { kind: "unconfigured" };
@@ -46,6 +50,7 @@ export const DEFAULT_LOG_LEVEL: LogLevel = "INFO";
 export type RsEnv = Partial<
   Record<
     | "RS_API_TOKEN"
+    | "RS_INIT_API_TOKEN"
     | "RS_DISABLE_AUTH"
     | "RS_INSTANCE_NAME"
     | "RS_INSTANCE_ROLE"
@@ -138,6 +143,7 @@ const logLevel = z
 
 const rsEnvSchema = z.object({
   RS_API_TOKEN: z.string().optional(),
+  RS_INIT_API_TOKEN: z.string().optional(),
   RS_DISABLE_AUTH: bool.optional(),
   RS_INSTANCE_NAME: z.string().min(1).max(256).optional(),
   RS_INSTANCE_ROLE: z
@@ -148,6 +154,14 @@ const rsEnvSchema = z.object({
   RS_API_BASE_PATH: z
     .string()
     .regex(/^[A-Za-z0-9_\-/.]*$/, "expected a URL path")
+    // A `.` or `..` segment is resolved away by every client and proxy: nothing would be reachable.
+    .refine(
+      (path) =>
+        !normaliseBasePath(path)
+          .split("/")
+          .some((segment) => segment === "." || segment === ".."),
+      "expected a URL path without '.' or '..' segments",
+    )
     .optional(),
   RS_CORS_ALLOW_ORIGIN: z.string().optional(),
   RS_DEFAULTS_BUCKET_MAX_BLOCK_SIZE: byteSize.pipe(z.number().positive()).optional(),
@@ -165,6 +179,9 @@ const rsEnvSchema = z.object({
   RS_LOG_LEVEL: logLevel.optional(),
   RS_IO_OPERATION_TIMEOUT: positiveInt.pipe(z.number().max(3600)).optional(),
 });
+
+/** Every RS_* variable the Worker reads. */
+export const WORKER_VARIABLES: readonly string[] = Object.keys(rsEnvSchema.shape);
 
 export function normaliseBasePath(path: string | undefined): string {
   const trimmed = (path ?? "").trim().replace(/^\/+|\/+$/g, "");
@@ -212,11 +229,14 @@ export function parseConfig(env: RsEnv): Config {
     throw new ConfigError(`Invalid value of ${variable}: ${issue?.message ?? "invalid"}`);
   }
   const vars = parsed.data;
+  // Both set: RS_API_TOKEN wins, the init token is the provisioned one.
   const auth: AuthMode = vars.RS_API_TOKEN
-    ? { kind: "token", initToken: vars.RS_API_TOKEN }
-    : vars.RS_DISABLE_AUTH
-      ? { kind: "disabled" }
-      : { kind: "unconfigured" };
+    ? { kind: "token", initToken: vars.RS_API_TOKEN, initTokenProvisioned: true }
+    : vars.RS_INIT_API_TOKEN
+      ? { kind: "token", initToken: vars.RS_INIT_API_TOKEN, initTokenProvisioned: false }
+      : vars.RS_DISABLE_AUTH
+        ? { kind: "disabled" }
+        : { kind: "unconfigured" };
 
   return {
     auth,

@@ -8,7 +8,7 @@
 // there. State persists under `<persistTo>/v3`, the layout `wrangler dev --persist-to` uses, so
 // state written by earlier versions of `npm start` stays readable. Variables reach workerd in its
 // configuration on stdin, never on a command line.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -44,9 +44,67 @@ export function quietWranglerEnv() {
 /** wrangler processes still running (ended by killWranglerRuns when we stop early). */
 const wranglerRuns = new Set<ChildProcess>();
 
-/** SIGTERMs every wrangler run still going (a stop during the start). */
+/** Child pids of `pid`, recursively (children first found, then theirs). */
+function descendantPids(pid: number, depth = 8): number[] {
+  if (depth === 0) return [];
+  let children: number[] = [];
+  try {
+    children = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return []; // pgrep exits 1 when there is none
+  }
+  return children.flatMap((child) => [child, ...descendantPids(child, depth - 1)]);
+}
+
+/**
+ * SIGKILLs every wrangler run still going with everything it started (a stop during the start):
+ * wrangler runs node, which runs workerd for the migrations; killing wrangler alone orphans them.
+ * Synchronous, so that it also works in an `exit` handler.
+ */
 export function killWranglerRuns() {
-  for (const child of wranglerRuns) child.kill("SIGTERM");
+  for (const child of wranglerRuns) {
+    if (child.pid === undefined) continue;
+    for (const pid of [child.pid, ...descendantPids(child.pid)]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+    }
+  }
+}
+
+/** The workerd processes this process started (Miniflare spawns one). */
+export function workerdChildren(): number[] {
+  return descendantPids(process.pid, 2).filter((pid) => processName(pid) === "workerd");
+}
+
+/** The executable name of a process, or "" when it is gone. */
+export function processName(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Makes workerd `pid` die with this process even when this process is SIGKILLed: a shell that
+ * blocks reading a pipe from us gets EOF when we are gone however we die, then kills workerd (if
+ * that pid is still a workerd). Node offers no prctl(PR_SET_PDEATHSIG).
+ */
+export function killWithThisProcess(pid: number): void {
+  const watchdog = spawn(
+    "/bin/sh",
+    ["-c", 'cat >/dev/null; [ "$(cat /proc/$0/comm 2>/dev/null)" = workerd ] && kill -9 "$0"', String(pid)],
+    { stdio: ["pipe", "ignore", "ignore"] },
+  );
+  watchdog.on("error", () => {});
+  watchdog.stdin?.on("error", () => {});
+  watchdog.unref();
+  // The pipe must not keep the event loop alive: we only need it to close when we exit.
+  (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
 }
 
 /** Runs wrangler in `tree`; resolves with its exit code and output. */

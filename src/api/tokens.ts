@@ -19,7 +19,7 @@ async function authorize(c: AppContext): Promise<boolean> {
   requireFullAccess(c.get("caller"));
   const { auth } = c.get("config");
   if (auth.kind !== "token") return false;
-  await ensureInitToken(c.env.DB, auth.initToken);
+  if (auth.initTokenProvisioned) await ensureInitToken(c.env.DB, auth.initToken);
   return true;
 }
 

@@ -111,6 +111,23 @@ export async function findStoredToken(db: D1Database, value: string, request: Au
   if (!TOKEN_VALUE_PATTERN.test(value)) return undefined;
   const row = await selectTokenByLookup(db, await tokenLookup(value));
   if (!row || !(await verifyTokenHash(value, row.hash))) return undefined;
+  return checkedTokenView(db, row, request);
+}
+
+/** The stored token `name` if `value` is its current value (checked like findStoredToken). */
+export async function findTokenByNameAndValue(
+  db: D1Database,
+  name: string,
+  value: string,
+  request: AuthRequest,
+): Promise<TokenView | undefined> {
+  const row = await selectTokenByName(db, name);
+  if (!row || !(await verifyTokenHash(value, row.hash))) return undefined;
+  return checkedTokenView(db, row, request);
+}
+
+/** Expiry, then IP allowlist; records the access. */
+async function checkedTokenView(db: D1Database, row: TokenRow, request: AuthRequest): Promise<TokenView> {
   const now = Date.now();
   if (isExpired(row, now)) throw unauthorized("Token has expired");
   const allowlist = parseList(row.ip_allowlist);
@@ -151,6 +168,30 @@ export async function ensureInitToken(db: D1Database, initValue: string, nowMs =
   const row = await getTokenRow(db, INIT_TOKEN_NAME);
   if (!row) throw new Error("init-token row vanished");
   return row;
+}
+
+/**
+ * RS_INIT_API_TOKEN: creates `init-token` (full access, not provisioned) with that value unless a
+ * row of that name exists; an existing row (rotated, edited, or RS_API_TOKEN's) is left alone.
+ */
+export async function createInitialTokenIfMissing(db: D1Database, initValue: string, nowMs = Date.now()): Promise<void> {
+  const existing = await getTokenRow(db, INIT_TOKEN_NAME);
+  if (existing && existing.is_provisioned === 0) return;
+  // A provisioned row is left over from RS_API_TOKEN, which is no longer set: it no longer applies.
+  if (existing) await db.prepare("DELETE FROM tokens WHERE name = ?1 AND is_provisioned = 1").bind(INIT_TOKEN_NAME).run();
+  // Concurrent first requests race on the insert; it cannot overwrite, so the first one wins.
+  await insertToken(db, {
+    name: INIT_TOKEN_NAME,
+    lookup: await tokenLookup(initValue),
+    hash: await hashToken(initValue),
+    createdAt: rfc3339Now(nowMs),
+    fullAccess: true,
+    readBuckets: [],
+    writeBuckets: [],
+    expiresAt: null,
+    ttl: null,
+    ipAllowlist: [],
+  });
 }
 
 /** `created_at` of the init token per env value, for /me; valid as long as RS_API_TOKEN is unchanged. */

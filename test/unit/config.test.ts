@@ -65,6 +65,9 @@ describe("normaliseBasePath and basePathFromEnv", () => {
     [{ RS_API_BASE_PATH: "/a/b" }, "/a/b/"],
     [{ RS_API_BASE_PATH: "a b" }, "/"],
     [{ RS_API_BASE_PATH: "x?y" }, "/"],
+    [{ RS_API_BASE_PATH: "../" }, "/"],
+    [{ RS_API_BASE_PATH: "a/./b" }, "/"],
+    [{ RS_API_BASE_PATH: "v1.2/a..b/.x" }, "/v1.2/a..b/.x/"],
   ])("basePathFromEnv(%o) → %s", (env, expected) => {
     expect(basePathFromEnv(env)).toBe(expected);
   });
@@ -113,7 +116,7 @@ describe("parseConfig", () => {
         RS_IO_OPERATION_TIMEOUT: "5",
       }),
     ).toStrictEqual({
-      auth: { kind: "token", initToken: "secret" },
+      auth: { kind: "token", initToken: "secret", initTokenProvisioned: true },
       instanceName: "edge",
       instanceRole: "STANDALONE",
       basePath: "/base/",
@@ -151,9 +154,19 @@ describe("parseConfig", () => {
     [{ RS_DISABLE_AUTH: "0" }, { kind: "unconfigured" }],
     [
       { RS_DISABLE_AUTH: "true", RS_API_TOKEN: "t" },
-      { kind: "token", initToken: "t" },
+      { kind: "token", initToken: "t", initTokenProvisioned: true },
     ],
     [{ RS_API_TOKEN: "" }, { kind: "unconfigured" }],
+    [{ RS_INIT_API_TOKEN: "i" }, { kind: "token", initToken: "i", initTokenProvisioned: false }],
+    [
+      { RS_INIT_API_TOKEN: "i", RS_DISABLE_AUTH: "true" },
+      { kind: "token", initToken: "i", initTokenProvisioned: false },
+    ],
+    [
+      { RS_INIT_API_TOKEN: "i", RS_API_TOKEN: "t" },
+      { kind: "token", initToken: "t", initTokenProvisioned: true },
+    ],
+    [{ RS_INIT_API_TOKEN: "" }, { kind: "unconfigured" }],
   ])("auth mode of %o", (env, expected) => {
     expect(parseConfig(env).auth).toStrictEqual(expected);
   });
@@ -174,6 +187,13 @@ describe("parseConfig", () => {
     ["RS_INSTANCE_ROLE", "PRIMARY"],
     ["RS_DISABLE_AUTH", "perhaps"],
     ["RS_API_BASE_PATH", "a b"],
+    ["RS_API_BASE_PATH", "../"],
+    ["RS_API_BASE_PATH", ".."],
+    ["RS_API_BASE_PATH", "."],
+    ["RS_API_BASE_PATH", "/./"],
+    ["RS_API_BASE_PATH", "a/../b"],
+    ["RS_API_BASE_PATH", "/a/./b/"],
+    ["RS_API_BASE_PATH", "//..//"],
     ["RS_INSTANCE_NAME", "n".repeat(300)],
     ["RS_LOG_LEVEL", "LOUD"],
     ["RS_LOG_LEVEL", "OFF"],
