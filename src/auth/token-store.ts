@@ -18,7 +18,9 @@
  * up to 10% of its TTL earlier than exact bookkeeping would (never later). The init token's
  * `last_access` is not tracked (null), so authenticating with it never writes to D1.
  */
+import { recordSeed, wasSeeded } from "../d1/init-token-seeds";
 import {
+  deleteProvisionedToken,
   deleteUnlessLastFullAccess,
   insertProvisioned,
   insertToken,
@@ -171,20 +173,24 @@ export async function ensureInitToken(db: D1Database, initValue: string, nowMs =
 }
 
 /**
- * RS_INIT_API_TOKEN: creates `init-token` (full access, not provisioned) with that value unless a
- * row of that name exists; an existing row (rotated, edited, or RS_API_TOKEN's) is left alone.
+ * RS_INIT_API_TOKEN: creates `init-token` (full access, not provisioned) with that value once. An
+ * existing row (rotated, edited) is left alone, and once a value has created the token, deleting
+ * the token sticks: the value does not bring it back while the variable is still set.
  */
 export async function createInitialTokenIfMissing(db: D1Database, initValue: string, nowMs = Date.now()): Promise<void> {
   const existing = await getTokenRow(db, INIT_TOKEN_NAME);
   if (existing && existing.is_provisioned === 0) return;
+  const lookup = await tokenLookup(initValue);
+  if (await wasSeeded(db, lookup)) return;
   // A provisioned row is left over from RS_API_TOKEN, which is no longer set: it no longer applies.
-  if (existing) await db.prepare("DELETE FROM tokens WHERE name = ?1 AND is_provisioned = 1").bind(INIT_TOKEN_NAME).run();
+  if (existing) await deleteProvisionedToken(db, INIT_TOKEN_NAME);
+  const createdAt = rfc3339Now(nowMs);
   // Concurrent first requests race on the insert; it cannot overwrite, so the first one wins.
   await insertToken(db, {
     name: INIT_TOKEN_NAME,
-    lookup: await tokenLookup(initValue),
+    lookup,
     hash: await hashToken(initValue),
-    createdAt: rfc3339Now(nowMs),
+    createdAt,
     fullAccess: true,
     readBuckets: [],
     writeBuckets: [],
@@ -192,6 +198,7 @@ export async function createInitialTokenIfMissing(db: D1Database, initValue: str
     ttl: null,
     ipAllowlist: [],
   });
+  await recordSeed(db, lookup, createdAt);
 }
 
 /** `created_at` of the init token per env value, for /me; valid as long as RS_API_TOKEN is unchanged. */

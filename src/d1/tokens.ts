@@ -72,6 +72,11 @@ export async function insertProvisioned(db: D1Database, name: string, hash: stri
     .run();
 }
 
+/** Removes a provisioned row (the init-token of an RS_API_TOKEN that is no longer set). */
+export async function deleteProvisionedToken(db: D1Database, name: string): Promise<void> {
+  await db.prepare("DELETE FROM tokens WHERE name = ?1 AND is_provisioned = 1").bind(name).run();
+}
+
 export interface NewTokenRow {
   name: string;
   lookup: string;

@@ -42,9 +42,10 @@ export async function apiWithEnv(
   method: string,
   path: string,
   headers: Record<string, string> = {},
+  body?: string,
 ) {
   const app = createApp();
-  const request = new Request(`${BASE}${path}`, { method, headers });
+  const request = new Request(`${BASE}${path}`, { method, headers, body });
   return app.fetch(request, { ...env, ...overrides }, {
     waitUntil() {},
     passThroughOnException() {},

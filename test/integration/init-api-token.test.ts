@@ -53,3 +53,24 @@ describe("RS_INIT_API_TOKEN alone", () => {
     await expectError(await apiWithEnv(initialOnly, "GET", "/info", bearer(INITIAL)), 401, "Invalid token");
   });
 });
+
+describe("RS_INIT_API_TOKEN creates init-token once", () => {
+  it("a deleted init-token stays deleted while the variable is still set", async () => {
+    // Earlier tests of this file rotated the token: start from a store that never saw the value.
+    await env.DB.prepare("DELETE FROM tokens").run();
+    await env.DB.prepare("DELETE FROM init_token_seeds").run();
+    expect((await apiWithEnv(initialOnly, "GET", "/me", bearer(INITIAL))).status).toBe(200);
+    const other = await apiWithEnv(
+      initialOnly,
+      "POST",
+      "/tokens/second-admin",
+      { ...bearer(INITIAL), "content-type": "application/json" },
+      JSON.stringify({ full_access: true, read: [], write: [] }),
+    );
+    expect(other.status).toBe(200);
+    const { value } = (await other.json()) as { value: string };
+    expect((await apiWithEnv(initialOnly, "DELETE", "/tokens/init-token", bearer(value))).status).toBe(200);
+    await expectError(await apiWithEnv(initialOnly, "GET", "/info", bearer(INITIAL)), 401, "Invalid token");
+    expect(await getTokenRow(env.DB, "init-token")).toBeNull();
+  });
+});
