@@ -1,5 +1,5 @@
 /**
- * `npm start` (scripts/start.mjs) for the console tests: its own process group, a fresh state
+ * `npm start` (scripts/start.ts) for the console tests: its own process group, a fresh state
  * directory, a port from CONSOLE_TEST_PORTS (default 9160-9179) that is free right now. The whole
  * output is kept so the tests can check it for unhandled errors.
  */
@@ -9,6 +9,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { tsNodeArgs } from "../../scripts/lib/node-ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -38,7 +39,7 @@ export async function startServer(): Promise<Server> {
   const port = await freePort();
   const dataPath = mkdtempSync(path.join(os.tmpdir(), "reduct-edge-console-"));
   const token = `console-test-${Math.random().toString(16).slice(2)}`;
-  const child: ChildProcess = spawn(process.execPath, [path.join(root, "scripts", "start.mjs")], {
+  const child: ChildProcess = spawn(process.execPath, tsNodeArgs(path.join(root, "scripts", "start.ts")), {
     cwd: root,
     detached: true,
     env: { ...process.env, RS_PORT: String(port), RS_DATA_PATH: path.join(dataPath, "state"), RS_API_TOKEN: token },
