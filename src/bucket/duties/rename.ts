@@ -4,7 +4,7 @@
  * where they are: their keys live under the bucket generation, which travels with the index.
  */
 import { fail, type Result } from "../../errors";
-import { BUCKET_TABLES, type ExportPage, exportTablePage, importRows, RENAME_STALE_MS } from "../rename";
+import { BUCKET_TABLES, type ExportPage, exportPage, importRows, RENAME_STALE_MS } from "../rename";
 import { type BucketTables, clearBucketData } from "../tables";
 import type { BucketRow } from "../tables/bucket-row";
 import { STATS_FLUSH_DELAY_MS, type UsageFlush } from "./usage-flush";
@@ -103,7 +103,7 @@ export class Rename {
             return page.ok ? fail(409, `Bucket '${newName}' is being renamed`) : { ok: false, error: page.error };
           }
           storage.transactionSync(() => {
-            importRows(storage.sql, spec.table, page.rows);
+            importRows(storage.sql, spec, page.rows);
             tables.bucket.heartbeatRename(this.deps.now());
           });
           after = page.next;
@@ -169,7 +169,7 @@ export class Rename {
     const spec = BUCKET_TABLES.find((candidate) => candidate.table === table);
     if (!spec) throw new Error(`unknown table ${table}`);
     this.deps.tables.bucket.heartbeatRename(this.deps.now());
-    return { ok: true, ...exportTablePage(this.deps.storage.sql, spec, after) };
+    return { ok: true, ...exportPage(this.deps.storage.sql, spec, after) };
   }
 
   /**

@@ -1,5 +1,27 @@
 /** The only SQL on `blocks`: logical blocks of an entry, their counters and sealing state. */
 
+import type { TableCopySpec } from "./table-copy";
+
+/** How bucket rename copies `blocks` to the object of the new name. */
+export const BLOCKS_COPY: TableCopySpec = {
+  table: "blocks",
+  key: ["id"],
+  columns: [
+    "id",
+    "entry_id",
+    "state",
+    "record_count",
+    "content_bytes",
+    "staged_bytes",
+    "object_key",
+    "object_bytes",
+    "min_ts",
+    "max_ts",
+    "opened_at_ms",
+    "last_write_at_ms",
+  ],
+};
+
 export interface BlockRow {
   id: number;
   entry_id: number;

@@ -3,6 +3,15 @@
  * batch of records updates each touched entry once).
  */
 
+import type { TableCopySpec } from "./table-copy";
+
+/** How bucket rename copies `entries` to the object of the new name. */
+export const ENTRIES_COPY: TableCopySpec = {
+  table: "entries",
+  key: ["id"],
+  columns: ["id", "name", "size", "record_count", "block_count", "oldest_record", "latest_record"],
+};
+
 export interface EntryRef {
   id: number;
   name: string;

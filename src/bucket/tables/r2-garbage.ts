@@ -1,5 +1,14 @@
 /** The only SQL on `r2_garbage`: R2 objects no record points to any more, deleted by the alarm. */
 
+import type { TableCopySpec } from "./table-copy";
+
+/** How bucket rename copies `r2_garbage` to the object of the new name. */
+export const R2_GARBAGE_COPY: TableCopySpec = {
+  table: "r2_garbage",
+  key: ["key"],
+  columns: ["key", "not_before_ms"],
+};
+
 export class R2GarbageTable {
   constructor(private readonly sql: SqlStorage) {}
 

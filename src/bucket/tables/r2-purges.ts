@@ -3,6 +3,15 @@
  * generation's) and R2 prefix the alarm removes.
  */
 
+import type { TableCopySpec } from "./table-copy";
+
+/** How bucket rename copies `r2_purges` to the object of the new name. */
+export const R2_PURGES_COPY: TableCopySpec = {
+  table: "r2_purges",
+  key: ["generation"],
+  columns: ["generation", "name", "queued_at_ms", "purge_objects"],
+};
+
 export interface PurgeRow {
   generation: string;
   name: string;

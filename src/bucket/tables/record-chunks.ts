@@ -4,6 +4,15 @@
  * time ranges, so the chunk holding a timestamp is one seek on (entry_id, min_ts).
  */
 
+import type { TableCopySpec } from "./table-copy";
+
+/** How bucket rename copies `record_chunks` to the object of the new name. */
+export const RECORD_CHUNKS_COPY: TableCopySpec = {
+  table: "record_chunks",
+  key: ["id"],
+  columns: ["id", "entry_id", "min_ts", "max_ts", "record_count", "descriptors", "payload"],
+};
+
 /** A chunk's bounds and size, without its descriptors or bytes. */
 export interface ChunkBounds {
   id: number;
