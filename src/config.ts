@@ -34,7 +34,7 @@ export interface Config {
   bucketDefaults: BucketSettings;
   /** Largest record body accepted (bytes); larger ones get 413 before anything is stored. */
   maxRecordBytes: number;
-  /** Batch read limits (§1.8); query directives may lower or raise them within MAX_BATCH_* caps. */
+  /** Batch read limits; query directives may lower or raise them within MAX_BATCH_* caps. */
   batch: { maxRecords: number; maxBytes: number; maxMetadataBytes: number };
   logLevel: LogLevel;
   /** How long a request body may send nothing before it is refused with 400 (ms). */

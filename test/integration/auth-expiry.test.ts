@@ -1,5 +1,5 @@
 /**
- * Token expiry with real time (§7.6): `expires_at`, and `ttl` as seconds of inactivity measured
+ * Token expiry with real time: `expires_at`, and `ttl` as seconds of inactivity measured
  * from the last access (or creation), refreshed by use.
  */
 import { describe, expect, it } from "vitest";

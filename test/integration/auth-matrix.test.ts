@@ -1,5 +1,5 @@
 /**
- * Authentication and authorization (§1.4, §7, reliability T7 and rows 38-40), table-driven:
+ * Authentication and authorization, table-driven:
  *  1. every error status + exact x-reduct-error the Token API and the auth middleware produce;
  *  2. the permission matrix of the token endpoints (who may do what, and that refusals change nothing);
  *  3. the IP allowlist through CF-Connecting-IP / forwarded headers;
@@ -108,7 +108,7 @@ const invalidBodies: [string, string | null][] = [
 
 describe("every error status and x-reduct-error (table)", () => {
   const cases: ErrorCase[] = [
-    // §1.4 / §7.6: parsing the header and finding the token.
+    // Parsing the header and finding the token.
     {
       label: "no Authorization header",
       send: () => api("GET", "/tokens", { token: null }),
@@ -212,14 +212,14 @@ describe("every error status and x-reduct-error (table)", () => {
       status: 401,
       error: "Token is not allowed for client IP 198.51.100.1",
     },
-    // §7.6 policy: 403.
+    // Policy: 403.
     {
       label: "no full access (no permissions)",
       send: () => api("GET", "/tokens", { token: t.noPerm.value }),
       status: 403,
       error: `Token '${"NOPERM"}' doesn't have full access`,
     },
-    // §7.2 create.
+    // Create.
     {
       label: "create an existing name",
       send: () => post(t.duplicate.name, "{}"),
@@ -286,7 +286,7 @@ describe("every error status and x-reduct-error (table)", () => {
       error: "Request body is larger than 1048576 bytes",
       notCreated: "huge-body",
     },
-    // §7.4 get / delete / rotate.
+    // Get / delete / rotate.
     {
       label: "get a missing token",
       send: () => api("GET", "/tokens/no-such-token"),
@@ -323,7 +323,7 @@ describe("every error status and x-reduct-error (table)", () => {
       status: 422,
       error: `Can't rotate expired token '${"EXPIRED"}'`,
     },
-    // §7.5 modes.
+    // Modes.
     ...(
       [
         ["POST", "/tokens/x", "{}"],

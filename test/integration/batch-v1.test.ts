@@ -1,5 +1,5 @@
 /**
- * Batch protocol v1 (§5.1.2, §5.1.4, §5.1.5; checklist items 43–45; reliability rows 20–24):
+ * Batch protocol v1:
  * write, label update and removal of many records of one entry, through the Worker. Every status
  * and error string the endpoints return is pinned in a table, and refused requests are shown to
  * leave the bucket as it was.
@@ -111,7 +111,7 @@ beforeAll(async () => {
 const noWriteAccess = (bucket: string) => `Token '${reader.name}' doesn't have write access to bucket '${bucket}'`;
 
 describe("POST /b/:bucket/:entry/batch", () => {
-  it("writes the §5.1.2 reduct-js example and reads each record back", async () => {
+  it("writes the reduct-js batch example and reads each record back", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     const response = await api("POST", `/b/${bucket}/cam-1/batch`, {
@@ -631,7 +631,7 @@ describe("v1 batch requests refused as a whole change nothing", () => {
 });
 
 describe("PATCH /b/:bucket/:entry/batch", () => {
-  it("sets, overwrites and removes labels of many records (checklist 44)", async () => {
+  it("sets, overwrites and removes labels of many records", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     await putRecord(bucket, "e", 1000, "a", { labels: { a: "1", b: "2" } });
@@ -661,7 +661,7 @@ describe("PATCH /b/:bucket/:entry/batch", () => {
 });
 
 describe("DELETE /b/:bucket/:entry/batch", () => {
-  it("removes the named records and reports the missing one (checklist 45)", async () => {
+  it("removes the named records and reports the missing one", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     await putRecord(bucket, "entry", 1000, "a");

@@ -1,6 +1,5 @@
 /**
- * Batch protocol v2, write side of `/io` (§5.2.3, §5.2.6, §5.2.7; checklist items 46, 49, 50, 52, 75;
- * reliability rows 22–24): multi-entry write, label update and removal through the Worker. Every
+ * Batch protocol v2, write side of `/io`: multi-entry write, label update and removal through the Worker. Every
  * status and error string is pinned in a table, and refused requests leave the bucket unchanged.
  */
 import { beforeAll, describe, expect, it } from "vitest";
@@ -121,7 +120,7 @@ beforeAll(async () => {
 const noWriteAccess = (bucket: string) => `Token '${reader.name}' doesn't have write access to bucket '${bucket}'`;
 
 describe("POST /io/:bucket/write", () => {
-  it("writes the §5.2.3 example: delta-compressed content types and indexed labels", async () => {
+  it("writes ReductStore's documented example: delta-compressed content types and indexed labels", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     const response = await api("POST", `/io/${bucket}/write`, {
@@ -159,7 +158,7 @@ describe("POST /io/:bucket/write", () => {
     }
   });
 
-  it("slices the body by entry index first, then time (checklist 46)", async () => {
+  it("slices the body by entry index first, then time", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     const response = await api("POST", `/io/${bucket}/write`, {
@@ -229,7 +228,7 @@ describe("POST /io/:bucket/write", () => {
     });
   }
 
-  it("reports a duplicate as x-reduct-error-<idx>-<delta> (checklist 52) and writes the others", async () => {
+  it("reports a duplicate as x-reduct-error-<idx>-<delta> and writes the others", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     await putRecord(bucket, "entry-2", 1_000_000, "original");
@@ -260,7 +259,7 @@ describe("POST /io/:bucket/write", () => {
     await expectStored(bucket, "b", 10, bytesOf(10, 3));
   });
 
-  it("reports $meta attachments without a key per record (checklist 75)", async () => {
+  it("reports $meta attachments without a key per record", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     const response = await ioWrite(bucket, ["e/$meta"], 1, [
@@ -318,7 +317,7 @@ describe("POST /io/:bucket/write", () => {
 });
 
 describe("PATCH /io/:bucket/update", () => {
-  it("applies the §5.2.6 example (checklist 49)", async () => {
+  it("applies ReductStore's documented example", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     await putRecord(bucket, "x-0", 1000, "a", { labels: { a: "0", b: "1" } });
@@ -378,7 +377,7 @@ describe("PATCH /io/:bucket/update", () => {
 });
 
 describe("DELETE /io/:bucket/remove", () => {
-  it("removes records of several entries and reports the missing one (§5.2.7, checklist 50)", async () => {
+  it("removes records of several entries and reports the missing one", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     await putRecord(bucket, "entry-0", 1000, "a");

@@ -1,5 +1,5 @@
 /**
- * Bucket API (§3.1-§3.7) through the Worker's fetch: create, get, head, update, delete, rename.
+ * Bucket API through the Worker's fetch: create, get, head, update, delete, rename.
  * Table-driven over the exact statuses and x-reduct-error strings of the contract.
  */
 import { describe, expect, it } from "vitest";

@@ -1,5 +1,5 @@
 /**
- * CORS (§1.5): allowed origins echoed, others served without Access-Control-Allow-Origin, every
+ * CORS: allowed origins echoed, others served without Access-Control-Allow-Origin, every
  * OPTIONS answered as a preflight, and x-reduct-api on all of it. The test Worker is configured with
  * RS_CORS_ALLOW_ORIGIN="https://first-allowed-origin.com, https://second-allowed-origin.com".
  */

@@ -41,7 +41,7 @@ async function readAllV1(bucket: string, entry: string, id: number): Promise<[nu
 }
 
 describe("entry-level queries and batch protocol v1", () => {
-  it("returns a v1 batch exactly as the reference does (§5.1.3 example)", async () => {
+  it("returns a v1 batch exactly as the reference does", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     await putRecord(bucket, "entry", 1000, bytes("some_data1"));
@@ -179,7 +179,7 @@ describe("entry-level queries and batch protocol v1", () => {
 });
 
 describe("multi-entry queries and batch protocol v2", () => {
-  it("orders entries by first record and the body by entry then time (§9.6 item 47)", async () => {
+  it("orders entries by first record and the body by entry then time", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);
     await putRecord(bucket, "x/0", 1010, bytes("AA"), { contentType: "text/plain" });

@@ -98,7 +98,7 @@ describe("single-record API: write and read", () => {
   });
 });
 
-describe("size accounting (§3.8)", () => {
+describe("size accounting", () => {
   it("matches the reference server's exact entry and bucket sizes", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);

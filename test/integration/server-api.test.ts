@@ -1,6 +1,6 @@
 /**
- * Server API (§2) through the Worker's fetch: /alive, /ready, /info, /list, /me, unknown paths, and
- * the headers every response carries (§1.2). Exact statuses and x-reduct-error strings, table-driven.
+ * Server API through the Worker's fetch: /alive, /ready, /info, /list, /me, unknown paths, and
+ * the headers every response carries. Exact statuses and x-reduct-error strings, table-driven.
  */
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -174,7 +174,7 @@ describe("server API: unknown paths", () => {
   });
 });
 
-describe("server API: headers on every response (§1.2)", () => {
+describe("server API: headers on every response", () => {
   const cases: [string, string, { token?: string | null; headers?: Record<string, string>; body?: string }][] = [
     ["GET", "/alive", { token: null }],
     ["HEAD", "/alive", { token: null }],

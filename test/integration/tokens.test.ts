@@ -1,5 +1,5 @@
 /**
- * Token API (§7) through the Worker: shapes, persistence of what create returns, the init token,
+ * Token API through the Worker: shapes, persistence of what create returns, the init token,
  * rotation and deletion taking effect at once, secrets never stored or listed, and bucket deletion
  * cleaning up permissions.
  */

@@ -132,7 +132,7 @@ describe("isLocalAddress", () => {
   });
 });
 
-describe("clientIp (§1.9)", () => {
+describe("clientIp", () => {
   const request = (headers: Record<string, string>) => new Request("http://localhost/", { headers });
 
   it.each([

@@ -89,7 +89,7 @@ describe("token expiry and last-access throttle", () => {
     expect(lastAccessInterval(1)).toBe(100);
   });
 
-  it("tokenView returns exactly the 10 keys of §7.1 with an empty value", () => {
+  it("tokenView returns exactly the 10 keys of a token view with an empty value", () => {
     const view = tokenView(row({ full_access: 1, ip_allowlist: '["10.0.0.0/8"]', ttl: 5, is_provisioned: 1 }), t0);
     expect(view).toEqual({
       name: "t",

@@ -1,7 +1,7 @@
 /**
- * Every operator of §6.3.3 (aliases included) with at least one selecting and one non-selecting
+ * Every operator of the `when` language (aliases included) with at least one selecting and one non-selecting
  * case, the evaluation errors with their statuses, the arithmetic result types, and every example
- * of §6.3.4. Table-driven; each case runs through parseWhen + a strict evaluator.
+ * of the worked examples. Table-driven; each case runs through parseWhen + a strict evaluator.
  */
 import { describe, expect, it } from "vitest";
 import { ConditionError, createEvaluator, OPERATOR_NAMES, parseWhen } from "../../src/query/condition";
@@ -312,7 +312,7 @@ describe("$cast", () => {
   });
 });
 
-describe("examples of §6.3.4", () => {
+describe("worked examples of `when`", () => {
   type Example = [when: unknown, records: Array<[timestamp: number, labels: Record<string, string>]>, selected: boolean[]];
   const examples: Example[] = [
     [

@@ -1,5 +1,5 @@
 /**
- * Parsing of `when` (§6.3.1, §6.3.5): every 422 message the parser produces, the three pair forms,
+ * Parsing of `when`: every 422 message the parser produces, the three pair forms,
  * literals, directives with their typed values, and the safety limits on depth and size.
  */
 import { describe, expect, it } from "vitest";

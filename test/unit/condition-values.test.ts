@@ -1,5 +1,5 @@
 /**
- * Value types and coercions of the `when` language (§6.3.2): label parsing, truthiness, numeric and
+ * Value types and coercions of the `when` language: label parsing, truthiness, numeric and
  * string ordering across types, Rust-style formatting of floats and durations, duration literals.
  */
 import { describe, expect, it } from "vitest";

@@ -1,4 +1,4 @@
-// Batch protocol v1 (§5.1, reliability rows 20–22): parse/render, exact 422 messages, round trips.
+// Batch protocol v1: parse/render, exact 422 messages, round trips.
 import { describe, expect, it } from "vitest";
 import {
   type BatchRecordV1,
@@ -27,7 +27,7 @@ const one = (value: string) => new Headers([["x-reduct-time-1000", value]]);
 const parseOne = (value: string) => parseBatchV1Write(one(value))[0];
 
 describe("parseBatchV1Write", () => {
-  it("parses the §5.1.2 request example, records in timestamp order", () => {
+  it("parses ReductStore's documented request example, records in timestamp order", () => {
     const headers = new Headers([
       ["content-type", OCTET],
       ["content-length", "27"],
@@ -170,7 +170,7 @@ describe("parseBatchV1Write", () => {
   });
 });
 
-describe("parseBatchV1Update (§5.1.4)", () => {
+describe("parseBatchV1Update", () => {
   it("sets, removes (empty value) and keeps numeric names literal", () => {
     const headers = new Headers([
       ["x-reduct-time-1000", "0,,x=z,a=,1=2"],
@@ -196,7 +196,7 @@ describe("parseBatchV1Update (§5.1.4)", () => {
   });
 });
 
-describe("parseBatchV1Remove (§5.1.5)", () => {
+describe("parseBatchV1Remove", () => {
   it("reads only header names; values are ignored", () => {
     const headers = new Headers([
       ["x-reduct-time-3", ""],
@@ -233,14 +233,14 @@ describe("renderV1Value / renderBatchV1", () => {
     { ts: 1000, size: 10, contentType: OCTET, labels: {} },
   ];
 
-  it("renders the §5.1.3 response example in timestamp order", () => {
+  it("renders ReductStore's documented response example in timestamp order", () => {
     expect(renderBatchV1(example)).toEqual([
       ["x-reduct-time-1000", "10,application/octet-stream"],
       ["x-reduct-time-1100", '10,text/plain,x="[a,b]"'],
     ]);
   });
 
-  it("round-trips the §5.1.3 example and a labelled batch through parseBatchV1Write", () => {
+  it("round-trips ReductStore's documented example and a labelled batch through parseBatchV1Write", () => {
     const sorted = [...example].sort((a, b) => a.ts - b.ts);
     expect(parseBatchV1Write(new Headers(renderBatchV1(example)))).toEqual(sorted);
     const labelled: BatchRecordV1[] = [

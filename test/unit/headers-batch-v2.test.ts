@@ -1,5 +1,5 @@
-// Batch protocol v2 (§5.2): name encoding, request parsing (write/update/remove) with every 422 of
-// §5.2.1–5.2.2, response rendering with the delta rules, the header budget, and round trips.
+// Batch protocol v2: name encoding, request parsing (write/update/remove) with every 422 of
+// the request grammar, response rendering with the delta rules, the header budget, and round trips.
 import { describe, expect, it } from "vitest";
 import {
   type BatchRecordV2,
@@ -42,7 +42,7 @@ function request(entries: string, startTs: string, records: Array<[string, strin
   return headers;
 }
 
-describe("encodeName / decodeName (§5.2.1)", () => {
+describe("encodeName / decodeName", () => {
   it.each([
     ["a/x/y/$meta", "a%2Fx%2Fy%2F$meta"],
     ["ro/topic/1", "ro%2Ftopic%2F1"],
@@ -85,7 +85,7 @@ describe("encodeName / decodeName (§5.2.1)", () => {
 });
 
 describe("parseBatchV2Write", () => {
-  it("parses the §5.2.3 example: entry-first body order, inheritance, indexed labels, quoted values", () => {
+  it("parses ReductStore's documented example: entry-first body order, inheritance, indexed labels, quoted values", () => {
     const headers = request(
       "cam-1,robot%2Farm",
       "1700000000000000",
@@ -377,7 +377,7 @@ describe("parseBatchV2Write", () => {
   });
 });
 
-describe("parseBatchV2Update (§5.2.6)", () => {
+describe("parseBatchV2Update", () => {
   const example = () =>
     request(
       "x-0,x-1",
@@ -389,7 +389,7 @@ describe("parseBatchV2Update (§5.2.6)", () => {
       "a,b",
     );
 
-  it("parses the §5.2.6 example", () => {
+  it("parses ReductStore's documented example", () => {
     expect(parseBatchV2Update(example())).toEqual({
       entries: ["x-0", "x-1"],
       startTs: 1000,
@@ -430,7 +430,7 @@ describe("parseBatchV2Update (§5.2.6)", () => {
   });
 });
 
-describe("parseBatchV2Remove (§5.2.7)", () => {
+describe("parseBatchV2Remove", () => {
   it("reads header names only; values are ignored", () => {
     const headers = request("a,b", "1000", [
       ["x-reduct-1-2", ""],
@@ -456,8 +456,8 @@ describe("parseBatchV2Remove (§5.2.7)", () => {
   });
 });
 
-describe("renderBatchV2 (§5.2.2, §5.2.5)", () => {
-  it("renders the §5.2.5 example: entries by first timestamp, body by entry then time", () => {
+describe("renderBatchV2", () => {
+  it("renders ReductStore's documented example: entries by first timestamp, body by entry then time", () => {
     const rendered = renderBatchV2([
       { entry: "x-0", ts: 1010, size: 2, contentType: "text/plain", labels: {} },
       { entry: "x-1", ts: 1000, size: 3, contentType: "text/plain", labels: {} },
@@ -565,7 +565,7 @@ describe("renderBatchV2 (§5.2.2, §5.2.5)", () => {
 });
 
 describe("v2 round trips (render → parse)", () => {
-  it("the §5.2.3 example", () => {
+  it("ReductStore's documented example", () => {
     const parsed = parseBatchV2Write(
       request(
         "cam-1,robot%2Farm",
@@ -584,7 +584,7 @@ describe("v2 round trips (render → parse)", () => {
     expect(reparsed.records).toEqual(rendered.records);
   });
 
-  it("records after the §5.2.6 update example", () => {
+  it("records after ReductStore's documented update example", () => {
     const before: BatchRecordV2[] = [
       { entry: "x-0", ts: 1000, size: 1, contentType: "a/b", labels: { b: "old", keep: "k" } },
       { entry: "x-1", ts: 1010, size: 2, contentType: "a/b", labels: {} },

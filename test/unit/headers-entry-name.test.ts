@@ -1,4 +1,4 @@
-// Entry name rules of §1.7 (reliability rows 4–5): exact messages, table-driven.
+// Entry name rules: exact messages, table-driven.
 import { describe, expect, it } from "vitest";
 import { MAX_ENTRY_NAME_LENGTH, validateEntryName } from "../../src/api/headers";
 import { HttpError } from "../../src/errors";

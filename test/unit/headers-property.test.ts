@@ -302,7 +302,7 @@ describe("render → parse is the identity", () => {
       fc.property(batch, (records: BatchRecordV2[]) => {
         const rendered = renderBatchV2(records);
         if (records.length === 0) {
-          // An empty read batch has an empty x-reduct-entries, which a request may not have (§5.2.1, §5.2.5).
+          // An empty read batch has an empty x-reduct-entries, which a request may not have.
           expect(() => parseBatchV2Write(new Headers(rendered.headers))).toThrow("x-reduct-entries header is required");
           return;
         }

@@ -1,4 +1,4 @@
-// Single-record codecs (§4.1–4.4, reliability rows 9–13, 17–19): exact 422 messages, table-driven.
+// Single-record codecs: exact 422 messages, table-driven.
 import { describe, expect, it } from "vitest";
 import {
   assertBatchContentLength,
@@ -167,7 +167,7 @@ describe("labelHeaderName", () => {
 });
 
 describe("label update helpers", () => {
-  it("labelUpdateFromHeaders: empty value removes, others set (§4.4)", () => {
+  it("labelUpdateFromHeaders: empty value removes, others set", () => {
     expect(labelUpdateFromHeaders({ x: "z", b: "", a: "" })).toEqual({ set: { x: "z" }, remove: ["a", "b"] });
   });
 });

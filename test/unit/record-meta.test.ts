@@ -1,10 +1,10 @@
-// Descriptor lengths must reproduce every worked example of §3.8: clients assert exact sizes.
+// Descriptor lengths must reproduce every worked example of ReductStore's size formula: clients assert exact sizes.
 import { describe, expect, it } from "vitest";
 import { DEFAULT_CONTENT_TYPE, type RecordMetaInput, recordMetaLength, varintLength } from "../../src/storage/record-meta";
 
 const SECOND_US = 1_000_000;
 
-/** Size an entry reaches when `records` are written in order into one block (§3.8 formula). */
+/** Size an entry reaches when `records` are written in order into one block. */
 function entrySize(records: { ts: number; size: number; labels?: Record<string, string>; contentType?: string }[]): number {
   let begin = 0;
   let total = 0;
@@ -46,7 +46,7 @@ describe("varintLength", () => {
   });
 });
 
-describe("recordMetaLength: §3.8 worked examples", () => {
+describe("recordMetaLength: worked examples", () => {
   it("entry_1: 8 bytes at 1 s is 4 + 0 + 2 + 26 = 32, entry size 40", () => {
     expect(recordMetaLength(base)).toBe(32);
     expect(entrySize([{ ts: SECOND_US, size: 8 }])).toBe(40);
