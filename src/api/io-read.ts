@@ -4,14 +4,14 @@
  * the server's body order (entry, then time) and reduct-js's (time, then entry) always agree.
  */
 import { Hono } from "hono";
-import { requireRead, requireWrite } from "../auth/policy";
-import { unprocessable, unwrap } from "../errors";
+import { requireRead } from "../auth/policy";
+import { unprocessable } from "../errors";
 import { readJsonBody } from "./body";
-import { bucketStub } from "./bucket-stub";
 import type { AppEnv } from "./context";
 import { renderBatchV2 } from "./headers/batch-v2";
+import { answerQueryRequest } from "./query-create";
 import { BATCH_SCAN_BUDGET_MS, readQueryBatch } from "./query-read";
-import { assertRemoveHasParameters, batchLimits, parseQueryEntry, parseQueryId, toSpec } from "./query-request";
+import { batchLimits, parseQueryEntry, parseQueryId } from "./query-request";
 
 export const ioReadRoutes = new Hono<AppEnv>();
 
@@ -19,17 +19,7 @@ export const ioReadRoutes = new Hono<AppEnv>();
 ioReadRoutes.post("/:bucket/q", async (c) => {
   const { bucket } = c.req.param();
   const request = parseQueryEntry(await readJsonBody(c.req.raw, undefined));
-  const stub = bucketStub(c.env, bucket);
-  const entries = request.entries ?? [];
-  if (request.query_type === "REMOVE") {
-    requireWrite(c.get("caller"), bucket);
-    assertRemoveHasParameters(request, true);
-    const { removed } = unwrap(await stub.removeByQuery(toSpec(request, "multi", entries)));
-    return c.json({ removed_records: removed });
-  }
-  requireRead(c.get("caller"), bucket);
-  const { id } = unwrap(await stub.createQuery(toSpec(request, "multi", entries)));
-  return c.json({ id });
+  return answerQueryRequest(c, bucket, request, "multi", request.entries ?? []);
 });
 
 // GET|HEAD /api/v1/io/:bucket_name/read — next batch of x-reduct-query-id, protocol v2

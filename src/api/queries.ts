@@ -11,16 +11,9 @@ import { readJsonBody } from "./body";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import { renderBatchV1 } from "./headers/batch-v1";
+import { answerQueryRequest } from "./query-create";
 import { BATCH_SCAN_BUDGET_MS, readQueryBatch } from "./query-read";
-import {
-  assertRemoveHasParameters,
-  batchLimits,
-  checkedTtl,
-  legacySpec,
-  parseQueryEntry,
-  parseQueryId,
-  toSpec,
-} from "./query-request";
+import { batchLimits, checkedTtl, legacySpec, parseQueryEntry, parseQueryId } from "./query-request";
 import { recordHeaders } from "./record-response";
 
 export const queryRoutes = new Hono<AppEnv>();
@@ -28,17 +21,7 @@ export const queryRoutes = new Hono<AppEnv>();
 // POST /api/v1/b/:bucket_name/:entry_name/q — QUERY (read) or REMOVE (write)
 queryRoutes.post("/:bucket/:entry{.+}/q", async (c) => {
   const { bucket, entry } = c.req.param();
-  const request = parseQueryEntry(await readJsonBody(c.req.raw, undefined));
-  const stub = bucketStub(c.env, bucket);
-  if (request.query_type === "REMOVE") {
-    requireWrite(c.get("caller"), bucket);
-    assertRemoveHasParameters(request, false);
-    const { removed } = unwrap(await stub.removeByQuery(toSpec(request, "entry", [entry])));
-    return c.json({ removed_records: removed });
-  }
-  requireRead(c.get("caller"), bucket);
-  const { id } = unwrap(await stub.createQuery(toSpec(request, "entry", [entry])));
-  return c.json({ id });
+  return answerQueryRequest(c, bucket, parseQueryEntry(await readJsonBody(c.req.raw, undefined)), "entry", [entry]);
 });
 
 // GET /api/v1/b/:bucket_name/:entry_name/q?start=&stop=&ttl=&continuous= — legacy create
