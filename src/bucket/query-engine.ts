@@ -75,8 +75,10 @@ export class QueryEngine {
     this.sweepExpired(nowMs);
     const generation = this.tables.bucket.generation();
     this.tables.queries.deleteOtherGenerations(generation);
-    const open = this.tables.queries.count();
-    if (open >= MAX_OPEN_QUERIES) {
+    // A finished query only answers 204 until its TTL: at the cap it gives its slot to a new one,
+    // so clients running many short queries are not refused while finished ones linger.
+    while (this.tables.queries.count() >= MAX_OPEN_QUERIES && this.tables.queries.dropOldestFinished()) {}
+    if (this.tables.queries.count() >= MAX_OPEN_QUERIES) {
       return fail(
         429,
         `Too many open queries in this bucket (${MAX_OPEN_QUERIES}); wait until some expire (their TTL) and try again`,

@@ -364,6 +364,49 @@ describe("stored query state is bounded", () => {
     expect(left).toBe(0);
     expect((await create(60)).status).toBe(200);
   }, 120_000);
+
+  it("at the cap, a query read to its end gives its slot to a new one; unfinished ones keep theirs", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    await putRecord(bucket, "e", 1000, "a");
+    const create = async () => {
+      const response = await api("POST", `/b/${bucket}/e/q`, { body: JSON.stringify({ query_type: "QUERY", ttl: 600 }) });
+      const text = await response.text();
+      return { status: response.status, id: response.status === 200 ? (JSON.parse(text) as { id: number }).id : 0 };
+    };
+    const finished = await create();
+    const readAll = await api("GET", `/b/${bucket}/e/batch?q=${finished.id}`);
+    expect({ status: readAll.status, last: readAll.headers.get("x-reduct-last"), body: await readAll.text() }).toEqual({
+      status: 200,
+      last: "true",
+      body: "a",
+    });
+    const unfinished = await create();
+    // Fill the bucket to the cap with copies of the unfinished query.
+    await runInDurableObject(stubOf(bucket), (_instance, state) => {
+      for (let i = 1; i <= 998; i++) {
+        state.storage.sql.exec(
+          `INSERT INTO queries (id, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms, cursors, finished,
+             generation)
+           SELECT id + ?, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms, cursors, finished,
+             generation
+           FROM queries WHERE id = ?`,
+          i,
+          unfinished.id,
+        );
+      }
+    });
+    const replacement = await create();
+    expect(replacement.status).toBe(200);
+    const gone = await api("GET", `/b/${bucket}/e/batch?q=${finished.id}`);
+    await gone.arrayBuffer();
+    expect(gone.status).toBe(404);
+    const kept = await api("GET", `/b/${bucket}/e/batch?q=${unfinished.id}`);
+    expect({ status: kept.status, body: await kept.text() }).toEqual({ status: 200, body: "a" });
+    // Now every query is unfinished but one: the cap refuses again once that one's slot is used.
+    expect((await create()).status).toBe(200);
+    expect((await create()).status).toBe(429);
+  }, 120_000);
 });
 
 describe("the header budget counts entry names", () => {

@@ -45,6 +45,14 @@ export class QueriesTable {
     return this.sql.exec<{ open: number }>("SELECT count(*) AS open FROM queries").one().open;
   }
 
+  /** Forgets the least recently read finished query; false when no query is finished. */
+  dropOldestFinished(): boolean {
+    const cursor = this.sql.exec(
+      "DELETE FROM queries WHERE id = (SELECT id FROM queries WHERE finished = 1 ORDER BY last_access_ms, id LIMIT 1)",
+    );
+    return cursor.rowsWritten > 0;
+  }
+
   insert(query: NewQuery): void {
     this.sql.exec(
       `INSERT INTO queries (id, kind, entries, start_ts, stop_ts, continuous, only_metadata, strict, when_json, ttl_s, last_access_ms,
