@@ -191,6 +191,13 @@ describe("changing $system", () => {
     expect((await listed()).includes(SYSTEM_BUCKET)).toBe(true);
   });
 
+  it("creating it again (another isolate's first event) keeps its records", async () => {
+    const entry = `lifecycle/${instance}/${uniqueName("policy")}`;
+    await recordSystemEvent(env, config, entry, "ok", "before");
+    await ensureSystemBucket(env, config);
+    expect(await systemRecords(entry)).toHaveLength(1);
+  });
+
   it("a client cannot create it either", async () => {
     const response = await api("POST", `/b/${SYSTEM}`);
     expect(response.status).toBe(422);
