@@ -21,6 +21,7 @@ import { clientIp } from "./auth/ip";
 import { basePathFromEnv, ConfigError, configFromEnv, type RsEnv } from "./config";
 import { consoleRoutes } from "./console";
 import { internal, notFound } from "./errors";
+import { auditAggregator } from "./system/audit";
 
 /** What requests outside RS_API_BASE_PATH are routed as: no route matches it, so they get 404. */
 const OUTSIDE_BASE_PATH = "/.outside-base-path";
@@ -71,8 +72,48 @@ const requireCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
+/**
+ * Counts each authenticated call in this isolate's audit sums; the flush, when due, runs after the
+ * response (waitUntil), so no request waits for or pays an audit write.
+ */
+const auditCall: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const startedAt = performance.now();
+  await next();
+  const caller = c.get("caller");
+  if (!caller) return;
+  const flush = auditAggregator.record(
+    c.env,
+    c.get("config"),
+    {
+      tokenName: caller.token.name,
+      method: c.req.method,
+      path: decodedPath(c.req.path),
+      clientIp: clientIp(c.req.raw) ?? null,
+      durationMs: performance.now() - startedAt,
+    },
+    Date.now(),
+  );
+  if (flush) waitUntil(c, flush);
+};
+
+function decodedPath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+function waitUntil(c: Context<AppEnv>, work: Promise<void>): void {
+  try {
+    c.executionCtx.waitUntil(work);
+  } catch {
+    // No execution context (an app called directly): the work still runs, unawaited.
+  }
+}
+
 /** The app-wide middleware; any other matched handler is a route (unknown ones count as routes). */
-const MIDDLEWARE: ReadonlySet<unknown> = new Set([defaultHeaders, cors, loadConfig, requireCaller]);
+const MIDDLEWARE: ReadonlySet<unknown> = new Set([defaultHeaders, cors, loadConfig, requireCaller, auditCall]);
 
 function routeMatched(c: Context<AppEnv>): boolean {
   return matchedRoutes(c).some((route) => !MIDDLEWARE.has(route.handler));
@@ -84,6 +125,7 @@ export function createApp(): Hono<AppEnv> {
   app.use("*", cors);
   app.use("*", loadConfig);
   app.use("/api/v1/*", requireCaller);
+  app.use("/api/v1/*", auditCall);
 
   app.route("/api/v1", serverRoutes);
   app.route("/api/v1/b", bucketRoutes);

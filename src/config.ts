@@ -39,6 +39,8 @@ export interface Config {
   logLevel: LogLevel;
   /** How long a request body may send nothing before it is refused with 400 (ms). */
   ioTimeoutMs: number;
+  /** The `$system` bucket: whether the server writes events, its FIFO quota, how often audit flushes. */
+  systemEvents: { enabled: boolean; quotaBytes: number; flushIntervalMs: number };
 }
 
 /** ReductStore's levels, most verbose first. */
@@ -65,7 +67,10 @@ export type RsEnv = Partial<
     | "RS_IO_BATCH_MAX_SIZE"
     | "RS_IO_BATCH_MAX_METADATA_SIZE"
     | "RS_LOG_LEVEL"
-    | "RS_IO_OPERATION_TIMEOUT",
+    | "RS_IO_OPERATION_TIMEOUT"
+    | "RS_SYSTEM_EVENTS_ENABLED"
+    | "RS_SYSTEM_EVENTS_QUOTA_SIZE"
+    | "RS_SYSTEM_EVENTS_FLUSH_INTERVAL",
     string | undefined
   >
 >;
@@ -84,6 +89,11 @@ export const DEFAULT_BATCH_MAX_BYTES = 8_000_000;
 export const DEFAULT_BATCH_MAX_METADATA_BYTES = 16_000;
 /** As in ReductStore: a body that sends nothing for 30 s is refused. */
 export const DEFAULT_IO_OPERATION_TIMEOUT_SECONDS = 30;
+
+/** As in ReductStore: system events on, `$system` FIFO-limited to 10 GB. */
+export const DEFAULT_SYSTEM_EVENTS_QUOTA_BYTES = 10_000_000_000;
+/** Aggregated audit calls are flushed to `$system` at most this often per isolate. */
+export const DEFAULT_SYSTEM_EVENTS_FLUSH_INTERVAL_SECONDS = 60;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -178,6 +188,9 @@ const rsEnvSchema = z.object({
   RS_IO_BATCH_MAX_METADATA_SIZE: byteSize.pipe(z.number().positive().max(64_000)).optional(),
   RS_LOG_LEVEL: logLevel.optional(),
   RS_IO_OPERATION_TIMEOUT: positiveInt.pipe(z.number().max(3600)).optional(),
+  RS_SYSTEM_EVENTS_ENABLED: bool.optional(),
+  RS_SYSTEM_EVENTS_QUOTA_SIZE: byteSize.pipe(z.number().positive()).optional(),
+  RS_SYSTEM_EVENTS_FLUSH_INTERVAL: positiveInt.pipe(z.number().max(3600)).optional(),
 });
 
 /** Every RS_* variable the Worker reads. */
@@ -261,6 +274,11 @@ export function parseConfig(env: RsEnv): Config {
     },
     logLevel: vars.RS_LOG_LEVEL ?? DEFAULT_LOG_LEVEL,
     ioTimeoutMs: (vars.RS_IO_OPERATION_TIMEOUT ?? DEFAULT_IO_OPERATION_TIMEOUT_SECONDS) * 1000,
+    systemEvents: {
+      enabled: vars.RS_SYSTEM_EVENTS_ENABLED ?? true,
+      quotaBytes: vars.RS_SYSTEM_EVENTS_QUOTA_SIZE ?? DEFAULT_SYSTEM_EVENTS_QUOTA_BYTES,
+      flushIntervalMs: (vars.RS_SYSTEM_EVENTS_FLUSH_INTERVAL ?? DEFAULT_SYSTEM_EVENTS_FLUSH_INTERVAL_SECONDS) * 1000,
+    },
   };
 }
 

@@ -41,7 +41,11 @@ export function canRead(caller: Caller, bucket: string): boolean {
   return permissions.full_access || permissions.read.some((pattern) => bucketMatches(pattern, bucket));
 }
 
+/** Only the server writes system events; no token, full access included, may write `$system`. */
+export const SERVER_WRITTEN_BUCKET = "$system";
+
 export function canWrite(caller: Caller, bucket: string): boolean {
+  if (bucket === SERVER_WRITTEN_BUCKET) return false;
   const { permissions } = caller.token;
   return permissions.full_access || permissions.write.some((pattern) => bucketMatches(pattern, bucket));
 }

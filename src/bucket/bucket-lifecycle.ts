@@ -26,12 +26,12 @@ export class BucketLifecycle {
   constructor(private readonly deps: BucketLifecycleDeps) {}
 
   /** Creates the bucket; `existing` is the current row after a stalled rename was abandoned. */
-  async create(name: string, settings: BucketSettings, existing: BucketRow | undefined): Promise<Ok> {
+  async create(name: string, settings: BucketSettings, existing: BucketRow | undefined, provisioned = false): Promise<Ok> {
     if (existing?.renaming_from) return fail(409, `Bucket '${name}' is being renamed`);
     if (existing) return fail(409, `Bucket '${name}' already exists`);
     const { storage, tables, usage } = this.deps;
     const generation = crypto.randomUUID();
-    tables.bucket.insert(name, generation, settings, this.deps.now());
+    tables.bucket.insert(name, generation, settings, this.deps.now(), provisioned);
     usage.resetBurst();
     // Until D1 has it, the bucket does not exist for other requests (the create may be undone).
     this.registering = true;

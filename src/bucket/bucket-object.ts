@@ -79,11 +79,12 @@ export class BucketObject extends DurableObject<Bindings> {
   /**
    * POST /b/:bucket. The name becomes visible in /list before this returns. The name is persisted
    * in the bucket row, so an id that carries no name (idFromString) still knows it afterwards.
+   * `provisioned` buckets (the server's own, e.g. `$system`) refuse changes and deletion with 409.
    */
-  async createBucket(name: string, settings: BucketSettings): Promise<Ok> {
+  async createBucket(name: string, settings: BucketSettings, provisioned = false): Promise<Ok> {
     const idName = this.ctx.id.name;
     if (idName !== undefined && idName !== name) throw new Error(`the object of bucket '${idName}' cannot create '${name}'`);
-    return this.parts.lifecycle.create(name, settings, this.parts.rename.abandonStalled(this.tables.bucket.get()));
+    return this.parts.lifecycle.create(name, settings, this.parts.rename.abandonStalled(this.tables.bucket.get()), provisioned);
   }
 
   /** GET /b/:bucket */

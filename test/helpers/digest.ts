@@ -83,7 +83,11 @@ export async function stateDigest(buckets: readonly string[]): Promise<StateDige
   const digest: StateDigest = { buckets: {}, list: [], tokens: [] };
   for (const bucket of buckets) digest.buckets[bucket] = await bucketDigest(bucket);
   const list = await json<{ buckets: { name: string }[] }>(await api("GET", "/list"), "list");
-  digest.list = list.buckets.map((bucket) => bucket.name).sort();
+  // `$system` appears and grows on its own (the server's audit records): not client state.
+  digest.list = list.buckets
+    .map((bucket) => bucket.name)
+    .filter((name) => name !== "$system")
+    .sort();
   const tokens = await json<{ tokens: { name: string }[] }>(await api("GET", "/tokens"), "tokens");
   digest.tokens = tokens.tokens.map((token) => token.name).sort();
   return digest;

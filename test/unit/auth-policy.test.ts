@@ -61,10 +61,10 @@ describe("policies", () => {
   const writer = caller("writer", false, [], ["logs-1"]);
   const none = caller("none", false, [], []);
 
-  it("read and write are independent; full access passes everything incl. $system", () => {
+  it("read and write are independent; full access passes everything but writing $system", () => {
     const rows = [
       [full, "logs-1", true, true],
-      [full, "$system", true, true],
+      [full, "$system", true, false],
       [reader, "logs-1", true, false],
       [reader, "$system", true, false],
       [reader, "other", false, false],
@@ -104,5 +104,18 @@ describe("policies", () => {
     expect(thrown(() => requireFullAccess(full))).toBeUndefined();
     expect(thrown(() => requireRead(reader, "logs-9"))).toBeUndefined();
     expect(thrown(() => requireWrite(writer, "logs-1"))).toBeUndefined();
+  });
+});
+
+describe("$system", () => {
+  it.each([
+    ["full access", caller("full", true, [], []), true, false],
+    ["read *", caller("star", false, ["*"], ["*"]), false, false],
+    ["read $*", caller("dollar-star", false, ["$*"], ["$*"]), false, false],
+    ["read $system", caller("exact", false, ["$system"], ["$system"]), true, false],
+    ["no permissions", caller("none", false, [], []), false, false],
+  ])("%s: read %s, write %s", (_label, who, readable, writable) => {
+    expect(canRead(who, "$system")).toBe(readable);
+    expect(canWrite(who, "$system")).toBe(writable);
   });
 });

@@ -91,6 +91,7 @@ describe("parseConfig", () => {
       batch: { maxRecords: 85, maxBytes: 8_000_000, maxMetadataBytes: 16_000 },
       logLevel: "INFO",
       ioTimeoutMs: 30_000,
+      systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000 },
     });
     expect(DEFAULT_MAX_BLOCK_BYTES).toBe(64_000_000);
     expect(DEFAULT_MAX_BLOCK_RECORDS).toBe(1024);
@@ -126,6 +127,7 @@ describe("parseConfig", () => {
       batch: { maxRecords: 100, maxBytes: 1_000_000, maxMetadataBytes: 32_000 },
       logLevel: "DEBUG",
       ioTimeoutMs: 5_000,
+      systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000 },
     });
   });
 
@@ -201,6 +203,11 @@ describe("parseConfig", () => {
     ["RS_IO_OPERATION_TIMEOUT", "1.5"],
     ["RS_IO_OPERATION_TIMEOUT", "30s"],
     ["RS_IO_OPERATION_TIMEOUT", "3601"],
+    ["RS_SYSTEM_EVENTS_ENABLED", "maybe"],
+    ["RS_SYSTEM_EVENTS_QUOTA_SIZE", "0"],
+    ["RS_SYSTEM_EVENTS_QUOTA_SIZE", "lots"],
+    ["RS_SYSTEM_EVENTS_FLUSH_INTERVAL", "0"],
+    ["RS_SYSTEM_EVENTS_FLUSH_INTERVAL", "3601"],
   ])("%s=%s → ConfigError naming the variable", (variable, value) => {
     let error: unknown;
     try {
@@ -210,6 +217,16 @@ describe("parseConfig", () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).message).toMatch(new RegExp(`^Invalid value of ${variable}: .+`));
+  });
+
+  it.each([
+    [{}, { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000 }],
+    [
+      { RS_SYSTEM_EVENTS_ENABLED: "false", RS_SYSTEM_EVENTS_QUOTA_SIZE: "1GB", RS_SYSTEM_EVENTS_FLUSH_INTERVAL: "2" },
+      { enabled: false, quotaBytes: 1_000_000_000, flushIntervalMs: 2_000 },
+    ],
+  ])("system events %j → %j", (vars, expected) => {
+    expect(parseConfig(vars).systemEvents).toEqual(expected);
   });
 
   it("configFromEnv parses once per env object and keeps throwing the same error for a bad one", () => {
