@@ -7,6 +7,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { parseByteRange } from "../../src/api/links";
 import { api, expectError, uniqueName } from "../helpers/http";
+import { instrumentR2 } from "../helpers/r2-counter";
 
 const SMALL = "Hello, query links!";
 const LARGE_BYTES = 200 * 1024;
@@ -180,6 +181,20 @@ describe("opening a link", () => {
     }
   });
 
+  it("a ranged read asks R2 for the range only", async () => {
+    const bucket = await bucketWithRecords();
+    const link = await createLink(bucket, { entry: "big", record_entry: "big", record_timestamp: 1500 });
+    const { counts, stop } = instrumentR2();
+    try {
+      const response = await open(link, { range: "bytes=1000-1099" });
+      expect(response.status).toBe(206);
+      expect((await response.arrayBuffer()).byteLength).toBe(100);
+    } finally {
+      stop();
+    }
+    expect({ gets: counts.gets, bytesRead: counts.bytesRead }).toEqual({ gets: 1, bytesRead: 100 });
+  });
+
   it("serves ranges of a small record", async () => {
     const bucket = await bucketWithRecords();
     const link = await createLink(bucket);
@@ -216,6 +231,14 @@ describe("opening a link", () => {
   ])("%s → %i", async (_, change, status, message) => {
     const bucket = await bucketWithRecords();
     await expectError(await open(change(await createLink(bucket))), status, message);
+  });
+
+  it("an expired issuing token → 401", async () => {
+    const bucket = await bucketWithRecords();
+    const token = await createToken([bucket]);
+    const link = await createLink(bucket, {}, token.value);
+    await env.DB.prepare("UPDATE tokens SET expires_at = '2000-01-01T00:00:00Z' WHERE name = ?1").bind(token.name).run();
+    await expectError(await open(link), 401, "Token has expired");
   });
 
   it("an expired link → 422", async () => {
