@@ -195,6 +195,35 @@ describe("opening a link", () => {
     expect({ gets: counts.gets, bytesRead: counts.bytesRead }).toEqual({ gets: 1, bytesRead: 100 });
   });
 
+  it("serves a record of a sealed block, whole and by range", async () => {
+    const bucket = uniqueName("links-sealed");
+    // Blocks of two records: the first two are sealed into one R2 block object when the third arrives.
+    expect((await api("POST", `/b/${bucket}`, { body: JSON.stringify({ max_block_records: 2 }) })).status).toBe(200);
+    for (const [ts, text] of [
+      [1000, "first-record"],
+      [2000, "second-record"],
+      [3000, "third"],
+    ] as const) {
+      expect(
+        (await api("POST", `/b/${bucket}/e?ts=${ts}`, { body: text, headers: { "content-type": "text/plain" } })).status,
+      ).toBe(200);
+    }
+    await (await api("GET", `/b/${bucket}`)).arrayBuffer();
+    const link = await createLink(bucket, { entry: "e", record_entry: "e", record_timestamp: 2000 });
+    const { counts, stop } = instrumentR2();
+    try {
+      expect(await (await open(link)).text()).toBe("second-record");
+      const part = await open(link, { range: "bytes=7-12" });
+      expect(part.status).toBe(206);
+      expect(part.headers.get("content-range")).toBe("bytes 7-12/13");
+      expect(await part.text()).toBe("record");
+    } finally {
+      stop();
+    }
+    // Both reads came from the sealed block, by ranges of the record's bytes only.
+    expect({ gets: counts.gets, bytesRead: counts.bytesRead }).toEqual({ gets: 2, bytesRead: 13 + 6 });
+  });
+
   it("serves ranges of a small record", async () => {
     const bucket = await bucketWithRecords();
     const link = await createLink(bucket);
