@@ -26,8 +26,12 @@ import { parseOr422, u64 } from "./schemas";
 export const MAX_LINK_PARAMS_BYTES = 16 * 1024;
 /** How long one GET may scan the query for its record before it gives up. */
 export const LINK_SCAN_BUDGET_MS = 20_000;
-/** TTL of the query a GET runs: it is read to the selected record at once, then left to expire. */
-const LINK_QUERY_TTL_S = 60;
+/**
+ * TTL of the query a GET runs. It is read to the selected record at once and then abandoned, so it
+ * must free its slot of the bucket's open-query limit quickly: a viewer seeking through a record
+ * sends many ranged GETs, each running the query again.
+ */
+const LINK_QUERY_TTL_S = 1;
 
 const linkRequest = z.object({
   bucket: z.string(),
