@@ -186,13 +186,20 @@ export function parseByteRange(header: string | undefined, size: number): ByteRa
   return { start, end };
 }
 
+/** `attachment` with the file name: plain ASCII in `filename`, the exact name in `filename*` when it differs. */
+export function contentDisposition(fileName: string): string {
+  const ascii = fileName.replace(/[^\x20-\x7e]|["\\]/g, "_");
+  if (ascii === fileName) return `attachment; filename="${fileName}"`;
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(fileName)}`;
+}
+
 async function sendLinkedRecord(c: AppContext, bucket: string, found: BatchRecord, fileName: string): Promise<Response> {
   const head = c.req.method === "HEAD";
   const stub = bucketStub(c.env, bucket);
   const { record, body } = unwrap(await stub.readRecord(found.entry, found.ts, !head));
   const range = parseByteRange(c.req.header("range"), record.size);
   const headers = recordHeaders(record);
-  headers.set("content-disposition", `attachment; filename="${fileName.replaceAll('"', "")}"`);
+  headers.set("content-disposition", contentDisposition(fileName));
   headers.set("accept-ranges", "bytes");
   const start = range?.start ?? 0;
   const length = range ? range.end - range.start + 1 : record.size;

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { parseByteRange } from "../../src/api/links";
+import { contentDisposition, parseByteRange } from "../../src/api/links";
 import { api, expectError, uniqueName } from "../helpers/http";
 import { instrumentR2 } from "../helpers/r2-counter";
 
@@ -318,5 +318,15 @@ describe("parseByteRange", () => {
     ["bytes=0-", 0],
   ])("%s of %i bytes → 416", (header, size) => {
     expect(() => parseByteRange(header, size)).toThrow(/not satisfiable/);
+  });
+});
+
+describe("contentDisposition", () => {
+  it.each([
+    ["file.txt", 'attachment; filename="file.txt"'],
+    ['a"b.bin', "attachment; filename=\"a_b.bin\"; filename*=UTF-8''a%22b.bin"],
+    ["café.mcap", "attachment; filename=\"caf_.mcap\"; filename*=UTF-8''caf%C3%A9.mcap"],
+  ])("%s", (name, expected) => {
+    expect(contentDisposition(name)).toBe(expected);
   });
 });
