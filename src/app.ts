@@ -12,6 +12,7 @@ import { cors } from "./api/cors";
 import { entryRoutes } from "./api/entries";
 import { ioReadRoutes } from "./api/io-read";
 import { ioWriteRoutes } from "./api/io-write";
+import { linkRoutes } from "./api/links";
 import { queryRoutes } from "./api/queries";
 import { errorResponse, toHttpError, withDefaultHeaders } from "./api/respond";
 import { serverRoutes } from "./api/server";
@@ -39,6 +40,13 @@ export function routePath(request: Request, env: RsEnv | undefined): string {
 
 /** Routes under /api/v1 that need no token. */
 const ANONYMOUS_PATHS = new Set(["/api/v1/alive", "/api/v1/ready"]);
+/** A query link is opened without a token: its signature stands in for one. */
+const ANONYMOUS_LINK_PREFIX = "/api/v1/links/";
+
+function isAnonymous(c: Context<AppEnv>): boolean {
+  if (ANONYMOUS_PATHS.has(c.req.path)) return true;
+  return (c.req.method === "GET" || c.req.method === "HEAD") && c.req.path.startsWith(ANONYMOUS_LINK_PREFIX);
+}
 
 const defaultHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
@@ -62,7 +70,7 @@ const loadConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
  * no token: it ends in 404 `Not found` for everyone, as in the reference (auth is per handler there).
  */
 const requireCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (ANONYMOUS_PATHS.has(c.req.path) || !routeMatched(c)) return next();
+  if (isAnonymous(c) || !routeMatched(c)) return next();
   const caller = await authenticate(
     c.get("config"),
     { authorization: c.req.header("authorization"), clientIp: clientIp(c.req.raw) },
@@ -135,6 +143,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/v1/io", ioReadRoutes);
   app.route("/api/v1/io", ioWriteRoutes);
   app.route("/api/v1/tokens", tokenRoutes);
+  app.route("/api/v1/links", linkRoutes);
   app.route("/", consoleRoutes);
 
   app.notFound((c) => errorResponse(notFound("Not found"), c.req.method));

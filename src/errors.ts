@@ -25,6 +25,7 @@ export const notFound = (message: string) => new HttpError(404, message);
 export const conflict = (message: string) => new HttpError(409, message);
 export const payloadTooLarge = (message: string) => new HttpError(413, message);
 export const unsupportedMediaType = (message: string) => new HttpError(415, message);
+export const rangeNotSatisfiable = (message: string) => new HttpError(416, message);
 export const unprocessable = (message: string) => new HttpError(422, message);
 export const tooEarly = (message: string) => new HttpError(425, message);
 export const headersTooLarge = (message: string) => new HttpError(431, message);

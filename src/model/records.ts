@@ -3,7 +3,7 @@
  * `src`, so every layer may use it.
  */
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 425 | 429 | 431 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 416 | 422 | 425 | 429 | 431 | 500 | 503;
 
 /**
  * A failure as it crosses the Durable Object RPC boundary. Thrown errors lose their class over RPC,

@@ -217,3 +217,22 @@ function concatInMemory(
   if (offset !== total) throw new Error(`batch body is ${offset} bytes, expected ${total}`);
   return out;
 }
+
+/**
+ * Bytes [start, start + length) of one record, fetching only that range from R2 (a record's own
+ * object or its slice of a sealed block); staged records are sliced in memory. Throws
+ * MissingBytesError when the stored object is gone.
+ */
+export async function recordRangeBody(
+  records: R2Bucket,
+  body: BodyLocation,
+  start: number,
+  length: number,
+): Promise<ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null> {
+  if (length === 0 || body.kind === "none") return null;
+  if (body.kind === "inline") return new Uint8Array(body.bytes.slice(start, start + length));
+  const offset = (body.whole ? 0 : body.offset) + start;
+  const object = await withTimeout(records.get(body.key, { range: { offset, length } }), R2_TIMEOUT_MS, "get");
+  if (!object) throw new MissingBytesError("The linked record is broken: its stored bytes are missing");
+  return object.body;
+}

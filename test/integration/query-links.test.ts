@@ -1,0 +1,332 @@
+/**
+ * Query links through the Worker: creation, the anonymous GET/HEAD of a link, its signature,
+ * expiry and issuer checks, record selection and byte ranges over small (staged or block) and
+ * large (own R2 object) records.
+ */
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { contentDisposition, parseByteRange } from "../../src/api/links";
+import { api, expectError, uniqueName } from "../helpers/http";
+import { instrumentR2 } from "../helpers/r2-counter";
+
+const SMALL = "Hello, query links!";
+const LARGE_BYTES = 200 * 1024;
+const large = new Uint8Array(LARGE_BYTES).map((_, index) => (index * 7) % 251);
+
+async function bucketWithRecords(): Promise<string> {
+  const bucket = uniqueName("links");
+  expect((await api("POST", `/b/${bucket}`)).status).toBe(200);
+  const writes: Array<[string, number, BodyInit, string]> = [
+    ["small", 1000, SMALL, "text/plain"],
+    ["small", 2000, "second", "text/plain"],
+    ["big", 1500, large, "application/octet-stream"],
+  ];
+  for (const [entry, ts, body, type] of writes) {
+    const response = await api("POST", `/b/${bucket}/${entry}?ts=${ts}`, {
+      body,
+      headers: { "content-type": type, "x-reduct-label-kind": entry },
+    });
+    expect(response.status, await response.text()).toBe(200);
+  }
+  return bucket;
+}
+
+function linkBody(bucket: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    bucket,
+    entry: "small",
+    record_entry: "small",
+    record_timestamp: 1000,
+    query: { query_type: "QUERY" },
+    expire_at: Math.floor(Date.now() / 1000) + 3600,
+    ...extra,
+  });
+}
+
+async function createLink(
+  bucket: string,
+  extra: Record<string, unknown> = {},
+  token?: string,
+  fileName = "file.txt",
+): Promise<string> {
+  const response = await api("POST", `/links/${fileName}`, { body: linkBody(bucket, extra), token });
+  expect(response.status, await response.clone().text()).toBe(200);
+  return ((await response.json()) as { link: string }).link;
+}
+
+/** Opens a link without a token. */
+function open(link: string, headers: Record<string, string> = {}, method = "GET"): Promise<Response> {
+  const url = new URL(link);
+  return api(method, url.pathname.replace(/^\/api\/v1/, "") + url.search, { token: null, headers });
+}
+
+async function createToken(read: string[]): Promise<{ name: string; value: string }> {
+  const name = uniqueName("link-token");
+  const response = await api("POST", `/tokens/${name}`, { body: JSON.stringify({ permissions: { read } }) });
+  expect(response.status).toBe(200);
+  return { name, value: ((await response.json()) as { value: string }).value };
+}
+
+describe("creating a link", () => {
+  it("returns a link under the request's origin with the file name", async () => {
+    const bucket = await bucketWithRecords();
+    const link = await createLink(bucket, {}, undefined, "custom-name.txt");
+    expect(link).toMatch(/^http:\/\/localhost\/api\/v1\/links\/custom-name\.txt\?/);
+  });
+
+  it("uses base_url, adding the trailing slash", async () => {
+    const bucket = await bucketWithRecords();
+    expect(await createLink(bucket, { base_url: "https://example.com/base" })).toMatch(
+      /^https:\/\/example\.com\/base\/api\/v1\/links\/file\.txt\?/,
+    );
+  });
+
+  it.each([
+    ["REMOVE query", { query: { query_type: "REMOVE" } }, 422, "Only 'Query' type is supported for query links"],
+    [
+      "bad base_url",
+      { base_url: "ht!tp://invalid-url" },
+      422,
+      "Invalid base_url provided for query link: relative URL without a base",
+    ],
+    [
+      "entry without timestamp",
+      { record_timestamp: null },
+      422,
+      "Both record_entry and record_timestamp must be set to select a record",
+    ],
+    [
+      "missing expire_at",
+      { expire_at: undefined },
+      422,
+      "Invalid JSON: expire_at: Invalid input: expected number, received undefined",
+    ],
+  ])("%s → %i", async (_, extra, status, message) => {
+    const bucket = await bucketWithRecords();
+    await expectError(await api("POST", "/links/f.txt", { body: linkBody(bucket, extra) }), status, message);
+  });
+
+  it("needs read access to the bucket", async () => {
+    const bucket = await bucketWithRecords();
+    const token = await createToken(["other"]);
+    await expectError(
+      await api("POST", "/links/f.txt", { body: linkBody(bucket), token: token.value }),
+      403,
+      `Token '${token.name}' doesn't have read access to bucket '${bucket}'`,
+    );
+    await expectError(
+      await api("POST", "/links/f.txt", { body: linkBody(bucket), token: null }),
+      401,
+      "No bearer token in request header",
+    );
+  });
+});
+
+describe("opening a link", () => {
+  it("serves the selected record anonymously with its headers", async () => {
+    const bucket = await bucketWithRecords();
+    const response = await open(await createLink(bucket, {}, undefined, "greeting.txt"), { "accept-encoding": "gzip, br, zstd" });
+    expect(response.status).toBe(200);
+    expect(Object.fromEntries(response.headers)).toMatchObject({
+      "content-type": "text/plain",
+      "content-length": String(SMALL.length),
+      "content-disposition": 'attachment; filename="greeting.txt"',
+      "accept-ranges": "bytes",
+      "x-reduct-time": "1000",
+      "x-reduct-label-kind": "small",
+    });
+    expect(await response.text()).toBe(SMALL);
+  });
+
+  it("HEAD has the headers and no body", async () => {
+    const bucket = await bucketWithRecords();
+    const response = await open(await createLink(bucket), {}, "HEAD");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-length")).toBe(String(SMALL.length));
+    expect(await response.text()).toBe("");
+  });
+
+  it("selects by entry and timestamp across entries, or by legacy index", async () => {
+    const bucket = await bucketWithRecords();
+    const query = { query_type: "QUERY", entries: ["small", "big"] };
+    const second = await open(await createLink(bucket, { query, record_timestamp: 2000 }));
+    expect(await second.text()).toBe("second");
+    const byIndex = await open(await createLink(bucket, { record_entry: null, record_timestamp: null, index: 1 }));
+    expect(await byIndex.text()).toBe("second");
+    const limited = await open(
+      await createLink(bucket, { query: { query_type: "QUERY", when: { $limit: 1 } }, record_timestamp: 2000 }),
+    );
+    await expectError(limited, 404, "Record number out of range");
+  });
+
+  it("streams a large record whole and by ranges, reading only the range", async () => {
+    const bucket = await bucketWithRecords();
+    const link = await createLink(bucket, { entry: "big", record_entry: "big", record_timestamp: 1500 });
+    const whole = await open(link, { "accept-encoding": "gzip, br, zstd" });
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get("content-length")).toBe(String(LARGE_BYTES));
+    expect(new Uint8Array(await whole.arrayBuffer())).toEqual(large);
+    const cases: Array<[string, number, number]> = [
+      ["bytes=0-99", 0, 99],
+      ["bytes=-100", LARGE_BYTES - 100, LARGE_BYTES - 1],
+      ["bytes=150000-", 150000, LARGE_BYTES - 1],
+      ["bytes=100-999999999", 100, LARGE_BYTES - 1],
+    ];
+    for (const [range, start, end] of cases) {
+      const response = await open(link, { range });
+      expect(response.status, range).toBe(206);
+      expect(response.headers.get("content-range")).toBe(`bytes ${start}-${end}/${LARGE_BYTES}`);
+      expect(response.headers.get("content-length")).toBe(String(end - start + 1));
+      expect(new Uint8Array(await response.arrayBuffer())).toEqual(large.slice(start, end + 1));
+    }
+  });
+
+  it("a ranged read asks R2 for the range only", async () => {
+    const bucket = await bucketWithRecords();
+    const link = await createLink(bucket, { entry: "big", record_entry: "big", record_timestamp: 1500 });
+    const { counts, stop } = instrumentR2();
+    try {
+      const response = await open(link, { range: "bytes=1000-1099" });
+      expect(response.status).toBe(206);
+      expect((await response.arrayBuffer()).byteLength).toBe(100);
+    } finally {
+      stop();
+    }
+    expect({ gets: counts.gets, bytesRead: counts.bytesRead }).toEqual({ gets: 1, bytesRead: 100 });
+  });
+
+  it("serves a record of a sealed block, whole and by range", async () => {
+    const bucket = uniqueName("links-sealed");
+    // Blocks of two records: the first two are sealed into one R2 block object when the third arrives.
+    expect((await api("POST", `/b/${bucket}`, { body: JSON.stringify({ max_block_records: 2 }) })).status).toBe(200);
+    for (const [ts, text] of [
+      [1000, "first-record"],
+      [2000, "second-record"],
+      [3000, "third"],
+    ] as const) {
+      expect(
+        (await api("POST", `/b/${bucket}/e?ts=${ts}`, { body: text, headers: { "content-type": "text/plain" } })).status,
+      ).toBe(200);
+    }
+    await (await api("GET", `/b/${bucket}`)).arrayBuffer();
+    const link = await createLink(bucket, { entry: "e", record_entry: "e", record_timestamp: 2000 });
+    const { counts, stop } = instrumentR2();
+    try {
+      expect(await (await open(link)).text()).toBe("second-record");
+      const part = await open(link, { range: "bytes=7-12" });
+      expect(part.status).toBe(206);
+      expect(part.headers.get("content-range")).toBe("bytes 7-12/13");
+      expect(await part.text()).toBe("record");
+    } finally {
+      stop();
+    }
+    // Both reads came from the sealed block, by ranges of the record's bytes only.
+    expect({ gets: counts.gets, bytesRead: counts.bytesRead }).toEqual({ gets: 2, bytesRead: 13 + 6 });
+  });
+
+  it("serves ranges of a small record", async () => {
+    const bucket = await bucketWithRecords();
+    const link = await createLink(bucket);
+    const response = await open(link, { range: "bytes=0-4" });
+    expect(response.status).toBe(206);
+    expect(response.headers.get("content-range")).toBe(`bytes 0-4/${SMALL.length}`);
+    expect(await response.text()).toBe("Hello");
+    await expectError(
+      await open(link, { range: `bytes=${SMALL.length}-` }),
+      416,
+      `Range bytes=${SMALL.length}- is not satisfiable for ${SMALL.length} bytes`,
+    );
+    const ignored = await open(link, { range: "bytes=abc" });
+    expect(ignored.status).toBe(200);
+    expect(await ignored.text()).toBe(SMALL);
+  });
+
+  it.each([
+    ["missing signature", (link: string) => link.replace(/&s=[^&]*/, ""), 422, "Missing 's' parameter"],
+    ["missing parameters", (link: string) => link.replace(/\?.*/, ""), 422, "Missing 'p' parameter"],
+    [
+      "tampered parameters",
+      (link: string) => link.replace(/p=./, (m) => (m.endsWith("A") ? "p=B" : "p=A")),
+      422,
+      "Invalid query link: the signature does not match",
+    ],
+    [
+      "forged signature",
+      (link: string) => link.replace(/s=[^&]*/, "s=AAAA"),
+      422,
+      "Invalid query link: the signature does not match",
+    ],
+    ["unknown issuer", (link: string) => link.replace(/i=[^&]*/, "i=nobody"), 404, "Token 'nobody' doesn't exist"],
+  ])("%s → %i", async (_, change, status, message) => {
+    const bucket = await bucketWithRecords();
+    await expectError(await open(change(await createLink(bucket))), status, message);
+  });
+
+  it("an expired issuing token → 401", async () => {
+    const bucket = await bucketWithRecords();
+    const token = await createToken([bucket]);
+    const link = await createLink(bucket, {}, token.value);
+    await env.DB.prepare("UPDATE tokens SET expires_at = '2000-01-01T00:00:00Z' WHERE name = ?1").bind(token.name).run();
+    await expectError(await open(link), 401, "Token has expired");
+  });
+
+  it("an expired link → 422", async () => {
+    const bucket = await bucketWithRecords();
+    const link = await createLink(bucket, { expire_at: Math.floor(Date.now() / 1000) - 10 });
+    await expectError(await open(link), 422, "Query link has expired");
+  });
+
+  it("dies with its token: deleted, rotated, or lost read access", async () => {
+    const bucket = await bucketWithRecords();
+    const deleted = await createToken([bucket]);
+    const deletedLink = await createLink(bucket, {}, deleted.value);
+    expect((await open(deletedLink)).status).toBe(200);
+    expect((await api("DELETE", `/tokens/${deleted.name}`)).status).toBe(200);
+    await expectError(await open(deletedLink), 404, `Token '${deleted.name}' doesn't exist`);
+
+    const rotated = await createToken([bucket]);
+    const rotatedLink = await createLink(bucket, {}, rotated.value);
+    expect((await api("POST", `/tokens/${rotated.name}/rotate`)).status).toBe(200);
+    await expectError(await open(rotatedLink), 422, "Invalid query link: the signature does not match");
+
+    // Tokens have no update endpoint; a permission change is written to the row as a store would.
+    const narrowed = await createToken([bucket]);
+    const narrowedLink = await createLink(bucket, {}, narrowed.value);
+    expect((await open(narrowedLink)).status).toBe(200);
+    await env.DB.prepare("UPDATE tokens SET read_buckets = '[]' WHERE name = ?1").bind(narrowed.name).run();
+    await expectError(await open(narrowedLink), 403, `Token '${narrowed.name}' doesn't have read access to bucket '${bucket}'`);
+  });
+});
+
+describe("parseByteRange", () => {
+  it.each([
+    [undefined, 10, null],
+    ["bytes=0-0", 10, { start: 0, end: 0 }],
+    ["bytes=-3", 10, { start: 7, end: 9 }],
+    ["bytes=-30", 10, { start: 0, end: 9 }],
+    ["bytes=5-", 10, { start: 5, end: 9 }],
+    ["bytes=2-1", 10, null],
+    ["bytes=0-1,3-4", 10, null],
+    ["items=0-1", 10, null],
+  ])("%s of %i bytes", (header, size, expected) => {
+    expect(parseByteRange(header, size)).toEqual(expected);
+  });
+
+  it.each([
+    ["bytes=10-", 10],
+    ["bytes=-0", 10],
+    ["bytes=0-", 0],
+  ])("%s of %i bytes → 416", (header, size) => {
+    expect(() => parseByteRange(header, size)).toThrow(/not satisfiable/);
+  });
+});
+
+describe("contentDisposition", () => {
+  it.each([
+    ["file.txt", 'attachment; filename="file.txt"'],
+    ['a"b.bin', "attachment; filename=\"a_b.bin\"; filename*=UTF-8''a%22b.bin"],
+    ["café.mcap", "attachment; filename=\"caf_.mcap\"; filename*=UTF-8''caf%C3%A9.mcap"],
+  ])("%s", (name, expected) => {
+    expect(contentDisposition(name)).toBe(expected);
+  });
+});
