@@ -12,6 +12,7 @@ import { cors } from "./api/cors";
 import { entryRoutes } from "./api/entries";
 import { ioReadRoutes } from "./api/io-read";
 import { ioWriteRoutes } from "./api/io-write";
+import { lifecycleRoutes } from "./api/lifecycles";
 import { queryRoutes } from "./api/queries";
 import { errorResponse, toHttpError, withDefaultHeaders } from "./api/respond";
 import { serverRoutes } from "./api/server";
@@ -93,6 +94,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/v1/io", ioReadRoutes);
   app.route("/api/v1/io", ioWriteRoutes);
   app.route("/api/v1/tokens", tokenRoutes);
+  app.route("/api/v1/lifecycles", lifecycleRoutes);
   app.route("/", consoleRoutes);
 
   app.notFound((c) => errorResponse(notFound("Not found"), c.req.method));

@@ -1,0 +1,82 @@
+/**
+ * Runs this bucket's lifecycle policies from the alarm. Every `interval` a policy removes (or, in
+ * dry_run, counts) the records matching its entries and `when` in the next window of data time:
+ * from where it stopped to at most `processing_interval` later, never past now − `older_than`.
+ * The window's end is persisted with the removal, so a run resumes after eviction and a backlog
+ * advances window by window, one per alarm pass, other duties and requests running in between.
+ */
+import { recordLifecycleRun } from "../../d1/lifecycles";
+import { type LifecycleSettings, lifecycleTimes } from "../lifecycle-settings";
+import type { QuerySpec } from "../query-batch";
+import type { BucketTables } from "../tables";
+
+/** A bucket frozen for a rename tries its policies again this much later. */
+const BLOCKED_RETRY_MS = 60_000;
+
+export interface LifecycleRunDeps {
+  tables: BucketTables;
+  db: () => D1Database;
+  now: () => number;
+  /**
+   * Removes (or only counts, `dryRun`) what the spec selects, in one transaction with `commit`;
+   * null when the bucket cannot run it now (gone, or frozen for a rename).
+   */
+  removeWindow: (spec: QuerySpec, dryRun: boolean, commit: () => void) => Promise<number | null>;
+}
+
+export class LifecycleRuns {
+  constructor(private readonly deps: LifecycleRunDeps) {}
+
+  async run(deadline: number): Promise<void> {
+    const { tables, now } = this.deps;
+    for (const policy of tables.lifecyclePolicies.all()) {
+      if (now() >= deadline) return;
+      if (policy.next_run_at_ms > now()) continue;
+      const settings = JSON.parse(policy.settings) as LifecycleSettings;
+      const times = lifecycleTimes(settings);
+      const nextRunAt = now() + times.intervalUs / 1000;
+      const cutoffUs = now() * 1000 - times.olderThanUs;
+      const from = policy.processed_until_us;
+      const until = Math.min(from + times.processingIntervalUs, cutoffUs);
+      if (settings.mode === "disabled" || settings.type !== "delete" || until <= from) {
+        tables.lifecyclePolicies.saveProgress(policy.name, from, nextRunAt);
+        continue;
+      }
+      const dryRun = settings.mode === "dry_run";
+      const spec: QuerySpec = {
+        kind: "multi",
+        entries: settings.entries,
+        start: from,
+        stop: until,
+        ttlSeconds: 0,
+        continuous: false,
+        onlyMetadata: true,
+        strict: false,
+        when: settings.when ?? null,
+      };
+      // A dry run keeps its window: the records are still there for the enabled run.
+      const processedUntil = dryRun ? from : until;
+      // A backlog runs its next window at once; a caught-up policy waits for its interval.
+      const due = until < cutoffUs ? now() : nextRunAt;
+      const count = await this.deps.removeWindow(spec, dryRun, () =>
+        tables.lifecyclePolicies.saveProgress(policy.name, processedUntil, dryRun ? nextRunAt : due),
+      );
+      if (count === null) {
+        tables.lifecyclePolicies.saveProgress(policy.name, from, now() + BLOCKED_RETRY_MS);
+        continue;
+      }
+      const lastRun = {
+        time: new Date(now()).toISOString(),
+        mode: settings.mode,
+        [dryRun ? "matched_records" : "removed_records"]: count,
+        from,
+        until,
+      };
+      await recordLifecycleRun(this.deps.db(), policy.name, JSON.stringify(lastRun));
+    }
+  }
+
+  nextDueAt(): number | null {
+    return this.deps.tables.lifecyclePolicies.nextRunAt();
+  }
+}
