@@ -36,7 +36,10 @@ export class LifecycleRuns {
       const times = lifecycleTimes(settings);
       const nextRunAt = now() + times.intervalUs / 1000;
       const cutoffUs = now() * 1000 - times.olderThanUs;
-      const from = policy.processed_until_us;
+      // Data time outside [oldest, latest] holds nothing: a new policy starts at the oldest record,
+      // and a window past the latest one ends the backlog instead of stepping to the cutoff.
+      const bounds = this.recordBounds();
+      const from = Math.max(policy.processed_until_us, bounds?.oldest ?? policy.processed_until_us);
       const until = Math.min(from + times.processingIntervalUs, cutoffUs);
       if (settings.mode === "disabled" || settings.type !== "delete" || until <= from) {
         tables.lifecyclePolicies.saveProgress(policy.name, from, nextRunAt);
@@ -57,7 +60,8 @@ export class LifecycleRuns {
       // A dry run keeps its window: the records are still there for the enabled run.
       const processedUntil = dryRun ? from : until;
       // A backlog runs its next window at once; a caught-up policy waits for its interval.
-      const due = until < cutoffUs ? now() : nextRunAt;
+      const backlog = bounds !== null && until < cutoffUs && until <= bounds.latest;
+      const due = backlog ? now() : nextRunAt;
       const count = await this.deps.removeWindow(spec, dryRun, () =>
         tables.lifecyclePolicies.saveProgress(policy.name, processedUntil, dryRun ? nextRunAt : due),
       );
@@ -74,6 +78,18 @@ export class LifecycleRuns {
       };
       await recordLifecycleRun(this.deps.db(), policy.name, JSON.stringify(lastRun));
     }
+  }
+
+  private recordBounds(): { oldest: number; latest: number } | null {
+    let bounds: { oldest: number; latest: number } | null = null;
+    for (const entry of this.deps.tables.entries.all()) {
+      if (entry.oldest_record === null || entry.latest_record === null) continue;
+      bounds = {
+        oldest: Math.min(bounds?.oldest ?? entry.oldest_record, entry.oldest_record),
+        latest: Math.max(bounds?.latest ?? entry.latest_record, entry.latest_record),
+      };
+    }
+    return bounds;
   }
 
   nextDueAt(): number | null {
