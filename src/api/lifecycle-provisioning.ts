@@ -4,9 +4,12 @@
  * answers, so the API never shows a provisioned policy other than as the variables say. A policy whose
  * variables are invalid is skipped with an error log, as ReductStore does at start.
  */
-import { upsertProvisionedLifecycle } from "../d1/lifecycles";
-import { HttpError } from "../errors";
+
 import { type LifecycleSettings, parseLifecycleSettings } from "../bucket/lifecycle-settings";
+import { getLifecycleRow, lifecycleRowsOfBucket, upsertProvisionedLifecycle } from "../d1/lifecycles";
+import { HttpError } from "../errors";
+import { bucketStub } from "./bucket-stub";
+import type { Bindings } from "./context";
 
 export interface ProvisionedLifecycle {
   name: string;
@@ -48,8 +51,22 @@ export function provisionedLifecycles(env: Record<string, unknown>): Provisioned
   return found;
 }
 
-export async function provisionLifecycles(db: D1Database, env: Record<string, unknown>): Promise<void> {
-  for (const { name, settings } of provisionedLifecycles(env)) {
-    await upsertProvisionedLifecycle(db, { name, bucket: settings.bucket, settings: JSON.stringify(settings) });
+/** Hands a bucket's object the policies of its bucket, so its alarm runs what D1 says. */
+export async function syncBucketLifecycles(env: Bindings, bucket: string): Promise<void> {
+  const rows = await lifecycleRowsOfBucket(env.DB, bucket);
+  await bucketStub(env, bucket).setLifecycles(
+    rows.map((row) => ({ name: row.name, settings: JSON.parse(row.settings) as LifecycleSettings })),
+  );
+}
+
+/** Writes the provisioned policies that differ from D1 (or are missing) and hands them to their buckets. */
+export async function provisionLifecycles(env: Bindings): Promise<void> {
+  for (const { name, settings } of provisionedLifecycles(env as unknown as Record<string, unknown>)) {
+    const json = JSON.stringify(settings);
+    const current = await getLifecycleRow(env.DB, name);
+    if (current?.is_provisioned === 1 && current.settings === json) continue;
+    await upsertProvisionedLifecycle(env.DB, { name, bucket: settings.bucket, settings: json });
+    await syncBucketLifecycles(env, settings.bucket);
+    if (current && current.bucket !== settings.bucket) await syncBucketLifecycles(env, current.bucket);
   }
 }

@@ -4,13 +4,14 @@
  * policies of its bucket, which its alarm runs.
  */
 import { Hono } from "hono";
+import { z } from "zod";
 import { requireFullAccess } from "../auth/policy";
+import { type LifecycleSettings, lifecycleMode, parseLifecycleSettings } from "../bucket/lifecycle-settings";
 import {
   deleteLifecycleRow,
   getLifecycleRow,
   insertLifecycleRow,
   type LifecycleRow,
-  lifecycleRowsOfBucket,
   listLifecycleRows,
   updateLifecycleSettings,
 } from "../d1/lifecycles";
@@ -18,16 +19,14 @@ import { conflict, notFound, unprocessable } from "../errors";
 import { readJsonBody } from "./body";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv, Bindings } from "./context";
-import { provisionLifecycles } from "./lifecycle-provisioning";
-import { type LifecycleSettings, lifecycleMode, parseLifecycleSettings } from "../bucket/lifecycle-settings";
+import { provisionLifecycles, syncBucketLifecycles } from "./lifecycle-provisioning";
 import { parseOr422 } from "./schemas";
-import { z } from "zod";
 
 export const lifecycleRoutes = new Hono<AppEnv>();
 
 async function authorize(c: AppContext): Promise<void> {
   requireFullAccess(c.get("caller"));
-  await provisionLifecycles(c.env.DB, c.env as unknown as Record<string, unknown>);
+  await provisionLifecycles(c.env);
 }
 
 function info(row: LifecycleRow) {
@@ -52,14 +51,6 @@ async function existingRow(c: AppContext, name: string): Promise<LifecycleRow> {
 async function assertBucketExists(env: Bindings, bucket: string, name: string): Promise<void> {
   const found = await bucketStub(env, bucket).headBucket();
   if (!found.ok) throw notFound(`Bucket '${bucket}' for lifecycle '${name}' does not exist`);
-}
-
-/** Hands a bucket's object the policies of its bucket, so its alarm runs what D1 says. */
-export async function syncBucketLifecycles(env: Bindings, bucket: string): Promise<void> {
-  const rows = await lifecycleRowsOfBucket(env.DB, bucket);
-  await bucketStub(env, bucket).setLifecycles(
-    rows.map((row) => ({ name: row.name, settings: JSON.parse(row.settings) as LifecycleSettings })),
-  );
 }
 
 // GET /api/v1/lifecycles

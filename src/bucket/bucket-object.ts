@@ -15,6 +15,7 @@ import type { BodyLocation, ItemOutcome, LabelChanges, RecordMeta, RecordView, S
 import { type BucketInfo, bucketInfo, bucketSettings, type EntryInfo, entryInfos } from "./bucket-store";
 import { runMaintenance } from "./duties/maintenance";
 import { newEffects } from "./duties/write-effects";
+import type { LifecycleSettings } from "./lifecycle-settings";
 import { assembleParts, type ObjectParts } from "./object-parts";
 import type { Batch, BatchLimits, CursorCommit, QueryScope, QuerySpec } from "./query-engine";
 import { removeBatch, removeEntryTree, removeRecord, renameEntryTree, updateLabels, updateLabelsBatch } from "./record-edits";
@@ -23,7 +24,6 @@ import type { RecordIndex } from "./record-index";
 import { abortUpload, commitRecord, type OpsContext, reserveRecord, writeStagedRecords } from "./record-ops";
 import { readRecord } from "./record-reads";
 import type { ExportPage } from "./rename";
-import type { LifecycleSettings } from "./lifecycle-settings";
 import { migrate } from "./schema";
 import type { BucketTables } from "./tables";
 import type { BucketRow } from "./tables/bucket-row";

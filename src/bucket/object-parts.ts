@@ -6,7 +6,7 @@ import type { Bindings } from "../env";
 import { BucketLifecycle } from "./bucket-lifecycle";
 import { bucketDuties } from "./duties";
 import { Garbage } from "./duties/garbage";
-import { LifecycleRuns, type LifecycleRunDeps } from "./duties/lifecycles";
+import { type LifecycleRunDeps, LifecycleRuns } from "./duties/lifecycles";
 import type { MaintenanceDuty } from "./duties/maintenance";
 import { Rename, type RenameSource } from "./duties/rename";
 import { Sealing } from "./duties/sealing";

@@ -29,10 +29,7 @@ export async function getLifecycleRow(db: D1Database, name: string): Promise<Lif
 }
 
 /** Inserts a new policy; false when the name is taken (one statement, so two creates cannot both win). */
-export async function insertLifecycleRow(
-  db: D1Database,
-  row: Omit<LifecycleRow, "last_run">,
-): Promise<boolean> {
+export async function insertLifecycleRow(db: D1Database, row: Omit<LifecycleRow, "last_run">): Promise<boolean> {
   const result = await db
     .prepare(
       `INSERT INTO lifecycles (name, bucket, settings, is_provisioned) VALUES (?1, ?2, ?3, ?4)
@@ -44,12 +41,7 @@ export async function insertLifecycleRow(
 }
 
 /** Replaces the settings of a policy that is not provisioned; false when there is no such row. */
-export async function updateLifecycleSettings(
-  db: D1Database,
-  name: string,
-  bucket: string,
-  settings: string,
-): Promise<boolean> {
+export async function updateLifecycleSettings(db: D1Database, name: string, bucket: string, settings: string): Promise<boolean> {
   const result = await db
     .prepare("UPDATE lifecycles SET bucket = ?2, settings = ?3 WHERE name = ?1 AND is_provisioned = 0")
     .bind(name, bucket, settings)

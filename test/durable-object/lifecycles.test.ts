@@ -115,7 +115,11 @@ describe("lifecycle duty", () => {
     const name = uniqueName("policy");
     const body = { type: "delete", bucket, entries: ["**"], older_than: "1h", interval: "10m", mode: "dry_run" };
     expect((await api("POST", `/lifecycles/${name}`, json(body))).status).toBe(200);
-    const counted = await eventually(bucket, () => lastRun(name), (run) => run !== null);
+    const counted = await eventually(
+      bucket,
+      () => lastRun(name),
+      (run) => run !== null,
+    );
     expect(counted).toMatchObject({ mode: "dry_run", matched_records: 12 });
     expect(await timestamps(bucket, "cam-1")).toHaveLength(6);
     expect(await timestamps(bucket, "lidar")).toHaveLength(6);
@@ -125,7 +129,11 @@ describe("lifecycle duty", () => {
     expect(await timestamps(bucket, "lidar")).toHaveLength(6);
 
     expect((await api("PATCH", `/lifecycles/${name}/mode`, json({ mode: "enabled" }))).status).toBe(200);
-    const removed = await eventually(bucket, () => lastRun(name), (run) => run?.mode === "enabled");
+    const removed = await eventually(
+      bucket,
+      () => lastRun(name),
+      (run) => run?.mode === "enabled",
+    );
     expect(removed).toMatchObject({ mode: "enabled", removed_records: 12 });
     expect(await timestamps(bucket, "cam-1")).toEqual([]);
     expect(await timestamps(bucket, "lidar")).toEqual([]);

@@ -61,17 +61,72 @@ describe("lifecycle CRUD", () => {
 });
 
 describe("lifecycle errors", () => {
-  const cases: { title: string; body: (bucket: string) => unknown; status: number; error: (name: string, bucket: string) => string }[] = [
-    { title: "older_than under 1h", body: (b) => policy(b, { older_than: "59m" }), status: 422, error: () => "Lifecycle older than '59m' is shorter than minimum allowed value of 1h" },
-    { title: "unparsable older_than", body: (b) => policy(b, { older_than: "soon" }), status: 422, error: () => "Invalid lifecycle older than 'soon': invalid duration 'soon'" },
-    { title: "interval under 10m", body: (b) => policy(b, { interval: "599s" }), status: 422, error: () => "Lifecycle interval '599s' is shorter than minimum allowed value of 10m" },
-    { title: "unparsable interval", body: (b) => policy(b, { interval: "1x" }), status: 422, error: () => "Invalid lifecycle interval '1x': invalid duration '1x'" },
-    { title: "zero processing_interval", body: (b) => policy(b, { processing_interval: "0s" }), status: 422, error: () => "Lifecycle processing interval '0s' must be positive" },
-    { title: "bad when", body: (b) => policy(b, { when: { "&a": { $nope: 1 } } }), status: 422, error: () => "Invalid lifecycle condition: Operator '$nope' not supported" },
-    { title: "#ext in when", body: (b) => policy(b, { when: { "#ext": {} } }), status: 422, error: () => "Invalid lifecycle condition: Directive '#ext' is not supported: no extensions are installed" },
-    { title: "compress", body: (b) => policy(b, { type: "compress" }), status: 422, error: () => "Lifecycle type 'compress' is not supported by this server: blocks are read per record by ranged requests" },
-    { title: "missing type", body: (b) => ({ bucket: b, older_than: "1d" }), status: 422, error: () => "Invalid JSON: type: Invalid option: expected one of \"delete\"|\"compress\"" },
-    { title: "missing bucket", body: () => ({ type: "delete", older_than: "1d", bucket: "no-such-bucket-x" }), status: 404, error: (n) => `Bucket 'no-such-bucket-x' for lifecycle '${n}' does not exist` },
+  const cases: {
+    title: string;
+    body: (bucket: string) => unknown;
+    status: number;
+    error: (name: string, bucket: string) => string;
+  }[] = [
+    {
+      title: "older_than under 1h",
+      body: (b) => policy(b, { older_than: "59m" }),
+      status: 422,
+      error: () => "Lifecycle older than '59m' is shorter than minimum allowed value of 1h",
+    },
+    {
+      title: "unparsable older_than",
+      body: (b) => policy(b, { older_than: "soon" }),
+      status: 422,
+      error: () => "Invalid lifecycle older than 'soon': invalid duration 'soon'",
+    },
+    {
+      title: "interval under 10m",
+      body: (b) => policy(b, { interval: "599s" }),
+      status: 422,
+      error: () => "Lifecycle interval '599s' is shorter than minimum allowed value of 10m",
+    },
+    {
+      title: "unparsable interval",
+      body: (b) => policy(b, { interval: "1x" }),
+      status: 422,
+      error: () => "Invalid lifecycle interval '1x': invalid duration '1x'",
+    },
+    {
+      title: "zero processing_interval",
+      body: (b) => policy(b, { processing_interval: "0s" }),
+      status: 422,
+      error: () => "Lifecycle processing interval '0s' must be positive",
+    },
+    {
+      title: "bad when",
+      body: (b) => policy(b, { when: { "&a": { $nope: 1 } } }),
+      status: 422,
+      error: () => "Invalid lifecycle condition: Operator '$nope' not supported",
+    },
+    {
+      title: "#ext in when",
+      body: (b) => policy(b, { when: { "#ext": {} } }),
+      status: 422,
+      error: () => "Invalid lifecycle condition: Directive '#ext' is not supported: no extensions are installed",
+    },
+    {
+      title: "compress",
+      body: (b) => policy(b, { type: "compress" }),
+      status: 422,
+      error: () => "Lifecycle type 'compress' is not supported by this server: blocks are read per record by ranged requests",
+    },
+    {
+      title: "missing type",
+      body: (b) => ({ bucket: b, older_than: "1d" }),
+      status: 422,
+      error: () => 'Invalid JSON: type: Invalid option: expected one of "delete"|"compress"',
+    },
+    {
+      title: "missing bucket",
+      body: () => ({ type: "delete", older_than: "1d", bucket: "no-such-bucket-x" }),
+      status: 404,
+      error: (n) => `Bucket 'no-such-bucket-x' for lifecycle '${n}' does not exist`,
+    },
   ];
   for (const testCase of cases) {
     it(`POST with ${testCase.title} → ${testCase.status}`, async () => {
@@ -95,7 +150,11 @@ describe("lifecycle errors", () => {
     await expectError(await api("PUT", `/lifecycles/${missing}`, json(policy(bucket))), 404, message);
     await expectError(await api("DELETE", `/lifecycles/${missing}`), 404, message);
     await expectError(await api("PATCH", `/lifecycles/${missing}/mode`, json({ mode: "disabled" })), 404, message);
-    await expectError(await api("PATCH", `/lifecycles/${name}/mode`, json({ mode: "off" })), 422, 'Invalid JSON: mode: Invalid option: expected one of "enabled"|"disabled"|"dry_run"');
+    await expectError(
+      await api("PATCH", `/lifecycles/${name}/mode`, json({ mode: "off" })),
+      422,
+      'Invalid JSON: mode: Invalid option: expected one of "enabled"|"disabled"|"dry_run"',
+    );
   });
 
   it("needs full access", async () => {
@@ -122,7 +181,15 @@ describe("provisioned lifecycles", () => {
     expect(found).toEqual([
       {
         name: "prov-policy",
-        settings: { type: "delete", bucket: "b", entries: ["cam-1", "cam-2"], older_than: "7d", interval: "1h", processing_interval: "86400s", mode: "dry_run" },
+        settings: {
+          type: "delete",
+          bucket: "b",
+          entries: ["cam-1", "cam-2"],
+          older_than: "7d",
+          interval: "1h",
+          processing_interval: "86400s",
+          mode: "dry_run",
+        },
       },
     ]);
   });
@@ -135,8 +202,16 @@ describe("provisioned lifecycles", () => {
       apiWithEnv(provisioned(bucket), method, path, auth, body === undefined ? undefined : JSON.stringify(body));
     const got = (await (await call("GET", "/lifecycles/prov-policy")).json()) as { info: { is_provisioned: boolean } };
     expect(got.info.is_provisioned).toBe(true);
-    await expectError(await call("PUT", "/lifecycles/prov-policy", policy(bucket)), 409, "Can't update provisioned lifecycle 'prov-policy'");
-    await expectError(await call("PATCH", "/lifecycles/prov-policy/mode", { mode: "enabled" }), 409, "Can't update provisioned lifecycle 'prov-policy'");
+    await expectError(
+      await call("PUT", "/lifecycles/prov-policy", policy(bucket)),
+      409,
+      "Can't update provisioned lifecycle 'prov-policy'",
+    );
+    await expectError(
+      await call("PATCH", "/lifecycles/prov-policy/mode", { mode: "enabled" }),
+      409,
+      "Can't update provisioned lifecycle 'prov-policy'",
+    );
     await expectError(await call("DELETE", "/lifecycles/prov-policy"), 409, "Can't remove provisioned lifecycle 'prov-policy'");
   });
 });

@@ -81,15 +81,14 @@ export class LifecycleRuns {
   }
 
   private recordBounds(): { oldest: number; latest: number } | null {
-    let bounds: { oldest: number; latest: number } | null = null;
+    let oldest = Number.POSITIVE_INFINITY;
+    let latest = Number.NEGATIVE_INFINITY;
     for (const entry of this.deps.tables.entries.all()) {
       if (entry.oldest_record === null || entry.latest_record === null) continue;
-      bounds = {
-        oldest: Math.min(bounds?.oldest ?? entry.oldest_record, entry.oldest_record),
-        latest: Math.max(bounds?.latest ?? entry.latest_record, entry.latest_record),
-      };
+      oldest = Math.min(oldest, entry.oldest_record);
+      latest = Math.max(latest, entry.latest_record);
     }
-    return bounds;
+    return Number.isFinite(oldest) ? { oldest, latest } : null;
   }
 
   nextDueAt(): number | null {

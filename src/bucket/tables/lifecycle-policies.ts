@@ -12,7 +12,9 @@ export class LifecyclePoliciesTable {
   constructor(private readonly sql: SqlStorage) {}
 
   all(): LifecyclePolicyRow[] {
-    return this.sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM lifecycle_policies ORDER BY name").toArray() as unknown as LifecyclePolicyRow[];
+    return this.sql
+      .exec<Record<string, SqlStorageValue>>("SELECT * FROM lifecycle_policies ORDER BY name")
+      .toArray() as unknown as LifecyclePolicyRow[];
   }
 
   /** Replaces the set; a policy that stays keeps its progress and schedule unless its settings changed. */
