@@ -40,7 +40,8 @@ export class LifecycleRuns {
       // and a window past the latest one ends the backlog instead of stepping to the cutoff.
       const bounds = this.recordBounds();
       const from = Math.max(policy.processed_until_us, bounds?.oldest ?? policy.processed_until_us);
-      const until = Math.min(from + times.processingIntervalUs, cutoffUs);
+      // Never past the latest record: records written later with older timestamps stay in reach.
+      const until = bounds === null ? from : Math.min(from + times.processingIntervalUs, cutoffUs, bounds.latest + 1);
       if (settings.mode === "disabled" || settings.type !== "delete" || until <= from) {
         tables.lifecyclePolicies.saveProgress(policy.name, from, nextRunAt);
         continue;
