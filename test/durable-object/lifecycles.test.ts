@@ -148,7 +148,11 @@ describe("lifecycles and bucket deletion", () => {
     const name = uniqueName("policy");
     const body = { type: "delete", bucket, entries: ["lidar"], older_than: "1h", interval: "10m" };
     expect((await api("POST", `/lifecycles/${name}`, json(body))).status).toBe(200);
-    await eventually(bucket, () => timestamps(bucket, "lidar"), (left) => left.length === 0);
+    await eventually(
+      bucket,
+      () => timestamps(bucket, "lidar"),
+      (left) => left.length === 0,
+    );
     expect((await api("DELETE", `/b/${bucket}`)).status).toBe(200);
     const listed = (await (await api("GET", "/lifecycles")).json()) as { lifecycles: { name: string }[] };
     expect(listed.lifecycles.map((item) => item.name)).toContain(name);
