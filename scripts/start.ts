@@ -103,10 +103,13 @@ const givenHost = process.env.RS_HOST || "127.0.0.1";
 const host = /^\[[0-9A-Fa-f:.]+\]$/.test(givenHost) ? givenHost.slice(1, -1) : givenHost;
 if (!/^[A-Za-z0-9.:-]+$/.test(host)) fail(`Invalid value of RS_HOST: expected an IP address or host name, got '${givenHost}'`);
 
+/** The Worker reads RS_LIFECYCLE_<ID>_* itself (lifecycle provisioning); the names are open-ended. */
+const reachesWorker = (name: string) => WORKER_VARIABLES.includes(name) || name.startsWith("RS_LIFECYCLE_");
+
 for (const name of Object.keys(process.env)
   .filter((key) => key.startsWith("RS_"))
   .sort()) {
-  if (START_ONLY.has(name) || WORKER_VARIABLES.includes(name)) continue;
+  if (START_ONLY.has(name) || reachesWorker(name)) continue;
   console.error(
     PROVISIONING.test(name)
       ? `reduct-edge: warning: ${name}: provisioning is not supported yet, ignored`
@@ -115,9 +118,7 @@ for (const name of Object.keys(process.env)
 }
 
 // What the Worker gets: every non-empty RS_* variable it reads.
-const workerVars = Object.fromEntries(
-  Object.entries(process.env).filter(([key, value]) => WORKER_VARIABLES.includes(key) && value !== ""),
-);
+const workerVars = Object.fromEntries(Object.entries(process.env).filter(([key, value]) => reachesWorker(key) && value !== ""));
 if (!workerVars.RS_API_TOKEN && !workerVars.RS_INIT_API_TOKEN && !workerVars.RS_DISABLE_AUTH) {
   workerVars.RS_DISABLE_AUTH = "true";
 }

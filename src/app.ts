@@ -13,6 +13,7 @@ import { entryRoutes } from "./api/entries";
 import { ioReadRoutes } from "./api/io-read";
 import { ioWriteRoutes } from "./api/io-write";
 import { linkRoutes } from "./api/links";
+import { lifecycleRoutes } from "./api/lifecycles";
 import { queryRoutes } from "./api/queries";
 import { errorResponse, toHttpError, withDefaultHeaders } from "./api/respond";
 import { serverRoutes } from "./api/server";
@@ -144,6 +145,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/v1/io", ioWriteRoutes);
   app.route("/api/v1/tokens", tokenRoutes);
   app.route("/api/v1/links", linkRoutes);
+  app.route("/api/v1/lifecycles", lifecycleRoutes);
   app.route("/", consoleRoutes);
 
   app.notFound((c) => errorResponse(notFound("Not found"), c.req.method));

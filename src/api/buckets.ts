@@ -10,6 +10,7 @@ import { unsupportedMediaType, unwrap } from "../errors";
 import { readJsonBody } from "./body";
 import { bucketStub } from "./bucket-stub";
 import type { AppEnv } from "./context";
+import { syncBucketLifecycles } from "./lifecycle-provisioning";
 import { assertBucketName, bucketSettingsPatch, parseOr422, renameBody } from "./schemas";
 
 /** Drops null/undefined fields: in requests null means "not given". */
@@ -36,6 +37,11 @@ bucketRoutes.post("/:bucket", async (c) => {
   assertBucketName(name);
   const settings: BucketSettings = { ...c.get("config").bucketDefaults, ...givenSettings(patch) };
   unwrap(await bucketStub(c.env, name).createBucket(name, settings));
+  // Lifecycle policies of this name (kept when a bucket is deleted, or provisioned before it
+  // existed) apply to the new bucket. The create is already durable: a failure here only logs.
+  await syncBucketLifecycles(c.env, name).catch((error: unknown) =>
+    console.error(JSON.stringify({ level: "ERROR", msg: `lifecycles of '${name}' not handed over: ${String(error)}` })),
+  );
   return c.body(null, 200);
 });
 

@@ -15,6 +15,7 @@ import type { BodyLocation, ItemOutcome, LabelChanges, RecordMeta, RecordView, S
 import { type BucketInfo, bucketInfo, bucketSettings, type EntryInfo, entryInfos } from "./bucket-store";
 import { runMaintenance } from "./duties/maintenance";
 import { newEffects } from "./duties/write-effects";
+import type { LifecycleSettings } from "./lifecycle-settings";
 import { assembleParts, type ObjectParts } from "./object-parts";
 import type { Batch, BatchLimits, CursorCommit, QueryScope, QuerySpec } from "./query-engine";
 import { removeBatch, removeEntryTree, removeRecord, renameEntryTree, updateLabels, updateLabelsBatch } from "./record-edits";
@@ -53,6 +54,7 @@ export class BucketObject extends DurableObject<Bindings> {
       ctx.storage,
       () => this.env,
       (atMs) => this.scheduleAlarm(atMs),
+      (spec, dryRun, commit) => this.removeLifecycleWindow(spec, dryRun, commit),
     );
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
@@ -316,6 +318,45 @@ export class BucketObject extends DurableObject<Bindings> {
     if (!outcome.ok) return outcome;
     await this.parts.effects.afterRemoval();
     return { ok: true, removed };
+  }
+
+  // ---- lifecycle policies ---------------------------------------------------------------------
+
+  /** The policies D1 holds for this bucket; the alarm runs them (a policy that stays keeps its progress). */
+  async setLifecycles(policies: { name: string; settings: LifecycleSettings }[]): Promise<Ok> {
+    const row = this.liveBucket();
+    if ("error" in row) return row;
+    const nowMs = Date.now();
+    this.ctx.storage.transactionSync(() =>
+      this.tables.lifecyclePolicies.replaceAll(
+        policies.map((policy) => ({ name: policy.name, settings: JSON.stringify(policy.settings) })),
+        nowMs,
+      ),
+    );
+    const due = this.parts.lifecycleRuns.nextDueAt();
+    if (due !== null) await this.scheduleAlarm(due);
+    return OK;
+  }
+
+  private async removeLifecycleWindow(spec: QuerySpec, dryRun: boolean, commit: () => void): Promise<number | null> {
+    const row = this.liveBucket();
+    if ("error" in row) return null;
+    if (dryRun) {
+      const counted = this.parts.queries.remove(spec, () => {});
+      this.ctx.storage.transactionSync(commit);
+      return counted.ok ? counted.removed : 0;
+    }
+    let removed = 0;
+    const outcome = this.transact(row, (ops) => {
+      const result = this.parts.queries.remove(spec, (rows) => ops.index.removeRecords(rows, ops.nowMs));
+      if (!result.ok) return result;
+      removed = result.removed;
+      commit();
+      return { ok: true };
+    });
+    if (!outcome.ok) return null;
+    await this.parts.effects.afterRemoval();
+    return removed;
   }
 
   // ---- rename: the object of the new name pulls the index from the old one --------------------

@@ -6,6 +6,7 @@ import type { Bindings } from "../env";
 import { BucketLifecycle } from "./bucket-lifecycle";
 import { bucketDuties } from "./duties";
 import { Garbage } from "./duties/garbage";
+import { type LifecycleRunDeps, LifecycleRuns } from "./duties/lifecycles";
 import type { MaintenanceDuty } from "./duties/maintenance";
 import { Rename, type RenameSource } from "./duties/rename";
 import { Sealing } from "./duties/sealing";
@@ -26,6 +27,7 @@ export interface ObjectParts {
   rename: Rename;
   lifecycle: BucketLifecycle;
   effects: WriteEffects;
+  lifecycleRuns: LifecycleRuns;
   /** The alarm's duties, in order. */
   duties: readonly MaintenanceDuty[];
 }
@@ -41,6 +43,7 @@ export function assembleParts(
   /** Read on every use: tests wrap or swap bindings on a live instance. */
   bindings: () => Bindings,
   scheduleAlarm: (atMs: number) => Promise<void>,
+  removeWindow: LifecycleRunDeps["removeWindow"],
 ): ObjectParts {
   const now = () => Date.now();
   const tables = openTables(storage.sql);
@@ -54,7 +57,9 @@ export function assembleParts(
   const rename = new Rename({ storage, tables, usage, sourceOf, now, scheduleAlarm });
   const lifecycle = new BucketLifecycle({ storage, tables, usage, now, scheduleAlarm });
   const effects = new WriteEffects({ index, sealing, usage, garbage, scheduleAlarm });
+  const lifecycleRuns = new LifecycleRuns({ tables, db: () => bindings().DB, now, removeWindow });
   const duties = bucketDuties({
+    lifecycles: lifecycleRuns,
     usage,
     sealing,
     garbage,
@@ -67,5 +72,5 @@ export function assembleParts(
     frozen,
     now,
   });
-  return { tables, index, queries, usage, sealing, garbage, rename, lifecycle, effects, duties };
+  return { tables, index, queries, usage, sealing, garbage, rename, lifecycle, effects, lifecycleRuns, duties };
 }

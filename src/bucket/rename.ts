@@ -19,7 +19,8 @@ export { type ExportPage, exportPage, importRows } from "./tables/table-copy";
  * Uploads in flight stay behind: their commit goes to the old name and is refused, so a copied
  * reservation would hold its timestamp and quota in the new bucket until its lease ran out. Their
  * objects' intent rows travel with `r2_garbage`, so the new bucket deletes what they leave behind.
- * Queries stay behind too: they are bound to the old name's generation.
+ * Queries stay behind too (bound to the old name's generation), and so do lifecycle policies
+ * (keyed by bucket name in D1).
  */
 export const BUCKET_TABLES: readonly TableCopySpec[] = [
   ENTRIES_COPY,

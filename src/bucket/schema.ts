@@ -253,6 +253,20 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       ALTER TABLE queries ADD COLUMN cursor_version INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 10,
+    description: "lifecycle policies of this bucket and how far each has processed",
+    sql: `
+      -- D1 holds the registry; this is the object's copy with each policy's progress, so a run
+      -- resumes where the last one stopped after eviction.
+      CREATE TABLE lifecycle_policies (
+        name TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        next_run_at_ms INTEGER NOT NULL,
+        processed_until_us INTEGER NOT NULL DEFAULT 0
+      );
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

@@ -2,6 +2,7 @@
 import type { QueryEngine } from "../query-engine";
 import type { RecordIndex } from "../record-index";
 import type { Garbage } from "./garbage";
+import type { LifecycleRuns } from "./lifecycles";
 import type { MaintenanceDuty } from "./maintenance";
 import type { Sealing } from "./sealing";
 import type { UsageFlush } from "./usage-flush";
@@ -11,6 +12,7 @@ export interface DutyDeps {
   sealing: Sealing;
   garbage: Garbage;
   queries: QueryEngine;
+  lifecycles: LifecycleRuns;
   index: RecordIndex;
   /** Releases uploads whose lease ran out, unless the bucket is gone or frozen for a rename. */
   sweepExpiredUploads: () => void;
@@ -32,7 +34,8 @@ export function bucketDuties(deps: DutyDeps): MaintenanceDuty[] {
     { name: "queries", run: async () => queries.sweepExpired(deps.now()), nextDueAt: () => queries.nextExpiry() },
     { name: "purges", run: (deadline) => garbage.purgeDeletedGenerations(deadline), nextDueAt: () => garbage.nextPurgeAt() },
     { name: "garbage", run: (deadline) => garbage.deleteDue(deadline), nextDueAt: () => garbage.nextGarbageAt() },
-    // Lifecycles and a replication log join here, before the final usage flush.
+    { name: "lifecycles", run: (deadline) => deps.lifecycles.run(deadline), nextDueAt: () => deps.lifecycles.nextDueAt() },
+    // A replication log joins here, before the final usage flush.
     { name: "usage (final)", run: () => usage.flushIfDirty(), nextDueAt: () => null },
   ];
 }

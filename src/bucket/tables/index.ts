@@ -2,6 +2,7 @@
 import { BlocksTable } from "./blocks";
 import { BucketRowTable } from "./bucket-row";
 import { EntriesTable } from "./entries";
+import { LifecyclePoliciesTable } from "./lifecycle-policies";
 import { PendingRecordsTable } from "./pending-records";
 import { QueriesTable } from "./queries";
 import { R2GarbageTable } from "./r2-garbage";
@@ -19,6 +20,7 @@ export interface BucketTables {
   garbage: R2GarbageTable;
   purges: R2PurgesTable;
   renamedOut: RenamedOutTable;
+  lifecyclePolicies: LifecyclePoliciesTable;
 }
 
 export function openTables(sql: SqlStorage): BucketTables {
@@ -32,6 +34,7 @@ export function openTables(sql: SqlStorage): BucketTables {
     garbage: new R2GarbageTable(sql),
     purges: new R2PurgesTable(sql),
     renamedOut: new RenamedOutTable(sql),
+    lifecyclePolicies: new LifecyclePoliciesTable(sql),
   };
 }
 
@@ -46,5 +49,6 @@ export function clearBucketData(tables: BucketTables): void {
   tables.chunks.clear();
   tables.pending.clear();
   tables.queries.clear();
+  tables.lifecyclePolicies.clear();
   tables.bucket.clear();
 }

@@ -1,0 +1,130 @@
+/**
+ * Lifecycle API: list, get, create, update, delete and mode. Full access only. The registry is
+ * D1's `lifecycles` table (it spans buckets); after every change the bucket's object gets the
+ * policies of its bucket, which its alarm runs.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { requireFullAccess } from "../auth/policy";
+import { type LifecycleSettings, lifecycleMode, parseLifecycleSettings } from "../bucket/lifecycle-settings";
+import {
+  deleteLifecycleRow,
+  getLifecycleRow,
+  insertLifecycleRow,
+  type LifecycleRow,
+  listLifecycleRows,
+  updateLifecycleSettings,
+} from "../d1/lifecycles";
+import { conflict, notFound, unprocessable } from "../errors";
+import { readJsonBody } from "./body";
+import { bucketStub } from "./bucket-stub";
+import type { AppContext, AppEnv, Bindings } from "./context";
+import { provisionLifecycles, syncBucketLifecycles } from "./lifecycle-provisioning";
+import { parseOr422 } from "./schemas";
+
+export const lifecycleRoutes = new Hono<AppEnv>();
+
+async function authorize(c: AppContext): Promise<void> {
+  requireFullAccess(c.get("caller"));
+  await provisionLifecycles(c.env);
+}
+
+function info(row: LifecycleRow) {
+  const settings = JSON.parse(row.settings) as LifecycleSettings;
+  return {
+    name: row.name,
+    is_provisioned: row.is_provisioned === 1,
+    // A run happens inside one alarm of the bucket's object, never across requests.
+    is_running: false,
+    type: settings.type,
+    mode: settings.mode,
+    last_run: row.last_run === null ? null : JSON.parse(row.last_run),
+  };
+}
+
+async function existingRow(c: AppContext, name: string): Promise<LifecycleRow> {
+  const row = await getLifecycleRow(c.env.DB, name);
+  if (!row) throw notFound(`Lifecycle '${name}' does not exist`);
+  return row;
+}
+
+async function assertBucketExists(env: Bindings, bucket: string, name: string): Promise<void> {
+  const found = await bucketStub(env, bucket).headBucket();
+  if (!found.ok) throw notFound(`Bucket '${bucket}' for lifecycle '${name}' does not exist`);
+}
+
+// GET /api/v1/lifecycles
+lifecycleRoutes.get("/", async (c) => {
+  await authorize(c);
+  const rows = await listLifecycleRows(c.env.DB);
+  return c.json({ lifecycles: rows.map(info) });
+});
+
+// GET /api/v1/lifecycles/:name
+lifecycleRoutes.get("/:name", async (c) => {
+  await authorize(c);
+  const row = await existingRow(c, c.req.param("name"));
+  return c.json({ info: info(row), settings: JSON.parse(row.settings) });
+});
+
+// POST /api/v1/lifecycles/:name
+lifecycleRoutes.post("/:name", async (c) => {
+  await authorize(c);
+  const name = c.req.param("name");
+  const settings = parseLifecycleSettings(await readJsonBody(c.req.raw));
+  if (await getLifecycleRow(c.env.DB, name)) throw conflict(`Lifecycle '${name}' already exists`);
+  await assertBucketExists(c.env, settings.bucket, name);
+  const inserted = await insertLifecycleRow(c.env.DB, {
+    name,
+    bucket: settings.bucket,
+    settings: JSON.stringify(settings),
+    is_provisioned: 0,
+  });
+  if (!inserted) throw conflict(`Lifecycle '${name}' already exists`);
+  await syncBucketLifecycles(c.env, settings.bucket);
+  return c.body(null, 200);
+});
+
+// PUT /api/v1/lifecycles/:name
+lifecycleRoutes.put("/:name", async (c) => {
+  await authorize(c);
+  const name = c.req.param("name");
+  const settings = parseLifecycleSettings(await readJsonBody(c.req.raw));
+  const row = await existingRow(c, name);
+  if (row.is_provisioned === 1) throw conflict(`Can't update provisioned lifecycle '${name}'`);
+  await assertBucketExists(c.env, settings.bucket, name);
+  if (!(await updateLifecycleSettings(c.env.DB, name, settings.bucket, JSON.stringify(settings)))) {
+    throw notFound(`Lifecycle '${name}' does not exist`);
+  }
+  await syncBucketLifecycles(c.env, settings.bucket);
+  if (row.bucket !== settings.bucket) await syncBucketLifecycles(c.env, row.bucket);
+  return c.body(null, 200);
+});
+
+// DELETE /api/v1/lifecycles/:name
+lifecycleRoutes.delete("/:name", async (c) => {
+  await authorize(c);
+  const name = c.req.param("name");
+  const row = await existingRow(c, name);
+  if (row.is_provisioned === 1) throw conflict(`Can't remove provisioned lifecycle '${name}'`);
+  if (!(await deleteLifecycleRow(c.env.DB, name))) throw notFound(`Lifecycle '${name}' does not exist`);
+  await syncBucketLifecycles(c.env, row.bucket);
+  return c.body(null, 200);
+});
+
+const modeBody = z.object({ mode: lifecycleMode });
+
+// PATCH /api/v1/lifecycles/:name/mode
+lifecycleRoutes.patch("/:name/mode", async (c) => {
+  await authorize(c);
+  const name = c.req.param("name");
+  const { mode } = parseOr422(modeBody, await readJsonBody(c.req.raw));
+  const row = await existingRow(c, name);
+  const settings = { ...(JSON.parse(row.settings) as LifecycleSettings), mode };
+  if (row.is_provisioned === 1) throw conflict(`Can't update provisioned lifecycle '${name}'`);
+  if (!(await updateLifecycleSettings(c.env.DB, name, row.bucket, JSON.stringify(settings)))) {
+    throw unprocessable(`Lifecycle '${name}' changed meanwhile; try again`);
+  }
+  await syncBucketLifecycles(c.env, row.bucket);
+  return c.body(null, 200);
+});

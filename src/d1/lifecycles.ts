@@ -1,0 +1,73 @@
+/**
+ * The only SQL on D1's `lifecycles` table: the lifecycle policies of every bucket, their settings
+ * as the JSON the API returns, whether provisioning owns them, and the outcome of the last run.
+ */
+
+export interface LifecycleRow {
+  name: string;
+  bucket: string;
+  settings: string;
+  is_provisioned: number;
+  last_run: string | null;
+}
+
+export async function listLifecycleRows(db: D1Database): Promise<LifecycleRow[]> {
+  const { results } = await db.prepare("SELECT * FROM lifecycles ORDER BY name").all<LifecycleRow>();
+  return results;
+}
+
+export async function lifecycleRowsOfBucket(db: D1Database, bucket: string): Promise<LifecycleRow[]> {
+  const { results } = await db
+    .prepare("SELECT * FROM lifecycles WHERE bucket = ?1 ORDER BY name")
+    .bind(bucket)
+    .all<LifecycleRow>();
+  return results;
+}
+
+export async function getLifecycleRow(db: D1Database, name: string): Promise<LifecycleRow | null> {
+  return db.prepare("SELECT * FROM lifecycles WHERE name = ?1").bind(name).first<LifecycleRow>();
+}
+
+/** Inserts a new policy; false when the name is taken (one statement, so two creates cannot both win). */
+export async function insertLifecycleRow(db: D1Database, row: Omit<LifecycleRow, "last_run">): Promise<boolean> {
+  const result = await db
+    .prepare(
+      `INSERT INTO lifecycles (name, bucket, settings, is_provisioned) VALUES (?1, ?2, ?3, ?4)
+       ON CONFLICT (name) DO NOTHING`,
+    )
+    .bind(row.name, row.bucket, row.settings, row.is_provisioned)
+    .run();
+  return result.meta.changes > 0;
+}
+
+/** Replaces the settings of a policy that is not provisioned; false when there is no such row. */
+export async function updateLifecycleSettings(db: D1Database, name: string, bucket: string, settings: string): Promise<boolean> {
+  const result = await db
+    .prepare("UPDATE lifecycles SET bucket = ?2, settings = ?3 WHERE name = ?1 AND is_provisioned = 0")
+    .bind(name, bucket, settings)
+    .run();
+  return result.meta.changes > 0;
+}
+
+/** Provisioning owns the row: it is written as the variables say on every start. */
+export async function upsertProvisionedLifecycle(
+  db: D1Database,
+  row: Omit<LifecycleRow, "last_run" | "is_provisioned">,
+): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO lifecycles (name, bucket, settings, is_provisioned) VALUES (?1, ?2, ?3, 1)
+       ON CONFLICT (name) DO UPDATE SET bucket = excluded.bucket, settings = excluded.settings, is_provisioned = 1`,
+    )
+    .bind(row.name, row.bucket, row.settings)
+    .run();
+}
+
+export async function deleteLifecycleRow(db: D1Database, name: string): Promise<boolean> {
+  const result = await db.prepare("DELETE FROM lifecycles WHERE name = ?1 AND is_provisioned = 0").bind(name).run();
+  return result.meta.changes > 0;
+}
+
+export async function recordLifecycleRun(db: D1Database, name: string, lastRun: string): Promise<void> {
+  await db.prepare("UPDATE lifecycles SET last_run = ?2 WHERE name = ?1").bind(name, lastRun).run();
+}
