@@ -12,9 +12,10 @@ import { cors } from "./api/cors";
 import { entryRoutes } from "./api/entries";
 import { ioReadRoutes } from "./api/io-read";
 import { ioWriteRoutes } from "./api/io-write";
-import { linkRoutes } from "./api/links";
 import { lifecycleRoutes } from "./api/lifecycles";
+import { linkRoutes } from "./api/links";
 import { queryRoutes } from "./api/queries";
+import { replicationRoutes } from "./api/replications";
 import { errorResponse, toHttpError, withDefaultHeaders } from "./api/respond";
 import { serverRoutes } from "./api/server";
 import { tokenRoutes } from "./api/tokens";
@@ -146,6 +147,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/v1/tokens", tokenRoutes);
   app.route("/api/v1/links", linkRoutes);
   app.route("/api/v1/lifecycles", lifecycleRoutes);
+  app.route("/api/v1/replications", replicationRoutes);
   app.route("/", consoleRoutes);
 
   app.notFound((c) => errorResponse(notFound("Not found"), c.req.method));
