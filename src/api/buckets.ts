@@ -85,6 +85,8 @@ bucketRoutes.put("/:bucket/rename", async (c) => {
   }
   const { new_name: newName } = parseOr422(renameBody, await readJsonBody(c.req.raw, undefined));
   assertBucketName(newName);
+  // The target object addresses the source by name: a name no bucket can have is not found here.
+  bucketStub(c.env, name);
   unwrap(await bucketStub(c.env, newName).renameBucketInto(name));
   await renameBucketInTokens(c.env.DB, name, newName);
   return c.body(null, 200);

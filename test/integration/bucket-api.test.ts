@@ -244,6 +244,31 @@ describe("GET and HEAD /b/:bucket", () => {
     await expectError(await api("GET", "/b/my.bucket"), 404, "Bucket 'my.bucket' is not found");
   });
 
+  // The runtime gives an object no name over 1,024 characters: these were 500 before.
+  it.each([
+    ["GET", "/b/{n}", undefined],
+    ["HEAD", "/b/{n}", undefined],
+    ["PUT", "/b/{n}", "{}"],
+    ["DELETE", "/b/{n}", undefined],
+    ["PUT", "/b/{n}/rename", '{"new_name": "b"}'],
+    ["POST", "/b/{n}/e?ts=1", "x"],
+    ["GET", "/b/{n}/e", undefined],
+    ["POST", "/b/{n}/e/q", '{"query_type": "QUERY"}'],
+    ["POST", "/io/{n}/q", '{"query_type": "QUERY"}'],
+    ["GET", "/io/{n}/read", undefined],
+  ] as const)("%s %s with a 1,025-character name (longer than any bucket) → 404", async (method, template, body) => {
+    const name = "a".repeat(1025);
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (template.startsWith("/io/") && method === "GET") headers["x-reduct-query-id"] = "1";
+    const response = await api(method, template.replace("{n}", name), { body, headers });
+    const text = await response.text();
+    expect({ status: response.status, error: response.headers.get("x-reduct-error") }).toEqual({
+      status: 404,
+      error: `Bucket '${name}' is not found`,
+    });
+    if (method !== "HEAD" && text !== "") expect(JSON.parse(text)).toEqual({ detail: `Bucket '${name}' is not found` });
+  });
+
   it("HEAD of an existing bucket → 200 with an empty body", async () => {
     const name = uniqueName("head");
     await createBucket(name);
