@@ -73,13 +73,13 @@ const consoleErrors: string[] = [];
 /**
  * Chromium logs every HTTP error answer to a fetch as a console error ("Failed to load resource").
  * These are the answers the tests cause on purpose, and only these are let through: the anonymous
- * probe of a server that needs a token, the refused `when` query, and the lifecycle and
- * replication APIs this server does not have (the console says "not available").
+ * probe of a server that needs a token, the refused `when` query, and the refused replication
+ * create (this server has no replication yet).
  */
 const EXPECTED_HTTP_ERRORS: Array<[number, RegExp]> = [
   [401, /\/api\/v1\/info$/],
   [422, /\/api\/v1\/b\/console-e2e\/camera\/front\/q$/],
-  [404, /\/api\/v1\/(lifecycles|replications)$/],
+  [422, /\/api\/v1\/replications\/console-replication$/],
 ];
 
 function isExpectedHttpError(text: string, url: string): boolean {
@@ -144,7 +144,7 @@ describe("web console", () => {
     const stats = await page.locator("dl.stats").innerText();
     assert.match(stats, /Version\s+1\.\d+\.\d+/);
     assert.match(stats, /Buckets\s+\d+/);
-    await page.getByText("Usage history is not available on this server").waitFor();
+    await page.getByText("No usage records yet.").waitFor();
   });
 
   it("creates a bucket", async () => {
@@ -286,53 +286,70 @@ describe("web console", () => {
     assert.equal((await api("GET", "/tokens/console-made")).status, 404);
   });
 
-  it("shows lifecycles and replications as not available on this server", async () => {
-    for (const [link, title] of [
-      ["Lifecycles", "Lifecycles are not available on this server."],
-      ["Replications", "Replications are not available on this server."],
-    ] as const) {
+  it("lists the server's lifecycles and replications, and shows why a replication cannot be created", async () => {
+    for (const link of ["Lifecycles", "Replications"]) {
       await page.getByRole("link", { name: link }).click();
-      await page.getByText(title).waitFor();
+      await page.getByRole("heading", { name: link }).waitFor();
+      assert.equal(await page.getByText(`${link} are not available on this server.`).count(), 0);
     }
+    await page.getByLabel("Name", { exact: true }).fill("console-replication");
+    await Promise.all([
+      page.waitForResponse((response) => response.request().method() === "POST" && response.status() === 422),
+      page.getByRole("button", { name: "Create" }).click(),
+    ]);
+    await page.getByText("Replication is not supported by this server yet").waitFor();
+    assert.deepEqual(await (await api("GET", "/replications")).json(), { replications: [] });
   });
 
-  it("drives the lifecycle API of the contract where a server has it (answers of that shape)", async () => {
-    // This server has no lifecycle API yet: the browser answers for it with the contract's shapes.
-    const calls: Array<[string, string, string | null]> = [];
-    const settings = { type: "delete", bucket: BUCKET, entries: ["*"], older_than: "30d", interval: "3600s", mode: "enabled" };
-    await page.route(/\/api\/v1\/lifecycles(\/.*)?$/, async (route) => {
-      const request = route.request();
-      const url = new URL(request.url());
-      calls.push([request.method(), url.pathname, request.postData()]);
-      const json = (body: unknown) => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(body) });
-      if (request.method() === "GET" && url.pathname.endsWith("/lifecycles")) {
-        return json({
-          lifecycles: [
-            { name: "old-data", is_provisioned: false, is_running: false, type: "delete", mode: "enabled", last_run: null },
-          ],
-        });
-      }
-      if (request.method() === "GET") return json({ info: { name: "old-data" }, settings });
-      return route.fulfill({ status: 200, body: "" });
+  it("drives the server's lifecycle API: mode and settings edited in the browser reach the server", async () => {
+    // Disabled and for entries the bucket does not have: the policy must never remove the records
+    // the later tests read (a policy runs as soon as it is handed to the bucket's object).
+    const settings = {
+      type: "delete",
+      bucket: BUCKET,
+      entries: ["nothing-*"],
+      older_than: "30d",
+      interval: "3600s",
+      mode: "disabled",
+    };
+    const created = await api("POST", "/lifecycles/old-data", {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(settings),
     });
+    assert.equal(created.status, 200, await created.text());
+    const stored = async () =>
+      ((await (await api("GET", "/lifecycles/old-data")).json()) as { settings: Record<string, unknown> }).settings;
+    await page.getByRole("link", { name: "Dashboard" }).click();
     await page.getByRole("link", { name: "Lifecycles" }).click();
     await page.getByRole("row").filter({ hasText: "old-data" }).waitFor();
     await Promise.all([
-      page.waitForRequest((request) => request.method() === "PATCH"),
+      page.waitForResponse((response) => response.request().method() === "PATCH" && response.ok()),
       page.getByLabel("Mode of old-data").selectOption("dry_run"),
     ]);
+    assert.equal((await stored()).mode, "dry_run");
     await page.getByRole("button", { name: "Edit old-data" }).click();
-    await page.waitForFunction(() => document.querySelector<HTMLTextAreaElement>("textarea")?.value.includes('"older_than"'));
+    // The form holds an example until the stored settings arrive: wait for the policy's own bucket.
+    await page.waitForFunction(
+      (bucket) => document.querySelector<HTMLTextAreaElement>("textarea")?.value.includes(JSON.stringify(bucket)),
+      BUCKET,
+    );
+    const edited = await page.evaluate(() => {
+      const area = document.querySelector<HTMLTextAreaElement>("textarea");
+      if (!area) throw new Error("no settings box");
+      const value = JSON.parse(area.value) as Record<string, unknown>;
+      value.older_than = "60d";
+      area.value = JSON.stringify(value);
+      return value;
+    });
     await Promise.all([
-      page.waitForResponse((response) => response.request().method() === "PUT"),
+      page.waitForResponse((response) => response.request().method() === "PUT" && response.ok()),
       page.getByRole("button", { name: "Save" }).click(),
     ]);
-    await page.unroute(/\/api\/v1\/lifecycles(\/.*)?$/);
-    const writes = calls.filter(([method]) => method !== "GET");
-    assert.deepEqual(writes, [
-      ["PATCH", "/api/v1/lifecycles/old-data/mode", JSON.stringify({ mode: "dry_run" })],
-      ["PUT", "/api/v1/lifecycles/old-data", JSON.stringify(settings)],
-    ]);
+    const after = await stored();
+    assert.equal(after.older_than, edited.older_than);
+    assert.equal(after.mode, "dry_run");
+    const removed = await api("DELETE", "/lifecycles/old-data");
+    assert.equal(removed.status, 200, await removed.text());
   });
 
   it("works at 375 px: no horizontal scrolling, records and preview usable", async () => {

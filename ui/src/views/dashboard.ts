@@ -51,6 +51,12 @@ async function usageSection(app: App, instance: string, hasSystemBucket: boolean
     return section;
   }
   try {
+    // Query only an entry that exists: a query of a missing one is a 404 the browser logs.
+    const { entries } = await app.api.bucket("$system");
+    if (!entries.some((entry) => entry.name === `usage/${instance}/total`)) {
+      section.append(h("p", {}, "No usage records yet."));
+      return section;
+    }
     const since = (Date.now() - 24 * 3600 * 1000) * 1000;
     const samples = await app.api.usageSeries(instance, since, 1440);
     if (samples.length === 0) section.append(h("p", {}, "No usage records yet."));

@@ -24,7 +24,20 @@ function statusText(kind: PolicyKind, info: Record<string, unknown>): string {
   if (kind === "replications") {
     return `${info.is_active ? "active" : "inactive"}, ${String(info.pending_records ?? 0)} pending`;
   }
-  return `${info.is_running ? "running" : "idle"}${info.last_run ? `, last run ${String(info.last_run)}` : ""}`;
+  return `${info.is_running ? "running" : "idle"}${lastRunText(info.last_run)}`;
+}
+
+/** A lifecycle's `last_run`: when, and how many records it removed (or, in dry_run, matched). */
+function lastRunText(lastRun: unknown): string {
+  if (!lastRun || typeof lastRun !== "object") return "";
+  const run = lastRun as Record<string, unknown>;
+  const count =
+    typeof run.removed_records === "number"
+      ? `, ${run.removed_records} removed`
+      : typeof run.matched_records === "number"
+        ? `, ${run.matched_records} matched`
+        : "";
+  return `, last run ${String(run.time ?? "")}${count}`;
 }
 
 /** Lifecycle and replication policies: list, create, edit (JSON settings), mode, delete. */
