@@ -268,7 +268,7 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
     `,
   },
   {
-    version: 15,
+    version: 11,
     description: "lifecycle windows run in bounded slices: window end, cursor and count so far",
     sql: `
       ALTER TABLE lifecycle_policies ADD COLUMN window_until_us INTEGER;
