@@ -6,6 +6,8 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import type { BucketObject } from "../../src/bucket/bucket-object";
 import { LIFECYCLE_SLICE_RECORDS } from "../../src/bucket/duties/lifecycles";
+import { configFromEnv } from "../../src/config";
+import { entrySegment, SYSTEM_BUCKET } from "../../src/system/events";
 import { api, uniqueName } from "../helpers/http";
 import { createBucket, putRecord } from "../helpers/records";
 
@@ -159,6 +161,24 @@ async function seedDense(bucket: string, entries: string[], count: number): Prom
   }
 }
 
+/** The JSON bodies of a `$system` entry's records. */
+async function systemEvents(entry: string): Promise<Record<string, unknown>[]> {
+  const system = encodeURIComponent(SYSTEM_BUCKET);
+  const created = await api("POST", `/b/${system}/${entry}/q`, json({ query_type: "QUERY" }));
+  if (created.status === 404) return [];
+  const { id } = (await created.json()) as { id: number };
+  const bodies: Record<string, unknown>[] = [];
+  for (;;) {
+    const read = await api("GET", `/b/${system}/${entry}?q=${id}`);
+    if (read.status !== 200) {
+      await read.text();
+      return bodies;
+    }
+    bodies.push((await read.json()) as Record<string, unknown>);
+    if (read.headers.get("x-reduct-last") === "1") return bodies;
+  }
+}
+
 interface SliceState {
   window: number | null;
   count: number;
@@ -224,6 +244,11 @@ describe("lifecycle runs are bounded", () => {
     expect(states.at(-1)?.window).toBeNull();
     expect(await isRunning(name)).toBe(false);
     expect(await lastRun(name)).toMatchObject({ mode: "enabled", removed_records: 2500 });
+    // The finished window is also a `$system` event, written once, after its last slice.
+    const events = await systemEvents(`lifecycle/${entrySegment(configFromEnv(env).instanceName)}/${entrySegment(name)}`);
+    expect(events.filter((event) => event.removed_records === 2500)).toEqual([
+      expect.objectContaining({ policy: name, bucket, mode: "enabled", status: "ok", from: SECOND, until: SECOND + 2_499_001 }),
+    ]);
 
     const even = Array.from({ length: 1250 }, (_, i) => SECOND + i * 2 * 1000);
     expect(await timestamps(bucket, "a")).toEqual(even);
