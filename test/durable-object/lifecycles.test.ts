@@ -153,7 +153,10 @@ async function seedDense(bucket: string, entries: string[], count: number): Prom
       const items = Array.from({ length: Math.min(500, count - start) }, (_, i) => {
         const ts = SECOND + (start + i) * 1000;
         const labels = { parity: (start + i) % 2 === 0 ? "even" : "odd" };
-        return { meta: { entry, ts, size: 1, contentType: "application/octet-stream", labels }, payload: new Uint8Array(1).buffer };
+        return {
+          meta: { entry, ts, size: 1, contentType: "application/octet-stream", labels },
+          payload: new Uint8Array(1).buffer,
+        };
       });
       const written = await stubOf(bucket).writeRecords(items);
       expect(written.ok).toBe(true);
@@ -216,9 +219,20 @@ describe("lifecycle runs are bounded", () => {
     const name = uniqueName("policy");
     // One window holds all 5,000 records; `when` keeps the even ones. The policy's first run (on an
     // empty bucket) waits its interval, so the passes below are the only ones.
-    const body = { type: "delete", bucket, entries: ["*"], older_than: "1h", interval: "10m", when: { "&parity": { $eq: "odd" } } };
+    const body = {
+      type: "delete",
+      bucket,
+      entries: ["*"],
+      older_than: "1h",
+      interval: "10m",
+      when: { "&parity": { $eq: "odd" } },
+    };
     expect((await api("POST", `/lifecycles/${name}`, json(body))).status).toBe(200);
-    await eventually(bucket, () => lastRun(name), (run) => run !== null);
+    await eventually(
+      bucket,
+      () => lastRun(name),
+      (run) => run !== null,
+    );
     await seedDense(bucket, ["a", "b"], 2500);
 
     // The alarm POST scheduled may have run a pass or two already; from here each pass is alone.
@@ -261,7 +275,11 @@ describe("lifecycle runs are bounded", () => {
     const name = uniqueName("policy");
     const body = { type: "delete", bucket, entries: ["a"], older_than: "1h", interval: "10m", mode: "dry_run" };
     expect((await api("POST", `/lifecycles/${name}`, json(body))).status).toBe(200);
-    await eventually(bucket, () => lastRun(name), (run) => run !== null);
+    await eventually(
+      bucket,
+      () => lastRun(name),
+      (run) => run !== null,
+    );
     await seedDense(bucket, ["a"], 5000);
     const states: SliceState[] = [await onePass(bucket, false)];
     for (let pass = 0; pass < 10; pass++) {
