@@ -31,14 +31,15 @@ async function authorize(c: AppContext): Promise<void> {
 
 function info(row: LifecycleRow) {
   const settings = JSON.parse(row.settings) as LifecycleSettings;
+  const { running, ...lastRun } = row.last_run === null ? {} : (JSON.parse(row.last_run) as Record<string, unknown>);
   return {
     name: row.name,
     is_provisioned: row.is_provisioned === 1,
-    // A run happens inside one alarm of the bucket's object, never across requests.
-    is_running: false,
+    // The bucket's object marks a window that needs more alarm passes as running.
+    is_running: running === true,
     type: settings.type,
     mode: settings.mode,
-    last_run: row.last_run === null ? null : JSON.parse(row.last_run),
+    last_run: Object.keys(lastRun).length === 0 ? null : lastRun,
   };
 }
 

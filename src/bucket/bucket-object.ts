@@ -13,11 +13,12 @@ import { type ErrorInfo, fail, type Result } from "../errors";
 import { isMetaEntry } from "../model/entry-names";
 import type { BodyLocation, ItemOutcome, LabelChanges, RecordMeta, RecordView, StagedItem, UploadTicket } from "../model/records";
 import { type BucketInfo, bucketInfo, bucketSettings, type EntryInfo, entryInfos } from "./bucket-store";
+import type { LifecycleSliceOutcome } from "./duties/lifecycles";
 import { runMaintenance } from "./duties/maintenance";
 import { newEffects } from "./duties/write-effects";
 import type { LifecycleSettings } from "./lifecycle-settings";
 import { assembleParts, type ObjectParts } from "./object-parts";
-import type { Batch, BatchLimits, CursorCommit, QueryScope, QuerySpec } from "./query-engine";
+import type { Batch, BatchLimits, CursorCommit, QueryScope, QuerySpec, RemoveCursor } from "./query-engine";
 import { removeBatch, removeEntryTree, removeRecord, renameEntryTree, updateLabels, updateLabelsBatch } from "./record-edits";
 import { entryNotFound } from "./record-errors";
 import type { RecordIndex } from "./record-index";
@@ -54,7 +55,7 @@ export class BucketObject extends DurableObject<Bindings> {
       ctx.storage,
       () => this.env,
       (atMs) => this.scheduleAlarm(atMs),
-      (spec, dryRun, commit) => this.removeLifecycleWindow(spec, dryRun, commit),
+      (spec, dryRun, cursor, limit, commit) => this.removeLifecycleWindow(spec, dryRun, cursor, limit, commit),
     );
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
@@ -338,25 +339,32 @@ export class BucketObject extends DurableObject<Bindings> {
     return OK;
   }
 
-  private async removeLifecycleWindow(spec: QuerySpec, dryRun: boolean, commit: () => void): Promise<number | null> {
+  private async removeLifecycleWindow(
+    spec: QuerySpec,
+    dryRun: boolean,
+    cursor: RemoveCursor | null,
+    limit: number,
+    commit: (outcome: LifecycleSliceOutcome) => void,
+  ): Promise<LifecycleSliceOutcome | null> {
     const row = this.liveBucket();
     if ("error" in row) return null;
     if (dryRun) {
-      const counted = this.parts.queries.remove(spec, () => {});
-      this.ctx.storage.transactionSync(commit);
-      return counted.ok ? counted.removed : 0;
+      const counted = this.parts.queries.removeSlice(spec, () => {}, cursor, limit);
+      const outcome = counted.ok ? { count: counted.removed, next: counted.next } : { count: 0, next: null };
+      this.ctx.storage.transactionSync(() => commit(outcome));
+      return outcome;
     }
-    let removed = 0;
+    let sliced: LifecycleSliceOutcome = { count: 0, next: null };
     const outcome = this.transact(row, (ops) => {
-      const result = this.parts.queries.remove(spec, (rows) => ops.index.removeRecords(rows, ops.nowMs));
+      const result = this.parts.queries.removeSlice(spec, (rows) => ops.index.removeRecords(rows, ops.nowMs), cursor, limit);
       if (!result.ok) return result;
-      removed = result.removed;
-      commit();
+      sliced = { count: result.removed, next: result.next };
+      commit(sliced);
       return { ok: true };
     });
     if (!outcome.ok) return null;
     await this.parts.effects.afterRemoval();
-    return removed;
+    return sliced;
   }
 
   // ---- rename: the object of the new name pulls the index from the old one --------------------

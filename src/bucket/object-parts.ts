@@ -2,7 +2,9 @@
  * The bucket object's collaborators, wired once per instance: each duty gets its dependencies
  * explicitly (the SQLite tables, the storage for transactions, the clock, the bindings).
  */
+import { configFromEnv } from "../config";
 import type { Bindings } from "../env";
+import { entrySegment, recordSystemEvent } from "../system/events";
 import { BucketLifecycle } from "./bucket-lifecycle";
 import { bucketDuties } from "./duties";
 import { Garbage } from "./duties/garbage";
@@ -57,7 +59,15 @@ export function assembleParts(
   const rename = new Rename({ storage, tables, usage, sourceOf, now, scheduleAlarm });
   const lifecycle = new BucketLifecycle({ storage, tables, usage, now, scheduleAlarm });
   const effects = new WriteEffects({ index, sealing, usage, garbage, scheduleAlarm });
-  const lifecycleRuns = new LifecycleRuns({ tables, db: () => bindings().DB, now, removeWindow });
+  const reportRun = async (policy: string, run: Record<string, unknown>) => {
+    const env = bindings();
+    const config = configFromEnv(env);
+    const bucket = tables.bucket.get()?.name ?? "";
+    const entry = `lifecycle/${entrySegment(config.instanceName)}/${entrySegment(policy)}`;
+    const message = `Lifecycle '${policy}' processed bucket '${bucket}'`;
+    await recordSystemEvent(env, config, entry, "ok", message, { policy, bucket, ...run });
+  };
+  const lifecycleRuns = new LifecycleRuns({ tables, db: () => bindings().DB, now, removeWindow, reportRun });
   const duties = bucketDuties({
     lifecycles: lifecycleRuns,
     usage,

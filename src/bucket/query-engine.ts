@@ -384,6 +384,51 @@ export class QueryEngine {
   }
 
   /**
+   * One bounded slice of a removal: scans at most `limit` records of the spec's entries (by name,
+   * then time) from `cursor`, hands the matching ones to `removePage`, and returns where the next
+   * slice starts (null when the spec is exhausted), so a dense range never becomes one long pass.
+   */
+  removeSlice(
+    spec: QuerySpec,
+    removePage: (rows: RecordRow[]) => void,
+    cursor: RemoveCursor | null,
+    limit: number,
+  ): { ok: true; removed: number; next: RemoveCursor | null } | { ok: false; error: ErrorInfo } {
+    const parsed = parseCondition(spec.when);
+    if (parsed && "ok" in parsed) return parsed;
+    const lo = spec.start ?? 0;
+    const hi = spec.stop ?? MAX_TS;
+    let removed = 0;
+    let scanned = 0;
+    const entries = this.resolve(spec.kind, spec.entries)
+      .filter((entry) => !isMetaEntry(entry.name) && (cursor === null || entry.name >= cursor.entry))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    try {
+      for (const entry of entries) {
+        const evaluator = parsed ? createEvaluator(parsed, { strict: spec.strict }) : null;
+        let from = cursor !== null && entry.name === cursor.entry ? Math.max(lo, cursor.ts) : lo;
+        for (;;) {
+          if (scanned >= limit) return { ok: true, removed, next: { entry: entry.name, ts: from } };
+          const rows = this.index.readyRange(entry.id, from, hi, Math.min(1000, limit - scanned));
+          if (rows.length === 0 || evaluator?.done) break;
+          const page: RecordRow[] = [];
+          for (const row of rows) {
+            from = row.ts + 1;
+            scanned++;
+            if (evaluator && !evaluator.evaluate({ timestamp: row.ts, labels: row.labels })) continue;
+            page.push(row);
+          }
+          removePage(page);
+          removed += page.length;
+        }
+      }
+    } catch (error) {
+      return conditionFailure(error);
+    }
+    return { ok: true, removed, next: null };
+  }
+
+  /**
    * REMOVE query: deletes matching records (never from `$meta` entries) and returns how many.
    * `remove` performs the index removal of one record.
    */
@@ -422,4 +467,10 @@ export class QueryEngine {
     }
     return { ok: true, removed };
   }
+}
+
+/** Where a sliced removal continues: the entry (by name) and the first timestamp not yet scanned. */
+export interface RemoveCursor {
+  entry: string;
+  ts: number;
 }

@@ -267,6 +267,16 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       );
     `,
   },
+  {
+    version: 11,
+    description: "lifecycle windows run in bounded slices: window end, cursor and count so far",
+    sql: `
+      ALTER TABLE lifecycle_policies ADD COLUMN window_until_us INTEGER;
+      ALTER TABLE lifecycle_policies ADD COLUMN cursor_entry TEXT;
+      ALTER TABLE lifecycle_policies ADD COLUMN cursor_ts INTEGER;
+      ALTER TABLE lifecycle_policies ADD COLUMN window_count INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

@@ -71,3 +71,11 @@ export async function deleteLifecycleRow(db: D1Database, name: string): Promise<
 export async function recordLifecycleRun(db: D1Database, name: string, lastRun: string): Promise<void> {
   await db.prepare("UPDATE lifecycles SET last_run = ?2 WHERE name = ?1").bind(name, lastRun).run();
 }
+
+/** Marks a policy's window unfinished (its API `is_running`); the finished run's record replaces it. */
+export async function markLifecycleRunning(db: D1Database, name: string): Promise<void> {
+  await db
+    .prepare("UPDATE lifecycles SET last_run = json_set(COALESCE(last_run, '{}'), '$.running', json('true')) WHERE name = ?1")
+    .bind(name)
+    .run();
+}

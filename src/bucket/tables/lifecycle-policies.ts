@@ -6,6 +6,12 @@ export interface LifecyclePolicyRow {
   next_run_at_ms: number;
   /** Records before this timestamp (µs) have been processed. */
   processed_until_us: number;
+  /** Set while a window is unfinished: its end (µs) and where its next slice starts. */
+  window_until_us: number | null;
+  cursor_entry: string | null;
+  cursor_ts: number | null;
+  /** Records the finished slices of the unfinished window removed (or counted). */
+  window_count: number;
 }
 
 export class LifecyclePoliciesTable {
@@ -35,10 +41,34 @@ export class LifecyclePoliciesTable {
     }
   }
 
+  /** A finished window (or none run): the next one starts at `processedUntilUs`. */
   saveProgress(name: string, processedUntilUs: number, nextRunAtMs: number): void {
     this.sql.exec(
-      "UPDATE lifecycle_policies SET processed_until_us = ?, next_run_at_ms = ? WHERE name = ?",
+      `UPDATE lifecycle_policies SET processed_until_us = ?, next_run_at_ms = ?,
+         window_until_us = NULL, cursor_entry = NULL, cursor_ts = NULL, window_count = 0 WHERE name = ?`,
       processedUntilUs,
+      nextRunAtMs,
+      name,
+    );
+  }
+
+  /** A slice of the window [processedUntilUs, windowUntilUs) is done; the next starts at the cursor. */
+  saveSlice(
+    name: string,
+    processedUntilUs: number,
+    windowUntilUs: number,
+    cursor: { entry: string; ts: number },
+    windowCount: number,
+    nextRunAtMs: number,
+  ): void {
+    this.sql.exec(
+      `UPDATE lifecycle_policies SET processed_until_us = ?, window_until_us = ?, cursor_entry = ?,
+         cursor_ts = ?, window_count = ?, next_run_at_ms = ? WHERE name = ?`,
+      processedUntilUs,
+      windowUntilUs,
+      cursor.entry,
+      cursor.ts,
+      windowCount,
       nextRunAtMs,
       name,
     );
