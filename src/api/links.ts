@@ -12,7 +12,7 @@ import { requireRead } from "../auth/policy";
 import { fromBase64Url, signLink, toBase64Url, verifyLink } from "../auth/query-links";
 import type { BatchRecord } from "../bucket/query-engine";
 import { loadLinkSecret } from "../d1/link-secret";
-import { internal, notFound, rangeNotSatisfiable, unprocessable, unwrap } from "../errors";
+import { HttpError, internal, notFound, rangeNotSatisfiable, unprocessable, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
 import { MissingBytesError, recordRangeBody } from "../storage/record-bodies";
 import { readJsonBody } from "./body";
@@ -20,6 +20,7 @@ import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import { batchLimits, parseQueryEntry, type QueryEntry, toSpec } from "./query-request";
 import { recordBytesResponse, recordHeaders } from "./record-response";
+import { errorResponse } from "./respond";
 import { parseOr422, u64 } from "./schemas";
 
 /** Largest signed parameter text (bytes): it travels in the URL, which browsers and proxies cap. */
@@ -40,7 +41,8 @@ const linkRequest = z.object({
   record_timestamp: u64.nullish(),
   index: u64.nullish(),
   query: z.unknown(),
-  expire_at: z.number(),
+  // Whole unix seconds within the safe integer range: a float or 2^64 would round silently.
+  expire_at: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   base_url: z.string().nullish(),
 });
 
@@ -170,7 +172,8 @@ export type ByteRange = { start: number; end: number } | null;
  */
 export function parseByteRange(header: string | undefined, size: number): ByteRange {
   if (header === undefined) return null;
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  // Range units compare case-insensitively, and whitespace may surround the range (RFC 9110 14.1).
+  const match = /^bytes\s*=\s*(\d*)\s*-\s*(\d*)$/i.exec(header.trim());
   if (!match) return null;
   const [, first = "", last = ""] = match;
   if (first === "" && last === "") return null;
@@ -197,7 +200,16 @@ async function sendLinkedRecord(c: AppContext, bucket: string, found: BatchRecor
   const head = c.req.method === "HEAD";
   const stub = bucketStub(c.env, bucket);
   const { record, body } = unwrap(await stub.readRecord(found.entry, found.ts, !head));
-  const range = parseByteRange(c.req.header("range"), record.size);
+  let range: ByteRange;
+  try {
+    range = parseByteRange(c.req.header("range"), record.size);
+  } catch (error) {
+    if (!(error instanceof HttpError) || error.status !== 416) throw error;
+    // A 416 says how long the record is, so the client can ask again (RFC 9110 15.5.17).
+    const refused = errorResponse(error, c.req.method);
+    refused.headers.set("content-range", `bytes */${record.size}`);
+    return refused;
+  }
   const headers = recordHeaders(record);
   headers.set("content-disposition", contentDisposition(fileName));
   headers.set("accept-ranges", "bytes");
