@@ -443,7 +443,14 @@ export async function runStartCheck({ workDir }) {
       const { dataPath, logPath } = fresh();
       const token = `init-${randomBytes(6).toString("hex")}`;
       const server = startServer({
-        env: { RS_INIT_API_TOKEN: token, RS_HOST: "127.0.0.1", RS_PORT: String(port), RS_TYPO_TOKEN: "x", RS_BUCKET_A_NAME: "b" },
+        env: {
+          RS_INIT_API_TOKEN: token,
+          RS_HOST: "127.0.0.1",
+          RS_PORT: String(port),
+          RS_TYPO_TOKEN: "x",
+          RS_TOKEN_A_NAME: "t",
+          RS_BUCKET_A_NAME: "provisioned-b",
+        },
         dataPath,
         logPath,
       });
@@ -460,8 +467,11 @@ export async function runStartCheck({ workDir }) {
         ),
         { name: "init-token", is_provisioned: false },
       );
+      const provisioned = await fetch(`${url}/api/v1/b/provisioned-b`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(provisioned.status, 200);
+      assert.equal(((await provisioned.json()) as { info: { is_provisioned: boolean } }).info.is_provisioned, true);
       assert.deepEqual(lines(server.log()), [
-        "reduct-edge: warning: RS_BUCKET_A_NAME: provisioning is not supported yet, ignored",
+        "reduct-edge: warning: RS_TOKEN_A_NAME: provisioning is not supported yet, ignored",
         "reduct-edge: warning: RS_TYPO_TOKEN is not a known variable, ignored",
         `reduct-edge: serving ${url} (state: ${dataPath}, auth: token (RS_INIT_API_TOKEN), log level: INFO)`,
       ]);

@@ -103,8 +103,9 @@ const givenHost = process.env.RS_HOST || "127.0.0.1";
 const host = /^\[[0-9A-Fa-f:.]+\]$/.test(givenHost) ? givenHost.slice(1, -1) : givenHost;
 if (!/^[A-Za-z0-9.:-]+$/.test(host)) fail(`Invalid value of RS_HOST: expected an IP address or host name, got '${givenHost}'`);
 
-/** The Worker reads RS_LIFECYCLE_<ID>_* itself (lifecycle provisioning); the names are open-ended. */
-const reachesWorker = (name: string) => WORKER_VARIABLES.includes(name) || name.startsWith("RS_LIFECYCLE_");
+/** The Worker reads RS_BUCKET_<ID>_* and RS_LIFECYCLE_<ID>_* itself (provisioning); the names are open-ended. */
+const reachesWorker = (name: string) =>
+  WORKER_VARIABLES.includes(name) || name.startsWith("RS_LIFECYCLE_") || name.startsWith("RS_BUCKET_");
 
 for (const name of Object.keys(process.env)
   .filter((key) => key.startsWith("RS_"))

@@ -6,6 +6,7 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { getPath } from "hono/utils/url";
 import { batchV1Routes } from "./api/batch-v1";
+import { provisionBucketsOnce } from "./api/bucket-provisioning";
 import { bucketRoutes } from "./api/buckets";
 import type { AppEnv } from "./api/context";
 import { cors } from "./api/cors";
@@ -122,8 +123,15 @@ function waitUntil(c: Context<AppEnv>, work: Promise<void>): void {
   }
 }
 
+/** Provisioned buckets exist, with the environment's settings, before an isolate's first API answer. */
+const provisionBuckets: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const config = c.get("config");
+  if (config && !ANONYMOUS_PATHS.has(c.req.path) && routeMatched(c)) await provisionBucketsOnce(c.env, config);
+  await next();
+};
+
 /** The app-wide middleware; any other matched handler is a route (unknown ones count as routes). */
-const MIDDLEWARE: ReadonlySet<unknown> = new Set([defaultHeaders, cors, loadConfig, requireCaller, auditCall]);
+const MIDDLEWARE: ReadonlySet<unknown> = new Set([defaultHeaders, cors, loadConfig, provisionBuckets, requireCaller, auditCall]);
 
 function routeMatched(c: Context<AppEnv>): boolean {
   return matchedRoutes(c).some((route) => !MIDDLEWARE.has(route.handler));
@@ -134,6 +142,7 @@ export function createApp(): Hono<AppEnv> {
   app.use("*", defaultHeaders);
   app.use("*", cors);
   app.use("*", loadConfig);
+  app.use("/api/v1/*", provisionBuckets);
   app.use("/api/v1/*", requireCaller);
   app.use("/api/v1/*", auditCall);
 

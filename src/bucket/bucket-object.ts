@@ -108,6 +108,20 @@ export class BucketObject extends DurableObject<Bindings> {
     return "error" in row ? row : OK;
   }
 
+  /**
+   * A bucket from `RS_BUCKET_<ID>_*`: created if missing, else given the environment's settings;
+   * either way marked provisioned, so API changes and deletion answer 409. Idempotent.
+   */
+  async provisionBucket(name: string, settings: BucketSettings): Promise<Ok> {
+    const row = this.liveBucket();
+    if ("error" in row) return this.createBucket(name, settings, true);
+    this.tables.bucket.provision(settings);
+    await this.parts.usage.syncRegistry().catch((error: unknown) => {
+      console.error(`registering provisioned bucket ${name} failed; the alarm retries:`, error);
+    });
+    return OK;
+  }
+
   /** PUT /b/:bucket: missing fields keep their current value; new block limits apply to new blocks. */
   async updateBucketSettings(patch: Partial<BucketSettings>): Promise<Ok> {
     const row = this.liveBucket();

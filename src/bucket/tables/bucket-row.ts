@@ -75,6 +75,13 @@ export class BucketRowTable {
     );
   }
 
+  /** Settings and the provisioned mark from the environment, over whatever the bucket had. */
+  provision(settings: BucketSettings): void {
+    this.updateSettings(settings);
+    this.sql.exec("UPDATE bucket SET is_provisioned = 1 WHERE id = 1");
+    this.touchStats();
+  }
+
   /** Marks usage as changed so the alarm flushes it to D1. */
   touchStats(): void {
     this.sql.exec("UPDATE bucket SET stats_version = stats_version + 1 WHERE id = 1");
