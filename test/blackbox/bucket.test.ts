@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, beforeEach, describe, it } from "node:test";
 import { QuotaType, Status } from "reduct-js";
-import { assertApiError, cleanStorage, createFixtureBucket, makeClient } from "./helpers.ts";
+import { assertApiError, cleanStorage, createFixtureBucket, makeClient, userBuckets } from "./helpers.ts";
 
 describe("Bucket", () => {
   const client = makeClient();
@@ -36,7 +36,7 @@ describe("Bucket", () => {
     });
 
     it("should list the bucket with the same info", async () => {
-      const buckets = await client.getBucketList();
+      const buckets = await userBuckets(client);
       assert.deepEqual(buckets, [
         {
           name: "bucket",

@@ -41,6 +41,19 @@ export function makeClient(apiToken = API_TOKEN) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * The server's own buckets (`$system`) as a full-access client lists them: tests count and compare
+ * only the buckets they made, as reduct-js' own suite does.
+ */
+export async function userBuckets(client) {
+  return (await client.getBucketList()).filter((info) => !info.name.startsWith("$"));
+}
+
+export async function systemBucketCount(client): Promise<bigint> {
+  const all = await client.getBucketList();
+  return BigInt(all.filter((info) => info.name.startsWith("$")).length);
+}
+
+/**
  * As reduct-js' test helper: removes every bucket whose name does not start with `$` (waiting until
  * it has left `/list`, since removal may be asynchronous) and every token except `init-token`.
  */
