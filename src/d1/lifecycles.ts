@@ -11,21 +11,23 @@ export interface LifecycleRow {
   last_run: string | null;
 }
 
+const LIFECYCLE_COLUMNS = "name, bucket, settings, is_provisioned, last_run";
+
 export async function listLifecycleRows(db: D1Database): Promise<LifecycleRow[]> {
-  const { results } = await db.prepare("SELECT * FROM lifecycles ORDER BY name").all<LifecycleRow>();
+  const { results } = await db.prepare(`SELECT ${LIFECYCLE_COLUMNS} FROM lifecycles ORDER BY name`).all<LifecycleRow>();
   return results;
 }
 
 export async function lifecycleRowsOfBucket(db: D1Database, bucket: string): Promise<LifecycleRow[]> {
   const { results } = await db
-    .prepare("SELECT * FROM lifecycles WHERE bucket = ?1 ORDER BY name")
+    .prepare(`SELECT ${LIFECYCLE_COLUMNS} FROM lifecycles WHERE bucket = ?1 ORDER BY name`)
     .bind(bucket)
     .all<LifecycleRow>();
   return results;
 }
 
 export async function getLifecycleRow(db: D1Database, name: string): Promise<LifecycleRow | null> {
-  return db.prepare("SELECT * FROM lifecycles WHERE name = ?1").bind(name).first<LifecycleRow>();
+  return db.prepare(`SELECT ${LIFECYCLE_COLUMNS} FROM lifecycles WHERE name = ?1`).bind(name).first<LifecycleRow>();
 }
 
 /** Inserts a new policy; false when the name is taken (one statement, so two creates cannot both win). */

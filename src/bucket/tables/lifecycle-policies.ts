@@ -1,6 +1,6 @@
 /** The only SQL on `lifecycle_policies`: this bucket's lifecycle policies and each one's progress. */
 
-export interface LifecyclePolicyRow {
+export type LifecyclePolicyRow = {
   name: string;
   settings: string;
   next_run_at_ms: number;
@@ -12,15 +12,18 @@ export interface LifecyclePolicyRow {
   cursor_ts: number | null;
   /** Records the finished slices of the unfinished window removed (or counted). */
   window_count: number;
-}
+};
 
 export class LifecyclePoliciesTable {
   constructor(private readonly sql: SqlStorage) {}
 
   all(): LifecyclePolicyRow[] {
     return this.sql
-      .exec<Record<string, SqlStorageValue>>("SELECT * FROM lifecycle_policies ORDER BY name")
-      .toArray() as unknown as LifecyclePolicyRow[];
+      .exec<LifecyclePolicyRow>(
+        `SELECT name, settings, next_run_at_ms, processed_until_us, window_until_us, cursor_entry, cursor_ts, window_count
+         FROM lifecycle_policies ORDER BY name`,
+      )
+      .toArray();
   }
 
   /** Replaces the set; a policy that stays keeps its progress and schedule unless its settings changed. */
