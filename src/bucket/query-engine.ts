@@ -429,43 +429,17 @@ export class QueryEngine {
   }
 
   /**
-   * REMOVE query: deletes matching records (never from `$meta` entries) and returns how many.
-   * `remove` performs the index removal of one record.
+   * REMOVE query: deletes matching records (never from `$meta` entries) and returns how many, as
+   * one unbounded slice. `removePage` performs the index removal of one page of records.
    */
   remove(
     spec: QuerySpec,
     removePage: (rows: RecordRow[]) => void,
   ): { ok: true; removed: number } | { ok: false; error: ErrorInfo } {
-    const parsed = parseCondition(spec.when);
-    if (parsed && "ok" in parsed) return parsed;
     if (spec.start !== null && spec.stop !== null && spec.start > spec.stop)
       return fail(422, "Start time must be before stop time");
-    const lo = spec.start ?? 0;
-    const hi = spec.stop ?? MAX_TS;
-    let removed = 0;
-    try {
-      for (const entry of this.resolve(spec.kind, spec.entries)) {
-        if (isMetaEntry(entry.name)) continue;
-        const evaluator = parsed ? createEvaluator(parsed, { strict: spec.strict }) : null;
-        let from = lo;
-        for (;;) {
-          const rows = this.index.readyRange(entry.id, from, hi, 1000);
-          if (rows.length === 0 || evaluator?.done) break;
-          const page: RecordRow[] = [];
-          for (const row of rows) {
-            from = row.ts + 1;
-            if (evaluator && !evaluator.evaluate({ timestamp: row.ts, labels: row.labels })) continue;
-            page.push(row);
-          }
-          // Removed per page, so a page of the index is rewritten once, whatever it matched.
-          removePage(page);
-          removed += page.length;
-        }
-      }
-    } catch (error) {
-      return conditionFailure(error);
-    }
-    return { ok: true, removed };
+    const slice = this.removeSlice(spec, removePage, null, Number.POSITIVE_INFINITY);
+    return slice.ok ? { ok: true, removed: slice.removed } : slice;
   }
 }
 
