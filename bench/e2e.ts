@@ -4,8 +4,8 @@
 // driven by the official `reduct-js` client from npm.
 //
 //  1. copies what `npm start` runs into a temporary directory (so edits to src/ during the run do
-//     not change the code under test) and starts it there in its own
-//     process group, on a free 127.0.0.1 port (never 8383), with a temporary RS_DATA_PATH and a
+//     not change the code under test) and starts it there with the harness's launcher
+//     (scripts/lib/server.ts) on a free 127.0.0.1 port, with a temporary RS_DATA_PATH and a
 //     random RS_API_TOKEN;
 //  2. W2: writes N × 1 KiB records in batches of 80 with `bucket.beginWriteRecordBatch()` (batch
 //     protocol v2: the server advertises API 1.21), once with one batch in flight (a plain
@@ -25,29 +25,26 @@
 //
 // Options: --records N (10000), --batch N (80), --size BYTES (1024), --big-mib N (100, 0 = skip),
 //          --keep-alive (reduct-js defaults to `Connection: close` per request; this turns it off).
-import { execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import {
-  closeSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { tsNodeArgs } from "../scripts/lib/node-ts.ts";
-import { freePort, groupAlive } from "../scripts/lib/server.ts";
+import {
+  descendantsOf,
+  groupAlive,
+  processStats,
+  root,
+  type Server,
+  sleep,
+  snapshotTree,
+  startServer,
+  stopAllServers,
+  treeVersion,
+} from "../scripts/lib/server.ts";
 import { percentile } from "../scripts/lib/stats.ts";
+import { resetPeakRss } from "./lib/proc.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUN_BUDGET_MS = 15 * 60_000;
 const SAMPLE_MS = 20;
 const MiB = 1024 * 1024;
@@ -66,7 +63,6 @@ const BATCH = Number(opts.batch);
 const SIZE = Number(opts.size);
 const BIG_MIB = Number(opts["big-mib"]);
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (...args) => console.log(`[e2e ${((Date.now() - runStarted) / 1000).toFixed(1)}s]`, ...args);
 const runStarted = Date.now();
 
@@ -78,114 +74,22 @@ const tree = path.join(workDir, "tree");
 const dataPath = path.join(workDir, "state");
 const logPath = path.join(workDir, "server.log");
 const apiToken = randomBytes(16).toString("hex");
-let server: { pgid: number; url: string; port: number; exited: boolean } | undefined;
+let server: Server | undefined;
 let cleanedUp = false;
-
-function snapshotTree(dest) {
-  mkdirSync(path.join(dest, "scripts"), { recursive: true });
-  for (const item of ["src", "ui", "migrations", "wrangler.toml", "package.json", "tsconfig.json", "worker-configuration.d.ts"]) {
-    const from = path.join(root, item);
-    if (existsSync(from)) cpSync(from, path.join(dest, item), { recursive: true });
-  }
-  cpSync(path.join(root, "scripts", "start.ts"), path.join(dest, "scripts", "start.ts"));
-  mkdirSync(path.join(dest, "scripts", "lib"), { recursive: true });
-  cpSync(path.join(root, "scripts", "lib", "launcher.ts"), path.join(dest, "scripts", "lib", "launcher.ts"));
-  symlinkSync(path.join(root, "node_modules"), path.join(dest, "node_modules"), "dir");
-}
-
-function treeVersion() {
-  try {
-    const git = (...args) => execFileSync("git", args, { cwd: root, encoding: "utf8" }).trim();
-    const dirty = git(
-      "status",
-      "--porcelain",
-      "--",
-      "src",
-      "migrations",
-      "wrangler.toml",
-      "scripts/start.ts",
-      "scripts/lib/launcher.ts",
-    )
-      .split("\n")
-      .filter(Boolean).length;
-    return `${git("rev-parse", "--short", "HEAD")}${dirty ? ` (+${dirty} uncommitted changes under src/, migrations/, wrangler.toml, scripts/start.ts)` : ""}`;
-  } catch {
-    return "unknown";
-  }
-}
-
-async function startServer(port) {
-  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RS_")));
-  const logFd = openSync(logPath, "a");
-  const child = spawn(process.execPath, tsNodeArgs(path.join(tree, "scripts", "start.ts")), {
-    cwd: tree,
-    detached: true,
-    stdio: ["ignore", logFd, logFd],
-    env: {
-      ...baseEnv,
-      RS_HOST: "127.0.0.1",
-      RS_PORT: String(port),
-      RS_DATA_PATH: dataPath,
-      RS_API_TOKEN: apiToken,
-      RS_INSTANCE_NAME: "e2e",
-    },
-  });
-  closeSync(logFd);
-  const started = { pgid: child.pid, url: `http://127.0.0.1:${port}`, port, exited: false };
-  child.on("exit", () => {
-    started.exited = true;
-  });
-  server = started;
-  const t0 = Date.now();
-  for (;;) {
-    if (started.exited) throw new Error("the server exited before answering /api/v1/alive");
-    try {
-      const response = await fetch(`${started.url}/api/v1/alive`, { method: "HEAD", signal: AbortSignal.timeout(2_000) });
-      if (response.status === 200) return (Date.now() - t0) / 1000;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() - t0 > 120_000) throw new Error("HEAD /api/v1/alive did not answer 200 within 120 s");
-    await sleep(200);
-  }
-}
-
-async function stopServer() {
-  if (!server || !groupAlive(server.pgid)) return true;
-  try {
-    process.kill(-server.pgid, "SIGTERM");
-  } catch {}
-  let deadline = Date.now() + 5_000;
-  while (groupAlive(server.pgid) && Date.now() < deadline) await sleep(100);
-  if (groupAlive(server.pgid)) {
-    try {
-      process.kill(-server.pgid, "SIGKILL");
-    } catch {}
-    deadline = Date.now() + 5_000;
-    while (groupAlive(server.pgid) && Date.now() < deadline) await sleep(50);
-  }
-  return !groupAlive(server.pgid);
-}
 
 async function cleanup() {
   if (cleanedUp) return;
   cleanedUp = true;
-  const stopped = await stopServer();
-  if (!stopped) console.error(`[e2e] WARNING: process group ${server.pgid} is still alive`);
+  const stopped = await stopAllServers().then(() => !server || !groupAlive(server.pid));
+  if (!stopped) console.error(`[e2e] WARNING: process group ${server?.pid} is still alive`);
   rmSync(workDir, { recursive: true, force: true });
 }
 
-function killSync() {
-  if (server && groupAlive(server.pgid)) {
-    try {
-      process.kill(-server.pgid, "SIGKILL");
-    } catch {}
-  }
+process.on("exit", () => {
   try {
     rmSync(workDir, { recursive: true, force: true });
   } catch {}
-}
-process.on("exit", killSync);
+});
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, async () => {
     await cleanup();
@@ -202,24 +106,6 @@ budget.unref();
 // ---------------------------------------------------------------------------------------------
 // Processes and memory
 
-function childrenOf(pid) {
-  try {
-    return execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function descendantsOf(pid, depth = 10) {
-  if (depth === 0) return [];
-  const out = [];
-  for (const child of childrenOf(pid)) out.push(child, ...descendantsOf(child, depth - 1));
-  return out;
-}
-
 const readText = (file) => {
   try {
     return readFileSync(file, "utf8");
@@ -230,8 +116,8 @@ const readText = (file) => {
 
 /** Every process of the server with a role: start.ts (node) and the workerd it runs. */
 function serverProcesses() {
-  const out = [{ pid: server.pgid, role: "start.ts (node)" }];
-  for (const pid of descendantsOf(server.pgid)) {
+  const out = [{ pid: server.pid, role: "start.ts (node)" }];
+  for (const pid of descendantsOf(server.pid)) {
     const comm = readText(`/proc/${pid}/comm`).trim();
     const args = readText(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
     let role = comm;
@@ -246,24 +132,19 @@ function serverProcesses() {
 }
 
 function memKiB(pid: number): { rss: number; hwm: number; anon: number; file: number } {
-  const status = readText(`/proc/${pid}/status`);
-  const kib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, "m").exec(status)?.[1] ?? Number.NaN);
-  return { rss: kib("VmRSS"), hwm: kib("VmHWM"), anon: kib("RssAnon"), file: kib("RssFile") };
-}
-
-function resetHwm(pid) {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, "5");
-    return true;
-  } catch {
-    return false;
-  }
+  const stats = processStats(pid);
+  return {
+    rss: stats?.rssKiB ?? Number.NaN,
+    hwm: stats?.hwmKiB ?? Number.NaN,
+    anon: stats?.anonKiB ?? Number.NaN,
+    file: stats?.fileKiB ?? Number.NaN,
+  };
 }
 
 /** Samples VmRSS of `procs` every SAMPLE_MS until stopped; returns per-process peaks. */
 function startSampler(procs: { pid: number; role: string }[]) {
   const baseline = new Map(procs.map((p) => [p.pid, memKiB(p.pid)]));
-  const hwmReset = new Map(procs.map((p) => [p.pid, resetHwm(p.pid)]));
+  const hwmReset = new Map(procs.map((p) => [p.pid, resetPeakRss(p.pid)]));
   const maxRss = new Map(procs.map((p) => [p.pid, baseline.get(p.pid).rss]));
   const maxAnon = new Map(procs.map((p) => [p.pid, baseline.get(p.pid).anon]));
   let samples = 0;
@@ -495,10 +376,13 @@ async function main() {
   log(`load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")} on ${os.cpus().length} CPUs`);
   const version = treeVersion();
   snapshotTree(tree);
-  const port = await freePort();
-  log(`starting node scripts/start.ts (snapshot of ${version}) on 127.0.0.1:${port}`);
-  const startupSeconds = await startServer(port);
-  log(`alive after ${startupSeconds.toFixed(1)} s`);
+  log(`starting node scripts/start.ts (snapshot of ${version})`);
+  server = await startServer(
+    { tag: "e2e server", dataPath, logPath, tree, env: { RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: "e2e" } },
+    120_000,
+  );
+  const startupSeconds = server.aliveSeconds;
+  log(`alive after ${startupSeconds.toFixed(1)} s on ${server.url}`);
 
   const client = new Client(server.url, { apiToken, keepAlive: opts["keep-alive"] });
   const info = await client.getInfo();

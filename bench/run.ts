@@ -8,11 +8,11 @@
  * latency and ratios, operation counts per 1,000 records with list-price cost, and the issue 6
  * targets, and writes everything as JSON to bench/results/.
  */
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { treeVersion } from "../scripts/lib/server.ts";
 import { loadPrices } from "./lib/cost.ts";
 import { createClient } from "./lib/http-load.ts";
 import { measureTogether, notImplemented } from "./lib/measure.ts";
@@ -98,19 +98,6 @@ function packageVersion(name) {
   }
 }
 
-function gitDescribe() {
-  try {
-    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "migrations", "wrangler.toml"], {
-      cwd: ROOT,
-      encoding: "utf8",
-    }).trim();
-    return dirty ? `${commit} + uncommitted changes in src/` : commit;
-  } catch {
-    return "unknown";
-  }
-}
-
 function machine() {
   return {
     nproc: os.availableParallelism(),
@@ -122,7 +109,7 @@ function machine() {
     miniflare: packageVersion("miniflare"),
     workerd: packageVersion("workerd"),
     wrangler: packageVersion("wrangler"),
-    commit: gitDescribe(),
+    commit: treeVersion(),
   };
 }
 

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { type Bucket, Client, QuotaType } from "reduct-js";
+import type { Server, ServerOptions } from "./lib/server.ts";
 
 // reduct-js logs "Server API version 1.N is too old for this client version ..." on every response
 // while the advertised minor is more than two below its own; show that notice once.
@@ -37,10 +38,23 @@ async function instanceNameOf(url, apiToken) {
 }
 
 /**
- * `startServer`/`freePort` come from smoke.ts; `first` is its running server. Returns true when
+ * `first` is smoke.ts's running server; `restart` stops it and starts it again on the same state
+ * with the changes given (smoke.ts keeps track of every server it started). Returns true when
  * every check passed; prints one line per check.
  */
-export async function runRestartCheck({ startServer, freePort, first, apiToken, dataPath, instanceName, logPath }) {
+export async function runRestartCheck({
+  first,
+  restart,
+  apiToken,
+  instanceName,
+  logPath,
+}: {
+  first: Server;
+  restart: (changes: Partial<ServerOptions>) => Promise<Server>;
+  apiToken: string;
+  instanceName: string;
+  logPath: string;
+}) {
   let ok = true;
   const check = async (name, fn) => {
     try {
@@ -87,28 +101,24 @@ export async function runRestartCheck({ startServer, freePort, first, apiToken, 
   });
   if (!written) return false;
 
-  await first.stop();
-
   const restartedName = `${instanceName}-restarted`;
-  const restartedAt = Date.now();
-  const second = await startServer({
-    label: "restarted server",
-    port: await freePort(),
-    dataPath,
-    logPath,
-    env: { RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: restartedName },
+  let second: Server | undefined;
+  const alive = await check("restarted server answers HEAD /api/v1/alive", async () => {
+    second = await restart({
+      tag: "restarted server",
+      logPath,
+      env: { RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: restartedName },
+    });
   });
+  if (!alive || !second) return false;
   try {
-    const alive = await check("restarted server answers HEAD /api/v1/alive", () => second.waitAlive(60_000));
-    if (!alive) return false;
-
     // Asked before anything else calls /info: the clock must not start with the first /info.
     await check("after restart: /info uptime counts from the start (>= 2 s when asked 3 s after /alive answered)", async () => {
       await sleep(3_000);
       // As reduct-js reports it (reduct-py's test__info asserts uptime >= 1 after sleeping 1 s).
       const { uptime } = await new Client(second.url, { apiToken }).getInfo();
       assert.ok(uptime >= 2n, `uptime ${uptime} s, 3 s after /alive first answered`);
-      const sinceRestart = (Date.now() - restartedAt) / 1000;
+      const sinceRestart = (Date.now() - second.startedAt) / 1000;
       assert.ok(
         Number(uptime) <= Math.ceil(sinceRestart),
         `uptime ${uptime} s, but the server was restarted ${sinceRestart} s ago`,

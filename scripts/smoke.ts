@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run smoke`: the black-box compatibility suite, as CI runs it.
-//  1. starts `npx tsx scripts/start.ts` (`npm start`) on a free 127.0.0.1 port, in its own process
-//     group, with a fresh temporary RS_DATA_PATH, a random RS_API_TOKEN and RS_INSTANCE_NAME=smoke;
+//  1. starts `npm start` with the shared launcher (scripts/lib/server.ts) on a free 127.0.0.1 port,
+//     with a fresh temporary RS_DATA_PATH, a random RS_API_TOKEN and RS_INSTANCE_NAME=smoke;
 //  2. runs test/blackbox/*.test.ts (the official reduct-js client against that server) with
 //     `node --test`, one file at a time (the files share the server and clean it before each test);
 //  3. runs scripts/restart-check.ts: state written before a restart must be readable after it;
@@ -12,16 +12,14 @@
 // The whole run is bounded (RUN_BUDGET_MS); nothing here touches port 8383 or .wrangler/state.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { TSX_FLAGS, tsNodeArgs } from "./lib/node-ts.ts";
-import { freePort } from "./lib/server.ts";
+import { TSX_FLAGS } from "./lib/node-ts.ts";
+import { root, type Server, type ServerOptions, spawnServer, stopAllServers } from "./lib/server.ts";
 import { runRestartCheck } from "./restart-check.ts";
 import { runStartCheck } from "./start-check.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUN_BUDGET_MS = 420_000;
 /** Kept for the restart and start checks after the client tests. */
 const CHECKS_RESERVE_MS = 150_000;
@@ -32,100 +30,24 @@ const workDir = mkdtempSync(path.join(os.tmpdir(), "reduct-edge-smoke-"));
 const dataPath = path.join(workDir, "state");
 const apiToken = randomBytes(16).toString("hex");
 /** Every server this run started, so that all of them are stopped on any exit path. */
-const servers = [];
+const servers: Server[] = [];
 /** Set once the run is ending: no server may be started after that. */
 let finishing = false;
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Is any process of the group `pgid` still alive? */
-function groupAlive(pgid) {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (error) {
-    return error.code === "EPERM";
-  }
+/** Starts `npm start` through the shared launcher, unless the run is ending; remembered for the stop. */
+async function startSmokeServer(options: ServerOptions): Promise<Server> {
+  if (finishing) throw new Error(`not starting ${options.tag}: the run is being aborted`);
+  const server = await spawnServer(options);
+  servers.push(server);
+  console.log(`smoke: started ${options.tag} (pid ${server.pid}) on ${server.url}, state in ${options.dataPath}`);
+  server.aliveSeconds = await server.waitAlive(Math.min(60_000, remaining()));
+  console.log(`smoke: ${options.tag} alive after ${server.aliveSeconds.toFixed(1)} s`);
+  return server;
 }
 
-/**
- * Starts `npx tsx scripts/start.ts` detached (its own process group, so node and workerd can be
- * stopped together) with only our RS_* variables, logging into `logPath`.
- */
-async function startServer({ label, port, dataPath, logPath, env }) {
-  if (finishing) throw new Error(`not starting ${label}: the run is being aborted`);
-  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RS_")));
-  const logFd = openSync(logPath, "a");
-  const child = spawn(process.execPath, tsNodeArgs(path.join(root, "scripts", "start.ts")), {
-    cwd: root,
-    detached: true,
-    stdio: ["ignore", logFd, logFd],
-    env: { ...baseEnv, ...env, RS_HOST: "127.0.0.1", RS_PORT: String(port), RS_DATA_PATH: dataPath },
-  });
-  closeSync(logFd);
-  let exited = false;
-  child.on("exit", () => {
-    exited = true;
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const pgid = child.pid;
-  console.log(`smoke: started ${label} (pid ${pgid}) on ${url}, state in ${dataPath}`);
-
-  let stopping: Promise<void> | undefined;
-  const server = {
-    url,
-    /** Polls HEAD /api/v1/alive until it answers 200. */
-    async waitAlive(timeoutMs) {
-      const started = Date.now();
-      for (;;) {
-        if (exited) throw new Error(`${label} exited before answering HEAD /api/v1/alive`);
-        try {
-          const response = await fetch(`${url}/api/v1/alive`, { method: "HEAD", signal: AbortSignal.timeout(2_000) });
-          if (response.status === 200) {
-            console.log(`smoke: ${label} alive after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-            return;
-          }
-        } catch {
-          // not listening yet
-        }
-        if (Date.now() - started > timeoutMs) {
-          throw new Error(`${label}: HEAD /api/v1/alive did not answer 200 within ${(timeoutMs / 1000).toFixed(0)} s`);
-        }
-        await sleep(250);
-      }
-    },
-    /** SIGTERM to the whole group, SIGKILL after 5 s if anything of it is still alive. */
-    stop() {
-      stopping ??= (async () => {
-        if (!groupAlive(pgid)) return;
-        try {
-          process.kill(-pgid, "SIGTERM");
-        } catch {}
-        const deadline = Date.now() + 5_000;
-        while (groupAlive(pgid) && Date.now() < deadline) await sleep(100);
-        if (groupAlive(pgid)) {
-          console.error(`smoke: ${label} still running 5 s after SIGTERM, sending SIGKILL`);
-          try {
-            process.kill(-pgid, "SIGKILL");
-          } catch {}
-          // Killed processes may linger as zombies until their new parent reaps them: wait a little.
-          const killDeadline = Date.now() + 3_000;
-          while (groupAlive(pgid) && Date.now() < killDeadline) await sleep(50);
-        }
-        console.log(`smoke: stopped ${label}`);
-      })();
-      return stopping;
-    },
-    printLog() {
-      let text = "";
-      try {
-        text = readFileSync(logPath, "utf8");
-      } catch {}
-      console.log(`\n----- ${label} log (${logPath}) -----\n${text}----- end of ${label} log -----\n`);
-    },
-  };
-  servers.push(server);
-  return server;
+function printLog(server: Server) {
+  const { tag, logPath } = server.options;
+  console.log(`\n----- ${tag} log (${logPath}) -----\n${server.log()}----- end of ${tag} log -----\n`);
 }
 
 /** The running `node --test` process, if any (killed when the run is aborted). */
@@ -154,16 +76,12 @@ function runNode(args, { cwd, env, timeoutMs }) {
 const elapsed = () => `${((Date.now() - runStarted) / 1000).toFixed(1)} s`;
 const remaining = () => RUN_BUDGET_MS - (Date.now() - runStarted);
 
-async function stopAll() {
-  await Promise.all(servers.map((server) => server.stop()));
-}
-
 async function finish(code, { showLogs }) {
   if (finishing) return;
   finishing = true;
   testRunner?.kill("SIGKILL");
-  await stopAll();
-  if (showLogs) for (const server of servers) server.printLog();
+  await stopAllServers();
+  if (showLogs) for (const server of servers) printLog(server);
   rmSync(workDir, { recursive: true, force: true });
   console.log(`smoke: ${code === 0 ? "passed" : "FAILED"} in ${elapsed()}`);
   process.exit(code);
@@ -189,14 +107,12 @@ async function main() {
   if (testFiles.length === 0) throw new Error("no test/blackbox/*.test.ts files found");
 
   const instanceName = "smoke";
-  const server = await startServer({
-    label: "server",
-    port: await freePort(),
+  const server = await startSmokeServer({
+    tag: "server",
     dataPath,
     logPath: path.join(workDir, "server.log"),
     env: { RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: instanceName },
   });
-  await server.waitAlive(Math.min(60_000, remaining()));
 
   console.log(`smoke: running ${testFiles.length} test files against ${server.url}`);
   const testCode = await runNode(
@@ -211,11 +127,12 @@ async function main() {
   console.log(`smoke: black-box tests exited with ${testCode} (${elapsed()})`);
 
   const restartOk = await runRestartCheck({
-    startServer,
-    freePort,
     first: server,
+    restart: async (changes) => {
+      await server.stop();
+      return startSmokeServer({ ...server.options, ...changes });
+    },
     apiToken,
-    dataPath,
     instanceName,
     logPath: path.join(workDir, "server-restarted.log"),
   });

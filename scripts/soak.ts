@@ -42,7 +42,18 @@ import { collectGarbage, heapUsage } from "./lib/inspector.ts";
 import { tsNodeArgs } from "./lib/node-ts.ts";
 import { payloadOf, Rng, randomSeed, sha256Hex, sizeOf } from "./lib/prng.ts";
 import { entryPath, listEntryV1, queryIdOf } from "./lib/reduct.ts";
-import { freePort, processStats, SERVER_KINDS, sleep, snapshotTree, startServer, treeVersion } from "./lib/server.ts";
+import {
+  freePort,
+  processStats,
+  SERVER_KINDS,
+  type Server,
+  type ServerKind,
+  sleep,
+  snapshotTree,
+  startServer,
+  treeVersion,
+  unhandledErrorLines,
+} from "./lib/server.ts";
 import { memoryFigures, memoryVerdict, rssLine } from "./lib/soak-memory.ts";
 import { percentile } from "./lib/stats.ts";
 
@@ -131,7 +142,7 @@ const log = (...args) => console.log(`soak [${elapsed()}]`, ...args);
 const workDir = mkdtempSync(path.join(os.tmpdir(), "reduct-edge-soak-"));
 const apiToken = randomBytes(16).toString("hex");
 const tree = options["live-tree"] ? undefined : snapshotTree(path.join(workDir, "tree"));
-let server: ReturnType<typeof startServer> | undefined;
+let server: Server | undefined;
 let finishing = false;
 
 async function finish(code) {
@@ -352,7 +363,7 @@ const gcs = [];
  * Worker (and, through it, the bucket's object, D1 and R2) busy meanwhile.
  */
 async function fullGc(client, what, startedAt) {
-  const pid = server.workerdPids().runtime;
+  const pid = server.workerdPid();
   const before = { ...processStats(pid), heap: await heapUsage(inspectorPort) };
   let kicking = true;
   const kicks = (async () => {
@@ -387,13 +398,13 @@ function sampler(startedAt, client) {
       const wait = next - Date.now();
       if (wait > 0) await sleep(Math.min(wait, 500));
       if (stopped || Date.now() < next) continue;
-      const pids = server.workerdPids();
-      const stats = pids.runtime ? processStats(pids.runtime) : undefined;
+      const runtime = server.workerdPid();
+      const stats = runtime ? processStats(runtime) : undefined;
       const heap = inspectorPort ? await heapUsage(inspectorPort).catch(() => undefined) : undefined;
       if (stats) {
         samples.push({
           atS: Math.round((Date.now() - startedAt) / 1000),
-          pid: pids.runtime,
+          pid: runtime,
           ...stats,
           heap,
           load1: os.loadavg()[0],
@@ -514,23 +525,23 @@ async function main() {
   console.log(
     `soak: server code ${treeVersion()}${tree ? ", run from a snapshot copy" : ", run from the live tree"}, --server ${SERVER}`,
   );
-  const port = await freePort();
   inspectorPort = INSPECT ? await freePort() : undefined;
-  server = startServer({
-    tag: "soak server",
-    port,
-    dataPath: path.join(workDir, "state"),
-    logPath: path.join(workDir, "server.log"),
-    env: {
-      RS_API_TOKEN: apiToken,
-      RS_INSTANCE_NAME: "soak",
-      ...(inspectorPort ? { RS_INSPECTOR_PORT: String(inspectorPort) } : {}),
+  server = await startServer(
+    {
+      tag: "soak server",
+      dataPath: path.join(workDir, "state"),
+      logPath: path.join(workDir, "server.log"),
+      env: {
+        RS_API_TOKEN: apiToken,
+        RS_INSTANCE_NAME: "soak",
+        ...(inspectorPort ? { RS_INSPECTOR_PORT: String(inspectorPort) } : {}),
+      },
+      tree,
+      kind: SERVER as ServerKind,
     },
-    tree,
-    kind: SERVER,
-  });
-  const aliveAfter = await server.waitAlive(90_000);
-  log(`server alive after ${aliveAfter.toFixed(1)} s on ${server.url} (workerd ${JSON.stringify(server.workerdPids())})`);
+    90_000,
+  );
+  log(`server alive after ${server.aliveSeconds.toFixed(1)} s on ${server.url} (workerd ${server.workerdPid()})`);
   const client = createHttpClient(server.url, { token: apiToken, connections: CONNECTIONS, timeoutMs: REQUEST_TIMEOUT_MS });
   const created = await client.request("POST", `/api/v1/b/${BUCKET}`, { body: "" });
   if (created.status !== 200) throw new Error(`creating ${BUCKET} answered ${created.status} ${errorOf(created)}`);
@@ -654,8 +665,7 @@ async function main() {
   }
   for (const text of mismatches.slice(0, 20)) console.log(`soak: MISMATCH ${text}`);
 
-  const serverLog = readFileSync(path.join(workDir, "server.log"), "utf8");
-  const uncaught = serverLog.split("\n").filter((line) => /uncaught|unhandled/i.test(line));
+  const uncaught = unhandledErrorLines(server.log());
   if (uncaught.length)
     console.log(`soak: ${uncaught.length} uncaught/unhandled lines in the server log, e.g. ${uncaught[0].slice(0, 200)}`);
 

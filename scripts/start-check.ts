@@ -16,72 +16,18 @@
 //  - workerd dies with the launcher (SIGKILL of the launcher, or of the process that started it);
 //    SIGINT/SIGTERM exit 0, during the start too, leaving no process behind.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { tsNodeArgs } from "./lib/node-ts.ts";
-import { commOf, descendantsOf, freePort, groupAlive, root, sleep } from "./lib/server.ts";
+import { commOf, descendantsOf, freePort, groupAlive, type Server, sleep, spawnServer } from "./lib/server.ts";
 
-/** Starts `npx tsx scripts/start.ts` in its own process group with exactly `env` as RS_* variables. */
+/** Starts `npm start` with exactly `env` as its RS_* variables (the test sets RS_HOST and RS_PORT). */
 function startServer({ env, dataPath, logPath, underShell = false }) {
-  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RS_")));
-  const logFd = openSync(logPath, "a");
-  const command = [process.execPath, ...tsNodeArgs(path.join(root, "scripts", "start.ts"))];
-  // underShell: started by a shell that stays its parent (`; exit $?` keeps sh from exec'ing), as npm does.
-  const [file, ...args] = underShell
-    ? ["/bin/sh", "-c", `${command.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ")}; exit $?`]
-    : command;
-  const child = spawn(file, args, {
-    cwd: root,
-    detached: true,
-    stdio: ["ignore", logFd, logFd],
-    env: { ...baseEnv, ...env, RS_DATA_PATH: dataPath },
-  });
-  closeSync(logFd);
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => resolve({ code, signal })),
-  );
-  return {
-    pid: child.pid,
-    exit,
-    log: () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : ""),
-    async stop() {
-      if (!groupAlive(child.pid)) return;
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {}
-      const deadline = Date.now() + 5_000;
-      while (groupAlive(child.pid) && Date.now() < deadline) await sleep(100);
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {}
-      while (groupAlive(child.pid) && Date.now() < deadline + 3_000) await sleep(50);
-    },
-  };
-}
-
-async function waitAlive(url, server, timeoutMs) {
-  const started = Date.now();
-  let exited = false;
-  server.exit.then(() => {
-    exited = true;
-  });
-  for (;;) {
-    if (exited) throw new Error(`the server exited before answering /alive; its output:\n${server.log()}`);
-    try {
-      // A generous timeout: an aborted request makes workerd log a broken pipe, which this check
-      // would rightly count as output.
-      const response = await fetch(`${url}/api/v1/alive`, { signal: AbortSignal.timeout(30_000) });
-      if (response.status === 200) return;
-    } catch {}
-    if (Date.now() - started > timeoutMs) throw new Error(`no /alive within ${timeoutMs / 1000} s`);
-    await sleep(200);
-  }
+  return spawnServer({ tag: "npm start", env, dataPath, logPath, underShell });
 }
 
 /** Every process's command line that contains `needle`, as "pid: command line". */
@@ -176,7 +122,7 @@ const lines = (text) => text.split("\n").filter((line) => line.trim() !== "");
 /** Runs every check; returns true when all passed, printing one line per check. */
 export async function runStartCheck({ workDir }) {
   let ok = true;
-  const servers = [];
+  const servers: Server[] = [];
   const check = async (name, fn) => {
     try {
       await fn();
@@ -200,13 +146,13 @@ export async function runStartCheck({ workDir }) {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
       const { dataPath, logPath } = fresh();
-      const server = startServer({
+      const server = await startServer({
         env: { RS_API_TOKEN: token, RS_HOST: "127.0.0.1", RS_PORT: String(port) },
         dataPath,
         logPath,
       });
       servers.push(server);
-      await waitAlive(url, server, 60_000);
+      await server.waitAlive(60_000);
 
       assert.deepEqual(commandLinesContaining(token), [], "the token is on a command line");
       const children = descendantsOf(server.pid, 10);
@@ -237,13 +183,13 @@ export async function runStartCheck({ workDir }) {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
       const { dataPath, logPath } = fresh();
-      const server = startServer({
+      const server = await startServer({
         env: { RS_LOG_LEVEL: "DEBUG", RS_HOST: "127.0.0.1", RS_PORT: String(port) },
         dataPath,
         logPath,
       });
       servers.push(server);
-      await waitAlive(url, server, 60_000);
+      await server.waitAlive(60_000);
       const secret = `s3cret-${randomBytes(6).toString("hex")}`;
       const response = await fetch(`${url}/api/v1/b/no-such-bucket/entry?ts=1&q=${secret}`, {
         headers: { Authorization: `Bearer ${secret}`, "x-request-id": "start-check-1" },
@@ -284,13 +230,13 @@ export async function runStartCheck({ workDir }) {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
       const { dataPath, logPath } = fresh();
-      const server = startServer({
+      const server = await startServer({
         env: { RS_IO_OPERATION_TIMEOUT: "2", RS_HOST: "127.0.0.1", RS_PORT: String(port) },
         dataPath,
         logPath,
       });
       servers.push(server);
-      await waitAlive(url, server, 60_000);
+      await server.waitAlive(60_000);
       assert.equal((await fetch(`${url}/api/v1/b/stall`, { method: "POST" })).status, 200);
       const bucketBefore = await (await fetch(`${url}/api/v1/b/stall`)).json();
       const stalls = {
@@ -324,7 +270,7 @@ export async function runStartCheck({ workDir }) {
       await check(`${variable}=${value}: exits non-zero naming the variable, writing nothing`, async () => {
         const { dataPath, logPath } = fresh();
         const port = variable === "RS_PORT" ? value : String(await freePort());
-        const server = startServer({ env: { [variable]: value, RS_HOST: "127.0.0.1", RS_PORT: port }, dataPath, logPath });
+        const server = await startServer({ env: { [variable]: value, RS_HOST: "127.0.0.1", RS_PORT: port }, dataPath, logPath });
         servers.push(server);
         const result = await Promise.race([server.exit, sleep(30_000).then(() => "still running")]);
         assert.notEqual(result, "still running", `the server started despite ${variable}=${value}:\n${server.log()}`);
@@ -417,7 +363,7 @@ export async function runStartCheck({ workDir }) {
       await check(`${name}: refused with one line, exit 1`, async () => {
         const { env, dataPath: givenDataPath, expected, done } = await setup();
         const { dataPath, logPath } = fresh();
-        const server = startServer({
+        const server = await startServer({
           env: { RS_HOST: "127.0.0.1", RS_PORT: String(await freePort()), ...env },
           dataPath: givenDataPath ?? dataPath,
           logPath,
@@ -442,7 +388,7 @@ export async function runStartCheck({ workDir }) {
       const url = `http://127.0.0.1:${port}`;
       const { dataPath, logPath } = fresh();
       const token = `init-${randomBytes(6).toString("hex")}`;
-      const server = startServer({
+      const server = await startServer({
         env: {
           RS_INIT_API_TOKEN: token,
           RS_HOST: "127.0.0.1",
@@ -455,7 +401,7 @@ export async function runStartCheck({ workDir }) {
         logPath,
       });
       servers.push(server);
-      await waitAlive(url, server, 60_000);
+      await server.waitAlive(60_000);
       await waitUntil(() => server.log().includes("serving"), 5_000);
       assert.equal((await fetch(`${url}/api/v1/info`)).status, 401);
       assert.equal((await fetch(`${url}/api/v1/b/anyone`, { method: "POST" })).status, 401);
@@ -483,12 +429,12 @@ export async function runStartCheck({ workDir }) {
       const url = `http://127.0.0.1:${port}`;
       const { dataPath, logPath } = fresh();
       const env = { RS_HOST: "127.0.0.1", RS_PORT: String(port) };
-      const first = startServer({ env, dataPath, logPath });
+      const first = await startServer({ env, dataPath, logPath });
       servers.push(first);
-      await waitAlive(url, first, 60_000);
+      await first.waitAlive(60_000);
 
       const secondLog = `${logPath}.second`;
-      const second = startServer({ env: { ...env, RS_PORT: String(await freePort()) }, dataPath, logPath: secondLog });
+      const second = await startServer({ env: { ...env, RS_PORT: String(await freePort()) }, dataPath, logPath: secondLog });
       servers.push(second);
       const result = await Promise.race([second.exit, sleep(30_000).then(() => "still running")]);
       assert.deepEqual(result, { code: 1, signal: null }, `second start: ${JSON.stringify(result)}\n${second.log()}`);
@@ -502,9 +448,9 @@ export async function runStartCheck({ workDir }) {
       assert.ok(await waitUntil(() => !alive(workerd[0]), 5_000), "workerd outlived its launcher");
 
       const restartLog = `${logPath}.restart`;
-      const restart = startServer({ env, dataPath, logPath: restartLog });
+      const restart = await startServer({ env, dataPath, logPath: restartLog });
       servers.push(restart);
-      await waitAlive(url, restart, 60_000);
+      await restart.waitAlive(60_000);
       await waitUntil(() => restart.log().includes("serving"), 5_000);
       assert.equal(lines(restart.log()).length, 1, restart.log());
       process.kill(-restart.pid, "SIGINT");
@@ -514,11 +460,15 @@ export async function runStartCheck({ workDir }) {
 
     await check("the process that started the launcher dies: the launcher and workerd stop", async () => {
       const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
       const { dataPath, logPath } = fresh();
-      const server = startServer({ env: { RS_HOST: "127.0.0.1", RS_PORT: String(port) }, dataPath, logPath, underShell: true });
+      const server = await startServer({
+        env: { RS_HOST: "127.0.0.1", RS_PORT: String(port) },
+        dataPath,
+        logPath,
+        underShell: true,
+      });
       servers.push(server);
-      await waitAlive(url, server, 60_000);
+      await server.waitAlive(60_000);
       const launcher = descendantsOf(server.pid, 1)[0];
       assert.ok(launcher, "no launcher under the shell");
       const workerd = descendantsOf(server.pid, 10).filter((pid) => commOf(pid) === "workerd");
@@ -528,7 +478,7 @@ export async function runStartCheck({ workDir }) {
 
     await check("SIGTERM during the start: exit 0, no wrangler or workerd left", async () => {
       const { dataPath, logPath } = fresh();
-      const server = startServer({ env: { RS_HOST: "127.0.0.1", RS_PORT: String(await freePort()) }, dataPath, logPath });
+      const server = await startServer({ env: { RS_HOST: "127.0.0.1", RS_PORT: String(await freePort()) }, dataPath, logPath });
       servers.push(server);
       assert.ok(await waitUntil(() => descendantsOf(server.pid, 10).length > 0, 20_000), "nothing spawned");
       await sleep(500);

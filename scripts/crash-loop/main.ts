@@ -33,13 +33,13 @@
 // Everything is bounded (cycle count, per-request timeouts, listing bounds, a run budget) and talks
 // to 127.0.0.1 only. Prints a summary and exits 1 on any violation.
 import { randomBytes } from "node:crypto";
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createHttpClient, errorOf, type HttpClient } from "../lib/http-client.ts";
 import { Rng } from "../lib/prng.ts";
 import { entryPath } from "../lib/reduct.ts";
-import { freePort, sleep, snapshotTree, startServer, treeVersion } from "../lib/server.ts";
+import { type Server, sleep, snapshotTree, startServer, treeVersion, unhandledErrorLines } from "../lib/server.ts";
 import { createRunContext, elapsed, log, type RunContext, violation } from "./context.ts";
 import { Journal } from "./journal.ts";
 import {
@@ -60,13 +60,13 @@ import {
 import { getBucket, inspectDead, verify } from "./verify.ts";
 import { journalRecord, makeRecord, nextTs, stableRecords, Workload } from "./workload.ts";
 
-type Server = ReturnType<typeof startServer>;
-
 /** One run: its context, its files, and the server running now. */
 interface Run {
   readonly ctx: RunContext;
   readonly workDir: string;
   readonly dataPath: string;
+  /** Every start's output, one after the other. */
+  readonly logPath: string;
   readonly scratch: string;
   /** The snapshot copy the servers run from, or undefined for the live tree. */
   readonly tree: string | undefined;
@@ -87,6 +87,7 @@ function createRun(settings: Settings): Run {
     ctx: createRunContext(settings),
     workDir,
     dataPath: path.join(workDir, "state"),
+    logPath: path.join(workDir, "server.log"),
     scratch,
     tree: settings.liveTree ? undefined : snapshotTree(path.join(workDir, "tree")),
     journal: new Journal(path.join(workDir, "journal.log")),
@@ -122,34 +123,34 @@ async function endServer(ctx: RunContext, server: Server, mode: KillMode): Promi
   return server.kill();
 }
 
+/** Starts the server, or (after a kill) starts it again on the same state directory and log. */
 async function launch(run: Run): Promise<HttpClient> {
   const { ctx } = run;
   run.serverCount++;
-  const port = await freePort();
-  const server = startServer({
-    tag: `server #${run.serverCount}`,
-    port,
-    dataPath: run.dataPath,
-    logPath: path.join(run.workDir, "server.log"),
-    env: { RS_API_TOKEN: run.apiToken, RS_INSTANCE_NAME: "crash-loop" },
-    tree: run.tree,
-  });
-  appendFileSync(path.join(run.workDir, "server.log"), `\n===== crash-loop: server #${run.serverCount} on port ${port} =====\n`);
+  const tag = `server #${run.serverCount}`;
+  appendFileSync(run.logPath, `\n===== crash-loop: ${tag} =====\n`);
+  const server = run.server
+    ? await run.server.restart({ tag }, ALIVE_ABORT_MS)
+    : await startServer(
+        {
+          tag,
+          dataPath: run.dataPath,
+          logPath: run.logPath,
+          env: { RS_API_TOKEN: run.apiToken, RS_INSTANCE_NAME: "crash-loop" },
+          tree: run.tree,
+        },
+        ALIVE_ABORT_MS,
+      );
   run.server = server;
-  const seconds = await server.waitAlive(ALIVE_ABORT_MS);
+  const seconds = server.aliveSeconds;
   run.aliveTimes.push(seconds);
   if (seconds * 1000 > ALIVE_LIMIT_MS)
-    violation(ctx, "alive", `server #${run.serverCount} answered /alive after ${seconds.toFixed(1)} s (> 30 s)`);
+    violation(ctx, "alive", `${tag} on port ${server.port} answered /alive after ${seconds.toFixed(1)} s (> 30 s)`);
   return createHttpClient(server.url, { token: run.apiToken, connections: 24, timeoutMs: REQUEST_TIMEOUT_MS });
 }
 
 function scanLog(run: Run): string[] {
-  let text = "";
-  try {
-    text = readFileSync(path.join(run.workDir, "server.log"), "utf8");
-  } catch {}
-  const lines = text.split("\n").filter((line) => /uncaught|unhandled/i.test(line));
-  return lines;
+  return unhandledErrorLines(existsSync(run.logPath) ? readFileSync(run.logPath, "utf8") : "");
 }
 
 async function finish(run: Run, code: number): Promise<void> {
