@@ -40,14 +40,21 @@ function portIsFree(port: number): Promise<boolean> {
 }
 
 /**
- * A TCP port that is free on 127.0.0.1 right now: from `range` ("from-to") when given, else one
- * the kernel picks (its ephemeral range); never 8383.
+ * A TCP port that is free on 127.0.0.1 right now: from `range` ("from-to"; default HARNESS_PORTS,
+ * for a machine whose ports are shared out) when given, else one the kernel picks (its ephemeral
+ * range); never 8383.
  */
-export async function freePort(range?: string): Promise<number> {
+export async function freePort(range = process.env.HARNESS_PORTS): Promise<number> {
   if (range) {
-    const [from, to] = range.split("-").map(Number);
-    if (!(from && from > 0 && (to ?? from) >= from)) throw new Error(`a port range is from-to, got '${range}'`);
-    for (let port = from; port <= (to ?? from); port++) if (port !== DEVELOPER_PORT && (await portIsFree(port))) return port;
+    const [from, to = from] = range.split("-").map(Number);
+    if (!(from && to && from > 0 && to >= from && to < 65536)) throw new Error(`a port range is from-to, got '${range}'`);
+    // From a random place in the range: a port just given up is not handed out again at once.
+    const count = to - from + 1;
+    const offset = Math.floor(Math.random() * count);
+    for (let i = 0; i < count; i++) {
+      const port = from + ((offset + i) % count);
+      if (port !== DEVELOPER_PORT && (await portIsFree(port))) return port;
+    }
     throw new Error(`no free port in ${range}`);
   }
   for (let attempt = 0; attempt < 100; attempt++) {
