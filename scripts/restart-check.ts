@@ -6,19 +6,10 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { type Bucket, Client, QuotaType } from "reduct-js";
+import { showVersionNoticeOnce } from "./lib/reduct-js-quiet.ts";
 import type { Server, ServerOptions } from "./lib/server.ts";
 
-// reduct-js logs "Server API version 1.N is too old for this client version ..." on every response
-// while the advertised minor is more than two below its own; show that notice once.
-const consoleError = console.error;
-let versionNoticeShown = false;
-console.error = (...args) => {
-  if (typeof args[0] === "string" && /^Server API version \S+ is too old for this client version/.test(args[0])) {
-    if (versionNoticeShown) return;
-    versionNoticeShown = true;
-  }
-  consoleError(...args);
-};
+showVersionNoticeOnce();
 
 const BUCKET = "restart-check";
 const ENTRY = "site-1/sensor-7";

@@ -11,20 +11,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Client, QuotaType } from "reduct-js";
+import { showVersionNoticeOnce } from "../../scripts/lib/reduct-js-quiet.ts";
 
-/**
- * reduct-js logs "Server API version 1.N is too old for this client version ..." on every response
- * while the advertised minor is more than two below its own; show that notice once, not per request.
- */
-const consoleError = console.error;
-let versionNoticeShown = false;
-console.error = (...args) => {
-  if (typeof args[0] === "string" && /^Server API version \S+ is too old for this client version/.test(args[0])) {
-    if (versionNoticeShown) return;
-    versionNoticeShown = true;
-  }
-  consoleError(...args);
-};
+showVersionNoticeOnce();
 
 export const STORAGE_URL = process.env.STORAGE_URL || "http://127.0.0.1:8383";
 export const API_TOKEN = process.env.RS_API_TOKEN || "";
