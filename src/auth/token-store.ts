@@ -35,7 +35,7 @@ import {
 import { conflict, notFound, unauthorized, unprocessable } from "../errors";
 import { clientIp, ipAllowed } from "./ip";
 import type { Permissions, TokenView } from "./policy";
-import { generateTokenValue, hashToken, TOKEN_VALUE_PATTERN, tokenLookup, verifyTokenHash } from "./secrets";
+import { generateTokenValue, hashToken, tokenLookup, verifyTokenHash } from "./secrets";
 import { rfc3339Ms, rfc3339Now } from "./time";
 import { assertTokenName, type TokenCreateRequest, validateTokenCreateRequest } from "./token-request";
 
@@ -107,10 +107,12 @@ async function requireTokenRow(db: D1Database, name: string): Promise<TokenRow> 
 
 /**
  * Finds the stored token with this value and checks it (order: expiry, then IP allowlist).
- * Returns undefined when no stored token has the value.
+ * Returns undefined when no stored token has the value. Any value is looked up, not only the
+ * `<name>-<32 hex>` shape we generate: a provisioned token's value is the operator's choice, and
+ * stays its value after the token is un-provisioned. The row is found by a digest of the value
+ * and the secret checked against the salted hash in constant time (secrets.ts).
  */
 export async function findStoredToken(db: D1Database, value: string, request: AuthRequest): Promise<TokenView | undefined> {
-  if (!TOKEN_VALUE_PATTERN.test(value)) return undefined;
   const row = await selectTokenByLookup(db, await tokenLookup(value));
   if (!row || !(await verifyTokenHash(value, row.hash))) return undefined;
   return checkedTokenView(db, row, request);
