@@ -52,7 +52,7 @@ export function provisionedTokens(env: Record<string, unknown>): ParsedTokenGrou
     };
     try {
       assertTokenName(name);
-      if (name === INIT_TOKEN_NAME) throw unprocessable(`the name '${INIT_TOKEN_NAME}' belongs to RS_API_TOKEN`);
+      if (name === INIT_TOKEN_NAME) throw unprocessable(`the name '${INIT_TOKEN_NAME}' is the init token's`);
       const sameName = groupOf.get(name);
       if (sameName !== undefined) throw unprocessable(`${sameName} names it too`);
       groupOf.set(name, key);
