@@ -12,6 +12,9 @@
  * value was first seen, and is reset when RS_API_TOKEN changes (the hash no longer verifies),
  * which is what rotating the secret means.
  *
+ * Tokens from RS_TOKEN_<ID>_* are rows like generated ones (a lookup and a hash of the operator's
+ * value) with `is_provisioned = 1`, so rotate and delete refuse them; provisioned-tokens.ts writes them.
+ *
  * `last_access` (TTL = seconds of inactivity): written on successful authentication with a
  * stored token, at most once per `lastAccessInterval` per token to keep D1 writes low — once a
  * minute, or every tenth of the TTL when that is shorter. A TTL token can therefore be seen as idle
