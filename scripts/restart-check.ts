@@ -1,7 +1,8 @@
 // Black-box acceptance check run by scripts/smoke.ts after the test files: what a user stored
 // survives a restart of `npm start` on the same RS_DATA_PATH (records in R2 and the bucket object,
 // bucket registry and tokens in D1), and RS_INSTANCE_NAME reaches /info on each start; /info's
-// uptime counts from when the restarted server started, not from its first /info.
+// uptime counts from when the restarted server started, not from its first /info; a token the
+// restart provisions from RS_TOKEN_<ID>_* works with its value and is protected.
 // It talks to the servers only through HTTP, with the official reduct-js client where it can.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -93,12 +94,21 @@ export async function runRestartCheck({
   if (!written) return false;
 
   const restartedName = `${instanceName}-restarted`;
+  // The restart also provisions a token; its value is the operator's, not a generated one.
+  const provisionedName = "restart-provisioned";
+  const provisionedValue = `provisioned secret ${randomBytes(8).toString("hex")}`;
   let second: Server | undefined;
   const alive = await check("restarted server answers HEAD /api/v1/alive", async () => {
     second = await restart({
       tag: "restarted server",
       logPath,
-      env: { RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: restartedName },
+      env: {
+        RS_API_TOKEN: apiToken,
+        RS_INSTANCE_NAME: restartedName,
+        RS_TOKEN_RC_NAME: provisionedName,
+        RS_TOKEN_RC_VALUE: provisionedValue,
+        RS_TOKEN_RC_READ: BUCKET,
+      },
     });
   });
   if (!alive || !second) return false;
@@ -172,6 +182,31 @@ export async function runRestartCheck({
       assert.equal(await record.readAsString(), "the latest record");
       const token = await client.getToken("restart-reader");
       assert.deepEqual(token.permissions, { fullAccess: false, read: [BUCKET], write: [] });
+    });
+    await check("after restart: a token from RS_TOKEN_<ID>_* works with its value and cannot be removed", async () => {
+      const provisioned = new Client(second.url, { apiToken: provisionedValue });
+      const me = await provisioned.me();
+      assert.equal(me.name, provisionedName);
+      assert.equal(me.isProvisioned, true);
+      assert.deepEqual(me.permissions, { fullAccess: false, read: [BUCKET], write: [] });
+      const record = await (await provisioned.getBucket(BUCKET)).beginRead(ENTRY, TS + 1n);
+      assert.equal(await record.readAsString(), "the latest record");
+      const listed = (await client.getTokenList()).find((token) => token.name === provisionedName);
+      assert.equal(listed?.isProvisioned, true);
+      await assert.rejects(client.deleteToken(provisionedName), (error: { status?: number; message?: string }) => {
+        assert.equal(error?.status, 409);
+        assert.equal(error?.message, `Can't remove provisioned token '${provisionedName}'`);
+        return true;
+      });
+      await assert.rejects(client.rotateToken(provisionedName), (error: { status?: number; message?: string }) => {
+        assert.equal(error?.status, 409);
+        assert.equal(error?.message, `Can't rotate provisioned token '${provisionedName}'`);
+        return true;
+      });
+      await assert.rejects(new Client(second.url, { apiToken: `${provisionedValue}x` }).me(), (error: { status?: number }) => {
+        assert.equal(error?.status, 401);
+        return true;
+      });
     });
     await check("after restart: the bucket can still be written to and removed", async () => {
       const bucket = await client.getBucket(BUCKET);

@@ -394,7 +394,7 @@ export async function runStartCheck({ workDir }) {
           RS_HOST: "127.0.0.1",
           RS_PORT: String(port),
           RS_TYPO_TOKEN: "x",
-          RS_TOKEN_A_NAME: "t",
+          RS_REPLICATION_A_NAME: "r",
           RS_BUCKET_A_NAME: "provisioned-b",
         },
         dataPath,
@@ -417,7 +417,7 @@ export async function runStartCheck({ workDir }) {
       assert.equal(provisioned.status, 200);
       assert.equal(((await provisioned.json()) as { info: { is_provisioned: boolean } }).info.is_provisioned, true);
       assert.deepEqual(lines(server.log()), [
-        "reduct-edge: warning: RS_TOKEN_A_NAME: provisioning is not supported yet, ignored",
+        "reduct-edge: warning: RS_REPLICATION_A_NAME: provisioning is not supported yet, ignored",
         "reduct-edge: warning: RS_TYPO_TOKEN is not a known variable, ignored",
         `reduct-edge: serving ${url} (state: ${dataPath}, auth: token (RS_INIT_API_TOKEN), log level: INFO)`,
       ]);

@@ -36,7 +36,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** Variables of this script only; the Worker never sees them. */
 const START_ONLY = new Set(["RS_HOST", "RS_PORT", "RS_DATA_PATH", "RS_INSPECTOR_PORT", "RS_WORKER_SCRIPT"]);
 /** ReductStore's provisioning variables, which reduct-edge does not implement. */
-const PROVISIONING = /^RS_(BUCKET|TOKEN|LIFECYCLE|REPLICATION)_/;
+const PROVISIONING = /^RS_REPLICATION_/;
 
 let server: Awaited<ReturnType<typeof launchWorker>> | undefined;
 let stopping = false;
@@ -103,9 +103,8 @@ const givenHost = process.env.RS_HOST || "127.0.0.1";
 const host = /^\[[0-9A-Fa-f:.]+\]$/.test(givenHost) ? givenHost.slice(1, -1) : givenHost;
 if (!/^[A-Za-z0-9.:-]+$/.test(host)) fail(`Invalid value of RS_HOST: expected an IP address or host name, got '${givenHost}'`);
 
-/** The Worker reads RS_BUCKET_<ID>_* and RS_LIFECYCLE_<ID>_* itself (provisioning); the names are open-ended. */
-const reachesWorker = (name: string) =>
-  WORKER_VARIABLES.includes(name) || name.startsWith("RS_LIFECYCLE_") || name.startsWith("RS_BUCKET_");
+/** The Worker reads RS_BUCKET_<ID>_*, RS_TOKEN_<ID>_* and RS_LIFECYCLE_<ID>_* itself (provisioning); the names are open-ended. */
+const reachesWorker = (name: string) => WORKER_VARIABLES.includes(name) || /^RS_(LIFECYCLE|BUCKET|TOKEN)_/.test(name);
 
 for (const name of Object.keys(process.env)
   .filter((key) => key.startsWith("RS_"))

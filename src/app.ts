@@ -19,6 +19,7 @@ import { queryRoutes } from "./api/queries";
 import { replicationRoutes } from "./api/replications";
 import { errorResponse, toHttpError, withDefaultHeaders } from "./api/respond";
 import { serverRoutes } from "./api/server";
+import { provisionTokensOnce } from "./api/token-provisioning";
 import { tokenRoutes } from "./api/tokens";
 import { authenticate } from "./auth/authenticate";
 import { clientIp } from "./auth/ip";
@@ -123,15 +124,20 @@ function waitUntil(c: Context<AppEnv>, work: Promise<void>): void {
   }
 }
 
-/** Provisioned buckets exist, with the environment's settings, before an isolate's first API answer. */
-const provisionBuckets: MiddlewareHandler<AppEnv> = async (c, next) => {
+/**
+ * Provisioned buckets and tokens exist, as the environment says, before an isolate's first API
+ * answer: before authentication, so a provisioned token works from the first request.
+ */
+const provisionFromEnv: MiddlewareHandler<AppEnv> = async (c, next) => {
   const config = c.get("config");
-  if (config && !ANONYMOUS_PATHS.has(c.req.path) && routeMatched(c)) await provisionBucketsOnce(c.env, config);
+  if (config && !ANONYMOUS_PATHS.has(c.req.path) && routeMatched(c)) {
+    await Promise.all([provisionBucketsOnce(c.env, config), provisionTokensOnce(c.env, config)]);
+  }
   await next();
 };
 
 /** The app-wide middleware; any other matched handler is a route (unknown ones count as routes). */
-const MIDDLEWARE: ReadonlySet<unknown> = new Set([defaultHeaders, cors, loadConfig, provisionBuckets, requireCaller, auditCall]);
+const MIDDLEWARE: ReadonlySet<unknown> = new Set([defaultHeaders, cors, loadConfig, provisionFromEnv, requireCaller, auditCall]);
 
 function routeMatched(c: Context<AppEnv>): boolean {
   return matchedRoutes(c).some((route) => !MIDDLEWARE.has(route.handler));
@@ -142,7 +148,7 @@ export function createApp(): Hono<AppEnv> {
   app.use("*", defaultHeaders);
   app.use("*", cors);
   app.use("*", loadConfig);
-  app.use("/api/v1/*", provisionBuckets);
+  app.use("/api/v1/*", provisionFromEnv);
   app.use("/api/v1/*", requireCaller);
   app.use("/api/v1/*", auditCall);
 

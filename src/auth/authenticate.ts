@@ -2,7 +2,8 @@
  * Bearer-token authentication: resolves the caller of a request or throws the
  * exact 401. Secure by default, decided by config.ts:
  *  - RS_API_TOKEN set → auth on: the provisioned `init-token` (checked against the env in constant
- *    time, no D1 read) plus the tokens stored in D1 (read on every request, never cached);
+ *    time, no D1 read) plus the tokens stored in D1 (read on every request, never cached), those
+ *    provisioned from RS_TOKEN_<ID>_* included;
  *  - RS_INIT_API_TOKEN set (and no RS_API_TOKEN) → auth on: `init-token` is a normal stored token,
  *    created with that value the first time the value is presented and no row of that name exists,
  *    then rotated and deleted like any other (a rotated value is never replaced by the env again);

@@ -1,15 +1,16 @@
 /**
- * Token secrets. A value is `<name>-<32 lowercase hex>` (128 random bits). D1 never holds a value:
- * a row keeps
+ * Token secrets. A generated value is `<name>-<32 lowercase hex>` (128 random bits). D1 never holds
+ * a value: a row keeps
  *  - `lookup`: the first 64 bits of SHA-256(value) in hex, an index to find the row in O(1), and
  *  - `hash`: `sha256:<salt hex>:<SHA-256(salt || value) hex>` with a random 128-bit salt.
- * A single salted SHA-256 is enough because the secret itself has 128 bits of entropy (no password
- * to brute-force); comparisons are constant-time over fixed-length digests.
+ * A single salted SHA-256 is enough because a generated secret has 128 bits of entropy (no password
+ * to brute-force); comparisons are constant-time over fixed-length digests. A provisioned value
+ * (RS_TOKEN_<ID>_VALUE) is the operator's choice and only as strong as they make it.
  */
 
 const encoder = new TextEncoder();
 
-/** `<name>-<32 lowercase hex>`; anything else cannot be one of our stored tokens. */
+/** The shape of a generated value, `<name>-<32 lowercase hex>` (provisioned values have any shape). */
 export const TOKEN_VALUE_PATTERN = /-[0-9a-f]{32}$/;
 
 export function toHex(bytes: ArrayBuffer | Uint8Array): string {

@@ -101,17 +101,22 @@ export function assertTokenName(name: string): void {
 /** Bucket names and `*` wildcards; entries starting with `$` (system buckets) are taken as they are. */
 const PERMISSION_ITEM = /^[*a-zA-Z0-9_-]+$/;
 
+/** Every read and write item is a bucket name, a `*` wildcard or a `$` (system) name. */
+export function assertPermissionItems(permissions: Permissions): void {
+  for (const item of [...permissions.read, ...permissions.write]) {
+    if (!item.startsWith("$") && !PERMISSION_ITEM.test(item)) {
+      throw unprocessable(`Permission can contain only bucket names or wildcard '*', got '${item}'`);
+    }
+  }
+}
+
 /**
  * The checks of the reference, in its order: permission items, TTL, expiry. Then ours: every
  * allowlist entry must be an IP address or CIDR (the reference stores anything, and an entry that
  * does not parse then silently matches no client).
  */
 export function validateTokenCreateRequest(request: TokenCreateRequest, nowMs: number): void {
-  for (const item of [...request.permissions.read, ...request.permissions.write]) {
-    if (!item.startsWith("$") && !PERMISSION_ITEM.test(item)) {
-      throw unprocessable(`Permission can contain only bucket names or wildcard '*', got '${item}'`);
-    }
-  }
+  assertPermissionItems(request.permissions);
   if (request.ttl === 0) throw unprocessable("Token TTL must be greater than zero");
   if (request.expiresAt !== null && request.expiresAt.ms < nowMs) {
     throw unprocessable("Token expiration date must not be in the past");

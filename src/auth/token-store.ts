@@ -12,6 +12,9 @@
  * value was first seen, and is reset when RS_API_TOKEN changes (the hash no longer verifies),
  * which is what rotating the secret means.
  *
+ * Tokens from RS_TOKEN_<ID>_* are rows like generated ones (a lookup and a hash of the operator's
+ * value) with `is_provisioned = 1`, so rotate and delete refuse them; provisioned-tokens.ts writes them.
+ *
  * `last_access` (TTL = seconds of inactivity): written on successful authentication with a
  * stored token, at most once per `lastAccessInterval` per token to keep D1 writes low — once a
  * minute, or every tenth of the TTL when that is shorter. A TTL token can therefore be seen as idle
@@ -35,7 +38,7 @@ import {
 import { conflict, notFound, unauthorized, unprocessable } from "../errors";
 import { clientIp, ipAllowed } from "./ip";
 import type { Permissions, TokenView } from "./policy";
-import { generateTokenValue, hashToken, TOKEN_VALUE_PATTERN, tokenLookup, verifyTokenHash } from "./secrets";
+import { generateTokenValue, hashToken, tokenLookup, verifyTokenHash } from "./secrets";
 import { rfc3339Ms, rfc3339Now } from "./time";
 import { assertTokenName, type TokenCreateRequest, validateTokenCreateRequest } from "./token-request";
 
@@ -107,10 +110,12 @@ async function requireTokenRow(db: D1Database, name: string): Promise<TokenRow> 
 
 /**
  * Finds the stored token with this value and checks it (order: expiry, then IP allowlist).
- * Returns undefined when no stored token has the value.
+ * Returns undefined when no stored token has the value. Any value is looked up, not only the
+ * `<name>-<32 hex>` shape we generate: a provisioned token's value is the operator's choice, and
+ * stays its value after the token is un-provisioned. The row is found by a digest of the value
+ * and the secret checked against the salted hash in constant time (secrets.ts).
  */
 export async function findStoredToken(db: D1Database, value: string, request: AuthRequest): Promise<TokenView | undefined> {
-  if (!TOKEN_VALUE_PATTERN.test(value)) return undefined;
   const row = await selectTokenByLookup(db, await tokenLookup(value));
   if (!row || !(await verifyTokenHash(value, row.hash))) return undefined;
   return checkedTokenView(db, row, request);

@@ -77,6 +77,62 @@ export async function deleteProvisionedToken(db: D1Database, name: string): Prom
   await db.prepare("DELETE FROM tokens WHERE name = ?1 AND is_provisioned = 1").bind(name).run();
 }
 
+/** A token from the environment's RS_TOKEN_<ID>_* variables, as its row is to be. */
+export interface ProvisionedTokenRow {
+  name: string;
+  lookup: string;
+  hash: string;
+  createdAt: string;
+  lastAccess: string | null;
+  fullAccess: boolean;
+  readBuckets: readonly string[];
+  writeBuckets: readonly string[];
+  expiresAt: string | null;
+}
+
+/**
+ * Writes a provisioned token over whatever row has its name (one made through the API too), as
+ * ReductStore overrides it; TTL and IP allowlist are not provisioned, so they are cleared.
+ */
+export async function upsertProvisionedToken(db: D1Database, row: ProvisionedTokenRow): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO tokens (name, lookup, hash, created_at, is_provisioned, full_access, read_buckets, write_buckets,
+         expires_at, ttl, last_access, ip_allowlist)
+       VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, NULL, ?9, '[]')
+       ON CONFLICT (name) DO UPDATE SET lookup = excluded.lookup, hash = excluded.hash, created_at = excluded.created_at,
+         is_provisioned = 1, full_access = excluded.full_access, read_buckets = excluded.read_buckets,
+         write_buckets = excluded.write_buckets, expires_at = excluded.expires_at, ttl = NULL,
+         last_access = excluded.last_access, ip_allowlist = '[]'`,
+    )
+    .bind(
+      row.name,
+      row.lookup,
+      row.hash,
+      row.createdAt,
+      row.fullAccess ? 1 : 0,
+      JSON.stringify(row.readBuckets),
+      JSON.stringify(row.writeBuckets),
+      row.expiresAt,
+      row.lastAccess,
+    )
+    .run();
+}
+
+/** Names of the provisioned rows other than `except` (the init token, which follows RS_API_TOKEN). */
+export async function selectProvisionedNames(db: D1Database, except: string): Promise<string[]> {
+  const { results } = await db
+    .prepare("SELECT name FROM tokens WHERE is_provisioned = 1 AND name <> ?1 ORDER BY name")
+    .bind(except)
+    .all<{ name: string }>();
+  return results.map((row) => row.name);
+}
+
+/** Makes a provisioned row an ordinary token, which the API may then rotate and delete. */
+export async function unprovisionToken(db: D1Database, name: string): Promise<void> {
+  await db.prepare("UPDATE tokens SET is_provisioned = 0 WHERE name = ?1 AND is_provisioned = 1").bind(name).run();
+}
+
 export interface NewTokenRow {
   name: string;
   lookup: string;
