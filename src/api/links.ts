@@ -46,11 +46,14 @@ const linkRequest = z.object({
   base_url: z.string().nullish(),
 });
 
+type Selector = { entry: string; ts: number } | { index: number };
+
 /** What a link signs: everything a GET needs, nothing about where it is served from. */
 interface LinkParams {
   bucket: string;
   entries: string[];
-  selector: { entry: string; ts: number } | { index: number };
+  /** null: the link names no record; a GET must then pick one with `e` and `ts`. */
+  selector: Selector | null;
   query: QueryEntry;
   expire_at: number;
 }
@@ -79,15 +82,16 @@ linkRoutes.post("/:file_name", async (c) => {
   if (query.query_type !== "QUERY") throw unprocessable("Only 'Query' type is supported for query links");
   const base = baseUrlOf(c, body.base_url);
 
-  let selector: LinkParams["selector"];
+  let selector: LinkParams["selector"] = null;
   if (body.record_entry != null || body.record_timestamp != null) {
     if (body.record_entry == null || body.record_timestamp == null) {
       throw unprocessable("Both record_entry and record_timestamp must be set to select a record");
     }
     selector = { entry: body.record_entry, ts: body.record_timestamp };
-  } else {
-    selector = { index: body.index ?? 0 };
+  } else if (body.index != null) {
+    selector = { index: body.index };
   }
+  // A link that names no record is still made, as ReductStore does: its GET needs `e` and `ts`.
   const entries = query.entries && query.entries.length > 0 ? query.entries : [body.entry];
   const params: LinkParams = { bucket: body.bucket, entries, selector, query, expire_at: body.expire_at };
   const encoded = toBase64Url(new TextEncoder().encode(JSON.stringify(params)));
@@ -104,8 +108,9 @@ linkRoutes.post("/:file_name", async (c) => {
 linkRoutes.get("/:file_name", async (c) => {
   const fileName = c.req.param("file_name");
   const { params, issuer } = await verifiedLink(c);
+  const selector = selectorOf(c, params.selector);
   requireRead({ token: issuer.token }, params.bucket);
-  const found = await findLinkedRecord(c, params);
+  const found = await findLinkedRecord(c, params, selector);
   return sendLinkedRecord(c, params.bucket, found, fileName);
 });
 
@@ -138,12 +143,39 @@ async function verifiedLink(c: AppContext): Promise<{ params: LinkParams; issuer
   return { params, issuer };
 }
 
-function matches(record: BatchRecord, selector: LinkParams["selector"], position: number): boolean {
+/** `ts` as a u64 the way ReductStore parses it, with its reasons (and our safe-integer bound). */
+function parseTimestampParam(ts: string): number {
+  let reason: string | null = null;
+  if (ts === "") reason = "cannot parse integer from empty string";
+  else if (!/^\+?\d+$/.test(ts)) reason = "invalid digit found in string";
+  else if (!Number.isSafeInteger(Number(ts))) reason = "number too large to fit in target type";
+  if (reason !== null) throw unprocessable(`Invalid 'ts' parameter: ${reason}`);
+  return Number(ts);
+}
+
+/**
+ * The record a GET serves: `e` and `ts` in the URL pick one of the query's records (unsigned, as in
+ * ReductStore: they choose only among what the signed query selects), else the link's own.
+ */
+function selectorOf(c: AppContext, signed: Selector | null): Selector {
+  const entry = c.req.query("e");
+  const ts = c.req.query("ts");
+  if (entry !== undefined && ts !== undefined) {
+    return { entry, ts: parseTimestampParam(ts) };
+  }
+  if (entry !== undefined || ts !== undefined) throw unprocessable("Both 'e' and 'ts' parameters must be provided together");
+  if (signed === null) {
+    throw unprocessable("Both 'record_entry' and 'record_timestamp' must be provided in payload or URL parameters");
+  }
+  return signed;
+}
+
+function matches(record: BatchRecord, selector: Selector, position: number): boolean {
   return "index" in selector ? position === selector.index : record.entry === selector.entry && record.ts === selector.ts;
 }
 
 /** Runs the link's query (metadata only) until the selected record passes by. */
-async function findLinkedRecord(c: AppContext, params: LinkParams): Promise<BatchRecord> {
+async function findLinkedRecord(c: AppContext, params: LinkParams, selector: Selector): Promise<BatchRecord> {
   const stub = bucketStub(c.env, params.bucket);
   const spec = { ...toSpec(params.query, "multi", params.entries), ttlSeconds: LINK_QUERY_TTL_S, continuous: false };
   const { id } = unwrap(await stub.createQuery(spec));
@@ -153,14 +185,16 @@ async function findLinkedRecord(c: AppContext, params: LinkParams): Promise<Batc
   while (Date.now() < deadline) {
     const { batch, commit } = unwrap(await stub.readQuery(id, { kind: "multi" }, limits, false));
     for (const record of batch.records) {
-      if (matches(record, params.selector, position)) return record;
+      if (matches(record, selector, position)) return record;
       position += 1;
     }
     if (batch.last) break;
     if (commit) unwrap(await stub.commitQuery(commit));
   }
   if (Date.now() >= deadline) throw unprocessable("Query link took too long to find its record: narrow the query");
-  throw notFound("Record number out of range");
+  throw notFound(
+    "index" in selector ? "Record number out of range" : `Record ${selector.entry}/${selector.ts} not found in query result`,
+  );
 }
 
 /** A single `bytes=` range resolved against `size`; null: serve the whole record. */

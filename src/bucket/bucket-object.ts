@@ -342,10 +342,13 @@ export class BucketObject extends DurableObject<Bindings> {
     const row = this.liveBucket();
     if ("error" in row) return row;
     const nowMs = Date.now();
+    // Policies a rename copied stay until they are moved to this name in D1, which may not list them yet.
+    const copied = this.parts.lifecycleRename.staleNames();
     this.ctx.storage.transactionSync(() =>
       this.tables.lifecyclePolicies.replaceAll(
         policies.map((policy) => ({ name: policy.name, settings: JSON.stringify(policy.settings) })),
         nowMs,
+        copied,
       ),
     );
     const due = this.parts.lifecycleRuns.nextDueAt();

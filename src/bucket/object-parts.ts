@@ -8,6 +8,7 @@ import { entrySegment, recordSystemEvent } from "../system/events";
 import { BucketLifecycle } from "./bucket-lifecycle";
 import { bucketDuties } from "./duties";
 import { Garbage } from "./duties/garbage";
+import { LifecycleRenameFollow, type PolicySet } from "./duties/lifecycle-rename";
 import { type LifecycleRunDeps, LifecycleRuns } from "./duties/lifecycles";
 import type { MaintenanceDuty } from "./duties/maintenance";
 import { Rename, type RenameSource } from "./duties/rename";
@@ -30,6 +31,7 @@ export interface ObjectParts {
   lifecycle: BucketLifecycle;
   effects: WriteEffects;
   lifecycleRuns: LifecycleRuns;
+  lifecycleRename: LifecycleRenameFollow;
   /** The alarm's duties, in order. */
   duties: readonly MaintenanceDuty[];
 }
@@ -56,7 +58,20 @@ export function assembleParts(
   const sealing = new Sealing({ storage, tables, index, records: bindings, now, frozen });
   const garbage = new Garbage({ tables, records: bindings, usage, now });
   const sourceOf = (name: string) => bindings().BUCKETS.getByName(name) as unknown as RenameSource;
-  const rename = new Rename({ storage, tables, usage, sourceOf, now, scheduleAlarm });
+  const handOver = async (bucket: string, policies: PolicySet) => {
+    const other = bindings().BUCKETS.getByName(bucket) as unknown as { setLifecycles(policies: PolicySet): Promise<unknown> };
+    await other.setLifecycles(policies);
+  };
+  const lifecycleRename = new LifecycleRenameFollow({ storage, tables, db: () => bindings().DB, handOver, frozen, now });
+  const rename = new Rename({
+    storage,
+    tables,
+    usage,
+    sourceOf,
+    now,
+    scheduleAlarm,
+    followLifecycles: () => lifecycleRename.run(),
+  });
   const lifecycle = new BucketLifecycle({ storage, tables, usage, now, scheduleAlarm });
   const effects = new WriteEffects({ index, sealing, usage, garbage, scheduleAlarm });
   const reportRun = async (policy: string, run: Record<string, unknown>) => {
@@ -70,6 +85,7 @@ export function assembleParts(
   const lifecycleRuns = new LifecycleRuns({ tables, db: () => bindings().DB, now, removeWindow, reportRun });
   const duties = bucketDuties({
     lifecycles: lifecycleRuns,
+    lifecycleRename,
     usage,
     sealing,
     garbage,
@@ -82,5 +98,5 @@ export function assembleParts(
     frozen,
     now,
   });
-  return { tables, index, queries, usage, sealing, garbage, rename, lifecycle, effects, lifecycleRuns, duties };
+  return { tables, index, queries, usage, sealing, garbage, rename, lifecycle, effects, lifecycleRuns, lifecycleRename, duties };
 }

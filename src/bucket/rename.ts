@@ -7,6 +7,7 @@
 
 import { BLOCKS_COPY } from "./tables/blocks";
 import { ENTRIES_COPY } from "./tables/entries";
+import { LIFECYCLE_POLICIES_COPY } from "./tables/lifecycle-policies";
 import { R2_GARBAGE_COPY } from "./tables/r2-garbage";
 import { R2_PURGES_COPY } from "./tables/r2-purges";
 import { RECORD_CHUNKS_COPY } from "./tables/record-chunks";
@@ -19,8 +20,8 @@ export { type ExportPage, exportPage, importRows } from "./tables/table-copy";
  * Uploads in flight stay behind: their commit goes to the old name and is refused, so a copied
  * reservation would hold its timestamp and quota in the new bucket until its lease ran out. Their
  * objects' intent rows travel with `r2_garbage`, so the new bucket deletes what they leave behind.
- * Queries stay behind too (bound to the old name's generation), and so do lifecycle policies
- * (keyed by bucket name in D1).
+ * Queries stay behind too (bound to the old name's generation). Lifecycle policies travel with
+ * their progress; the new bucket then moves them to its name in D1 (duties/lifecycle-rename.ts).
  */
 export const BUCKET_TABLES: readonly TableCopySpec[] = [
   ENTRIES_COPY,
@@ -28,6 +29,7 @@ export const BUCKET_TABLES: readonly TableCopySpec[] = [
   RECORD_CHUNKS_COPY,
   R2_GARBAGE_COPY,
   R2_PURGES_COPY,
+  LIFECYCLE_POLICIES_COPY,
 ];
 
 /** A rename with no progress for this long is abandoned: both names become usable again. */

@@ -51,6 +51,25 @@ export async function updateLifecycleSettings(db: D1Database, name: string, buck
   return result.meta.changes > 0;
 }
 
+/**
+ * Moves a policy to its bucket's new name after a rename; false when the row no longer names the
+ * old bucket (moved, deleted or renamed already) or provisioning owns it (the variables name its
+ * bucket).
+ */
+export async function moveLifecycleToBucket(
+  db: D1Database,
+  name: string,
+  fromBucket: string,
+  toBucket: string,
+  settings: string,
+): Promise<boolean> {
+  const result = await db
+    .prepare("UPDATE lifecycles SET bucket = ?3, settings = ?4 WHERE name = ?1 AND bucket = ?2 AND is_provisioned = 0")
+    .bind(name, fromBucket, toBucket, settings)
+    .run();
+  return result.meta.changes > 0;
+}
+
 /** Provisioning owns the row: it is written as the variables say on every start. */
 export async function upsertProvisionedLifecycle(
   db: D1Database,

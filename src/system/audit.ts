@@ -3,7 +3,8 @@
  * path, client IP) and flushes the sums to `$system` (`audit/<instance>/<token>`, one record per
  * group) at most once per RS_SYSTEM_EVENTS_FLUSH_INTERVAL, from ctx.waitUntil after a response.
  * The first call of an isolate flushes at once, so a fresh server has `$system` and its first
- * audit record right away. Sums not yet flushed are lost when the isolate ends.
+ * audit record right away. Sums not yet flushed are lost when the isolate ends. What is held is
+ * bounded: at MAX_AUDIT_GROUPS groups (or MAX_AUDIT_CHARS of their strings) a flush starts at once.
  */
 import type { Bindings } from "../api/context";
 import type { Config } from "../config";
@@ -27,21 +28,57 @@ interface AuditGroup {
   duration: number;
 }
 
-/** A bound on memory between flushes: calls beyond it are counted in no group (and not flushed). */
+/** Bounds on what an isolate holds between flushes: groups, and characters of their strings. */
 export const MAX_AUDIT_GROUPS = 1000;
+export const MAX_AUDIT_CHARS = 1024 * 1024;
+/**
+ * Calls that found the sums full while a flush was running are counted here and written as one
+ * `warning` event. No name reaches it: entrySegment never writes `_o`.
+ */
+export const AUDIT_OVERFLOW_SEGMENT = "_overflow";
+
+export interface AuditLimits {
+  groups: number;
+  chars: number;
+}
 
 export class AuditAggregator {
-  private groups = new Map<string, AuditGroup>();
+  /**
+   * Sums by (token, method, client IP), then by path. The path is the inner key and the group's
+   * `path` field, one string held once: a long path is not copied into a composite key.
+   */
+  private groups = new Map<string, Map<string, AuditGroup>>();
+  private groupCount = 0;
+  private heldChars = 0;
+  private overflow = { calls: 0, duration: 0 };
   private lastFlushAtMs: number | null = null;
   private flushing: Promise<void> | null = null;
+
+  constructor(private readonly limits: AuditLimits = { groups: MAX_AUDIT_GROUPS, chars: MAX_AUDIT_CHARS }) {}
+
+  /** What is held now (groups, characters, calls counted only in the overflow), for tests and logs. */
+  held(): { groups: number; chars: number; overflowCalls: number } {
+    return { groups: this.groupCount, chars: this.heldChars, overflowCalls: this.overflow.calls };
+  }
 
   /** Adds one call; returns the flush to hand to ctx.waitUntil when one is due. */
   record(env: Bindings, config: Config, call: AuditCall, nowMs: number): Promise<void> | null {
     if (!config.systemEvents.enabled) return null;
-    const key = JSON.stringify([call.tokenName, call.method, call.path, call.clientIp]);
-    let group = this.groups.get(key);
+    const outer = JSON.stringify([call.tokenName, call.method, call.clientIp]);
+    let group = this.groups.get(outer)?.get(call.path);
+    let flush: Promise<void> | null = null;
     if (!group) {
-      if (this.groups.size >= MAX_AUDIT_GROUPS) return this.flushIfDue(env, config, nowMs);
+      const chars = outer.length + call.path.length;
+      if (this.groupCount >= this.limits.groups || this.heldChars + chars > this.limits.chars) {
+        // Full: flush now, whatever the interval, rather than grow or drop. While a flush is still
+        // running the call is counted in the overflow, written with the next flush.
+        flush = this.flushNow(env, config, nowMs);
+        if (flush === null || chars > this.limits.chars) {
+          this.overflow.calls += 1;
+          this.overflow.duration += call.durationMs / 1000;
+          return flush;
+        }
+      }
       group = {
         token_name: call.tokenName,
         method: call.method,
@@ -50,36 +87,67 @@ export class AuditAggregator {
         call_count: 0,
         duration: 0,
       };
-      this.groups.set(key, group);
+      let byPath = this.groups.get(outer);
+      if (!byPath) {
+        byPath = new Map();
+        this.groups.set(outer, byPath);
+      }
+      byPath.set(call.path, group);
+      this.groupCount += 1;
+      this.heldChars += chars;
     }
     group.call_count += 1;
     group.duration += call.durationMs / 1000;
-    return this.flushIfDue(env, config, nowMs);
+    return flush ?? this.flushIfDue(env, config, nowMs);
   }
 
   private flushIfDue(env: Bindings, config: Config, nowMs: number): Promise<void> | null {
-    if (this.flushing || this.groups.size === 0) return null;
     if (this.lastFlushAtMs !== null && nowMs - this.lastFlushAtMs < config.systemEvents.flushIntervalMs) return null;
+    return this.flushNow(env, config, nowMs);
+  }
+
+  /** Hands everything held to one flush; null while another flush runs or when nothing is held. */
+  private flushNow(env: Bindings, config: Config, nowMs: number): Promise<void> | null {
+    if (this.flushing || (this.groupCount === 0 && this.overflow.calls === 0)) return null;
     this.lastFlushAtMs = nowMs;
-    const groups = [...this.groups.values()];
+    const groups = [...this.groups.values()].flatMap((byPath) => [...byPath.values()]);
+    const overflow = this.overflow;
     this.groups = new Map();
-    this.flushing = this.write(env, config, groups).finally(() => {
+    this.groupCount = 0;
+    this.heldChars = 0;
+    this.overflow = { calls: 0, duration: 0 };
+    this.flushing = this.write(env, config, groups, overflow).finally(() => {
       this.flushing = null;
     });
     return this.flushing;
   }
 
-  private async write(env: Bindings, config: Config, groups: AuditGroup[]): Promise<void> {
+  private async write(
+    env: Bindings,
+    config: Config,
+    groups: AuditGroup[],
+    overflow: { calls: number; duration: number },
+  ): Promise<void> {
     const instance = entrySegment(config.instanceName);
-    for (const group of groups) {
-      try {
+    let written = 0;
+    try {
+      for (const group of groups) {
         const message = `${group.method} ${group.path}: ${group.call_count} call(s)`;
         await recordSystemEvent(env, config, `audit/${instance}/${entrySegment(group.token_name)}`, "ok", message, { ...group });
-      } catch (error) {
-        // Audit is best effort: a failed flush must never fail or slow a request.
-        console.error("audit flush to $system failed:", error);
-        return;
+        written += 1;
       }
+      if (overflow.calls > 0) {
+        const message = `${overflow.calls} call(s) not counted by token and path: the audit sums were full while a flush ran`;
+        await recordSystemEvent(env, config, `audit/${instance}/${AUDIT_OVERFLOW_SEGMENT}`, "warning", message, {
+          call_count: overflow.calls,
+          duration: overflow.duration,
+        });
+      }
+    } catch (error) {
+      // Audit is best effort: a failed flush must never fail or slow a request. What it held is
+      // gone, so the log says how much.
+      const lost = groups.slice(written).reduce((sum, group) => sum + group.call_count, 0) + overflow.calls;
+      console.error(`audit flush to $system failed; ${lost} call(s) not recorded:`, error);
     }
   }
 }

@@ -21,10 +21,68 @@ function nextTimestampUs(): number {
   return lastTimestampUs;
 }
 
-/** An instance or token name as one valid entry-name segment (letters, digits, `-`, `_`). */
+/** The longest segment entrySegment returns: `lifecycle/<instance>/<policy>` stays a valid entry name. */
+export const MAX_ENTRY_SEGMENT = 200;
+/** Of a segment cut short: the escaped beginning kept before `_h` and the name's hash. */
+const SEGMENT_PREFIX = MAX_ENTRY_SEGMENT - 2 - 28;
+
+/** 53 bits of a string hash (cyrb53); two seeds give the 106 bits a cut-short segment carries. */
+function hash53(text: string, seed: number): string {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ code, 2654435761);
+    h2 = Math.imul(h2 ^ code, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16).padStart(14, "0");
+}
+
+/**
+ * The UTF-8 bytes of one code point. A lone surrogate gets its own three bytes (as WTF-8 does)
+ * rather than U+FFFD's, so two different lone surrogates stay different.
+ */
+function utf8Bytes(code: number): number[] {
+  if (code < 0x80) return [code];
+  if (code < 0x800) return [0xc0 | (code >> 6), 0x80 | (code & 0x3f)];
+  if (code < 0x10000) return [0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f)];
+  return [0xf0 | (code >> 18), 0x80 | ((code >> 12) & 0x3f), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f)];
+}
+
+/**
+ * An instance, token or policy name as one valid entry-name segment (letters, digits, `-`, `_`),
+ * different for different names, so two tokens never share an audit entry. Letters, digits and
+ * `-` stay; `_` becomes `__`; any other character becomes `_` and two lowercase hex digits per
+ * UTF-8 byte of its code point (`a.b` → `a_2e`, `a_b` → `a__b`); the empty name is `_`. After an escaping `_` comes
+ * `_` or a hex digit, so the escaped form reads back one way only. A form longer than
+ * MAX_ENTRY_SEGMENT keeps its beginning (whole escapes) and ends in `_h` and 28 hex digits of the
+ * name's hash: `_h` never occurs in an escaped form, and two long names meet only if their
+ * 106-bit hashes do. The mapping is fixed: events of a name always go to the same entry.
+ */
 export function entrySegment(name: string): string {
-  const segment = name.replace(/[^A-Za-z0-9_-]/g, "_");
-  return segment === "" ? "_" : segment;
+  if (name === "") return "_";
+  const parts: string[] = [];
+  let length = 0;
+  for (const char of name) {
+    let part: string;
+    if (/^[A-Za-z0-9-]$/.test(char)) part = char;
+    else if (char === "_") part = "__";
+    else
+      part = utf8Bytes(char.codePointAt(0) ?? 0)
+        .map((byte) => `_${byte.toString(16).padStart(2, "0")}`)
+        .join("");
+    parts.push(part);
+    length += part.length;
+  }
+  if (length <= MAX_ENTRY_SEGMENT) return parts.join("");
+  let prefix = "";
+  for (const part of parts) {
+    if (prefix.length + part.length > SEGMENT_PREFIX) break;
+    prefix += part;
+  }
+  return `${prefix}_h${hash53(name, 1)}${hash53(name, 2)}`;
 }
 
 function systemStub(env: Bindings): DurableObjectStub<BucketObject> {

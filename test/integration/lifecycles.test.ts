@@ -215,3 +215,54 @@ describe("provisioned lifecycles", () => {
     await expectError(await call("DELETE", "/lifecycles/prov-policy"), 409, "Can't remove provisioned lifecycle 'prov-policy'");
   });
 });
+
+describe("lifecycles and bucket rename", () => {
+  const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+  const settingsOf = async (response: Response) =>
+    ((await response.json()) as { info: { is_provisioned: boolean }; settings: { bucket: string } }).settings;
+
+  it("GET /lifecycles/:name shows the new bucket name once the rename returns", async () => {
+    const bucket = uniqueName();
+    const renamed = uniqueName("renamed");
+    await createBucket(bucket);
+    const name = uniqueName("policy");
+    expect((await api("POST", `/lifecycles/${name}`, json(policy(bucket)))).status).toBe(200);
+    expect((await api("PUT", `/b/${bucket}/rename`, json({ new_name: renamed }))).status).toBe(200);
+    const got = await api("GET", `/lifecycles/${name}`);
+    expect(await settingsOf(got)).toEqual({ ...policy(renamed), processing_interval: "86400s", mode: "enabled" });
+    // The policy can be changed on its new bucket.
+    expect((await api("PATCH", `/lifecycles/${name}/mode`, json({ mode: "dry_run" }))).status).toBe(200);
+  });
+
+  it("a provisioned bucket with a provisioned policy is not renamed (409) and the policy keeps its bucket", async () => {
+    const bucket = uniqueName("prov");
+    const variables = {
+      RS_BUCKET_A_NAME: bucket,
+      RS_LIFECYCLE_A_NAME: `${bucket}-policy`,
+      RS_LIFECYCLE_A_BUCKET: bucket,
+      RS_LIFECYCLE_A_OLDER_THAN: "7d",
+    };
+    const call = (method: string, path: string, body?: unknown) =>
+      apiWithEnv(variables, method, path, auth, body === undefined ? undefined : JSON.stringify(body));
+    expect((await call("GET", `/b/${bucket}`)).status).toBe(200);
+    await expectError(
+      await call("PUT", `/b/${bucket}/rename`, { new_name: `${bucket}-moved` }),
+      409,
+      `Can't rename provisioned bucket '${bucket}'`,
+    );
+    expect((await settingsOf(await call("GET", `/lifecycles/${bucket}-policy`))).bucket).toBe(bucket);
+    expect((await call("GET", `/b/${bucket}-moved`)).status).toBe(404);
+  });
+
+  it("a provisioned policy on a bucket that is renamed stays with the name the variables give", async () => {
+    const bucket = uniqueName();
+    const renamed = uniqueName("renamed");
+    await createBucket(bucket);
+    const variables = { RS_LIFECYCLE_A_NAME: `${bucket}-policy`, RS_LIFECYCLE_A_BUCKET: bucket, RS_LIFECYCLE_A_OLDER_THAN: "7d" };
+    const call = (method: string, path: string, body?: unknown) =>
+      apiWithEnv(variables, method, path, auth, body === undefined ? undefined : JSON.stringify(body));
+    expect((await settingsOf(await call("GET", `/lifecycles/${bucket}-policy`))).bucket).toBe(bucket);
+    expect((await call("PUT", `/b/${bucket}/rename`, { new_name: renamed })).status).toBe(200);
+    expect((await settingsOf(await call("GET", `/lifecycles/${bucket}-policy`))).bucket).toBe(bucket);
+  });
+});

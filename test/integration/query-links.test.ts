@@ -165,7 +165,44 @@ describe("opening a link", () => {
     const limited = await open(
       await createLink(bucket, { query: { query_type: "QUERY", when: { $limit: 1 } }, record_timestamp: 2000 }),
     );
-    await expectError(limited, 404, "Record number out of range");
+    await expectError(limited, 404, "Record small/2000 not found in query result");
+  });
+
+  const none = { record_entry: null, record_timestamp: null };
+  it.each([
+    [
+      "no record in the link nor the URL",
+      none,
+      "",
+      422,
+      "Both 'record_entry' and 'record_timestamp' must be provided in payload or URL parameters",
+    ],
+    ["the URL's e and ts", none, "&e=small&ts=2000", 200, "second"],
+    ["the URL's e and ts over the link's record", {}, "&e=small&ts=2000", 200, "second"],
+    ["the URL's e and ts over a legacy index", { ...none, index: 0 }, "&e=small&ts=2000", 200, "second"],
+    ["e without ts", none, "&e=small", 422, "Both 'e' and 'ts' parameters must be provided together"],
+    ["ts without e", {}, "&ts=2000", 422, "Both 'e' and 'ts' parameters must be provided together"],
+    ["a ts that is no number", none, "&e=small&ts=abc", 422, "Invalid 'ts' parameter: invalid digit found in string"],
+    ["an empty ts", none, "&e=small&ts=", 422, "Invalid 'ts' parameter: cannot parse integer from empty string"],
+    [
+      "a ts past 2^53",
+      none,
+      "&e=small&ts=18446744073709551615",
+      422,
+      "Invalid 'ts' parameter: number too large to fit in target type",
+    ],
+    ["a record the query does not select", none, "&e=small&ts=3000", 404, "Record small/3000 not found in query result"],
+    ["a legacy index", { ...none, index: 1 }, "", 200, "second"],
+    ["a legacy index past the result", { ...none, index: 5 }, "", 404, "Record number out of range"],
+  ] as const)("selects by %s: %j, URL +%s → %i", async (_title, extra, search, status, expected) => {
+    const bucket = await bucketWithRecords();
+    const response = await open(`${await createLink(bucket, extra)}${search}`);
+    if (status === 200) {
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe(expected);
+    } else {
+      await expectError(response, status, expected);
+    }
   });
 
   it("streams a large record whole and by ranges, reading only the range", async () => {

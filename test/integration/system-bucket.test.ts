@@ -6,7 +6,7 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { configFromEnv, DEFAULT_SYSTEM_EVENTS_QUOTA_BYTES, parseConfig } from "../../src/config";
-import { AuditAggregator } from "../../src/system/audit";
+import { AUDIT_OVERFLOW_SEGMENT, AuditAggregator } from "../../src/system/audit";
 import { ensureSystemBucket, entrySegment, recordSystemEvent, SYSTEM_BUCKET } from "../../src/system/events";
 import { api, expectError, uniqueName } from "../helpers/http";
 
@@ -37,7 +37,7 @@ async function listed(token?: string): Promise<string[]> {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The JSON bodies of every record of a `$system` entry, oldest first. */
-async function systemRecords(entry: string): Promise<Record<string, unknown>[]> {
+async function systemRecords(entry: string, status = "ok"): Promise<Record<string, unknown>[]> {
   const bodies: Record<string, unknown>[] = [];
   const query = await api("POST", `/b/${SYSTEM}/${entry}/q`, { body: JSON.stringify({ query_type: "QUERY" }) });
   if (query.status === 404) {
@@ -53,7 +53,7 @@ async function systemRecords(entry: string): Promise<Record<string, unknown>[]> 
       return bodies;
     }
     expect(read.status).toBe(200);
-    expect(read.headers.get("x-reduct-label-status")).toBe("ok");
+    expect(read.headers.get("x-reduct-label-status")).toBe(status);
     bodies.push((await read.json()) as Record<string, unknown>);
     if (read.headers.get("x-reduct-last") === "1") return bodies;
   }
@@ -268,5 +268,70 @@ describe("audit", () => {
     expect(records.every((record) => record.token_name === t.exact.name)).toBe(true);
     const info = (await (await api("GET", `/b/${SYSTEM}`, { token: t.exact.value })).json()) as { info: { entry_count: number } };
     expect(info.info.entry_count).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("audit bounds", () => {
+  const callOf = (tokenName: string, path = "/api/v1/info") => ({
+    tokenName,
+    method: "GET",
+    path,
+    clientIp: null,
+    durationMs: 1,
+  });
+
+  it("at the group cap a flush starts at once, whatever the interval, and nothing is dropped", async () => {
+    const audit = new AuditAggregator({ groups: 3, chars: 1_000_000 });
+    const token = uniqueName("capped");
+    const t0 = Date.now();
+    await audit.record(env, config, callOf(token, "/first"), t0);
+    for (const path of ["/a", "/b", "/c"]) expect(audit.record(env, config, callOf(token, path), t0 + 1)).toBeNull();
+    const early = audit.record(env, config, callOf(token, "/d"), t0 + 2);
+    expect(early).not.toBeNull();
+    expect(audit.held()).toEqual({ groups: 1, chars: expect.any(Number), overflowCalls: 0 });
+    await early;
+    const records = await systemRecords(`audit/${instance}/${entrySegment(token)}`);
+    expect(records.map((record) => record.path)).toEqual(["/first", "/a", "/b", "/c"]);
+  });
+
+  it("calls that find the sums full while a flush runs are counted and written as one warning", async () => {
+    const audit = new AuditAggregator({ groups: 1, chars: 1_000_000 });
+    const token = uniqueName("overflow");
+    const t0 = Date.now();
+    const running = audit.record(env, config, callOf(token, "/first"), t0);
+    expect(running).not.toBeNull();
+    expect(audit.record(env, config, callOf(token, "/a"), t0 + 1)).toBeNull();
+    expect(audit.record(env, config, callOf(token, "/b"), t0 + 2)).toBeNull();
+    expect(audit.record(env, config, callOf(token, "/c"), t0 + 3)).toBeNull();
+    expect(audit.held()).toMatchObject({ groups: 1, overflowCalls: 2 });
+    await running;
+    await audit.record(env, config, callOf(token, "/a"), t0 + config.systemEvents.flushIntervalMs);
+    const records = await systemRecords(`audit/${instance}/${entrySegment(token)}`);
+    expect(records.map((record) => [record.path, record.call_count])).toEqual([
+      ["/first", 1],
+      ["/a", 2],
+    ]);
+    const overflow = (await systemRecords(`audit/${instance}/${AUDIT_OVERFLOW_SEGMENT}`, "warning")).at(-1);
+    expect(overflow).toMatchObject({ status: "warning", call_count: 2 });
+    expect(audit.held()).toEqual({ groups: 0, chars: 0, overflowCalls: 0 });
+  });
+
+  it("a long path is held once per group, and the character bound flushes early", async () => {
+    const audit = new AuditAggregator({ groups: 1000, chars: 10_000 });
+    const t0 = Date.now();
+    await audit.record(env, config, callOf(uniqueName("warm")), t0);
+    const path = `/api/v1/b/${"x".repeat(4000)}`;
+    const tokens = [uniqueName("long"), uniqueName("long"), uniqueName("long")];
+    expect(audit.record(env, config, callOf(tokens[0] ?? "", path), t0 + 1)).toBeNull();
+    expect(audit.record(env, config, callOf(tokens[1] ?? "", path), t0 + 2)).toBeNull();
+    // Each group holds its path once plus a short key of token, method and client IP.
+    const held = audit.held();
+    expect(held.groups).toBe(2);
+    expect(held.chars).toBeLessThan(2 * (path.length + 100));
+    // A third would pass the bound: it starts a flush and is held alone afterwards.
+    const early = audit.record(env, config, callOf(tokens[2] ?? "", path), t0 + 3);
+    expect(early).not.toBeNull();
+    expect(audit.held().groups).toBe(1);
+    await early;
   });
 });

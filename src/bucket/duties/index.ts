@@ -2,6 +2,7 @@
 import type { QueryEngine } from "../query-engine";
 import type { RecordIndex } from "../record-index";
 import type { Garbage } from "./garbage";
+import type { LifecycleRenameFollow } from "./lifecycle-rename";
 import type { LifecycleRuns } from "./lifecycles";
 import type { MaintenanceDuty } from "./maintenance";
 import type { Sealing } from "./sealing";
@@ -13,6 +14,7 @@ export interface DutyDeps {
   garbage: Garbage;
   queries: QueryEngine;
   lifecycles: LifecycleRuns;
+  lifecycleRename: LifecycleRenameFollow;
   index: RecordIndex;
   /** Releases uploads whose lease ran out, unless the bucket is gone or frozen for a rename. */
   sweepExpiredUploads: () => void;
@@ -34,6 +36,11 @@ export function bucketDuties(deps: DutyDeps): MaintenanceDuty[] {
     { name: "queries", run: async () => queries.sweepExpired(deps.now()), nextDueAt: () => queries.nextExpiry() },
     { name: "purges", run: (deadline) => garbage.purgeDeletedGenerations(deadline), nextDueAt: () => garbage.nextPurgeAt() },
     { name: "garbage", run: (deadline) => garbage.deleteDue(deadline), nextDueAt: () => garbage.nextGarbageAt() },
+    {
+      name: "lifecycle rename",
+      run: () => deps.lifecycleRename.run(),
+      nextDueAt: () => deps.lifecycleRename.nextDueAt(),
+    },
     { name: "lifecycles", run: (deadline) => deps.lifecycles.run(deadline), nextDueAt: () => deps.lifecycles.nextDueAt() },
     // A replication log joins here, before the final usage flush.
     { name: "usage (final)", run: () => usage.flushIfDirty(), nextDueAt: () => null },

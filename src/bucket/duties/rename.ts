@@ -29,6 +29,8 @@ export interface RenameDeps {
   sourceOf: (name: string) => RenameSource;
   now: () => number;
   scheduleAlarm: (atMs: number) => Promise<void>;
+  /** Moves the copied lifecycle policies to the new name in D1 (the alarm retries a failure). */
+  followLifecycles: () => Promise<void>;
 }
 
 export class Rename {
@@ -146,6 +148,12 @@ export class Rename {
       await this.deps.usage.syncRegistry();
     } catch (error) {
       console.error(`registering renamed bucket ${row.name} failed; the alarm retries:`, error);
+    }
+    try {
+      // Before the answer, so the lifecycle API shows the new name once the rename returns.
+      await this.deps.followLifecycles();
+    } catch (error) {
+      console.error(`moving lifecycles to renamed bucket ${row.name} failed; the alarm retries:`, error);
     }
     return OK;
   }

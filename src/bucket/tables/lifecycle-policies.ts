@@ -1,4 +1,24 @@
 /** The only SQL on `lifecycle_policies`: this bucket's lifecycle policies and each one's progress. */
+import type { TableCopySpec } from "./table-copy";
+
+/**
+ * Policies travel with a bucket rename, progress included; their settings still name the old
+ * bucket until D1 names the new one (duties/lifecycle-rename.ts).
+ */
+export const LIFECYCLE_POLICIES_COPY: TableCopySpec = {
+  table: "lifecycle_policies",
+  key: ["name"],
+  columns: [
+    "name",
+    "settings",
+    "next_run_at_ms",
+    "processed_until_us",
+    "window_until_us",
+    "cursor_entry",
+    "cursor_ts",
+    "window_count",
+  ],
+};
 
 export type LifecyclePolicyRow = {
   name: string;
@@ -26,11 +46,15 @@ export class LifecyclePoliciesTable {
       .toArray();
   }
 
-  /** Replaces the set; a policy that stays keeps its progress and schedule unless its settings changed. */
-  replaceAll(policies: { name: string; settings: string }[], nowMs: number): void {
+  /**
+   * Replaces the set; a policy that stays keeps its progress and schedule unless its settings
+   * changed. Rows named in `alsoKeep` stay even when the new set leaves them out.
+   */
+  replaceAll(policies: { name: string; settings: string }[], nowMs: number, alsoKeep: ReadonlySet<string> = new Set()): void {
     const keep = new Set(policies.map((policy) => policy.name));
     for (const row of this.all()) {
-      if (!keep.has(row.name)) this.sql.exec("DELETE FROM lifecycle_policies WHERE name = ?", row.name);
+      if (!keep.has(row.name) && !alsoKeep.has(row.name))
+        this.sql.exec("DELETE FROM lifecycle_policies WHERE name = ?", row.name);
     }
     for (const policy of policies) {
       this.sql.exec(
@@ -75,6 +99,11 @@ export class LifecyclePoliciesTable {
       nextRunAtMs,
       name,
     );
+  }
+
+  /** New settings with the same meaning (the bucket's new name): progress and schedule stay. */
+  rewriteSettings(name: string, settings: string): void {
+    this.sql.exec("UPDATE lifecycle_policies SET settings = ? WHERE name = ?", settings, name);
   }
 
   nextRunAt(): number | null {
