@@ -288,7 +288,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 describe("the packed index against a model", () => {
-  it("random writes (out of order, duplicates), removals, label updates and seals keep every invariant", async () => {
+  // 40 fast-check runs of up to 12 RPCs each: on a loaded 2-core machine this takes over 30 s.
+  it("random writes (out of order, duplicates), removals, label updates and seals keep every invariant", {
+    timeout: 180_000,
+  }, async () => {
     let run = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 12 }), async (ops) => {
