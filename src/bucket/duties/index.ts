@@ -6,9 +6,13 @@ import type { LifecycleRuns } from "./lifecycles";
 import type { MaintenanceDuty } from "./maintenance";
 import type { Sealing } from "./sealing";
 import type { UsageFlush } from "./usage-flush";
+import type { UsageReport } from "./usage-report";
+import type { UsageTraffic } from "./usage-traffic";
 
 export interface DutyDeps {
   usage: UsageFlush;
+  traffic: UsageTraffic;
+  usageReport: UsageReport;
   sealing: Sealing;
   garbage: Garbage;
   queries: QueryEngine;
@@ -35,6 +39,9 @@ export function bucketDuties(deps: DutyDeps): MaintenanceDuty[] {
     { name: "purges", run: (deadline) => garbage.purgeDeletedGenerations(deadline), nextDueAt: () => garbage.nextPurgeAt() },
     { name: "garbage", run: (deadline) => garbage.deleteDue(deadline), nextDueAt: () => garbage.nextGarbageAt() },
     { name: "lifecycles", run: (deadline) => deps.lifecycles.run(deadline), nextDueAt: () => deps.lifecycles.nextDueAt() },
+    // Windows go to D1 after the registry row, so the report finds the bucket's storage there.
+    { name: "usage windows", run: () => deps.traffic.run(), nextDueAt: () => deps.traffic.nextDueAt() },
+    { name: "usage report", run: (deadline) => deps.usageReport.run(deadline), nextDueAt: () => deps.usageReport.nextDueAt() },
     // A replication log joins here, before the final usage flush.
     { name: "usage (final)", run: () => usage.flushIfDirty(), nextDueAt: () => null },
   ];

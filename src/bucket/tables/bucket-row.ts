@@ -91,6 +91,19 @@ export class BucketRowTable {
     this.sql.exec("UPDATE bucket SET stats_flushed_version = max(stats_flushed_version, ?) WHERE id = 1", version);
   }
 
+  /** Versions for the usage windows: the current stats version and the last one a window covered. */
+  usageVersions(): { stats: number; reported: number } | undefined {
+    return this.sql
+      .exec<{ stats: number; reported: number }>(
+        "SELECT stats_version AS stats, usage_stats_version AS reported FROM bucket WHERE id = 1",
+      )
+      .toArray()[0];
+  }
+
+  markUsageCovered(version: number): void {
+    this.sql.exec("UPDATE bucket SET usage_stats_version = max(usage_stats_version, ?) WHERE id = 1", version);
+  }
+
   lastQueryId(): number {
     return this.sql.exec<{ last_query_id: number }>("SELECT last_query_id FROM bucket WHERE id = 1").one().last_query_id;
   }
