@@ -7,6 +7,7 @@
 //  3. runs scripts/restart-check.ts: state written before a restart must be readable after it;
 //  4. runs scripts/start-check.ts: what `npm start` prints, secrets off command lines, RS_LOG_LEVEL,
 //     a stalled write answered 400 while its body is open, invalid RS_* values refused at start;
+//     then scripts/usage-check.ts: `$system` usage records with a 2 s window, read with reduct-js;
 //  5. stops every server it started (SIGTERM to the group, SIGKILL after 5 s) and exits non-zero if
 //     anything failed, printing the server logs in that case.
 // The whole run is bounded (RUN_BUDGET_MS); nothing here touches port 8383 or .wrangler/state.
@@ -20,6 +21,7 @@ import { TSX_FLAGS, tsNodeArgs } from "./lib/node-ts.ts";
 import { freePort } from "./lib/server.ts";
 import { runRestartCheck } from "./restart-check.ts";
 import { runStartCheck } from "./start-check.ts";
+import { runUsageCheck } from "./usage-check.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUN_BUDGET_MS = 420_000;
@@ -225,7 +227,12 @@ async function main() {
   const startOk = await runStartCheck({ workDir });
   console.log(`smoke: start check ${startOk ? "passed" : "FAILED"} (${elapsed()})`);
 
-  const code = testCode !== 0 ? testCode : restartOk && startOk ? 0 : 1;
+  if (finishing) return;
+
+  const usageOk = await runUsageCheck({ workDir });
+  console.log(`smoke: usage check ${usageOk ? "passed" : "FAILED"} (${elapsed()})`);
+
+  const code = testCode !== 0 ? testCode : restartOk && startOk && usageOk ? 0 : 1;
   await finish(code, { showLogs: code !== 0 });
 }
 
