@@ -292,8 +292,10 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         records_read INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (window_end_ms, entry)
       ) WITHOUT ROWID;
-      -- The stats_version last covered by a usage window: a higher one means the bucket changed.
+      -- The stats_version last covered by a usage window (a higher one: the bucket changed since),
+      -- and when stats last changed, which places a change without traffic in its window.
       ALTER TABLE bucket ADD COLUMN usage_stats_version INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE bucket ADD COLUMN stats_changed_at_ms INTEGER NOT NULL DEFAULT 0;
     `,
   },
 ];

@@ -13,7 +13,7 @@ import { SYSTEM_BUCKET } from "../../src/system/events";
 import { api, uniqueName } from "../helpers/http";
 import { bucketInfo, createBucket, putRecord } from "../helpers/records";
 
-const WINDOW_MS = 1000;
+const WINDOW_MS = 2000;
 const INSTANCE = "reduct-edge-test";
 const stubOf = (bucket: string) => env.BUCKETS.getByName(bucket) as DurableObjectStub<BucketObject>;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -107,7 +107,7 @@ describe("usage records", () => {
 
     await reportWindow(windowEnd, [first, second]);
 
-    const common = { timestamp: windowEnd * 1000, instance: INSTANCE, status: 200, message: "", duration: 1 };
+    const common = { timestamp: windowEnd * 1000, instance: INSTANCE, status: 200, message: "", duration: WINDOW_MS / 1000 };
     const firstRecord = await usageRecord(first, windowEnd);
     expect(firstRecord).toEqual({
       status: 200,
@@ -193,6 +193,24 @@ describe("usage records", () => {
       ...(await snapshotOf(bucket)),
     });
     expect((await snapshotOf(bucket)).record_count).toBe(1);
+  });
+
+  it("a write just before a window ends is reported in that window, and the next window stays idle", async () => {
+    const bucket = uniqueName("usage-edge");
+    await createBucket(bucket);
+    await withVariables(SYSTEM_BUCKET, {});
+    await withVariables(bucket, {});
+    const windowEnd = await freshWindow();
+    await sleep(Math.max(0, windowEnd - Date.now() - 400));
+    await putRecord(bucket, "e", 1, new Uint8Array(3));
+    expect(Date.now()).toBeLessThan(windowEnd);
+    await reportWindow(windowEnd, [bucket]);
+    expect((await usageRecord(bucket, windowEnd)).body).toMatchObject({ write_bytes: 3, records_written: 1 });
+    // The alarms after the write ran in the next window; they must not mark that window as changed.
+    const nextEnd = windowEnd + WINDOW_MS;
+    await reportWindow(nextEnd, [bucket]);
+    expect((await usageRecord(bucket, nextEnd)).status).toBe(404);
+    expect(await usageRecordCount(bucket)).toBe(1);
   });
 
   it("a repeated report of a window writes nothing twice", async () => {

@@ -88,8 +88,8 @@ export class UsageTraffic {
   }
 
   /**
-   * Moves reads into SQLite, marks the current window when the bucket changed without traffic
-   * (a removal shows in the next usage record), and hands every ended window to D1 with its
+   * Moves reads into SQLite, marks the window of the latest change when the bucket changed (so a
+   * removal without traffic shows in a usage record), and hands every ended window to D1 with its
    * final sums, so a repeated hand-over writes the same row.
    */
   async run(): Promise<void> {
@@ -116,7 +116,10 @@ export class UsageTraffic {
         }
       }
       if (versions && versions.stats > versions.reported) {
-        tables.usageTraffic.add(usageWindowEnd(nowMs, windowMs), "", {
+        // In the window of the change, not of this run: an alarm soon after a write at a window's
+        // end runs in the next window, which saw nothing.
+        const changedIn = usageWindowEnd(Math.min(versions.changedAtMs, nowMs), windowMs);
+        tables.usageTraffic.add(changedIn, "", {
           writeBytes: 0,
           recordsWritten: 0,
           readBytes: 0,
