@@ -213,6 +213,40 @@ describe("usage records", () => {
     expect(await usageRecordCount(bucket)).toBe(1);
   });
 
+  it("a hand-over that D1 refused is retried by the alarm, and the window is reported once", async () => {
+    const bucket = uniqueName("usage-fault");
+    await createBucket(bucket);
+    await withVariables(SYSTEM_BUCKET, {});
+    await withVariables(bucket, {});
+    const windowEnd = await freshWindow();
+    await putRecord(bucket, "e", 1, new Uint8Array(9));
+    await sleep(600); // the usage flush to the registry, before D1 fails
+    const failingDb = {
+      prepare() {
+        throw new Error("D1 is unavailable (injected by test)");
+      },
+      batch() {
+        throw new Error("D1 is unavailable (injected by test)");
+      },
+    } as unknown as D1Database;
+    await runInDurableObject(stubOf(bucket), (instance) => {
+      const holder = instance as unknown as { env: Bindings };
+      holder.env = { ...holder.env, DB: failingDb };
+    });
+    await sleep(Math.max(0, windowEnd - Date.now()) + 20);
+    await runDurableObjectAlarm(stubOf(bucket));
+    expect(await pendingWindows()).toEqual([]);
+    await runInDurableObject(stubOf(bucket), (instance, state) => {
+      expect(state.storage.sql.exec("SELECT sum(write_bytes) AS bytes FROM usage_traffic").one().bytes).toBe(9);
+      const holder = instance as unknown as { env: Bindings };
+      holder.env = { ...holder.env, DB: env.DB };
+    });
+    await reportWindow(windowEnd, [bucket]);
+    expect((await usageRecord(bucket, windowEnd)).body).toMatchObject({ write_bytes: 9, records_written: 1 });
+    expect(await usageRecordCount(bucket)).toBe(1);
+    expect(await pendingWindows()).toEqual([]);
+  });
+
   it("a repeated report of a window writes nothing twice", async () => {
     const bucket = uniqueName("usage-retry");
     await createBucket(bucket);

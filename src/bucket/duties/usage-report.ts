@@ -7,8 +7,14 @@
  * alarm is set only when a bucket hands over a window; nothing runs per minute otherwise.
  */
 import type { Config } from "../../config";
-import { registrySnapshot } from "../../d1/buckets";
-import { deleteUsageWindows, endedUsageWindowEnds, oldestUsageWindowEnd, usageWindowRows } from "../../d1/usage-windows";
+import { type RegistrySnapshotRow, registrySnapshot } from "../../d1/buckets";
+import {
+  deleteUsageWindows,
+  endedUsageWindowEnds,
+  oldestUsageWindowEnd,
+  type UsageWindowRow,
+  usageWindowRows,
+} from "../../d1/usage-windows";
 import type { ItemOutcome, StagedItem } from "../../model/records";
 import { USAGE_STATUS, usageRecords } from "../../system/usage";
 
@@ -70,8 +76,8 @@ export class UsageReport {
   private async writeWindow(
     config: Config,
     end: number,
-    rows: Parameters<typeof usageRecords>[2],
-    snapshot: Parameters<typeof usageRecords>[3],
+    rows: readonly UsageWindowRow[],
+    snapshot: readonly RegistrySnapshotRow[],
   ): Promise<void> {
     const status = String(USAGE_STATUS);
     const items = usageRecords(config, end, rows, snapshot).map((record): StagedItem => {
