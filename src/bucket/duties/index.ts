@@ -28,6 +28,10 @@ export function bucketDuties(deps: DutyDeps): MaintenanceDuty[] {
   const { usage, sealing, garbage, queries, index } = deps;
   return [
     { name: "usage", run: () => usage.flushIfDirty(), nextDueAt: () => usage.nextDueAt() },
+    // Windows go to D1 after the registry row, so the report finds the bucket's storage there; both
+    // before the lifecycle slice, whose "again at once" alarm must not fire while they await D1.
+    { name: "usage windows", run: () => deps.traffic.run(), nextDueAt: () => deps.traffic.nextDueAt() },
+    { name: "usage report", run: (deadline) => deps.usageReport.run(deadline), nextDueAt: () => deps.usageReport.nextDueAt() },
     { name: "sealing", run: (deadline) => sealing.run(deadline), nextDueAt: () => sealing.nextDueAt() },
     {
       name: "uploads",
@@ -39,9 +43,6 @@ export function bucketDuties(deps: DutyDeps): MaintenanceDuty[] {
     { name: "purges", run: (deadline) => garbage.purgeDeletedGenerations(deadline), nextDueAt: () => garbage.nextPurgeAt() },
     { name: "garbage", run: (deadline) => garbage.deleteDue(deadline), nextDueAt: () => garbage.nextGarbageAt() },
     { name: "lifecycles", run: (deadline) => deps.lifecycles.run(deadline), nextDueAt: () => deps.lifecycles.nextDueAt() },
-    // Windows go to D1 after the registry row, so the report finds the bucket's storage there.
-    { name: "usage windows", run: () => deps.traffic.run(), nextDueAt: () => deps.traffic.nextDueAt() },
-    { name: "usage report", run: (deadline) => deps.usageReport.run(deadline), nextDueAt: () => deps.usageReport.nextDueAt() },
     // A replication log joins here, before the final usage flush.
     { name: "usage (final)", run: () => usage.flushIfDirty(), nextDueAt: () => null },
   ];
