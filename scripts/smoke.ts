@@ -7,6 +7,7 @@
 //  3. runs scripts/restart-check.ts: state written before a restart must be readable after it;
 //  4. runs scripts/start-check.ts: what `npm start` prints, secrets off command lines, RS_LOG_LEVEL,
 //     a stalled write answered 400 while its body is open, invalid RS_* values refused at start;
+//     then scripts/usage-check.ts: `$system` usage records with a 2 s window, read with reduct-js;
 //  5. stops every server it started (SIGTERM to the group, SIGKILL after 5 s) and exits non-zero if
 //     anything failed, printing the server logs in that case.
 // The whole run is bounded (RUN_BUDGET_MS); nothing here touches port 8383 or .wrangler/state.
@@ -19,6 +20,7 @@ import { TSX_FLAGS } from "./lib/node-ts.ts";
 import { root, type Server, type ServerOptions, spawnServer, stopAllServers } from "./lib/server.ts";
 import { runRestartCheck } from "./restart-check.ts";
 import { runStartCheck } from "./start-check.ts";
+import { runUsageCheck } from "./usage-check.ts";
 
 const RUN_BUDGET_MS = 420_000;
 /** Kept for the restart and start checks after the client tests. */
@@ -142,7 +144,12 @@ async function main() {
   const startOk = await runStartCheck({ workDir });
   console.log(`smoke: start check ${startOk ? "passed" : "FAILED"} (${elapsed()})`);
 
-  const code = testCode !== 0 ? testCode : restartOk && startOk ? 0 : 1;
+  if (finishing) return;
+
+  const usageOk = await runUsageCheck({ workDir });
+  console.log(`smoke: usage check ${usageOk ? "passed" : "FAILED"} (${elapsed()})`);
+
+  const code = testCode !== 0 ? testCode : restartOk && startOk && usageOk ? 0 : 1;
   await finish(code, { showLogs: code !== 0 });
 }
 

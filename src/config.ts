@@ -40,7 +40,7 @@ export interface Config {
   /** How long a request body may send nothing before it is refused with 400 (ms). */
   ioTimeoutMs: number;
   /** The `$system` bucket: whether the server writes events, its FIFO quota, how often audit flushes. */
-  systemEvents: { enabled: boolean; quotaBytes: number; flushIntervalMs: number };
+  systemEvents: { enabled: boolean; quotaBytes: number; flushIntervalMs: number; usageIntervalMs: number };
 }
 
 /** ReductStore's levels, most verbose first. */
@@ -70,7 +70,8 @@ export type RsEnv = Partial<
     | "RS_IO_OPERATION_TIMEOUT"
     | "RS_SYSTEM_EVENTS_ENABLED"
     | "RS_SYSTEM_EVENTS_QUOTA_SIZE"
-    | "RS_SYSTEM_EVENTS_FLUSH_INTERVAL",
+    | "RS_SYSTEM_EVENTS_FLUSH_INTERVAL"
+    | "RS_SYSTEM_EVENTS_USAGE_INTERVAL",
     string | undefined
   >
 >;
@@ -94,6 +95,8 @@ export const DEFAULT_IO_OPERATION_TIMEOUT_SECONDS = 30;
 export const DEFAULT_SYSTEM_EVENTS_QUOTA_BYTES = 10_000_000_000;
 /** Aggregated audit calls are flushed to `$system` at most this often per isolate. */
 export const DEFAULT_SYSTEM_EVENTS_FLUSH_INTERVAL_SECONDS = 60;
+/** As in ReductStore: one usage window (traffic summed, then written to `$system`) per minute. */
+export const DEFAULT_SYSTEM_EVENTS_USAGE_INTERVAL_SECONDS = 60;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -191,6 +194,7 @@ const rsEnvSchema = z.object({
   RS_SYSTEM_EVENTS_ENABLED: bool.optional(),
   RS_SYSTEM_EVENTS_QUOTA_SIZE: byteSize.pipe(z.number().positive()).optional(),
   RS_SYSTEM_EVENTS_FLUSH_INTERVAL: positiveInt.pipe(z.number().max(3600)).optional(),
+  RS_SYSTEM_EVENTS_USAGE_INTERVAL: positiveInt.pipe(z.number().max(3600)).optional(),
 });
 
 /** Every RS_* variable the Worker reads. */
@@ -278,6 +282,7 @@ export function parseConfig(env: RsEnv): Config {
       enabled: vars.RS_SYSTEM_EVENTS_ENABLED ?? true,
       quotaBytes: vars.RS_SYSTEM_EVENTS_QUOTA_SIZE ?? DEFAULT_SYSTEM_EVENTS_QUOTA_BYTES,
       flushIntervalMs: (vars.RS_SYSTEM_EVENTS_FLUSH_INTERVAL ?? DEFAULT_SYSTEM_EVENTS_FLUSH_INTERVAL_SECONDS) * 1000,
+      usageIntervalMs: (vars.RS_SYSTEM_EVENTS_USAGE_INTERVAL ?? DEFAULT_SYSTEM_EVENTS_USAGE_INTERVAL_SECONDS) * 1000,
     },
   };
 }

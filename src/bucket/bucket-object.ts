@@ -7,11 +7,12 @@
  * (query-engine), sealing, garbage, rename, usage flush and the alarm (duties/).
  */
 import { DurableObject } from "cloudflare:workers";
-import type { BucketSettings } from "../config";
+import { type BucketSettings, configFromEnv } from "../config";
 import type { Bindings } from "../env";
 import { type ErrorInfo, fail, type Result } from "../errors";
 import { isMetaEntry } from "../model/entry-names";
 import type { BodyLocation, ItemOutcome, LabelChanges, RecordMeta, RecordView, StagedItem, UploadTicket } from "../model/records";
+import { SYSTEM_BUCKET, systemBucketSettings } from "../system/events";
 import { type BucketInfo, bucketInfo, bucketSettings, type EntryInfo, entryInfos } from "./bucket-store";
 import type { LifecycleSliceOutcome } from "./duties/lifecycles";
 import { runMaintenance } from "./duties/maintenance";
@@ -56,6 +57,7 @@ export class BucketObject extends DurableObject<Bindings> {
       () => this.env,
       (atMs) => this.scheduleAlarm(atMs),
       (spec, dryRun, cursor, limit, commit) => this.removeLifecycleWindow(spec, dryRun, cursor, limit, commit),
+      { name: () => this.ctx.id.name ?? this.tables.bucket.get()?.name, write: (items) => this.writeOwnRecords(items) },
     );
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
@@ -149,7 +151,12 @@ export class BucketObject extends DurableObject<Bindings> {
     const row = this.liveBucket();
     if ("error" in row) return row;
     const effects = newEffects();
-    const outcomes = this.ctx.storage.transactionSync(() => writeStagedRecords(this.opsContext(row), effects, items));
+    const outcomes = this.ctx.storage.transactionSync(() => {
+      const ops = this.opsContext(row);
+      const written = writeStagedRecords(ops, effects, items);
+      this.parts.traffic.countWrites(row.name, effects.written, ops.nowMs);
+      return written;
+    });
     await this.parts.effects.afterWrite(effects);
     return { ok: true, outcomes };
   }
@@ -179,7 +186,11 @@ export class BucketObject extends DurableObject<Bindings> {
       return row;
     }
     const effects = newEffects();
-    const outcome = this.transact(row, (ops) => commitRecord(ops, effects, entry, ts, objectKey));
+    const outcome = this.transact(row, (ops) => {
+      const committed = commitRecord(ops, effects, entry, ts, objectKey);
+      if (committed.ok) this.parts.traffic.countWrites(row.name, effects.written, ops.nowMs);
+      return committed;
+    });
     await this.parts.effects.afterWrite(effects);
     return outcome.ok ? OK : outcome;
   }
@@ -203,7 +214,9 @@ export class BucketObject extends DurableObject<Bindings> {
   ): Promise<Result<{ record: RecordView; body: BodyLocation }>> {
     const row = this.liveBucket();
     if ("error" in row) return row;
-    return readRecord(this.index, row.name, entry, ts, withBody);
+    const read = readRecord(this.index, row.name, entry, ts, withBody);
+    if (read.ok && withBody) await this.parts.traffic.countReads(row.name, [{ entry, bytes: read.record.size }], Date.now());
+    return read;
   }
 
   /** PATCH one record's labels (empty value deletes a label). */
@@ -297,13 +310,19 @@ export class BucketObject extends DurableObject<Bindings> {
   ): Promise<Result<{ batch: Batch; commit: CursorCommit | null }>> {
     const row = this.liveBucket();
     if ("error" in row) return row;
-    return this.ctx.storage.transactionSync(() =>
-      this.parts.queries.next(id, scope, limits, withBody, Date.now(), (record) => {
+    const nowMs = Date.now();
+    const next = this.ctx.storage.transactionSync(() =>
+      this.parts.queries.next(id, scope, limits, withBody, nowMs, (record) => {
         const bytes = this.index.stagedPayload(record);
         if (!bytes) throw new Error(`staged payload of ${row.name} entry ${record.entry_id} at ${record.ts} is missing`);
         return bytes;
       }),
     );
+    if (next.ok && withBody && !next.batch.onlyMetadata) {
+      const served = next.batch.records.map((record) => ({ entry: record.entry, bytes: record.size }));
+      await this.parts.traffic.countReads(row.name, served, nowMs);
+    }
+    return next;
   }
 
   /** Advances a query past a batch the edge is sending; `committed` false: another read moved it first. */
@@ -403,6 +422,26 @@ export class BucketObject extends DurableObject<Bindings> {
   /** The index now lives under the new name: forget it here without purging R2. */
   async finishRenameOut(attempt: string): Promise<Ok> {
     return this.parts.rename.finishOut(this.bucketName, attempt);
+  }
+
+  // ---- usage records --------------------------------------------------------------------------
+
+  /** Called on the `$system` object by a bucket that handed usage windows up to this end to D1. */
+  async armUsageReport(windowEndMs: number): Promise<void> {
+    if (this.bucketName !== SYSTEM_BUCKET)
+      throw new Error(`usage reports are written by ${SYSTEM_BUCKET}, not '${this.bucketName}'`);
+    await this.parts.usageReport.arm(windowEndMs);
+  }
+
+  /** The usage report's writes into this bucket, which it creates first if it is missing. */
+  private async writeOwnRecords(items: StagedItem[]): Promise<ItemOutcome[]> {
+    let written = await this.writeRecords(items);
+    if (!written.ok && written.error.status === 404) {
+      await this.createBucket(this.bucketName, systemBucketSettings(configFromEnv(this.env)), true);
+      written = await this.writeRecords(items);
+    }
+    if (!written.ok) throw new Error(`writing into ${this.bucketName} failed: ${written.error.message}`);
+    return written.outcomes;
   }
 
   // ---- maintenance --------------------------------------------------------------------------

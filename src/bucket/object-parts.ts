@@ -4,7 +4,8 @@
  */
 import { configFromEnv } from "../config";
 import type { Bindings } from "../env";
-import { entrySegment, recordSystemEvent } from "../system/events";
+import type { ItemOutcome, StagedItem } from "../model/records";
+import { entrySegment, recordSystemEvent, SYSTEM_BUCKET } from "../system/events";
 import { BucketLifecycle } from "./bucket-lifecycle";
 import { bucketDuties } from "./duties";
 import { Garbage } from "./duties/garbage";
@@ -14,17 +15,26 @@ import type { MaintenanceDuty } from "./duties/maintenance";
 import { Rename, type RenameSource } from "./duties/rename";
 import { Sealing } from "./duties/sealing";
 import { UsageFlush } from "./duties/usage-flush";
+import { UsageReport } from "./duties/usage-report";
+import { UsageTraffic } from "./duties/usage-traffic";
 import { WriteEffects } from "./duties/write-effects";
 import { QueryEngine } from "./query-engine";
 import { RecordIndex } from "./record-index";
 import { sweepExpiredUploads } from "./record-ops";
 import { type BucketTables, openTables } from "./tables";
 
+/** The one call a bucket makes on the `$system` object for usage (see duties/usage-report.ts). */
+interface UsageReportArm {
+  armUsageReport(windowEndMs: number): Promise<void>;
+}
+
 export interface ObjectParts {
   tables: BucketTables;
   index: RecordIndex;
   queries: QueryEngine;
   usage: UsageFlush;
+  traffic: UsageTraffic;
+  usageReport: UsageReport;
   sealing: Sealing;
   garbage: Garbage;
   rename: Rename;
@@ -48,6 +58,8 @@ export function assembleParts(
   bindings: () => Bindings,
   scheduleAlarm: (atMs: number) => Promise<void>,
   removeWindow: LifecycleRunDeps["removeWindow"],
+  /** This object's bucket name, and writes into its own bucket (the `$system` usage report). */
+  own: { name: () => string | undefined; write: (items: StagedItem[]) => Promise<ItemOutcome[]> },
 ): ObjectParts {
   const now = () => Date.now();
   const tables = openTables(storage.sql);
@@ -55,6 +67,25 @@ export function assembleParts(
   const index = new RecordIndex(tables);
   const queries = new QueryEngine(tables, index);
   const usage = new UsageFlush({ tables, db: () => bindings().DB, now, scheduleAlarm });
+  const config = () => configFromEnv(bindings());
+  const systemStub = () => bindings().BUCKETS.getByName(SYSTEM_BUCKET) as unknown as UsageReportArm;
+  const traffic = new UsageTraffic({
+    storage,
+    tables,
+    db: () => bindings().DB,
+    config,
+    now,
+    scheduleAlarm,
+    armReport: (windowEndMs) => systemStub().armUsageReport(windowEndMs),
+  });
+  const usageReport = new UsageReport({
+    db: () => bindings().DB,
+    config,
+    now,
+    isSystem: () => own.name() === SYSTEM_BUCKET,
+    scheduleAlarm,
+    write: own.write,
+  });
   const sealing = new Sealing({ storage, tables, index, records: bindings, now, frozen });
   const garbage = new Garbage({ tables, records: bindings, usage, now });
   const sourceOf = (name: string) => bindings().BUCKETS.getByName(name) as unknown as RenameSource;
@@ -87,6 +118,8 @@ export function assembleParts(
     lifecycles: lifecycleRuns,
     lifecycleRename,
     usage,
+    traffic,
+    usageReport,
     sealing,
     garbage,
     queries,
@@ -98,5 +131,20 @@ export function assembleParts(
     frozen,
     now,
   });
-  return { tables, index, queries, usage, sealing, garbage, rename, lifecycle, effects, lifecycleRuns, lifecycleRename, duties };
+  return {
+    tables,
+    index,
+    queries,
+    usage,
+    traffic,
+    usageReport,
+    sealing,
+    garbage,
+    rename,
+    lifecycle,
+    effects,
+    lifecycleRuns,
+    lifecycleRename,
+    duties,
+  };
 }

@@ -31,6 +31,8 @@ export interface OpsEffects {
   /** Blocks that filled up and should be sealed now. */
   blocksToSeal: number[];
   usageChanged: boolean;
+  /** Payload bytes and records written per entry: the usage traffic of this write. */
+  written: Map<string, { bytes: number; records: number }>;
 }
 
 /** A small record written at once, a large one reserved before its upload, or committed after it. */
@@ -340,6 +342,10 @@ export class RecordWriter {
 
     if (isBlockFull(block, bucketSettings(this.ctx.bucket))) this.close(block);
     this.effects.usageChanged = true;
+    const traffic = this.effects.written.get(meta.entry) ?? { bytes: 0, records: 0 };
+    traffic.bytes += meta.size;
+    traffic.records += 1;
+    this.effects.written.set(meta.entry, traffic);
   }
 }
 

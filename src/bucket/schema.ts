@@ -277,6 +277,27 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       ALTER TABLE lifecycle_policies ADD COLUMN window_count INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 12,
+    description: "usage traffic per window and entry, until the window is handed to D1",
+    sql: `
+      -- Writes add to it in their own transaction; reads are added from memory when the window
+      -- ends. Entry '' marks a window in which the bucket changed without traffic.
+      CREATE TABLE usage_traffic (
+        window_end_ms INTEGER NOT NULL,
+        entry TEXT NOT NULL,
+        write_bytes INTEGER NOT NULL DEFAULT 0,
+        records_written INTEGER NOT NULL DEFAULT 0,
+        read_bytes INTEGER NOT NULL DEFAULT 0,
+        records_read INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (window_end_ms, entry)
+      ) WITHOUT ROWID;
+      -- The stats_version last covered by a usage window (a higher one: the bucket changed since),
+      -- and when stats last changed, which places a change without traffic in its window.
+      ALTER TABLE bucket ADD COLUMN usage_stats_version INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE bucket ADD COLUMN stats_changed_at_ms INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

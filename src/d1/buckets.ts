@@ -12,19 +12,33 @@ export interface RegistryRow {
   size: number;
   oldest_record: number;
   latest_record: number;
+  record_count: number;
+  block_count: number;
 }
 
 export async function upsertRegistryRow(db: D1Database, row: RegistryRow, nowMs: number): Promise<void> {
   await db
     .prepare(
-      `INSERT INTO buckets (name, generation, status, is_provisioned, entry_count, size, oldest_record, latest_record, updated_at_ms)
-       VALUES (?1, ?2, 'READY', ?3, ?4, ?5, ?6, ?7, ?8)
+      `INSERT INTO buckets (name, generation, status, is_provisioned, entry_count, size, oldest_record, latest_record,
+         record_count, block_count, updated_at_ms)
+       VALUES (?1, ?2, 'READY', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
        ON CONFLICT (name) DO UPDATE SET generation = excluded.generation, status = excluded.status,
          is_provisioned = excluded.is_provisioned, entry_count = excluded.entry_count, size = excluded.size,
          oldest_record = excluded.oldest_record, latest_record = excluded.latest_record,
-         updated_at_ms = excluded.updated_at_ms`,
+         record_count = excluded.record_count, block_count = excluded.block_count, updated_at_ms = excluded.updated_at_ms`,
     )
-    .bind(row.name, row.generation, row.is_provisioned, row.entry_count, row.size, row.oldest_record, row.latest_record, nowMs)
+    .bind(
+      row.name,
+      row.generation,
+      row.is_provisioned,
+      row.entry_count,
+      row.size,
+      row.oldest_record,
+      row.latest_record,
+      row.record_count,
+      row.block_count,
+      nowMs,
+    )
     .run();
 }
 
@@ -68,6 +82,24 @@ export async function listRegistryRows(db: D1Database): Promise<RegistryListRow[
   const { results } = await db
     .prepare("SELECT name, entry_count, size, oldest_record, latest_record, is_provisioned, status FROM buckets ORDER BY name")
     .all<RegistryListRow>();
+  return results;
+}
+
+export interface RegistrySnapshotRow {
+  name: string;
+  size: number;
+  entry_count: number;
+  block_count: number;
+  record_count: number;
+}
+
+/** What a usage record reports of each bucket's storage, for the buckets clients made (no `$` names). */
+export async function registrySnapshot(db: D1Database): Promise<RegistrySnapshotRow[]> {
+  const { results } = await db
+    .prepare(
+      "SELECT name, size, entry_count, block_count, record_count FROM buckets WHERE substr(name, 1, 1) <> '$' ORDER BY name",
+    )
+    .all<RegistrySnapshotRow>();
   return results;
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Bindings } from "../api/context";
 import type { BucketObject } from "../bucket/bucket-object";
-import type { Config } from "../config";
+import type { BucketSettings, Config } from "../config";
 
 export const SYSTEM_BUCKET = "$system";
 export type SystemEventStatus = "ok" | "warning" | "error";
@@ -89,13 +89,14 @@ function systemStub(env: Bindings): DurableObjectStub<BucketObject> {
   return env.BUCKETS.getByName(SYSTEM_BUCKET) as DurableObjectStub<BucketObject>;
 }
 
+/** The settings `$system` is created with. */
+export function systemBucketSettings(config: Config): BucketSettings {
+  return { ...config.bucketDefaults, quota_type: "FIFO", quota_size: config.systemEvents.quotaBytes };
+}
+
 /** Creates `$system` if it is missing; an existing one is left as it is. */
 export async function ensureSystemBucket(env: Bindings, config: Config): Promise<void> {
-  const outcome = await systemStub(env).createBucket(
-    SYSTEM_BUCKET,
-    { ...config.bucketDefaults, quota_type: "FIFO", quota_size: config.systemEvents.quotaBytes },
-    true,
-  );
+  const outcome = await systemStub(env).createBucket(SYSTEM_BUCKET, systemBucketSettings(config), true);
   if (!outcome.ok && outcome.error.status !== 409) {
     throw new Error(`creating ${SYSTEM_BUCKET} failed: ${outcome.error.message}`);
   }

@@ -188,7 +188,11 @@ async function snapshot(bucket: string, generation: string): Promise<unknown> {
       out[table] = state.storage.sql.exec(`SELECT * FROM ${table} ORDER BY 1, 2`).toArray();
     }
     const bucketRows = out.bucket as Record<string, unknown>[];
-    for (const row of bucketRows) delete row.stats_flushed_version; // may catch up with stats_version
+    for (const row of bucketRows) {
+      // Both may catch up with stats_version: the registry flush and the usage window's note of it.
+      delete row.stats_flushed_version;
+      delete row.usage_stats_version;
+    }
     return out;
   });
   return { tables, r2: await r2Keys(`${generation}/`) };

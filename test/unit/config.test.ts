@@ -91,7 +91,7 @@ describe("parseConfig", () => {
       batch: { maxRecords: 85, maxBytes: 8_000_000, maxMetadataBytes: 16_000 },
       logLevel: "INFO",
       ioTimeoutMs: 30_000,
-      systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000 },
+      systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000, usageIntervalMs: 60_000 },
     });
     expect(DEFAULT_MAX_BLOCK_BYTES).toBe(64_000_000);
     expect(DEFAULT_MAX_BLOCK_RECORDS).toBe(1024);
@@ -127,7 +127,7 @@ describe("parseConfig", () => {
       batch: { maxRecords: 100, maxBytes: 1_000_000, maxMetadataBytes: 32_000 },
       logLevel: "DEBUG",
       ioTimeoutMs: 5_000,
-      systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000 },
+      systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000, usageIntervalMs: 60_000 },
     });
   });
 
@@ -208,6 +208,9 @@ describe("parseConfig", () => {
     ["RS_SYSTEM_EVENTS_QUOTA_SIZE", "lots"],
     ["RS_SYSTEM_EVENTS_FLUSH_INTERVAL", "0"],
     ["RS_SYSTEM_EVENTS_FLUSH_INTERVAL", "3601"],
+    ["RS_SYSTEM_EVENTS_USAGE_INTERVAL", "0"],
+    ["RS_SYSTEM_EVENTS_USAGE_INTERVAL", "60s"],
+    ["RS_SYSTEM_EVENTS_USAGE_INTERVAL", "3601"],
   ])("%s=%s → ConfigError naming the variable", (variable, value) => {
     let error: unknown;
     try {
@@ -220,10 +223,18 @@ describe("parseConfig", () => {
   });
 
   it.each([
-    [{}, { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000 }],
+    [{}, { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000, usageIntervalMs: 60_000 }],
     [
       { RS_SYSTEM_EVENTS_ENABLED: "false", RS_SYSTEM_EVENTS_QUOTA_SIZE: "1GB", RS_SYSTEM_EVENTS_FLUSH_INTERVAL: "2" },
-      { enabled: false, quotaBytes: 1_000_000_000, flushIntervalMs: 2_000 },
+      { enabled: false, quotaBytes: 1_000_000_000, flushIntervalMs: 2_000, usageIntervalMs: 60_000 },
+    ],
+    [
+      { RS_SYSTEM_EVENTS_USAGE_INTERVAL: "2" },
+      { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000, usageIntervalMs: 2_000 },
+    ],
+    [
+      { RS_SYSTEM_EVENTS_USAGE_INTERVAL: " 3600 " },
+      { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000, usageIntervalMs: 3_600_000 },
     ],
   ])("system events %j → %j", (vars, expected) => {
     expect(parseConfig(vars).systemEvents).toEqual(expected);

@@ -7,9 +7,13 @@ import type { LifecycleRuns } from "./lifecycles";
 import type { MaintenanceDuty } from "./maintenance";
 import type { Sealing } from "./sealing";
 import type { UsageFlush } from "./usage-flush";
+import type { UsageReport } from "./usage-report";
+import type { UsageTraffic } from "./usage-traffic";
 
 export interface DutyDeps {
   usage: UsageFlush;
+  traffic: UsageTraffic;
+  usageReport: UsageReport;
   sealing: Sealing;
   garbage: Garbage;
   queries: QueryEngine;
@@ -26,6 +30,10 @@ export function bucketDuties(deps: DutyDeps): MaintenanceDuty[] {
   const { usage, sealing, garbage, queries, index } = deps;
   return [
     { name: "usage", run: () => usage.flushIfDirty(), nextDueAt: () => usage.nextDueAt() },
+    // Windows go to D1 after the registry row, so the report finds the bucket's storage there; both
+    // before the lifecycle slice, whose "again at once" alarm must not fire while they await D1.
+    { name: "usage windows", run: () => deps.traffic.run(), nextDueAt: () => deps.traffic.nextDueAt() },
+    { name: "usage report", run: (deadline) => deps.usageReport.run(deadline), nextDueAt: () => deps.usageReport.nextDueAt() },
     { name: "sealing", run: (deadline) => sealing.run(deadline), nextDueAt: () => sealing.nextDueAt() },
     {
       name: "uploads",

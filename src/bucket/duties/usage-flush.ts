@@ -97,6 +97,7 @@ export class UsageFlush {
       if (!row || row.renaming_from) return;
       const version = row.stats_version;
       const info = bucketInfo(row, this.deps.tables.entries);
+      const counts = this.deps.tables.entries.usage();
       await upsertRegistryRow(
         this.deps.db(),
         {
@@ -107,6 +108,8 @@ export class UsageFlush {
           size: info.size,
           oldest_record: info.oldest_record,
           latest_record: info.latest_record,
+          record_count: counts.records,
+          block_count: counts.blocks,
         },
         this.deps.now(),
       );

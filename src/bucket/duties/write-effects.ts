@@ -15,7 +15,7 @@ export interface WriteEffectsDeps {
 }
 
 export function newEffects(): OpsEffects {
-  return { blocksToSeal: [], usageChanged: false };
+  return { blocksToSeal: [], usageChanged: false, written: new Map() };
 }
 
 export class WriteEffects {

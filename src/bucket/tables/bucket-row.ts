@@ -82,13 +82,30 @@ export class BucketRowTable {
     this.touchStats();
   }
 
-  /** Marks usage as changed so the alarm flushes it to D1. */
-  touchStats(): void {
-    this.sql.exec("UPDATE bucket SET stats_version = stats_version + 1 WHERE id = 1");
+  /** Marks usage as changed so the alarm flushes it to D1; the time places the change in a usage window. */
+  touchStats(nowMs = Date.now()): void {
+    this.sql.exec("UPDATE bucket SET stats_version = stats_version + 1, stats_changed_at_ms = ? WHERE id = 1", nowMs);
   }
 
   markStatsFlushed(version: number): void {
     this.sql.exec("UPDATE bucket SET stats_flushed_version = max(stats_flushed_version, ?) WHERE id = 1", version);
+  }
+
+  /**
+   * For the usage windows: the current stats version, the last one a window covered, and when the
+   * latest change happened.
+   */
+  usageVersions(): { stats: number; reported: number; changedAtMs: number } | undefined {
+    return this.sql
+      .exec<{ stats: number; reported: number; changedAtMs: number }>(
+        `SELECT stats_version AS stats, usage_stats_version AS reported, stats_changed_at_ms AS changedAtMs
+         FROM bucket WHERE id = 1`,
+      )
+      .toArray()[0];
+  }
+
+  markUsageCovered(version: number): void {
+    this.sql.exec("UPDATE bucket SET usage_stats_version = max(usage_stats_version, ?) WHERE id = 1", version);
   }
 
   lastQueryId(): number {

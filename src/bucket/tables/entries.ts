@@ -39,6 +39,9 @@ export interface EntriesUsage {
   entryCount: number;
   oldest: number | null;
   latest: number | null;
+  /** Records and blocks of the visible entries (the usage snapshot of `$system`). */
+  records: number;
+  blocks: number;
 }
 
 const ENTRY_COLUMNS = "id, name, size, record_count, block_count, oldest_record, latest_record";
@@ -152,13 +155,27 @@ export class EntriesTable {
 
   usage(): EntriesUsage {
     const row = this.sql
-      .exec<{ size: number | null; entry_count: number; oldest: number | null; latest: number | null }>(
+      .exec<{
+        size: number | null;
+        entry_count: number;
+        oldest: number | null;
+        latest: number | null;
+        records: number | null;
+        blocks: number | null;
+      }>(
         `SELECT (SELECT sum(size) FROM entries) AS size, count(*) AS entry_count, min(oldest_record) AS oldest,
-           max(latest_record) AS latest
+           max(latest_record) AS latest, sum(record_count) AS records, sum(block_count) AS blocks
          FROM entries WHERE NOT ${IS_ATTACHMENTS}`,
       )
       .one();
-    return { size: row.size ?? 0, entryCount: row.entry_count, oldest: row.oldest, latest: row.latest };
+    return {
+      size: row.size ?? 0,
+      entryCount: row.entry_count,
+      oldest: row.oldest,
+      latest: row.latest,
+      records: row.records ?? 0,
+      blocks: row.blocks ?? 0,
+    };
   }
 
   /** Stored size of every entry. */

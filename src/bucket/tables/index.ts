@@ -9,6 +9,7 @@ import { R2GarbageTable } from "./r2-garbage";
 import { R2PurgesTable } from "./r2-purges";
 import { RecordChunksTable } from "./record-chunks";
 import { RenamedOutTable } from "./renamed-out";
+import { UsageTrafficTable } from "./usage-traffic";
 
 export interface BucketTables {
   bucket: BucketRowTable;
@@ -21,6 +22,7 @@ export interface BucketTables {
   purges: R2PurgesTable;
   renamedOut: RenamedOutTable;
   lifecyclePolicies: LifecyclePoliciesTable;
+  usageTraffic: UsageTrafficTable;
 }
 
 export function openTables(sql: SqlStorage): BucketTables {
@@ -35,12 +37,13 @@ export function openTables(sql: SqlStorage): BucketTables {
     purges: new R2PurgesTable(sql),
     renamedOut: new RenamedOutTable(sql),
     lifecyclePolicies: new LifecyclePoliciesTable(sql),
+    usageTraffic: new UsageTrafficTable(sql),
   };
 }
 
 /**
- * Removes every entry, block, record chunk, upload in flight and query, and the bucket row (bucket
- * deletion or rename away). r2_garbage stays: it holds intents of puts still in flight, which must
+ * Removes every entry, block, record chunk, upload in flight and query, the usage traffic not yet
+ * in D1 (lost with the bucket's name), and the bucket row (bucket deletion or rename away). r2_garbage stays: it holds intents of puts still in flight, which must
  * be deleted once they land.
  */
 export function clearBucketData(tables: BucketTables): void {
@@ -50,5 +53,6 @@ export function clearBucketData(tables: BucketTables): void {
   tables.pending.clear();
   tables.queries.clear();
   tables.lifecyclePolicies.clear();
+  tables.usageTraffic.clear();
   tables.bucket.clear();
 }
