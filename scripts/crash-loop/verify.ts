@@ -431,7 +431,7 @@ export function inspectDead(
   } catch (error) {
     return { checked: false, reason: `state inspection failed: ${error.message}` };
   }
-  if (!state.ok) return { checked: false, reason: state.reason };
+  if (state.ok === false) return { checked: false, reason: state.reason };
   const objects = classifyObjects(state);
   ctx.maxUntracked = Math.max(ctx.maxUntracked, objects.untracked.length);
   if (objects.untracked.length > indeterminateSoFar) {
