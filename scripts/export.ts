@@ -16,7 +16,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { type Bucket, type BucketSettings, Client, QuotaType } from "reduct-js";
 import { z } from "zod";
-import { messageOf } from "./lib/errors.ts";
+import { fieldOf, stackOf, statusOf } from "./lib/errors.ts";
 
 /** A bigint setting as bucket.json holds it (text; a number from a hand-written file works too). */
 const bigintText = z.union([z.string(), z.number()]);
@@ -38,10 +38,6 @@ const RecordLine = z.object({
   size: z.number(),
   file: z.string(),
 });
-
-/** The `status` of a reduct-js APIError (or anything else with a numeric status). */
-const statusOf = (error: unknown): number | undefined =>
-  typeof error === "object" && error !== null && "status" in error && typeof error.status === "number" ? error.status : undefined;
 
 const settingsToJson = (settings: BucketSettings): Record<string, unknown> =>
   Object.fromEntries(Object.entries(settings).map(([key, value]) => [key, typeof value === "bigint" ? String(value) : value]));
@@ -147,9 +143,8 @@ async function main() {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   main().catch((error) => {
-    const stack = error instanceof Error ? error.stack : undefined;
     const status = statusOf(error);
-    console.error(stack ?? (status ? `APIError ${status}: ${messageOf(error)}` : error));
+    console.error(stackOf(error) ?? (status ? `APIError ${status}: ${fieldOf(error, "message")}` : error));
     process.exit(1);
   });
 }

@@ -182,7 +182,7 @@ export class Workload {
     if (response) {
       const errors: Record<string, string> = {};
       for (const [key, text] of v2BatchErrors(response.headers, rendered.entries, rendered.startTs)) {
-        const [e, ts] = key.split("\u0000");
+        const [e = "", ts] = key.split("\u0000");
         errors[recordKey(b, e, Number(ts))] = text;
       }
       this.journal.ack(id, response.status, { errors, error: errorOf(response), response });
