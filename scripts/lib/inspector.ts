@@ -3,6 +3,8 @@
 // port given to Miniflare's `inspectorPort`). Nothing of this is in the product: no endpoint of the
 // Worker is involved. `ws` is Miniflare's WebSocket client (a dependency of miniflare/wrangler).
 
+/// <reference path="./ws.d.ts" />
+
 /** What one isolate answered a CDP command (its result), or why it did not. */
 type IsolateAnswer = {
   timedOut?: boolean;

@@ -17,13 +17,13 @@
 //      grows +26 % over the last half of a 10-minute run, reduct-edge +9 % over the last half of a
 //      20-minute run);
 //   4. open fds growing.
-import type { HeapUsage } from "./inspector.ts";
+import type { HeapFigures } from "./inspector.ts";
 import { percentile } from "./stats.ts";
 
 /** One sample of the workerd running the Worker (what memoryFigures reads of it). */
 export interface MemorySample {
   atS: number;
-  pid: number | undefined;
+  pid?: number | undefined;
   rssKiB: number;
   anonKiB: number;
   fds: number;
@@ -32,7 +32,8 @@ export interface MemorySample {
 /** Process figures and V8 heaps around a forced GC (the process figures are missing when it was gone). */
 export interface GcSnapshot {
   rssKiB?: number | undefined;
-  heap?: HeapUsage | undefined;
+  /** The Worker isolate's heap (a heapUsage() result, or what a --json file kept of it). */
+  heap?: { user?: HeapFigures | undefined } | undefined;
 }
 
 /** A forced full GC: at the reference time or after the load. */
