@@ -30,6 +30,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import type { Bucket } from "reduct-js";
 import {
   descendantsOf,
   groupAlive,
@@ -63,7 +64,7 @@ const BATCH = Number(opts.batch);
 const SIZE = Number(opts.size);
 const BIG_MIB = Number(opts["big-mib"]);
 
-const log = (...args) => console.log(`[e2e ${((Date.now() - runStarted) / 1000).toFixed(1)}s]`, ...args);
+const log = (...args: unknown[]): void => console.log(`[e2e ${((Date.now() - runStarted) / 1000).toFixed(1)}s]`, ...args);
 const runStarted = Date.now();
 
 // ---------------------------------------------------------------------------------------------
@@ -106,7 +107,7 @@ budget.unref();
 // ---------------------------------------------------------------------------------------------
 // Processes and memory
 
-const readText = (file) => {
+const readText = (file: string): string => {
   try {
     return readFileSync(file, "utf8");
   } catch {
@@ -115,8 +116,15 @@ const readText = (file) => {
 };
 
 /** Every process of the server with a role: start.ts (node) and the workerd it runs. */
-function serverProcesses() {
-  const out = [{ pid: server.pid, role: "start.ts (node)" }];
+/** A process of the server and what it is. */
+interface ServerProcess {
+  pid: number;
+  role: string;
+}
+
+function serverProcesses(): ServerProcess[] {
+  if (!server) throw new Error("no server is running");
+  const out: ServerProcess[] = [{ pid: server.pid, role: "start.ts (node)" }];
   for (const pid of descendantsOf(server.pid)) {
     const comm = readText(`/proc/${pid}/comm`).trim();
     const args = readText(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
@@ -142,18 +150,24 @@ function memKiB(pid: number): { rss: number; hwm: number; anon: number; file: nu
 }
 
 /** Samples VmRSS of `procs` every SAMPLE_MS until stopped; returns per-process peaks. */
-function startSampler(procs: { pid: number; role: string }[]) {
+function startSampler(procs: ServerProcess[]) {
+  /** The entry of `pid` in a map made from `procs` (every one of them has one). */
+  const of = <T>(map: Map<number, T>, pid: number): T => {
+    const value = map.get(pid);
+    if (value === undefined) throw new Error(`process ${pid} is not sampled`);
+    return value;
+  };
   const baseline = new Map(procs.map((p) => [p.pid, memKiB(p.pid)]));
   const hwmReset = new Map(procs.map((p) => [p.pid, resetPeakRss(p.pid)]));
-  const maxRss = new Map(procs.map((p) => [p.pid, baseline.get(p.pid).rss]));
-  const maxAnon = new Map(procs.map((p) => [p.pid, baseline.get(p.pid).anon]));
+  const maxRss = new Map(procs.map((p) => [p.pid, of(baseline, p.pid).rss]));
+  const maxAnon = new Map(procs.map((p) => [p.pid, of(baseline, p.pid).anon]));
   let samples = 0;
   const timer = setInterval(() => {
     samples++;
     for (const p of procs) {
       const m = memKiB(p.pid);
-      if (m.rss > maxRss.get(p.pid)) maxRss.set(p.pid, m.rss);
-      if (m.anon > maxAnon.get(p.pid)) maxAnon.set(p.pid, m.anon);
+      if (m.rss > of(maxRss, p.pid)) maxRss.set(p.pid, m.rss);
+      if (m.anon > of(maxAnon, p.pid)) maxAnon.set(p.pid, m.anon);
     }
   }, SAMPLE_MS);
   return {
@@ -161,19 +175,20 @@ function startSampler(procs: { pid: number; role: string }[]) {
       clearInterval(timer);
       return procs.map((p) => {
         const end = memKiB(p.pid);
-        const base = baseline.get(p.pid);
+        const base = of(baseline, p.pid);
         const hwmOk = hwmReset.get(p.pid) && Number.isFinite(end.hwm);
-        const peak = Math.max(maxRss.get(p.pid), hwmOk ? end.hwm : 0);
+        const sampledMax = of(maxRss, p.pid);
+        const peak = Math.max(sampledMax, hwmOk ? end.hwm : 0);
         return {
           pid: p.pid,
           role: p.role,
           baselineRssMiB: base.rss / 1024,
           peakRssMiB: peak / 1024,
-          peakFrom: hwmOk && end.hwm >= maxRss.get(p.pid) ? "VmHWM after clear_refs" : "max of 20 ms VmRSS samples",
-          sampledMaxRssMiB: maxRss.get(p.pid) / 1024,
+          peakFrom: hwmOk && end.hwm >= sampledMax ? "VmHWM after clear_refs" : "max of 20 ms VmRSS samples",
+          sampledMaxRssMiB: sampledMax / 1024,
           vmHwmMiB: hwmOk ? end.hwm / 1024 : null,
           growthMiB: (peak - base.rss) / 1024,
-          anonGrowthMiB: (maxAnon.get(p.pid) - base.anon) / 1024,
+          anonGrowthMiB: (of(maxAnon, p.pid) - base.anon) / 1024,
           endRssMiB: end.rss / 1024,
           samples,
         };
@@ -189,11 +204,11 @@ function startSampler(procs: { pid: number; role: string }[]) {
 type Summary = ReturnType<typeof summarize>;
 
 function summarize(
-  name,
-  records,
-  bytes,
-  seconds,
-  latenciesMs,
+  name: string,
+  records: number,
+  bytes: number,
+  seconds: number,
+  latenciesMs: number[],
   extra: { readRequests?: number; concurrency?: number; protocol?: string; recordsPerBatch?: number; verified?: boolean } = {},
 ) {
   const sorted = [...latenciesMs].sort((a, b) => a - b);
@@ -214,7 +229,7 @@ function summarize(
 }
 
 /** Deterministic payload of record `i` (so W4 can check every byte without keeping them all). */
-function payload(i) {
+function payload(i: number): Buffer {
   const buf = Buffer.alloc(SIZE);
   let x = (i + 1) * 2654435761;
   for (let j = 0; j < SIZE; j += 4) {
@@ -228,7 +243,7 @@ function payload(i) {
 
 // Times every batched read request the client sends (reduct-js binds globalThis.fetch when a
 // Client is constructed, so this wrapper must be installed first).
-const readRequestStarts = [];
+const readRequestStarts: number[] = [];
 const originalFetch = globalThis.fetch;
 globalThis.fetch = (input, init) => {
   const url = typeof input === "string" ? input : input instanceof URL ? String(input) : input.url;
@@ -238,9 +253,9 @@ globalThis.fetch = (input, init) => {
   return originalFetch(input, init);
 };
 
-async function w2(bucket, entry, tsBase, concurrency) {
+async function w2(bucket: Bucket, entry: string, tsBase: bigint, concurrency: number): Promise<Summary> {
   const batches = Math.ceil(RECORDS / BATCH);
-  const latencies = [];
+  const latencies: number[] = [];
   let next = 0;
   const t0 = performance.now();
   async function worker() {
@@ -256,7 +271,7 @@ async function w2(bucket, entry, tsBase, concurrency) {
       latencies.push(performance.now() - s);
       if (errors.size > 0) {
         const first = [...errors.values()][0];
-        throw new Error(`batch ${b}: ${[...first.values()][0]?.message ?? "error"} (${first.size} errors)`);
+        throw new Error(`batch ${b}: ${[...(first?.values() ?? [])][0]?.message ?? "error"} (${first?.size} errors)`);
       }
     }
   }
@@ -268,7 +283,7 @@ async function w2(bucket, entry, tsBase, concurrency) {
   });
 }
 
-async function w4(bucket, entry, tsBase, label) {
+async function w4(bucket: Bucket, entry: string, tsBase: bigint, label: string): Promise<Summary> {
   readRequestStarts.length = 0;
   let records = 0;
   let bytes = 0;
@@ -283,8 +298,8 @@ async function w4(bucket, entry, tsBase, label) {
   }
   const end = performance.now();
   const seconds = (end - t0) / 1000;
-  const cycles = [];
-  for (let k = 0; k < readRequestStarts.length; k++) cycles.push((readRequestStarts[k + 1] ?? end) - readRequestStarts[k]);
+  const cycles: number[] = [];
+  for (const [k, startedAt] of readRequestStarts.entries()) cycles.push((readRequestStarts[k + 1] ?? end) - startedAt);
   if (records !== RECORDS) throw new Error(`${label}: read ${records} records, expected ${RECORDS}`);
   if (mismatches) throw new Error(`${label}: ${mismatches} payloads differ from what was written`);
   return summarize(label, records, bytes, seconds, cycles, {
@@ -296,7 +311,7 @@ async function w4(bucket, entry, tsBase, label) {
 }
 
 /** One BIG_MIB record uploaded as a stream at timestamp `ts`, with the server's memory sampled. */
-async function w3Upload(bucket, procs, ts) {
+async function w3Upload(bucket: Bucket, procs: ServerProcess[], ts: bigint) {
   const size = BIG_MIB * MiB;
   const chunk = 1 * MiB;
   await sleep(2_000); // idle before the baseline
@@ -327,7 +342,7 @@ async function w3Upload(bucket, procs, ts) {
 }
 
 /** Reads the record at `ts` back with `beginRead`, hashing the stream, with memory sampled. */
-async function w3Read(bucket, procs, upload) {
+async function w3Read(bucket: Bucket, procs: ServerProcess[], upload: Upload) {
   const size = BIG_MIB * MiB;
   await sleep(1_000);
   const sampler = startSampler(procs);
@@ -349,25 +364,32 @@ async function w3Read(bucket, procs, upload) {
 }
 
 /** Two uploads of BIG_MIB (the first one includes any one-time warm-up), then one read back. */
-async function w3(bucket) {
+type Upload = Awaited<ReturnType<typeof w3Upload>>;
+
+async function w3(bucket: Bucket) {
   const procs = serverProcesses();
-  const uploads = [];
+  const uploads: Upload[] = [];
   for (const ts of [1n, 2n]) {
     const upload = await w3Upload(bucket, procs, ts);
     const runtime = upload.memory.find((m) => m.role === "workerd runtime");
     log(`  upload ${ts}: ${fmt(upload.mbPerSec, 1)} MB/s, workerd runtime +${fmt(runtime?.growthMiB, 1)} MiB`);
     uploads.push(upload);
   }
-  const read = await w3Read(bucket, procs, uploads[0]);
+  const [first, second] = uploads;
+  if (!first || !second) throw new Error("W3-e2e: two uploads expected");
+  const both: [Upload, Upload] = [first, second];
+  const read = await w3Read(bucket, procs, first);
   log(`  read back: ${fmt(read.mbPerSec, 1)} MB/s, sha256 ok`);
-  return { name: `W3-e2e ${BIG_MIB} MiB`, bytes: BIG_MIB * MiB, uploads, read };
+  return { name: `W3-e2e ${BIG_MIB} MiB`, bytes: BIG_MIB * MiB, uploads: both, read };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Run
 
-const fmt = (n, d = 0) =>
-  Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "–";
+const fmt = (n: number | null | undefined, d = 0): string =>
+  typeof n === "number" && Number.isFinite(n)
+    ? n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d })
+    : "–";
 
 async function main() {
   const loadBefore = os.loadavg();

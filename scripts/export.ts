@@ -14,12 +14,35 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { Client } from "reduct-js";
+import { type Bucket, type BucketSettings, Client, QuotaType } from "reduct-js";
+import { z } from "zod";
+import { fieldOf, stackOf, statusOf } from "./lib/errors.ts";
 
-const settingsToJson = (settings) =>
+/** A bigint setting as bucket.json holds it (text; a number from a hand-written file works too). */
+const bigintText = z.union([z.string(), z.number()]);
+
+/** bucket.json: BucketSettings with the bigints as text. Read back from disk, so checked. */
+const BucketJson = z.object({
+  maxBlockSize: bigintText.optional(),
+  maxBlockRecords: bigintText.optional(),
+  quotaType: z.enum(QuotaType).optional(),
+  quotaSize: bigintText.optional(),
+});
+
+/** One line of records.jsonl. */
+const RecordLine = z.object({
+  entry: z.string(),
+  ts: z.string(),
+  contentType: z.string().optional(),
+  labels: z.record(z.string(), z.string()),
+  size: z.number(),
+  file: z.string(),
+});
+
+const settingsToJson = (settings: BucketSettings): Record<string, unknown> =>
   Object.fromEntries(Object.entries(settings).map(([key, value]) => [key, typeof value === "bigint" ? String(value) : value]));
 
-const settingsFromJson = (json) => ({
+const settingsFromJson = (json: z.infer<typeof BucketJson>): BucketSettings => ({
   maxBlockSize: json.maxBlockSize === undefined ? undefined : BigInt(json.maxBlockSize),
   maxBlockRecords: json.maxBlockRecords === undefined ? undefined : BigInt(json.maxBlockRecords),
   quotaType: json.quotaType,
@@ -30,8 +53,8 @@ const settingsFromJson = (json) => ({
  * The bucket's entries, each followed by its `<entry>/$meta` attachments entry when there is one
  * (the entry list does not show those). Records are read by query, which keeps label-name case.
  */
-async function entriesWithAttachments(bucket) {
-  const names = [];
+async function entriesWithAttachments(bucket: Bucket): Promise<string[]> {
+  const names: string[] = [];
   for (const { name } of await bucket.getEntryList()) {
     names.push(name);
     const meta = `${name}/$meta`;
@@ -39,18 +62,18 @@ async function entriesWithAttachments(bucket) {
       await bucket.beginRead(meta, undefined, true);
       names.push(meta);
     } catch (error) {
-      if (error?.status !== 404) throw error;
+      if (statusOf(error) !== 404) throw error;
     }
   }
   return names;
 }
 
 /** Writes every record of `bucketName` into `dir`, attachments included; returns the number of records. */
-export async function exportBucket(client, bucketName, dir) {
+export async function exportBucket(client: Client, bucketName: string, dir: string): Promise<number> {
   const bucket = await client.getBucket(bucketName);
   mkdirSync(path.join(dir, "records"), { recursive: true });
   writeFileSync(path.join(dir, "bucket.json"), `${JSON.stringify(settingsToJson(await bucket.getSettings()), null, 2)}\n`);
-  const lines = [];
+  const lines: string[] = [];
   for (const entry of await entriesWithAttachments(bucket)) {
     for await (const record of bucket.query(entry)) {
       const bytes = await record.read();
@@ -73,14 +96,18 @@ export async function exportBucket(client, bucketName, dir) {
 }
 
 /** Writes the records of `dir` into `bucketName` (created if missing); returns written and skipped counts. */
-export async function importBucket(client, bucketName, dir) {
-  const settings = settingsFromJson(JSON.parse(readFileSync(path.join(dir, "bucket.json"), "utf8")));
+export async function importBucket(
+  client: Client,
+  bucketName: string,
+  dir: string,
+): Promise<{ written: number; skipped: number }> {
+  const settings = settingsFromJson(BucketJson.parse(JSON.parse(readFileSync(path.join(dir, "bucket.json"), "utf8"))));
   const bucket = await client.getOrCreateBucket(bucketName, settings);
   let written = 0;
   let skipped = 0;
   const text = readFileSync(path.join(dir, "records.jsonl"), "utf8");
   for (const line of text.split("\n").filter(Boolean)) {
-    const { entry, ts, contentType, labels, size, file } = JSON.parse(line);
+    const { entry, ts, contentType, labels, size, file } = RecordLine.parse(JSON.parse(line));
     const bytes = readFileSync(path.join(dir, file));
     if (bytes.length !== size) throw new Error(`${file} has ${bytes.length} bytes, records.jsonl says ${size}`);
     // A batch write, not beginWrite: single-record writes carry label names in HTTP header names,
@@ -101,7 +128,7 @@ export async function importBucket(client, bucketName, dir) {
 
 async function main() {
   const [command, url, bucketName, dir] = process.argv.slice(2);
-  if (!["export", "import"].includes(command) || !url || !bucketName || !dir) {
+  if ((command !== "export" && command !== "import") || !url || !bucketName || !dir) {
     console.error("usage: RS_API_TOKEN=… npx tsx scripts/export.ts export|import <server url> <bucket> <dir>");
     process.exit(2);
   }
@@ -116,7 +143,8 @@ async function main() {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   main().catch((error) => {
-    console.error(error?.stack ?? (error?.status ? `APIError ${error.status}: ${error.message}` : error));
+    const status = statusOf(error);
+    console.error(stackOf(error) ?? (status ? `APIError ${status}: ${fieldOf(error, "message")}` : error));
     process.exit(1);
   });
 }

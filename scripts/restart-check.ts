@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { type Bucket, Client, QuotaType } from "reduct-js";
+import { fieldOf, stackOf, statusOf } from "./lib/errors.ts";
 import { showVersionNoticeOnce } from "./lib/reduct-js-quiet.ts";
 import type { Server, ServerOptions } from "./lib/server.ts";
 
@@ -15,17 +16,17 @@ showVersionNoticeOnce();
 const BUCKET = "restart-check";
 const ENTRY = "site-1/sensor-7";
 const TS = 1_700_000_000_000_000n;
-const md5 = (data) => createHash("md5").update(data).digest("hex");
+const md5 = (data: string | Buffer): string => createHash("md5").update(data).digest("hex");
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function infoOf(url, apiToken) {
+async function infoOf(url: string, apiToken: string): Promise<{ instance_name: string }> {
   const response = await fetch(`${url}/api/v1/info`, { headers: { Authorization: `Bearer ${apiToken}` } });
   assert.equal(response.status, 200, `GET /api/v1/info answered ${response.status}`);
   return (await response.json()) as { instance_name: string };
 }
 
-async function instanceNameOf(url, apiToken) {
+async function instanceNameOf(url: string, apiToken: string): Promise<string> {
   return (await infoOf(url, apiToken)).instance_name;
 }
 
@@ -48,7 +49,7 @@ export async function runRestartCheck({
   logPath: string;
 }) {
   let ok = true;
-  const check = async (name, fn) => {
+  const check = async (name: string, fn: () => Promise<void>): Promise<boolean> => {
     try {
       await fn();
       console.log(`restart-check: ok - ${name}`);
@@ -56,7 +57,9 @@ export async function runRestartCheck({
     } catch (error) {
       ok = false;
       // reduct-js throws APIError objects (status + x-reduct-error message, no stack).
-      const detail = error?.stack ?? (error?.status ? `APIError ${error.status}: ${error.message}` : (error?.message ?? error));
+      const status = statusOf(error);
+      const detail =
+        stackOf(error) ?? (status ? `APIError ${status}: ${fieldOf(error, "message")}` : (fieldOf(error, "message") ?? error));
       console.log(`restart-check: not ok - ${name}\n${String(detail).replace(/^/gm, "    ")}`);
       return false;
     }
@@ -112,23 +115,24 @@ export async function runRestartCheck({
     });
   });
   if (!alive || !second) return false;
+  const restarted: Server = second;
   try {
     // Asked before anything else calls /info: the clock must not start with the first /info.
     await check("after restart: /info uptime counts from the start (>= 2 s when asked 3 s after /alive answered)", async () => {
       await sleep(3_000);
       // As reduct-js reports it (reduct-py's test__info asserts uptime >= 1 after sleeping 1 s).
-      const { uptime } = await new Client(second.url, { apiToken }).getInfo();
+      const { uptime } = await new Client(restarted.url, { apiToken }).getInfo();
       assert.ok(uptime >= 2n, `uptime ${uptime} s, 3 s after /alive first answered`);
-      const sinceRestart = (Date.now() - second.startedAt) / 1000;
+      const sinceRestart = (Date.now() - restarted.startedAt) / 1000;
       assert.ok(
         Number(uptime) <= Math.ceil(sinceRestart),
         `uptime ${uptime} s, but the server was restarted ${sinceRestart} s ago`,
       );
     });
 
-    const client = new Client(second.url, { apiToken });
+    const client = new Client(restarted.url, { apiToken });
     await check("after restart: RS_INSTANCE_NAME of the new start reaches /info", async () => {
-      assert.equal(await instanceNameOf(second.url, apiToken), restartedName);
+      assert.equal(await instanceNameOf(restarted.url, apiToken), restartedName);
     });
     await check("after restart: the record reads back with its bytes, labels and content type", async () => {
       const bucket = await client.getBucket(BUCKET);
@@ -174,7 +178,7 @@ export async function runRestartCheck({
       }
     });
     await check("after restart: a token created before the restart still works", async () => {
-      const reader = new Client(second.url, { apiToken: before.readerToken });
+      const reader = new Client(restarted.url, { apiToken: before.readerToken });
       const me = await reader.me();
       assert.equal(me.name, "restart-reader");
       const bucket = await reader.getBucket(BUCKET);
@@ -223,7 +227,7 @@ export async function runRestartCheck({
       await client.deleteToken("restart-reader");
     });
   } finally {
-    await second.stop();
+    await restarted.stop();
   }
   return ok;
 }

@@ -56,7 +56,10 @@ function printLog(server: Server) {
 let testRunner: ChildProcess | undefined;
 
 /** Runs `node <args>` with stdio inherited; resolves with its exit code (1 when killed on timeout). */
-function runNode(args, { cwd, env, timeoutMs }) {
+function runNode(
+  args: string[],
+  { cwd, env, timeoutMs }: { cwd: string; env: Record<string, string>; timeoutMs: number },
+): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: "inherit" });
     testRunner = child;
@@ -78,7 +81,7 @@ function runNode(args, { cwd, env, timeoutMs }) {
 const elapsed = () => `${((Date.now() - runStarted) / 1000).toFixed(1)} s`;
 const remaining = () => RUN_BUDGET_MS - (Date.now() - runStarted);
 
-async function finish(code, { showLogs }) {
+async function finish(code: number, { showLogs }: { showLogs: boolean }): Promise<void> {
   if (finishing) return;
   finishing = true;
   testRunner?.kill("SIGKILL");

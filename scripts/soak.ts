@@ -36,14 +36,17 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { z } from "zod";
 import { renderV1Batch, renderV2Batch, v1BatchErrors, v2BatchErrors } from "./lib/batch-codec.ts";
+import { codeOf, fieldOf } from "./lib/errors.ts";
 import { createHttpClient, errorOf, type HttpClient, type HttpResponse } from "./lib/http-client.ts";
-import { collectGarbage, heapUsage } from "./lib/inspector.ts";
+import { collectGarbage, type HeapFigures, type HeapUsage, heapUsage } from "./lib/inspector.ts";
 import { tsNodeArgs } from "./lib/node-ts.ts";
 import { payloadOf, Rng, randomSeed, sha256Hex, sizeOf } from "./lib/prng.ts";
 import { entryPath, listEntryV1, queryIdOf } from "./lib/reduct.ts";
 import {
   freePort,
+  type ProcessStats,
   processStats,
   SERVER_KINDS,
   type Server,
@@ -54,7 +57,7 @@ import {
   treeVersion,
   unhandledErrorLines,
 } from "./lib/server.ts";
-import { memoryFigures, memoryVerdict, rssLine } from "./lib/soak-memory.ts";
+import { type MemoryFigures, type MemorySample, memoryFigures, memoryVerdict, rssLine } from "./lib/soak-memory.ts";
 import { percentile } from "./lib/stats.ts";
 
 const { values: options } = parseArgs({
@@ -132,12 +135,12 @@ const BASELINE_MODE =
         : "none";
 const RUN_BUDGET_MS = (DURATION_MS + 300_000) * (BASELINE_MODE === "run" ? 2 : 1);
 const BUCKET = "soak";
-const ENTRIES = Array.from({ length: 8 }, (_, i) => `s${i}`);
+const ENTRIES: readonly [string, ...string[]] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
 const BASE_TS = 1_700_000_000_000_000;
 
 const runStarted = Date.now();
 const elapsed = () => `${((Date.now() - runStarted) / 1000).toFixed(1)} s`;
-const log = (...args) => console.log(`soak [${elapsed()}]`, ...args);
+const log = (...args: unknown[]): void => console.log(`soak [${elapsed()}]`, ...args);
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), "reduct-edge-soak-"));
 const apiToken = randomBytes(16).toString("hex");
@@ -145,7 +148,7 @@ const tree = options["live-tree"] ? undefined : snapshotTree(path.join(workDir, 
 let server: Server | undefined;
 let finishing = false;
 
-async function finish(code) {
+async function finish(code: number): Promise<void> {
   if (finishing) return;
   finishing = true;
   baselineChild?.kill("SIGTERM");
@@ -172,12 +175,13 @@ watchdog.unref();
 const rng = new Rng(SEED, "soak");
 const tsOf = new Map(ENTRIES.map((entry) => [entry, BASE_TS]));
 /** entry → Map ts → { size, sha } of every ACKed record. */
-const written = new Map(ENTRIES.map((entry) => [entry, new Map()]));
+const written = new Map(ENTRIES.map((entry) => [entry, new Map<number, { size: number; sha: string }>()]));
 /** entry → array of ACKed timestamps (for picking reads and query windows). */
-const writtenTs = new Map(ENTRIES.map((entry) => [entry, []]));
-const latencies = { write: [], read: [], batch: [], query: [] };
-const unexpected = new Map();
-const mismatches = [];
+const writtenTs = new Map(ENTRIES.map((entry): [string, number[]] => [entry, []]));
+type OpKind = "write" | "read" | "batch" | "query";
+const latencies: Record<OpKind, number[]> = { write: [], read: [], batch: [], query: [] };
+const unexpected = new Map<string, number>();
+const mismatches: string[] = [];
 let indeterminate = 0;
 let sequence = 0;
 let issued = 0;
@@ -185,7 +189,13 @@ let completed = 0;
 let dropped = 0;
 
 /** The first unexpected answers in full (status, headers, body excerpt), for the report. */
-const unexpectedSamples = [];
+const unexpectedSamples: {
+  atS: string;
+  request: string | undefined;
+  status: number | undefined;
+  headers: HttpResponse["headers"] | undefined;
+  body: string | undefined;
+}[] = [];
 let loadStartedAt = 0;
 
 function noteUnexpected(kind: string, what: string, response?: HttpResponse, request?: string) {
@@ -202,8 +212,25 @@ function noteUnexpected(kind: string, what: string, response?: HttpResponse, req
   }
 }
 
-function newRecord(entry) {
-  const ts = tsOf.get(entry) + rng.int(1, 1_000);
+/** A record the soak writes. */
+interface SoakRecord {
+  entry: string;
+  ts: number;
+  data: Buffer;
+  sha: string;
+  contentType: string;
+  labels: Record<string, string>;
+}
+
+/** The bookkeeping of an entry of ENTRIES (every one has it from the start). */
+function ownOf<T>(map: Map<string, T>, entry: string): T {
+  const own = map.get(entry);
+  if (own === undefined) throw new Error(`soak: ${entry} is not one of the soak's entries`);
+  return own;
+}
+
+function newRecord(entry: string): SoakRecord {
+  const ts = ownOf(tsOf, entry) + rng.int(1, 1_000);
   tsOf.set(entry, ts);
   const size = sizeOf("small", SEED, BUCKET, entry, ts);
   const data = payloadOf(size, SEED, BUCKET, entry, ts);
@@ -211,14 +238,14 @@ function newRecord(entry) {
   return { entry, ts, data, sha, contentType: "application/octet-stream", labels: { sha256: sha, n: String(++sequence) } };
 }
 
-function remember(record) {
-  written.get(record.entry).set(record.ts, { size: record.data.length, sha: record.sha });
-  writtenTs.get(record.entry).push(record.ts);
+function remember(record: SoakRecord): void {
+  ownOf(written, record.entry).set(record.ts, { size: record.data.length, sha: record.sha });
+  ownOf(writtenTs, record.entry).push(record.ts);
 }
 
-async function opWrite(client) {
+async function opWrite(client: HttpClient): Promise<void> {
   const record = newRecord(rng.pick(ENTRIES));
-  const headers = { "content-type": record.contentType };
+  const headers: Record<string, string> = { "content-type": record.contentType };
   for (const [k, v] of Object.entries(record.labels)) headers[`x-reduct-label-${k}`] = v;
   const response = await client.request("POST", `${entryPath(BUCKET, record.entry)}?ts=${record.ts}`, {
     headers,
@@ -228,22 +255,22 @@ async function opWrite(client) {
   else noteUnexpected("write", `${response.status} ${errorOf(response)}`, response, `POST ${record.entry}?ts=${record.ts}`);
 }
 
-async function opRead(client) {
+async function opRead(client: HttpClient): Promise<void> {
   const entry = rng.pick(ENTRIES);
-  const stamps = writtenTs.get(entry);
-  if (stamps.length === 0) return opWrite(client);
+  const stamps = ownOf(writtenTs, entry);
   const ts = stamps[rng.int(0, stamps.length - 1)];
+  if (ts === undefined) return opWrite(client);
   const response = await client.request("GET", `${entryPath(BUCKET, entry)}?ts=${ts}`);
   if (response.status !== 200) {
     noteUnexpected("read", `${response.status} ${errorOf(response)}`, response, `GET ${entry}?ts=${ts}`);
     return;
   }
-  const expected = written.get(entry).get(ts);
-  if (!NOOP && sha256Hex(response.body) !== expected.sha)
+  const expected = ownOf(written, entry).get(ts);
+  if (!NOOP && sha256Hex(response.body) !== expected?.sha)
     mismatches.push(`GET ${entry}@${ts}: bytes differ from what was written`);
 }
 
-async function opBatchV1(client) {
+async function opBatchV1(client: HttpClient): Promise<void> {
   const entry = rng.pick(ENTRIES);
   const records = Array.from({ length: rng.int(2, 10) }, () => newRecord(entry));
   const { headers, body } = renderV1Batch(
@@ -256,14 +283,17 @@ async function opBatchV1(client) {
   }
   const errors = v1BatchErrors(response.headers);
   for (const record of records) {
-    if (errors.has(record.ts)) noteUnexpected("batch v1 record", errors.get(record.ts));
+    const error = errors.get(record.ts);
+    if (error !== undefined) noteUnexpected("batch v1 record", error);
     else remember(record);
   }
 }
 
-async function opBatchV2(client) {
+async function opBatchV2(client: HttpClient): Promise<void> {
   const first = rng.int(0, ENTRIES.length - 1);
-  const entries = [ENTRIES[first], ENTRIES[(first + 1 + rng.int(0, ENTRIES.length - 2)) % ENTRIES.length]];
+  const entries = [ENTRIES[first], ENTRIES[(first + 1 + rng.int(0, ENTRIES.length - 2)) % ENTRIES.length]].filter(
+    (entry) => entry !== undefined,
+  );
   const records = entries.flatMap((entry) => Array.from({ length: rng.int(1, 4) }, () => newRecord(entry)));
   const rendered = renderV2Batch(
     records.map((r) => ({ entry: r.entry, ts: r.ts, contentType: r.contentType, labels: r.labels, data: r.data })),
@@ -283,11 +313,11 @@ async function opBatchV2(client) {
 }
 
 /** A bounded entry query (about 20 records from a random start) read with v1 batch reads. */
-async function opQuery(client) {
+async function opQuery(client: HttpClient): Promise<void> {
   const entry = rng.pick(ENTRIES);
-  const stamps = writtenTs.get(entry);
-  if (stamps.length === 0) return opWrite(client);
+  const stamps = ownOf(writtenTs, entry);
   const start = stamps[rng.int(0, stamps.length - 1)];
+  if (start === undefined) return opWrite(client);
   const created = await client.request("POST", `${entryPath(BUCKET, entry)}/q`, {
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ query_type: "QUERY", start, stop: start + 10_000, ttl: 30 }),
@@ -308,7 +338,7 @@ async function opQuery(client) {
   noteUnexpected("query read", "more than 20 batches for a 10 ms window");
 }
 
-function chooseOp(): [string, (client: HttpClient) => Promise<void>] {
+function chooseOp(): [OpKind, (client: HttpClient) => Promise<void>] {
   const u = rng.next();
   if (u < 0.7) return ["write", opWrite];
   if (u < 0.9) return ["read", opRead];
@@ -317,9 +347,9 @@ function chooseOp(): [string, (client: HttpClient) => Promise<void>] {
   return ["query", opQuery];
 }
 
-async function runLoad(client) {
+async function runLoad(client: HttpClient): Promise<number> {
   const started = Date.now();
-  const inFlight = new Set();
+  const inFlight = new Set<Promise<void>>();
   const tickMs = 5;
   while (Date.now() - started < DURATION_MS) {
     const due = Math.floor(((Date.now() - started) * RATE) / 1000);
@@ -332,10 +362,12 @@ async function runLoad(client) {
       }
       const [kind, op] = chooseOp();
       const promise = op(client)
-        .then(() => latencies[kind].push(Date.now() - scheduledAt))
+        .then(() => {
+          latencies[kind].push(Date.now() - scheduledAt);
+        })
         .catch((error) => {
           indeterminate++;
-          noteUnexpected(kind, `no answer: ${error.code ?? error.message}`);
+          noteUnexpected(kind, `no answer: ${codeOf(error) ?? fieldOf(error, "message")}`);
         })
         .finally(() => {
           completed++;
@@ -353,22 +385,25 @@ async function runLoad(client) {
 // ---------------------------------------------------------------------------------------------
 // Sampling
 
-const samples = [];
+const samples: (MemorySample & ProcessStats & { heap: HeapUsage | undefined; load1: number })[] = [];
 /** --inspect: forced full GCs (at the reference time and after the load) and the memory around them. */
-const gcs = [];
+type GcSample = Partial<ProcessStats> & { heap: HeapUsage };
+const gcs: { what: string; atS: number; before: GcSample; after: GcSample; missed: string[] }[] = [];
 
 /**
  * --inspect: a full GC in every isolate of workerd, then RSS and V8 heaps again. workerd runs the
  * inspector's GC command only in an isolate that has work, so a few light requests keep the
  * Worker (and, through it, the bucket's object, D1 and R2) busy meanwhile.
  */
-async function fullGc(client, what, startedAt) {
-  const pid = server.workerdPid();
-  const before = { ...processStats(pid), heap: await heapUsage(inspectorPort) };
+async function fullGc(client: HttpClient, what: string, startedAt: number): Promise<void> {
+  const port = inspectorPort;
+  const pid = server?.workerdPid();
+  if (port === undefined || pid === undefined) throw new Error("a forced GC needs --inspect and a running workerd");
+  const before = { ...processStats(pid), heap: await heapUsage(port) };
   let kicking = true;
   const kicks = (async () => {
     while (kicking) {
-      const first = writtenTs.get(ENTRIES[0])[0];
+      const first = ownOf(writtenTs, ENTRIES[0])[0];
       await Promise.all([
         client.request("GET", `/api/v1/b/${BUCKET}`).catch(() => {}),
         first === undefined ? undefined : client.request("GET", `${entryPath(BUCKET, ENTRIES[0])}?ts=${first}`).catch(() => {}),
@@ -378,17 +413,17 @@ async function fullGc(client, what, startedAt) {
   })();
   let missed: Awaited<ReturnType<typeof collectGarbage>>;
   try {
-    missed = await collectGarbage(inspectorPort, 5_000);
+    missed = await collectGarbage(port, 5_000);
   } finally {
     kicking = false;
     await kicks;
   }
   await sleep(1_000);
-  const after = { ...processStats(pid), heap: await heapUsage(inspectorPort) };
+  const after = { ...processStats(pid), heap: await heapUsage(port) };
   gcs.push({ what, atS: Math.round((Date.now() - startedAt) / 1000), before, after, missed });
 }
 
-function sampler(startedAt, client) {
+function sampler(startedAt: number, client: HttpClient): () => Promise<void> {
   let stopped = false;
   let referenceGc: Promise<unknown> | undefined;
   const loop = (async () => {
@@ -398,7 +433,7 @@ function sampler(startedAt, client) {
       const wait = next - Date.now();
       if (wait > 0) await sleep(Math.min(wait, 500));
       if (stopped || Date.now() < next) continue;
-      const runtime = server.workerdPid();
+      const runtime = server?.workerdPid();
       const stats = runtime ? processStats(runtime) : undefined;
       const heap = inspectorPort ? await heapUsage(inspectorPort).catch(() => undefined) : undefined;
       if (stats) {
@@ -407,7 +442,7 @@ function sampler(startedAt, client) {
           pid: runtime,
           ...stats,
           heap,
-          load1: os.loadavg()[0],
+          load1: os.loadavg()[0] ?? Number.NaN,
         });
       }
       if (inspectorPort && !referenceGcDone && Date.now() - startedAt >= REFERENCE_MS) {
@@ -428,18 +463,24 @@ function sampler(startedAt, client) {
 // ---------------------------------------------------------------------------------------------
 // Read-back
 
-async function readBack(client) {
+/** What GET /b/:bucket tells of the soak's bucket. */
+interface BucketAnswer {
+  info: { size: number };
+  entries: { name: string; record_count: number }[];
+}
+
+async function readBack(client: HttpClient): Promise<{ records: number; bytes: number; bucketSize: number }> {
   let records = 0;
   let bytes = 0;
   const deadline = Date.now() + 240_000;
   const response = await client.request("GET", `/api/v1/b/${BUCKET}`);
-  const info = JSON.parse(response.body.toString("utf8"));
+  const info = JSON.parse(response.body.toString("utf8")) as BucketAnswer;
   const counts = new Map(info.entries.map((entry) => [entry.name, entry.record_count]));
   for (const entry of ENTRIES) {
-    const expected = written.get(entry);
+    const expected = ownOf(written, entry);
     const listing = await listEntryV1(client, BUCKET, entry, { deadline });
     for (const problem of listing.problems) mismatches.push(problem);
-    const seen = new Set();
+    const seen = new Set<number>();
     for (const record of listing.records) {
       seen.add(record.ts);
       records++;
@@ -463,8 +504,8 @@ async function readBack(client) {
 // Report helpers
 
 /** Table columns of a heapUsage() result (MiB): the Worker's isolate and all isolates. */
-function heapColumns(heap) {
-  const pair = (h) => (h ? `${(h.used / 1024).toFixed(1)}/${(h.total / 1024).toFixed(1)}` : "–");
+function heapColumns(heap: HeapUsage | undefined): Record<string, string | number> {
+  const pair = (h: HeapFigures | undefined): string => (h ? `${(h.used / 1024).toFixed(1)}/${(h.total / 1024).toFixed(1)}` : "–");
   return {
     "V8 Worker used/total MiB": pair(heap?.user),
     "Worker ArrayBuffers MiB": heap?.user ? Number((heap.user.backing / 1024).toFixed(1)) : "–",
@@ -473,10 +514,10 @@ function heapColumns(heap) {
 }
 
 /** reduct-edge's RSS growth minus the no-op's, reference → end and over the last half. */
-function baselineDelta(figures, base) {
-  const mib = (kib) => (kib / 1024).toFixed(1);
-  const grown = (f) => f.end.rssKiB - f.reference.rssKiB;
-  const lastHalf = (f) => f.end.rssKiB - f.half.rssKiB;
+function baselineDelta(figures: MemoryFigures, base: MemoryFigures): string {
+  const mib = (kib: number): string => (kib / 1024).toFixed(1);
+  const grown = (f: MemoryFigures): number => f.end.rssKiB - f.reference.rssKiB;
+  const lastHalf = (f: MemoryFigures): number => f.end.rssKiB - f.half.rssKiB;
   return (
     `reference → end ${mib(grown(figures))} − ${mib(grown(base))} = ${mib(grown(figures) - grown(base))} MiB; ` +
     `last half ${mib(lastHalf(figures))} − ${mib(lastHalf(base))} = ${mib(lastHalf(figures) - lastHalf(base))} MiB ` +
@@ -493,9 +534,31 @@ function baselineDelta(figures, base) {
  */
 let baselineRun: Awaited<ReturnType<typeof runBaseline>> | undefined;
 let baselineChild: ChildProcess | undefined;
+
+/** A figure as JSON holds it: NaN (a /proc field missing) is written as null. */
+const figure = z.union([z.number(), z.null().transform(() => Number.NaN)]);
+const HeapFiguresJson = z.looseObject({ used: figure, total: figure, backing: figure });
+/** What memoryFigures reads of an earlier run's --json file (an input, so checked). */
+const BaselineFile = z.looseObject({
+  server: z.unknown(),
+  minutes: z.unknown(),
+  rate: z.unknown(),
+  samples: z.array(z.looseObject({ atS: z.number(), pid: z.number().optional(), rssKiB: figure, anonKiB: figure, fds: figure })),
+  gcs: z
+    .array(
+      z.looseObject({
+        what: z.string(),
+        after: z
+          .looseObject({ rssKiB: figure.optional(), heap: z.looseObject({ user: HeapFiguresJson.optional() }).optional() })
+          .optional(),
+      }),
+    )
+    .optional(),
+});
+
 async function runBaseline() {
   if (options["baseline-json"]) {
-    const earlier = JSON.parse(readFileSync(options["baseline-json"], "utf8"));
+    const earlier = BaselineFile.parse(JSON.parse(readFileSync(options["baseline-json"], "utf8")));
     if (earlier.server !== NOOP_OF)
       throw new Error(`${options["baseline-json"]} is a --server ${earlier.server} run, not ${NOOP_OF}`);
     if (earlier.minutes !== MINUTES || earlier.rate !== RATE) {
@@ -510,13 +573,16 @@ async function runBaseline() {
   args.push("--seed", SEED, "--json", file, "--as-baseline", INSPECT ? "--inspect" : "--no-inspect");
   if (options["live-tree"]) args.push("--live-tree");
   console.log(`soak: --baseline: running the no-op Worker under the same stack first (${MINUTES} min)`);
-  baselineChild = spawn(process.execPath, tsNodeArgs(args[0], ...args.slice(1)), { stdio: ["ignore", "pipe", "inherit"] });
-  const lines = createInterface({ input: baselineChild.stdout });
+  const child = spawn(process.execPath, tsNodeArgs(fileURLToPath(import.meta.url), ...args.slice(1)), {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  baselineChild = child;
+  const lines = createInterface({ input: child.stdout });
   lines.on("line", (line) => console.log(`  baseline | ${line}`));
-  const code = await new Promise((resolve) => baselineChild.on("exit", (exitCode) => resolve(exitCode)));
+  const code = await new Promise((resolve) => child.on("exit", (exitCode) => resolve(exitCode)));
   baselineChild = undefined;
   if (code !== 0) throw new Error(`the no-op baseline run failed (exit ${code}); its output is above`);
-  return { ...JSON.parse(readFileSync(file, "utf8")), source: `--server ${NOOP_OF}, same run` };
+  return { ...BaselineFile.parse(JSON.parse(readFileSync(file, "utf8"))), source: `--server ${NOOP_OF}, same run` };
 }
 
 async function main() {
@@ -605,10 +671,10 @@ async function main() {
     })),
   );
   if (gcs.length) {
-    const row = (what, x) => ({
+    const row = (what: string, x: GcSample) => ({
       what,
-      "RSS MiB": Number((x.rssKiB / 1024).toFixed(1)),
-      "anon MiB": Number((x.anonKiB / 1024).toFixed(1)),
+      "RSS MiB": Number(((x.rssKiB ?? Number.NaN) / 1024).toFixed(1)),
+      "anon MiB": Number(((x.anonKiB ?? Number.NaN) / 1024).toFixed(1)),
       ...heapColumns(x.heap),
     });
     console.log(`soak: workerd before and after a forced full GC (inspector; every isolate)`);
@@ -638,10 +704,10 @@ async function main() {
     "read back": `${back.records} records, ${back.bytes} bytes in ${readSeconds.toFixed(1)} s (bucket size ${back.bucketSize})`,
     "read-back mismatches": mismatches.length,
     "workerd memory": figures ? rssLine(figures) : "not enough samples",
-    ...(baselineFigures
+    ...(baselineFigures && baselineRun
       ? {
           [`no-op baseline (${baselineRun.source})`]: rssLine(baselineFigures),
-          "reduct-edge minus no-op": baselineDelta(figures, baselineFigures),
+          "reduct-edge minus no-op": figures ? baselineDelta(figures, baselineFigures) : "not enough samples",
         }
       : {}),
     ...Object.fromEntries((verdict?.checks ?? []).map((c) => [`memory: ${c.what}`, `${c.ok ? "ok" : "NO"}: ${c.text}`])),
@@ -667,7 +733,7 @@ async function main() {
 
   const uncaught = unhandledErrorLines(server.log());
   if (uncaught.length)
-    console.log(`soak: ${uncaught.length} uncaught/unhandled lines in the server log, e.g. ${uncaught[0].slice(0, 200)}`);
+    console.log(`soak: ${uncaught.length} uncaught/unhandled lines in the server log, e.g. ${uncaught[0]?.slice(0, 200)}`);
 
   const failed =
     unexpectedTotal > 0 ||

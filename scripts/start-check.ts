@@ -23,16 +23,27 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { stackOf } from "./lib/errors.ts";
 import { commOf, descendantsOf, freePort, groupAlive, type Server, sleep, spawnServer } from "./lib/server.ts";
 
 /** Starts `npm start` with exactly `env` as its RS_* variables (the test sets RS_HOST and RS_PORT). */
-function startServer({ env, dataPath, logPath, underShell = false }) {
+function startServer({
+  env,
+  dataPath,
+  logPath,
+  underShell = false,
+}: {
+  env: Record<string, string>;
+  dataPath: string;
+  logPath: string;
+  underShell?: boolean;
+}): Promise<Server> {
   return spawnServer({ tag: "npm start", env, dataPath, logPath, underShell });
 }
 
 /** Every process's command line that contains `needle`, as "pid: command line". */
-function commandLinesContaining(needle) {
-  const found = [];
+function commandLinesContaining(needle: string): string[] {
+  const found: string[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     let cmdline = "";
@@ -47,8 +58,8 @@ function commandLinesContaining(needle) {
 }
 
 /** Every file under `dir` whose bytes contain `needle`. */
-function filesContaining(dir, needle) {
-  const found = [];
+function filesContaining(dir: string, needle: string): string[] {
+  const found: string[] = [];
   for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
     const file = path.join(entry.parentPath ?? entry.path, entry.name);
@@ -66,7 +77,13 @@ function filesContaining(dir, needle) {
  */
 function stalledWrite(
   url: string,
-  { path: urlPath, headers, declared, sent, waitMs },
+  {
+    path: urlPath,
+    headers,
+    declared,
+    sent,
+    waitMs,
+  }: { path: string; headers: Record<string, string>; declared: number; sent: number; waitMs: number },
 ): Promise<{ status?: number; error?: string | string[]; ms?: number }> {
   return new Promise((resolve) => {
     const started = Date.now();
@@ -117,19 +134,19 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<b
   return true;
 }
 
-const lines = (text) => text.split("\n").filter((line) => line.trim() !== "");
+const lines = (text: string): string[] => text.split("\n").filter((line) => line.trim() !== "");
 
 /** Runs every check; returns true when all passed, printing one line per check. */
-export async function runStartCheck({ workDir }) {
+export async function runStartCheck({ workDir }: { workDir: string }): Promise<boolean> {
   let ok = true;
   const servers: Server[] = [];
-  const check = async (name, fn) => {
+  const check = async (name: string, fn: () => Promise<void>): Promise<void> => {
     try {
       await fn();
       console.log(`start-check: ok - ${name}`);
     } catch (error) {
       ok = false;
-      console.log(`start-check: not ok - ${name}\n${String(error?.stack ?? error).replace(/^/gm, "    ")}`);
+      console.log(`start-check: not ok - ${name}\n${String(stackOf(error) ?? error).replace(/^/gm, "    ")}`);
     }
   };
   let counter = 0;
@@ -250,7 +267,7 @@ export async function runStartCheck({ workDir }) {
         const answer = await stalledWrite(url, { ...request, declared: 100, sent: 10, waitMs: 15_000 });
         assert.equal(answer.status, 400, `${name}: ${JSON.stringify(answer)}`);
         assert.equal(answer.error, "Timeout while receiving data", name);
-        assert.ok(answer.ms >= 1_500, `${name}: answered after ${answer.ms} ms, before the timeout`);
+        assert.ok(answer.ms !== undefined && answer.ms >= 1_500, `${name}: answered after ${answer.ms} ms, before the timeout`);
       }
       for (const ts of [1000, 2000]) {
         const read = await fetch(`${url}/api/v1/b/stall/entry?ts=${ts}`);
@@ -266,7 +283,7 @@ export async function runStartCheck({ workDir }) {
       ["RS_IO_BATCH_MAX_RECORDS", "many"],
       ["RS_LOG_LEVEL", "LOUD"],
       ["RS_PORT", "http"],
-    ]) {
+    ] as const) {
       await check(`${variable}=${value}: exits non-zero naming the variable, writing nothing`, async () => {
         const { dataPath, logPath } = fresh();
         const port = variable === "RS_PORT" ? value : String(await freePort());
@@ -375,7 +392,7 @@ export async function runStartCheck({ workDir }) {
           assert.deepEqual(result, { code: 1, signal: null }, `exit ${JSON.stringify(result)}`);
           const output = lines(server.log());
           assert.equal(output.length, 1, `not exactly one line:\n${server.log()}`);
-          assert.match(output[0], expected);
+          assert.match(output[0] ?? "", expected);
           assert.ok(!groupAlive(server.pid), "processes of the refused start are left running");
         } finally {
           await done?.();
@@ -445,7 +462,9 @@ export async function runStartCheck({ workDir }) {
       const workerd = descendantsOf(first.pid, 10).filter((pid) => commOf(pid) === "workerd");
       assert.equal(workerd.length, 1, "expected one workerd");
       process.kill(first.pid, "SIGKILL"); // the launcher alone, not its group
-      assert.ok(await waitUntil(() => !alive(workerd[0]), 5_000), "workerd outlived its launcher");
+      const [launched] = workerd;
+      assert.ok(launched !== undefined);
+      assert.ok(await waitUntil(() => !alive(launched), 5_000), "workerd outlived its launcher");
 
       const restartLog = `${logPath}.restart`;
       const restart = await startServer({ env, dataPath, logPath: restartLog });

@@ -20,6 +20,7 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError, parseConfig, WORKER_VARIABLES } from "../src/config.ts";
+import { codeOf, messageOf } from "./lib/errors.ts";
 import {
   applyMigrations,
   bundleTsWorker,
@@ -52,12 +53,12 @@ function cleanUp() {
 }
 process.on("exit", cleanUp);
 
-function fail(message): never {
+function fail(message: string): never {
   console.error(`reduct-edge: ${message}`);
   process.exit(1);
 }
 
-async function stop(code) {
+async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   killWranglerRuns();
@@ -118,7 +119,11 @@ for (const name of Object.keys(process.env)
 }
 
 // What the Worker gets: every non-empty RS_* variable it reads.
-const workerVars = Object.fromEntries(Object.entries(process.env).filter(([key, value]) => reachesWorker(key) && value !== ""));
+const workerVars: Record<string, string> = Object.fromEntries(
+  Object.entries(process.env).filter(
+    (pair): pair is [string, string] => reachesWorker(pair[0]) && pair[1] !== undefined && pair[1] !== "",
+  ),
+);
 if (!workerVars.RS_API_TOKEN && !workerVars.RS_INIT_API_TOKEN && !workerVars.RS_DISABLE_AUTH) {
   workerVars.RS_DISABLE_AUTH = "true";
 }
@@ -138,7 +143,8 @@ try {
   fail(error.message);
 }
 
-const apiUrl = (serverUrl) => (config.basePath === "/" ? serverUrl : `${serverUrl}${config.basePath.slice(0, -1)}`);
+const apiUrl = (serverUrl: string): string =>
+  config.basePath === "/" ? serverUrl : `${serverUrl}${config.basePath.slice(0, -1)}`;
 const authMode = {
   token: config.initTokenProvisioned ? "token (RS_API_TOKEN)" : "token (RS_INIT_API_TOKEN)",
   disabled: process.env.RS_DISABLE_AUTH ? "off (RS_DISABLE_AUTH)" : "off (RS_API_TOKEN not set)",
@@ -148,7 +154,7 @@ const authMode = {
 try {
   await lookup(host);
 } catch (error) {
-  fail(`Invalid value of RS_HOST: '${givenHost}' does not resolve (${error?.code ?? error})`);
+  fail(`Invalid value of RS_HOST: '${givenHost}' does not resolve (${codeOf(error) ?? error})`);
 }
 
 /** Fails unless host:port can be listened on now (workerd would fail later, with a stack). */
@@ -172,8 +178,8 @@ function makeStateDirectory(dir: string) {
     try {
       stats = statSync(at);
     } catch (error) {
-      if (error?.code !== "ENOENT" && error?.code !== "ENOTDIR")
-        fail(`Invalid value of RS_DATA_PATH: cannot use ${at}: ${error?.code ?? error}`);
+      if (codeOf(error) !== "ENOENT" && codeOf(error) !== "ENOTDIR")
+        fail(`Invalid value of RS_DATA_PATH: cannot use ${at}: ${codeOf(error) ?? error}`);
     }
     if (stats) {
       if (!stats.isDirectory()) fail(`Invalid value of RS_DATA_PATH: ${at} is not a directory`);
@@ -186,7 +192,7 @@ function makeStateDirectory(dir: string) {
     try {
       mkdirSync(at);
     } catch (error) {
-      if (error?.code !== "EEXIST") fail(`Invalid value of RS_DATA_PATH: cannot create ${at}: ${error?.code ?? error}`);
+      if (codeOf(error) !== "EEXIST") fail(`Invalid value of RS_DATA_PATH: cannot create ${at}: ${codeOf(error) ?? error}`);
     }
   }
 }
@@ -213,7 +219,7 @@ function lockStateDirectory(dir: string) {
       });
       return;
     } catch (error) {
-      if (error?.code !== "EEXIST") fail(`Invalid value of RS_DATA_PATH: cannot lock ${dir}: ${error?.code ?? error}`);
+      if (codeOf(error) !== "EEXIST") fail(`Invalid value of RS_DATA_PATH: cannot lock ${dir}: ${codeOf(error) ?? error}`);
     }
     let holder = Number.NaN;
     try {
@@ -260,7 +266,7 @@ try {
     applyMigrations(root, persistTo),
   ]);
 } catch (error) {
-  fail(error.message);
+  fail(messageOf(error));
 }
 
 try {
@@ -279,7 +285,7 @@ try {
     },
   });
 } catch (error) {
-  fail(`could not start the server: ${error?.message ?? error}`);
+  fail(`could not start the server: ${messageOf(error)}`);
 }
 for (const pid of workerdChildren()) {
   killWithThisProcess(pid);

@@ -39,7 +39,9 @@ export function emptyCounters(): Counters {
 function combine(a: Counters, b: Counters, sign: number): Counters {
   const out = emptyCounters();
   for (const key of Object.keys(out)) {
-    if (typeof out[key] === "number") out[key] = ((a[key] as number) ?? 0) + sign * ((b[key] as number) ?? 0);
+    const x = a[key];
+    const y = b[key];
+    if (typeof out[key] === "number") out[key] = (typeof x === "number" ? x : 0) + sign * (typeof y === "number" ? y : 0);
   }
   for (const source of [a, b]) {
     const factor = source === a ? 1 : sign;
@@ -59,5 +61,5 @@ function combine(a: Counters, b: Counters, sign: number): Counters {
   return out;
 }
 
-export const addCounters = (a, b) => combine(a, b, 1);
-export const subtractCounters = (a, b) => combine(a, b, -1);
+export const addCounters = (a: Counters, b: Counters): Counters => combine(a, b, 1);
+export const subtractCounters = (a: Counters, b: Counters): Counters => combine(a, b, -1);

@@ -5,6 +5,7 @@
  * records never sit in this process's memory whole).
  */
 import { performance } from "node:perf_hooks";
+import { messageOf } from "../../scripts/lib/errors.ts";
 import {
   createHttpClient,
   type HttpClient,
@@ -51,23 +52,37 @@ export interface LoadOptions extends ResponseChecks {
   recorder?: Recorder;
 }
 
+/** What a Recorder made of its requests (Recorder.summary). */
+export interface LoadSummary {
+  requests: number;
+  ok: number;
+  errors: number;
+  errorSamples: string[];
+  records: number;
+  bytes: number;
+  seconds: number;
+  stoppedByTime: boolean;
+  timeline: number[];
+  latencyMs: { p50: number; p99: number; mean: number; max: number };
+}
+
 export class Recorder {
   started = performance.now();
   /** Records completed in each second since the start (for spotting slow-downs during a run). */
-  timeline = [];
-  latencies = [];
+  timeline: number[] = [];
+  latencies: number[] = [];
   attempted = 0;
   errors = 0;
   records = 0;
   bytes = 0;
-  errorSamples = [];
+  errorSamples: string[] = [];
 
-  noteError(text) {
+  noteError(text: string): void {
     this.errors++;
     if (this.errorSamples.length < 5) this.errorSamples.push(text);
   }
 
-  async timed(client: HttpClient, spec: RequestSpec, { check, count }: ResponseChecks = {}) {
+  async timed(client: HttpClient, spec: RequestSpec, { check, count }: ResponseChecks = {}): Promise<HttpResponse | undefined> {
     const t0 = performance.now();
     this.attempted++;
     try {
@@ -82,17 +97,17 @@ export class Recorder {
       this.latencies.push(elapsed);
       const second = Math.floor((performance.now() - this.started) / 1000);
       for (let i = this.timeline.length; i <= second; i++) this.timeline.push(0);
-      this.timeline[second] += carried.records;
+      this.timeline[second] = (this.timeline[second] ?? 0) + carried.records;
       this.records += carried.records;
       this.bytes += carried.bytes;
       return response;
     } catch (error) {
-      this.noteError(String(error?.message ?? error));
+      this.noteError(messageOf(error));
       return undefined;
     }
   }
 
-  summary(seconds, stoppedByTime) {
+  summary(seconds: number, stoppedByTime: boolean): LoadSummary {
     const sorted = Float64Array.from(this.latencies).sort();
     const ok = sorted.length;
     return {
@@ -109,7 +124,7 @@ export class Recorder {
         p50: percentile(sorted, 50),
         p99: percentile(sorted, 99),
         mean: ok > 0 ? sorted.reduce((a, b) => a + b, 0) / ok : Number.NaN,
-        max: ok > 0 ? sorted[ok - 1] : Number.NaN,
+        max: sorted[ok - 1] ?? Number.NaN,
       },
     };
   }
@@ -148,8 +163,8 @@ export async function runSessions({
   recorder.started = started;
   const deadline = started + maxSeconds * 1000;
   const timeLeft = () => deadline - performance.now();
-  const call = (spec, options) => recorder.timed(client, spec, options);
-  const untimed = (spec) => send(client, spec);
+  const call = (spec: RequestSpec, options?: ResponseChecks) => recorder.timed(client, spec, options);
+  const untimed = (spec: RequestSpec) => send(client, spec);
   const progress = onProgress
     ? setInterval(() => onProgress(recorder, (performance.now() - started) / 1000), progressMs)
     : undefined;

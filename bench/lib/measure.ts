@@ -14,7 +14,7 @@ import { costPerMillion, perThousand } from "./cost.ts";
 import { addCounters, type Counters, emptyCounters, subtractCounters } from "./counters.ts";
 import { createClient, Recorder, runLoad, runSessions } from "./http-load.ts";
 import { cpuMs, sampleRss } from "./proc.ts";
-import { settle } from "./servers.ts";
+import { type BenchServer, settle } from "./servers.ts";
 
 const MB = 1e6;
 
@@ -55,7 +55,8 @@ export async function measureTogether(ctx, specs, { rounds = 1 } = {}) {
       if (warmup)
         await runLoad({ client: state.client, total: warmup.total, maxSeconds: 30, makeRequest: warmup.makeRequest, check });
     }
-    for (const server of new Set(states.map((state) => state.server))) await settle(server, { quietMs: 300, maxMs: 10_000 });
+    for (const server of new Set<BenchServer>(states.map((state) => state.server)))
+      await settle(server, { quietMs: 300, maxMs: 10_000 });
     for (const state of states) {
       state.objectsStart = (await state.server.counters(state.spec.objects)).objects;
       await state.spec.beforeLoad?.();

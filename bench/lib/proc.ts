@@ -6,7 +6,7 @@ import fs from "node:fs";
 
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-function readStat(pid) {
+function readStat(pid: number | string): { comm: string; ppid: number; utime: number; stime: number } | undefined {
   try {
     const text = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
     const close = text.lastIndexOf(")");
@@ -19,8 +19,8 @@ function readStat(pid) {
 }
 
 /** Pids of this process's direct children whose command name is `comm`. */
-export function childPids(comm, parent = process.pid) {
-  const pids = [];
+export function childPids(comm: string, parent = process.pid): number[] {
+  const pids: number[] = [];
   for (const name of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     const stat = readStat(name);
@@ -30,10 +30,10 @@ export function childPids(comm, parent = process.pid) {
 }
 
 /** VmRSS and VmHWM (peak RSS) in bytes, or undefined when the process is gone. */
-export function memory(pid) {
+export function memory(pid: number): { rss: number; hwm: number } | undefined {
   try {
     const text = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-    const kib = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? Number.NaN) * 1024;
+    const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? Number.NaN) * 1024;
     return { rss: kib("VmRSS"), hwm: kib("VmHWM") };
   } catch {
     return undefined;
@@ -41,7 +41,7 @@ export function memory(pid) {
 }
 
 /** Resets the peak-RSS mark (VmHWM) of a process we started (Linux ≥ 4.0); false if refused. */
-export function resetPeakRss(pid) {
+export function resetPeakRss(pid: number): boolean {
   try {
     fs.writeFileSync(`/proc/${pid}/clear_refs`, "5");
     return true;
@@ -51,7 +51,7 @@ export function resetPeakRss(pid) {
 }
 
 /** User + system CPU time of a process in milliseconds. */
-export function cpuMs(pid) {
+export function cpuMs(pid: number): number {
   const stat = readStat(pid);
   return stat ? ((stat.utime + stat.stime) * 1000) / CLOCK_TICKS_PER_SECOND : Number.NaN;
 }
@@ -60,7 +60,16 @@ export function cpuMs(pid) {
  * Samples VmRSS every `intervalMs` until stopped; `stop()` returns the peak seen, including the
  * kernel's own peak mark (VmHWM) when it could be reset at the start.
  */
-export function sampleRss(pid, intervalMs = 10) {
+/** What sampleRss saw: the RSS at the start and its peak (bytes). */
+export interface RssSample {
+  baselineBytes: number;
+  peakBytes: number;
+  growthBytes: number;
+  samples: number;
+  hwmReset: boolean;
+}
+
+export function sampleRss(pid: number, intervalMs = 10): { stop(): RssSample } {
   const hwmReset = resetPeakRss(pid);
   const start = memory(pid);
   let peak = start?.rss ?? Number.NaN;
@@ -72,7 +81,7 @@ export function sampleRss(pid, intervalMs = 10) {
     if (now.rss > peak) peak = now.rss;
   }, intervalMs);
   return {
-    stop() {
+    stop(): RssSample {
       clearInterval(timer);
       const end = memory(pid);
       if (end && end.rss > peak) peak = end.rss;

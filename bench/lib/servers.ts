@@ -7,7 +7,9 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Miniflare, WorkerOptions } from "miniflare";
 import { bundleTsWorker, newMiniflare } from "../../scripts/lib/launcher.ts";
+import type { Counters } from "./counters.ts";
 import { LOOPBACK } from "./http-load.ts";
 import { childPids } from "./proc.ts";
 
@@ -18,7 +20,7 @@ const D1_ID = "00000000-0000-0000-0000-000000000000";
 const FORBIDDEN_PORT = 8383;
 
 /** Bundles the bench entry of reduct-edge (src/ unchanged + counting bindings) with wrangler. */
-export function buildReductEdge(outDir) {
+export function buildReductEdge(outDir: string): string {
   const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
   const entry = path.join("bench", "worker", "reduct-edge.ts");
   const result = spawnSync(wrangler, ["deploy", "--dry-run", "--outdir", outDir, entry], {
@@ -34,7 +36,13 @@ export function buildReductEdge(outDir) {
 }
 
 /** Bundles the baseline Worker bench/baselines/<name>.ts (TypeScript, so workerd needs the bundle). */
-async function bundleBaseline(buildDir, name) {
+/** Where a built server's script is. */
+export interface BuiltScript {
+  scriptPath: string;
+  modulesRoot: string;
+}
+
+async function bundleBaseline(buildDir: string, name: string): Promise<BuiltScript> {
   const script = await bundleTsWorker(
     path.join(BENCH_DIR, "baselines", `${name}.ts`),
     path.join(buildDir, "baselines", `${name}.js`),
@@ -43,10 +51,10 @@ async function bundleBaseline(buildDir, name) {
 }
 
 /** Splits a SQL file into statements: `--` comments dropped, `;` outside quotes ends a statement. */
-export function splitSql(text) {
-  const statements = [];
+export function splitSql(text: string): string[] {
+  const statements: string[] = [];
   let current = "";
-  let quote = null;
+  let quote: string | null = null;
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
     if (quote) {
@@ -67,7 +75,7 @@ export function splitSql(text) {
   return statements;
 }
 
-async function applySql(mf, binding, files) {
+async function applySql(mf: Miniflare, binding: string, files: string[]): Promise<void> {
   const db = await mf.getD1Database(binding);
   for (const file of files) {
     const statements = splitSql(fs.readFileSync(file, "utf8"));
@@ -76,7 +84,32 @@ async function applySql(mf, binding, files) {
 }
 
 /** Server definitions: Miniflare worker options and the D1 schema to apply. */
-export function serverDefinitions(buildDir) {
+/** A server under test: how to build it, its Miniflare worker options and the D1 schema to apply. */
+export interface ServerDefinition {
+  label: string;
+  build?: () => BuiltScript | Promise<BuiltScript>;
+  worker: WorkerOptions;
+  d1?: { binding: string; files: () => string[] };
+}
+
+/** `{ edge, objects }` of GET /__bench/counters (bench/worker/counting.ts). */
+export interface CounterSnapshot {
+  edge: Counters;
+  objects: Counters;
+}
+
+/** A started server (startServer). */
+export interface BenchServer {
+  name: string;
+  label: string;
+  port: number;
+  pid: number | undefined;
+  counters: (objects?: string[]) => Promise<CounterSnapshot>;
+  resetCounters: () => Promise<unknown>;
+  stop: () => Promise<void>;
+}
+
+export function serverDefinitions(buildDir: string): Record<"noop" | "doRow" | "naive" | "reductEdge", ServerDefinition> {
   const migrations = () =>
     fs
       .readdirSync(path.join(ROOT, "migrations"))
@@ -123,7 +156,7 @@ export function serverDefinitions(buildDir) {
 }
 
 /** Starts one server; resolves with its URL, port, workerd pid and control helpers. */
-export async function startServer(name, definition, persistRoot) {
+export async function startServer(name: string, definition: ServerDefinition, persistRoot: string): Promise<BenchServer> {
   const built = definition.build ? await definition.build() : {};
   const before = new Set(childPids("workerd"));
   const persist = path.join(persistRoot, name);
@@ -146,7 +179,7 @@ export async function startServer(name, definition, persistRoot) {
   }
   const pids = childPids("workerd").filter((pid) => !before.has(pid));
   const port = Number(url.port);
-  const control = async (route) => {
+  const control = async (route: string): Promise<unknown> => {
     const response = await fetch(`http://${LOOPBACK}:${port}/__bench/${route}`);
     if (!response.ok) throw new Error(`bench control ${route}: HTTP ${response.status}`);
     return response.json();
@@ -155,8 +188,10 @@ export async function startServer(name, definition, persistRoot) {
    * `{ edge, objects }`: the edge's counters and the sum of `objects` (["BINDING:name", …];
    * undefined = every object of this server).
    */
-  const counters = (objects) =>
-    control(objects === undefined ? "counters" : `counters?objects=${encodeURIComponent(objects.join(","))}`);
+  const counters = async (objects?: string[]): Promise<CounterSnapshot> =>
+    (await control(
+      objects === undefined ? "counters" : `counters?objects=${encodeURIComponent(objects.join(","))}`,
+    )) as CounterSnapshot;
   return {
     name,
     label: definition.label,
@@ -172,7 +207,11 @@ export async function startServer(name, definition, persistRoot) {
  * Waits until the server's deferred work is done: counters (of the edge and `objects`, see
  * startServer) unchanged for `quietMs` after at least `minMs`, at most `maxMs`. Returns them.
  */
-export async function settle(server, { minMs = 0, quietMs = 1_000, maxMs = 15_000 } = {}, objects = undefined) {
+export async function settle(
+  server: BenchServer,
+  { minMs = 0, quietMs = 1_000, maxMs = 15_000 }: { minMs?: number; quietMs?: number; maxMs?: number } = {},
+  objects: string[] | undefined = undefined,
+): Promise<CounterSnapshot> {
   const started = Date.now();
   let last = await server.counters(objects);
   let lastChange = Date.now();

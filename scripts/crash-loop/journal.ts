@@ -5,6 +5,7 @@
 // markers.
 
 import { appendFileSync, readFileSync } from "node:fs";
+import { messageOf } from "../lib/errors.ts";
 import type { HttpResponse } from "../lib/http-client.ts";
 import { Model } from "./model.ts";
 
@@ -45,7 +46,7 @@ export class Journal {
   }
 
   fail(id: number, error: unknown): void {
-    this.append(`FAIL ${id} ${String((error as Error)?.message ?? error).replace(/\s+/g, " ")}`);
+    this.append(`FAIL ${id} ${messageOf(error).replace(/\s+/g, " ")}`);
   }
 
   resolve(data: { key: string; exists: boolean; labels?: Record<string, string>; evicted?: boolean }): void {
@@ -71,7 +72,7 @@ export class Journal {
     return readFileSync(this.file, "utf8")
       .split("\n")
       .filter((line) => {
-        const [kind, id] = line.split(" ", 2);
+        const [kind = "", id = ""] = line.split(" ", 2);
         return ["INTENT", "ACK", "FAIL"].includes(kind) && wanted.has(id);
       });
   }

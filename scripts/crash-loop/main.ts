@@ -36,6 +36,7 @@ import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { stackOf } from "../lib/errors.ts";
 import { createHttpClient, errorOf, type HttpClient } from "../lib/http-client.ts";
 import { Rng } from "../lib/prng.ts";
 import { entryPath } from "../lib/reduct.ts";
@@ -77,6 +78,19 @@ interface Run {
   finishing: boolean;
   readonly aliveTimes: number[];
   readonly cycleRows: Record<string, unknown>[];
+}
+
+/** The server running now (there is one from the first launch on). */
+function currentServer(run: Run): Server {
+  if (!run.server) throw new Error("no server is running");
+  return run.server;
+}
+
+/** --kill mix: the kill mode of a cycle, by index into KILL_MODES. */
+function mixedKillMode(index: number): KillMode {
+  const mode = KILL_MODES[index];
+  if (mode === undefined) throw new Error(`no kill mode ${index}`);
+  return mode;
 }
 
 function createRun(settings: Settings): Run {
@@ -195,8 +209,8 @@ async function runCycles(run: Run): Promise<void> {
     await sleep(killAfter);
     workload.stopping = true;
     const mode: KillMode =
-      ctx.settings.kill === "mix" ? KILL_MODES[new Rng(ctx.settings.seed, "kill-mode", cycle).int(0, 2)] : ctx.settings.kill;
-    const killed = await endServer(ctx, run.server, mode);
+      ctx.settings.kill === "mix" ? mixedKillMode(new Rng(ctx.settings.seed, "kill-mode", cycle).int(0, 2)) : ctx.settings.kill;
+    const killed = await endServer(ctx, currentServer(run), mode);
     killModes[mode] = (killModes[mode] ?? 0) + 1;
     run.journal.marker(`KILL ${cycle} ${JSON.stringify({ afterMs: Date.now() - cycleStart, mode })}`);
     if (!killed) throw new Error(`cycle ${cycle}: the server's process group survived (${mode})`);
@@ -230,7 +244,7 @@ async function runCycles(run: Run): Promise<void> {
     log(
       ctx,
       `cycle ${cycle}/${ctx.settings.cycles}: killed (${mode}) after ${(killAfter / 1000).toFixed(1)} s, ${row.requests} requests, ${row.acked} records ACKed, ` +
-        `${row.indeterminate} indeterminate, ${row.deletes} deletes, ${row.patches} label updates; /alive after ${row.alive.toFixed(1)} s; ` +
+        `${row.indeterminate} indeterminate, ${row.deletes} deletes, ${row.patches} label updates; /alive after ${row.alive?.toFixed(1)} s; ` +
         `verified in ${row.verifyS} s; ` +
         `${row.pending425} still 425; R2 untracked at kill: ${row.untracked}; violations so far: ${ctx.violations.length}`,
     );
@@ -253,7 +267,7 @@ async function runCycles(run: Run): Promise<void> {
   for (const item of run.journal.live.runtime.splice(0)) violation(ctx, item.kind, item.detail, item.key);
 
   // Stop and compare the index with the listing exactly; count R2 orphans.
-  await run.server.stop();
+  await currentServer(run).stop();
   const stopped = inspectDead(ctx, run.dataPath, run.scratch, {
     indeterminateSoFar: run.journal.live.counts.indeterminateRecords,
     label: "after the run",
@@ -271,7 +285,7 @@ async function runCycles(run: Run): Promise<void> {
     client = await launch(run);
     for (const b of [...NONE_BUCKETS, FIFO_BUCKET]) await getBucket(client, b); // wake every bucket object
     await sleep(waitMs);
-    await run.server.stop();
+    await currentServer(run).stop();
     swept = inspectDead(ctx, run.dataPath, run.scratch, { indeterminateSoFar: 0, label: "after the sweep" });
     if (swept.checked) {
       const overdue = swept.garbage.filter((item) => item.notBefore < Date.now() - 20_000);
@@ -286,7 +300,7 @@ async function runCycles(run: Run): Promise<void> {
   }
   const logErrors = scanLog(run);
   if (logErrors.length)
-    violation(ctx, "log", `${logErrors.length} uncaught/unhandled lines in the server log, e.g. ${logErrors[0].slice(0, 200)}`);
+    violation(ctx, "log", `${logErrors.length} uncaught/unhandled lines in the server log, e.g. ${logErrors[0]?.slice(0, 200)}`);
 
   // Summary
   const counts = run.journal.live.counts;
@@ -358,12 +372,14 @@ async function selfTest(run: Run, client: HttpClient): Promise<void> {
   run.journal.ack(ghostId, 200, {});
   // 3. altered: a stored record whose labels change behind the journal's back.
   const victim = rng.pick(stable("grp/e2"));
+  if (!victim) throw new Error("self-test setup failed: no stable record in cl-a/grp/e2");
   const patched = await client.request("PATCH", `${entryPath("cl-a", "grp/e2")}?ts=${victim.ts}`, {
     headers: { "x-reduct-label-n": "tampered" },
     body: "",
   });
   // 4. resurrected: a delete the journal says was ACKed but that was never sent.
   const survivor = rng.pick(stable("grp/e3"));
+  if (!survivor) throw new Error("self-test setup failed: no stable record in cl-a/grp/e3");
   const deleteId = run.journal.intent("delete", { b: "cl-a", e: "grp/e3", ts: survivor.ts, cycle: 2, at: Date.now() });
   run.journal.ack(deleteId, 200, {});
   if (put.status !== 200 || patched.status !== 200) throw new Error(`self-test setup failed: ${put.status} ${patched.status}`);
@@ -375,7 +391,7 @@ async function selfTest(run: Run, client: HttpClient): Promise<void> {
     ["lost", `cl-a/e1@${ghost.ts}`],
     ["altered", `cl-a/grp/e2@${victim.ts}`],
     ["resurrected", `cl-a/grp/e3@${survivor.ts}`],
-  ];
+  ] as const;
   const missed = expected.filter(([kind, where]) => !found.some((item) => item.kind === kind && item.detail.includes(where)));
   const extra = found.filter((item) => !expected.some(([kind, where]) => item.kind === kind && item.detail.includes(where)));
   for (const [kind, where] of missed) console.log(`crash-loop: self-test MISSED ${kind} of ${where}`);
@@ -404,7 +420,7 @@ async function main(): Promise<void> {
   try {
     await runCycles(run);
   } catch (error) {
-    console.error("crash-loop:", error?.stack ?? error);
+    console.error("crash-loop:", stackOf(error) ?? error);
     console.error(`crash-loop: aborted (seed ${ctx.settings.seed})`);
     await finish(run, 1);
   }

@@ -34,16 +34,63 @@ export interface ModelRecord {
   resolved?: boolean;
 }
 
+/** A record as a write journaled it (a batch member leaves out what its batch names: b, e). */
+export interface JournaledRecord {
+  b: string;
+  e: string;
+  ts: number;
+  size: number;
+  ct?: string;
+  labels?: Labels;
+  sha: string;
+  cycle?: number;
+}
+
+/** What every INTENT carries besides its operation's own fields. */
+interface Stamp {
+  cycle: number;
+  at: number;
+}
+
+/** The JSON of an INTENT line, by operation (as scripts/crash-loop/workload.ts writes it). */
+export type OpIntent =
+  | { op: "write" | "dup"; data: JournaledRecord & Stamp }
+  | { op: "batch1"; data: { b: string; e: string; records: (Omit<JournaledRecord, "b" | "e"> & { dup?: boolean })[] } & Stamp }
+  | { op: "batch2"; data: { b: string; records: Omit<JournaledRecord, "b">[]; labelIndexes?: boolean } & Stamp }
+  | { op: "patch"; data: { b: string; e: string; ts: number; set: Labels; remove: string[] } & Stamp }
+  | { op: "delete"; data: { b: string; e: string; ts: number } & Stamp };
+
+export type OpName = OpIntent["op"];
+
+const OP_NAMES: readonly string[] = ["write", "dup", "batch1", "batch2", "patch", "delete"] satisfies OpName[];
+const isOpName = (name: string): name is OpName => OP_NAMES.includes(name);
+
+/** A write's record with the flag of a duplicate (a write the server must refuse). */
+type WrittenRecord = JournaledRecord & { dup?: boolean };
+
+/** The JSON of an ACK line. */
+export interface AckExtra {
+  body?: string;
+  error?: string;
+  /** Per-record errors of a batch: recordKey → "status,message". */
+  errors?: Record<string, string>;
+}
+
+/** What the verifier observed of an indeterminate record (a RESOLVE line). */
+export interface Resolution {
+  key: string;
+  exists: boolean;
+  labels?: Labels;
+  evicted?: boolean;
+}
+
 /** One journaled operation: a write (single, duplicate, v1 or v2 batch), a label update or a delete. */
-export interface ModelOp {
+export type ModelOp = OpIntent & {
   id: number;
-  op: string;
-  // biome-ignore lint/suspicious/noExplicitAny: journal data is the JSON each operation wrote, one shape per op.
-  data: any;
   done: boolean;
   status?: number;
   failed?: boolean;
-}
+};
 
 /** Something the model saw in an answer that is a violation by itself (a 5xx, a duplicate accepted). */
 export interface RuntimeFinding {
@@ -94,39 +141,52 @@ export class Model {
   }
 
   apply(line: string): void {
-    const [kind, id, third] = line.split(" ", 3);
+    const [kind = "", id = "", third] = line.split(" ", 3);
     const rest = line.slice(kind.length + id.length + (third === undefined ? 1 : third.length + 2) + 1);
-    if (kind === "INTENT") this.intent(Number(id), third, JSON.parse(rest));
-    else if (kind === "ACK") this.ack(Number(id), Number(third), JSON.parse(rest));
+    if (kind === "INTENT") {
+      if (third === undefined || !isOpName(third)) throw new Error(`journal: unknown operation in '${line.slice(0, 200)}'`);
+      this.intent(Number(id), { op: third, data: JSON.parse(rest) });
+    } else if (kind === "ACK") this.ack(Number(id), Number(third), JSON.parse(rest));
     else if (kind === "FAIL") this.fail(Number(id));
     else if (kind === "RESOLVE") this.resolve(JSON.parse(line.slice(kind.length + id.length + 2)));
   }
 
-  recordsOf(op) {
+  recordsOf(op: ModelOp): WrittenRecord[] {
     if (op.op === "write" || op.op === "dup") return [{ ...op.data, dup: op.op === "dup" }];
-    if (op.op === "batch1") return op.data.records.map((r) => ({ ...r, b: op.data.b, e: op.data.e }));
-    if (op.op === "batch2") return op.data.records.map((r) => ({ ...r, b: op.data.b }));
+    if (op.op === "batch1") {
+      const { b, e } = op.data;
+      return op.data.records.map((r) => ({ ...r, b, e }));
+    }
+    if (op.op === "batch2") {
+      const { b } = op.data;
+      return op.data.records.map((r) => ({ ...r, b }));
+    }
     return [];
   }
 
-  intent(id: number, opName: string, data) {
-    const op: ModelOp = { id, op: opName, data, done: false };
+  intent(id: number, intent: OpIntent): void {
+    const op: ModelOp = { ...intent, id, done: false };
+    const { data } = intent;
     this.ops.set(id, op);
     for (const r of this.recordsOf(op)) {
       const key = recordKey(r.b, r.e, r.ts);
       if (r.dup) continue;
       if (this.records.has(key)) throw new Error(`journal: timestamp ${r.ts} of ${r.b}/${r.e} written twice (op ${id})`);
+      // Only a duplicate (skipped above) goes without them.
+      const { ct, labels } = r;
+      if (ct === undefined || labels === undefined)
+        throw new Error(`journal: op ${id} wrote ${key} without content type or labels`);
       const rec: ModelRecord = {
         key,
         b: r.b,
         e: r.e,
         ts: r.ts,
         size: r.size,
-        ct: r.ct,
+        ct,
         sha: r.sha,
         fifo: r.b === FIFO_BUCKET,
         exists: "maybe",
-        labelOptions: [r.labels],
+        labelOptions: [labels],
         writeOp: id,
         history: [id],
         cycle: data.cycle,
@@ -135,11 +195,12 @@ export class Model {
       };
       this.records.set(key, rec);
       const entryKey = `${r.b}/${r.e}`;
-      if (!this.byEntry.has(entryKey)) this.byEntry.set(entryKey, []);
-      this.byEntry.get(entryKey).push(rec);
+      const own = this.byEntry.get(entryKey);
+      if (own) own.push(rec);
+      else this.byEntry.set(entryKey, [rec]);
     }
-    if (opName === "patch" || opName === "delete") {
-      const rec = this.records.get(recordKey(data.b, data.e, data.ts));
+    if (op.op === "patch" || op.op === "delete") {
+      const rec = this.records.get(recordKey(op.data.b, op.data.e, op.data.ts));
       if (rec) {
         rec.history.push(id);
         rec.touched = data.cycle;
@@ -147,12 +208,15 @@ export class Model {
     }
   }
 
-  ack(id, status, extra) {
+  ack(id: number, status: number, extra: AckExtra): void {
     const op = this.ops.get(id);
     if (!op || op.done) return;
     op.done = true;
     op.status = status;
-    if (op.op === "patch" || op.op === "delete") return this.finishMutation(op, status);
+    if (op.op === "patch" || op.op === "delete") {
+      this.finishMutation(op, status);
+      return;
+    }
     const errors = extra.errors ?? {};
     for (const r of this.recordsOf(op)) {
       const key = recordKey(r.b, r.e, r.ts);
@@ -167,6 +231,7 @@ export class Model {
         continue;
       }
       const rec = this.records.get(key);
+      if (!rec) throw new Error(`journal: ACK ${id} of a record no INTENT wrote (${key})`);
       if (code === 200) {
         rec.exists = "yes";
         rec.acked = true;
@@ -185,20 +250,24 @@ export class Model {
   }
 
   /** 503 asks to retry (its write is indeterminate, counted); any other 5xx is a violation. */
-  fiveXX(key, detail, status) {
+  fiveXX(key: string, detail: string, status: number): void {
     if (status === 503) this.counts.retryLater++;
     else this.runtime.push({ kind: "server-5xx", key, detail });
   }
 
-  fail(id) {
+  fail(id: number): void {
     const op = this.ops.get(id);
     if (!op || op.done) return;
     op.done = true;
     op.failed = true;
-    if (op.op === "patch" || op.op === "delete") return this.finishMutation(op, 0);
+    if (op.op === "patch" || op.op === "delete") {
+      this.finishMutation(op, 0);
+      return;
+    }
     for (const r of this.recordsOf(op)) {
       if (r.dup) continue;
       const rec = this.records.get(recordKey(r.b, r.e, r.ts));
+      if (!rec) throw new Error(`journal: FAIL ${id} of a record no INTENT wrote`);
       rec.indeterminate = true;
       this.counts.indeterminateRecords++;
     }
@@ -209,14 +278,15 @@ export class Model {
     for (const op of this.ops.values()) if (!op.done) this.fail(op.id);
   }
 
-  finishMutation(op, status) {
+  finishMutation(op: ModelOp & { op: "patch" | "delete" }, status: number): void {
     const { b, e, ts } = op.data;
     const rec = this.records.get(recordKey(b, e, ts));
     if (!rec) return;
     if (op.op === "patch") {
-      const apply = (labels) => {
-        const next = { ...labels, ...op.data.set };
-        for (const name of op.data.remove) delete next[name];
+      const { set, remove } = op.data;
+      const apply = (labels: Labels): Labels => {
+        const next = { ...labels, ...set };
+        for (const name of remove) delete next[name];
         return next;
       };
       if (status === 200) {
@@ -248,7 +318,7 @@ export class Model {
     }
   }
 
-  resolve({ key, exists, labels, evicted }) {
+  resolve({ key, exists, labels, evicted }: Resolution): void {
     const rec = this.records.get(key);
     if (!rec) return;
     rec.exists = exists ? "yes" : "no";

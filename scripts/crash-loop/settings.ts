@@ -95,7 +95,12 @@ export const BUCKET_SETTINGS: Record<string, Record<string, string | number>> = 
   [FIFO_BUCKET]: { quota_type: "FIFO", quota_size: FIFO_QUOTA, max_block_records: 6, max_block_size: 1_000_000 },
 };
 export const MAX_BLOCK_SIZE: Record<string, number> = { "cl-a": 64_000_000, "cl-b": 64_000_000, [FIFO_BUCKET]: 1_000_000 };
-export const CONTENT_TYPES = ["application/octet-stream", "text/plain", "image/jpeg", "application/json"];
+export const CONTENT_TYPES: readonly [string, ...string[]] = [
+  "application/octet-stream",
+  "text/plain",
+  "image/jpeg",
+  "application/json",
+];
 
 /** Descriptor bytes of the records that may be in flight at once (the quota counts content lengths only). */
 export const FIFO_ALLOWANCE = FIFO_ENTRIES.length * 260;

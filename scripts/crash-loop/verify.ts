@@ -1,12 +1,13 @@
 // The crash loop's verifier: everything the server shows (v1 listings, one-by-one reads, entry and
 // bucket stats, the v2 /io listing) against the model replayed from the journal, and the dead
 // server's state directory (R2 objects vs the index) between a kill and the restart.
+import { messageOf } from "../lib/errors.ts";
 import type { HttpClient, HttpResponse } from "../lib/http-client.ts";
 import { errorOf } from "../lib/http-client.ts";
 import { Rng, sha256Hex } from "../lib/prng.ts";
 import { descriptorBounds, entryPath, listBucketV2, listEntryV1 } from "../lib/reduct.ts";
 import { sleep } from "../lib/server.ts";
-import { classifyObjects, inspectState } from "../lib/state-inspect.ts";
+import { classifyObjects, type GarbageItem, inspectState, type ObjectClasses } from "../lib/state-inspect.ts";
 import { type RunContext, violation } from "./context.ts";
 import type { Journal } from "./journal.ts";
 import { type Labels, type ModelRecord, recordKey, sameLabels } from "./model.ts";
@@ -46,26 +47,34 @@ export type Listings = Map<string, Map<string, ListedRecord[]>>;
 export async function getBucket(client: HttpClient, b: string): Promise<BucketInfo> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    let response: HttpResponse;
+    let response: HttpResponse | undefined;
     try {
       response = await client.request("GET", `/api/v1/b/${b}`, { timeoutMs: 15_000 });
     } catch (error) {
       if (Date.now() > deadline) throw error;
     }
-    if (response?.status === 200) return JSON.parse(response.body.toString("utf8"));
+    if (response?.status === 200) return JSON.parse(response.body.toString("utf8")) as BucketInfo;
     if (response && response.status !== 503) throw new Error(`GET /b/${b} answered ${response.status} ${errorOf(response)}`);
     if (Date.now() > deadline) throw new Error(`GET /b/${b} kept answering ${response?.status}`);
     await sleep(250);
   }
 }
 
+/** A GET of one record that answered 200: everything it showed. */
+type ReadBack = { status: 200 } & Required<Observation>;
+
+/** A GET of one record: what it showed, or its status (0: no answer) and error. */
+type ReadAnswer = ReadBack | { status: number; error: string };
+
+const readBack = (answer: ReadAnswer): answer is ReadBack => answer.status === 200;
+
 /** Reads one record by timestamp and compares it with the model. Returns the observation. */
-async function readRecord(client: HttpClient, rec: ModelRecord) {
+async function readRecord(client: HttpClient, rec: ModelRecord): Promise<ReadAnswer> {
   let response: HttpResponse;
   try {
     response = await client.request("GET", `${entryPath(rec.b, rec.e)}?ts=${rec.ts}`, { timeoutMs: 30_000 });
   } catch (error) {
-    return { status: 0, error: error.message };
+    return { status: 0, error: messageOf(error) };
   }
   if (response.status !== 200) return { status: response.status, error: errorOf(response) };
   const labels: Labels = {};
@@ -83,8 +92,18 @@ async function readRecord(client: HttpClient, rec: ModelRecord) {
   };
 }
 
+/** What a listing or a GET showed of a record (a GET adds its x-reduct-time and content-length). */
+interface Observation {
+  size: number;
+  sha256: string;
+  contentType: string;
+  labels: Labels;
+  ts?: number;
+  contentLength?: number;
+}
+
 /** Differences between an observation (listing or GET) and the model's record; [] when identical. */
-function differences(rec: ModelRecord, seen, { single }: { single: boolean }): string[] {
+function differences(rec: ModelRecord, seen: Observation, { single }: { single: boolean }): string[] {
   const out: string[] = [];
   if (seen.size !== rec.size) out.push(`size ${seen.size} != ${rec.size}`);
   if (seen.sha256 !== rec.sha) out.push(`sha256 ${seen.sha256.slice(0, 12)}… != ${rec.sha.slice(0, 12)}…`);
@@ -104,7 +123,7 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise
   const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
     while (next < items.length) {
       const item = items[next++];
-      await fn(item);
+      if (item !== undefined) await fn(item);
     }
   });
   await Promise.all(workers);
@@ -127,8 +146,8 @@ export async function verify(ctx: RunContext, client: HttpClient, journal: Journ
   const resolutions: { key: string; exists: boolean; labels?: Labels; evicted?: boolean }[] = [];
 
   // List every entry (4 at a time), then compare bucket by bucket.
-  const entriesOf = (b) => (b === FIFO_BUCKET ? FIFO_ENTRIES : ENTRIES);
-  const parentsOf = (b) =>
+  const entriesOf = (b: string): readonly string[] => (b === FIFO_BUCKET ? FIFO_ENTRIES : ENTRIES);
+  const parentsOf = (b: string): Set<string> =>
     new Set(
       entriesOf(b)
         .filter((e) => e.includes("/"))
@@ -153,6 +172,7 @@ export async function verify(ctx: RunContext, client: HttpClient, journal: Journ
     listings.set(b, byEntry);
     for (const e of [...entries, ...parents]) {
       const listing = prefetched.get(`${b}/${e}`);
+      if (!listing) throw new Error(`no listing of ${b}/${e}`);
       for (const problem of listing.problems) violation(ctx, "listing", problem);
       byEntry.set(e, listing.records);
       if (parents.has(e)) {
@@ -212,7 +232,7 @@ export async function verify(ctx: RunContext, client: HttpClient, journal: Journ
         // FIFO eviction removes the oldest blocks: every evicted record is older than every
         // ACKed record still stored.
         const presentAcked = expected.filter((rec) => rec.exists === "yes" && listed.has(rec.ts));
-        const oldestPresent = presentAcked.length ? presentAcked[0].ts : Number.POSITIVE_INFINITY;
+        const oldestPresent = presentAcked[0]?.ts ?? Number.POSITIVE_INFINITY;
         for (const rec of fifoMissing) {
           if (rec.ts > oldestPresent) {
             ctx.totals.lost++;
@@ -240,8 +260,10 @@ export async function verify(ctx: RunContext, client: HttpClient, journal: Journ
           rec.touched !== ctx.cycle &&
           byEntry.get(rec.e)?.some((seen) => seen.ts === rec.ts),
       );
-      for (let i = 0; i < READBACK_SAMPLE && stored.length; i++)
-        toRead.push({ rec: stored[rng.int(0, stored.length - 1)], listed: true });
+      for (let i = 0; i < READBACK_SAMPLE && stored.length; i++) {
+        const rec = stored[rng.int(0, stored.length - 1)];
+        if (rec) toRead.push({ rec, listed: true });
+      }
     }
   }
 
@@ -251,7 +273,7 @@ export async function verify(ctx: RunContext, client: HttpClient, journal: Journ
     ctx.totals.readbacks++;
     const seen = await readRecord(client, rec);
     const where = `${rec.b}/${rec.e}@${rec.ts}`;
-    if (seen.status === 200) {
+    if (readBack(seen)) {
       if (!listed) {
         if (rec.exists === "yes" && !evicted) violation(ctx, "listing", `${where} reads back 200 but is not listed`, rec.key);
         else if (rec.exists === "no" || evicted) {
@@ -330,8 +352,8 @@ async function checkStats(ctx: RunContext, client: HttpClient, listings: Listing
         total += entry.size;
         const count = records.length;
         if (entry.record_count !== count) problems.push(`${b}/${e}: record_count ${entry.record_count}, listed ${count}`);
-        const first = count ? records[0].ts : 0;
-        const last = count ? records[count - 1].ts : 0;
+        const first = records[0]?.ts ?? 0;
+        const last = records[count - 1]?.ts ?? 0;
         if (entry.oldest_record !== first || entry.latest_record !== last) {
           problems.push(`${b}/${e}: oldest/latest ${entry.oldest_record}/${entry.latest_record}, listed ${first}/${last}`);
         }
@@ -342,7 +364,7 @@ async function checkStats(ctx: RunContext, client: HttpClient, listings: Listing
         // size = Σ content + Σ descriptor; only each descriptor's block offset is unknown here.
         let low = 0;
         let high = 0;
-        const maxBegin = MAX_BLOCK_SIZE[b];
+        const maxBegin = MAX_BLOCK_SIZE[b] ?? 0;
         for (const seen of records) {
           const bounds = descriptorBounds({
             ts: seen.ts,
@@ -386,7 +408,7 @@ async function crossCheckV2(ctx: RunContext, client: HttpClient, listings: Listi
     try {
       v2 = await listBucketV2(client, b, { deadline: Date.now() + 300_000 });
     } catch (error) {
-      violation(ctx, "listing", `v2 listing of ${b}: ${error.message}`);
+      violation(ctx, "listing", `v2 listing of ${b}: ${messageOf(error)}`);
       continue;
     }
     for (const problem of v2.problems) violation(ctx, "listing", problem);
@@ -414,6 +436,11 @@ async function crossCheckV2(ctx: RunContext, client: HttpClient, listings: Listi
 
 // State inspection (server stopped)
 
+/** What inspectDead found: the R2 objects by class and the garbage queue, or why it could not look. */
+export type DeadInspection =
+  | { checked: false; reason: string }
+  | { checked: true; objects: ObjectClasses; garbage: GarbageItem[]; pendingRecords: number };
+
 export function inspectDead(
   ctx: RunContext,
   dataPath: string,
@@ -424,12 +451,12 @@ export function inspectDead(
     listings = undefined,
     exact = false,
   }: { indeterminateSoFar: number; label: string; listings?: Listings; exact?: boolean },
-) {
+): DeadInspection {
   let state: ReturnType<typeof inspectState>;
   try {
     state = inspectState(dataPath, scratch);
   } catch (error) {
-    return { checked: false, reason: `state inspection failed: ${error.message}` };
+    return { checked: false, reason: `state inspection failed: ${messageOf(error)}` };
   }
   if (!state.ok) return { checked: false, reason: state.reason };
   const objects = classifyObjects(state);

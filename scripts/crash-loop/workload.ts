@@ -3,7 +3,7 @@
 // writers into the FIFO bucket that check its quota as they go. Every request is journaled.
 import { renderV1Batch, renderV2Batch, v1BatchErrors, v2BatchErrors } from "../lib/batch-codec.ts";
 import { errorOf, type HttpClient, type HttpResponse, type RequestSpec } from "../lib/http-client.ts";
-import { payloadOf, Rng, sha256Hex, sizeOf } from "../lib/prng.ts";
+import { payloadOf, Rng, type SizeProfileName, sha256Hex, sizeOf } from "../lib/prng.ts";
 import { entryPath } from "../lib/reduct.ts";
 import { type RunContext, violation } from "./context.ts";
 import type { Journal } from "./journal.ts";
@@ -46,7 +46,7 @@ export function makeRecord(
   b: string,
   e: string,
   ts: number,
-  profile: string,
+  profile: SizeProfileName,
   rng: Rng,
   cycle: number,
 ): NewRecord {
@@ -103,7 +103,7 @@ export class Workload {
     }
   }
 
-  async single(b: string, e: string, rng: Rng, profile: string): Promise<boolean> {
+  async single(b: string, e: string, rng: Rng, profile: SizeProfileName): Promise<boolean> {
     const rec = makeRecord(this.ctx, b, e, nextTs(this.ctx, b, e, rng), profile, rng, this.cycle);
     const headers: Record<string, string> = { "content-type": rec.ct };
     for (const [k, v] of Object.entries(rec.labels)) headers[`x-reduct-label-${k}`] = v;
@@ -182,7 +182,7 @@ export class Workload {
     if (response) {
       const errors: Record<string, string> = {};
       for (const [key, text] of v2BatchErrors(response.headers, rendered.entries, rendered.startTs)) {
-        const [e, ts] = key.split("\u0000");
+        const [e = "", ts] = key.split("\u0000");
         errors[recordKey(b, e, Number(ts))] = text;
       }
       this.journal.ack(id, response.status, { errors, error: errorOf(response), response });

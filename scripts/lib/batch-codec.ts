@@ -26,6 +26,9 @@ export interface ReadRecord {
   truncated: boolean;
 }
 
+/** A record of a v2 batch write, which names its entry. */
+export type OutgoingV2Record = OutgoingRecord & { entry: string };
+
 export interface EncodedBatch {
   headers: Record<string, string>;
   body: Buffer;
@@ -148,7 +151,7 @@ export function decodeEntryName(text: string): string {
  * With `labelIndexes`, label names are published in `x-reduct-labels` and referenced by index.
  */
 export function renderV2Batch(
-  records: readonly OutgoingRecord[],
+  records: readonly OutgoingV2Record[],
   { labelIndexes = false }: { labelIndexes?: boolean } = {},
 ): EncodedBatch & { entries: string[]; startTs: number } {
   const entries = [...new Set(records.map((record) => record.entry))].sort();
@@ -237,7 +240,8 @@ export function parseV2Read(
       if (ct) contentType = ct;
       if (second >= 0) {
         for (const [key, value] of Object.entries(parseLabelList(rest.slice(second + 1)))) {
-          const name = labelNames && /^\d+$/.test(key) ? labelNames[Number(key)] : key;
+          // An index beyond x-reduct-labels names the label "undefined", as it always has.
+          const name = labelNames && /^\d+$/.test(key) ? String(labelNames[Number(key)]) : key;
           if (value === "") delete labels[name];
           else labels[name] = value;
         }

@@ -3,6 +3,8 @@
 // port given to Miniflare's `inspectorPort`). Nothing of this is in the product: no endpoint of the
 // Worker is involved. `ws` is Miniflare's WebSocket client (a dependency of miniflare/wrangler).
 
+/// <reference path="./ws.d.ts" />
+
 /** What one isolate answered a CDP command (its result), or why it did not. */
 type IsolateAnswer = {
   timedOut?: boolean;
@@ -11,6 +13,26 @@ type IsolateAnswer = {
   totalSize?: number;
   backingStorageSize?: number;
 };
+
+/** A CDP answer: `{ id, result }` or `{ id, error }`. */
+interface CdpMessage {
+  id?: number;
+  result?: IsolateAnswer;
+  error?: { message?: string };
+}
+
+/** V8 heap figures of an isolate, in KiB. */
+export interface HeapFigures {
+  used: number;
+  total: number;
+  backing: number;
+}
+
+export interface HeapUsage {
+  user: HeapFigures | undefined;
+  all: HeapFigures;
+  isolates: Record<string, HeapFigures>;
+}
 
 /** Sends CDP `method` to every isolate of the workerd whose inspector is on `port`; id → result. */
 async function eachIsolate(port: number, method: string, timeoutMs = 20_000): Promise<Record<string, IsolateAnswer>> {
@@ -30,7 +52,7 @@ async function eachIsolate(port: number, method: string, timeoutMs = 20_000): Pr
           }, timeoutMs);
           ws.on("open", () => ws.send(JSON.stringify({ id: 1, method, params: {} })));
           ws.on("message", (data) => {
-            const message = JSON.parse(data.toString());
+            const message = JSON.parse(data.toString()) as CdpMessage;
             if (message.id !== 1) return;
             out[target.id] = message.result ?? { error: message.error?.message };
             clearTimeout(timer);
@@ -54,16 +76,16 @@ async function eachIsolate(port: number, method: string, timeoutMs = 20_000): Pr
  * `total` = heap reserved by V8, `backing` = ArrayBuffer backing stores outside the heap; and
  * `isolates`, the same per isolate.
  */
-export async function heapUsage(port) {
+export async function heapUsage(port: number): Promise<HeapUsage> {
   const byIsolate = await eachIsolate(port, "Runtime.getHeapUsage");
-  const kib = (n) => Math.round((n ?? 0) / 1024);
-  const pick = (usage) => ({
+  const kib = (n: number | undefined): number => Math.round((n ?? 0) / 1024);
+  const pick = (usage: IsolateAnswer): HeapFigures => ({
     used: kib(usage?.usedSize),
     total: kib(usage?.totalSize),
     backing: kib(usage?.backingStorageSize),
   });
   const all = { used: 0, total: 0, backing: 0 };
-  const isolates = {};
+  const isolates: Record<string, HeapFigures> = {};
   for (const [id, usage] of Object.entries(byIsolate)) {
     if (usage?.timedOut || usage?.error) continue;
     const one = pick(usage);
@@ -74,7 +96,7 @@ export async function heapUsage(port) {
   }
   // Miniflare names the user's worker `core:user:`; wrangler's devtools proxy shows only that one.
   const ids = Object.keys(byIsolate);
-  const user = byIsolate["core:user:"] ?? (ids.length === 1 ? byIsolate[ids[0]] : undefined);
+  const user = byIsolate["core:user:"] ?? (ids.length === 1 && ids[0] !== undefined ? byIsolate[ids[0]] : undefined);
   return { user: user && !user.timedOut && !user.error ? pick(user) : undefined, all, isolates };
 }
 
@@ -84,7 +106,7 @@ export async function heapUsage(port) {
  * few requests meanwhile. Resolves with the ids of the isolates that did not answer in `timeoutMs`
  * (idle ones: Miniflare's cache workers, or R2/D1 when the requests do not reach them).
  */
-export async function collectGarbage(port, timeoutMs = 15_000) {
+export async function collectGarbage(port: number, timeoutMs = 15_000): Promise<string[]> {
   const results = await eachIsolate(port, "HeapProfiler.collectGarbage", timeoutMs);
   const failed = Object.entries(results).filter(([, result]) => result?.error);
   if (failed.length) throw new Error(`collectGarbage failed in ${failed.map(([id, r]) => `${id}: ${r.error}`).join(", ")}`);

@@ -13,19 +13,20 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { Log, LogLevel, Miniflare, type MiniflareOptions } from "miniflare";
+import type { Readable, Writable } from "node:stream";
+import { type Json, Log, LogLevel, Miniflare, type MiniflareOptions } from "miniflare";
 
 const D1_ID = "00000000-0000-0000-0000-000000000000";
 /** The web console's built assets (wrangler.toml's [assets] directory). */
 const CONSOLE_ASSETS = path.join("ui", "dist");
 
 /** compatibility_date / compatibility_flags of the tree's wrangler.toml. */
-export function compatibility(tree) {
+export function compatibility(tree: string): { compatibilityDate: string; compatibilityFlags: string[] } {
   const toml = fs.readFileSync(path.join(tree, "wrangler.toml"), "utf8");
   const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1];
   const flags = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(toml)?.[1] ?? "";
   if (!date) throw new Error("no compatibility_date in wrangler.toml");
-  return { compatibilityDate: date, compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]) };
+  return { compatibilityDate: date, compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1] ?? "") };
 }
 
 /** Quiet wrangler: no banner or update check, no telemetry, only its warnings and errors. */
@@ -133,7 +134,7 @@ function runWrangler(tree: string, args: string[], timeoutMs = 120_000): Promise
  * What the bundle is made of: every file under src/, wrangler.toml and the locked packages; and the
  * web console's sources under ui/, which wrangler's [build] command builds into ui/dist.
  */
-function sourceDigest(tree) {
+function sourceDigest(tree: string): string {
   const hash = createHash("sha256");
   const files = ["src", "ui"]
     .filter((dir) => fs.existsSync(path.join(tree, dir)))
@@ -154,7 +155,7 @@ function sourceDigest(tree) {
  * `wrangler deploy --dry-run` of the tree's Worker (src/index.ts) into `outDir`; the script path.
  * A bundle of the same sources from an earlier start is reused (a restart then skips the build).
  */
-export async function bundleWorker(tree, outDir) {
+export async function bundleWorker(tree: string, outDir: string): Promise<string> {
   const script = path.join(outDir, "index.js");
   const stamp = path.join(outDir, "sources.sha256");
   const digest = sourceDigest(tree);
@@ -188,7 +189,7 @@ export async function bundleTsWorker(entry: string, outFile: string): Promise<st
 }
 
 /** Applies the tree's D1 migrations to the local database under `persistTo` (no prompt). */
-export async function applyMigrations(tree, persistTo) {
+export async function applyMigrations(tree: string, persistTo: string): Promise<void> {
   const { code, output } = await runWrangler(tree, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo]);
   if (code !== 0) throw new Error(`applying the D1 migrations failed:\n${output}`);
 }
@@ -214,7 +215,32 @@ export function newMiniflare(tree: string, options: MiniflareOptions): Miniflare
  * is. `onRuntimeExit` runs if workerd ends on its own (killed, crashed): without it the server
  * would be gone while this process lived on.
  */
-export async function launchWorker({ tree, host, port, persistTo, scriptPath, bindings, inspectorPort, onRuntimeExit }) {
+export interface LaunchOptions {
+  tree: string;
+  host: string;
+  port: number;
+  persistTo: string;
+  scriptPath: string;
+  bindings: Record<string, Json>;
+  inspectorPort?: number | undefined;
+  onRuntimeExit?: () => void;
+}
+
+export interface LaunchedWorker {
+  url: URL;
+  stop: () => Promise<void>;
+}
+
+export async function launchWorker({
+  tree,
+  host,
+  port,
+  persistTo,
+  scriptPath,
+  bindings,
+  inspectorPort,
+  onRuntimeExit,
+}: LaunchOptions): Promise<LaunchedWorker> {
   let stopping = false;
   const mf = newMiniflare(tree, {
     name: "reduct-edge",
@@ -241,16 +267,17 @@ export async function launchWorker({ tree, host, port, persistTo, scriptPath, bi
       : {}),
     bindings,
     ...(inspectorPort ? { inspectorPort } : {}),
-    handleRuntimeStdio(stdout, stderr) {
+    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
       let open = 2;
       const ended = () => {
         open -= 1;
         if (open === 0 && !stopping) onRuntimeExit?.();
       };
-      for (const [stream, out] of [
+      const pairs: [Readable, Writable][] = [
         [stdout, process.stdout],
         [stderr, process.stderr],
-      ]) {
+      ];
+      for (const [stream, out] of pairs) {
         createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (line) => out.write(`${line}\n`));
         stream.once("end", ended);
       }

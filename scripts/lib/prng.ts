@@ -11,7 +11,7 @@ export class Rng {
   c: number;
   d: number;
 
-  constructor(...keyParts) {
+  constructor(...keyParts: readonly (string | number)[]) {
     const digest = createHash("sha256").update(keyParts.map(String).join("\u0000")).digest();
     this.a = digest.readUInt32LE(0);
     this.b = digest.readUInt32LE(4);
@@ -36,15 +36,18 @@ export class Rng {
   }
 
   /** Uniform integer in [lo, hi] (inclusive). */
-  int(lo, hi) {
+  int(lo: number, hi: number): number {
     return lo + Math.floor(this.next() * (hi - lo + 1));
   }
 
-  chance(p) {
+  chance(p: number): boolean {
     return this.next() < p;
   }
 
-  pick(items) {
+  /** A uniformly chosen item; undefined only when `items` is empty. */
+  pick<T>(items: readonly [T, ...T[]]): T;
+  pick<T>(items: readonly T[]): T | undefined;
+  pick<T>(items: readonly T[]): T | undefined {
     return items[Math.floor(this.next() * items.length)];
   }
 }
@@ -62,31 +65,38 @@ export const MIB = 1024 * 1024;
  * the 128 KiB staged/streamed boundary and ~9% streamed (> 128 KiB, skewed towards the low end) up
  * to exactly 1 MiB.
  */
+type SizeDraw = (r: Rng) => number;
+
+/** A size profile: [cumulative probability, draw] bands, the last one at 1. */
+type SizeProfile = readonly (readonly [number, SizeDraw])[];
+
 const PROFILES = {
   full: [
     [0.06, () => 0],
-    [0.46, (r) => r.int(1, KIB)],
-    [0.8, (r) => r.int(KIB + 1, 64 * KIB)],
-    [0.9, (r) => r.int(64 * KIB + 1, 128 * KIB)],
-    [0.92, (r) => r.pick([128 * KIB, 128 * KIB + 1, MIB])],
-    [1, (r) => 128 * KIB + 2 + Math.floor((MIB - 128 * KIB - 2) * r.next() ** 2)],
+    [0.46, (r: Rng) => r.int(1, KIB)],
+    [0.8, (r: Rng) => r.int(KIB + 1, 64 * KIB)],
+    [0.9, (r: Rng) => r.int(64 * KIB + 1, 128 * KIB)],
+    [0.92, (r: Rng) => r.pick([128 * KIB, 128 * KIB + 1, MIB])],
+    [1, (r: Rng) => 128 * KIB + 2 + Math.floor((MIB - 128 * KIB - 2) * r.next() ** 2)],
   ],
   /** Batch members: mostly small, now and then one streamed record. */
   batch: [
     [0.08, () => 0],
-    [0.7, (r) => r.int(1, 4 * KIB)],
-    [0.95, (r) => r.int(4 * KIB + 1, 96 * KIB)],
-    [1, (r) => r.int(128 * KIB + 1, 512 * KIB)],
+    [0.7, (r: Rng) => r.int(1, 4 * KIB)],
+    [0.95, (r: Rng) => r.int(4 * KIB + 1, 96 * KIB)],
+    [1, (r: Rng) => r.int(128 * KIB + 1, 512 * KIB)],
   ],
   /** Soak: small writes only. */
   small: [
     [0.05, () => 0],
-    [1, (r) => r.int(1, 4 * KIB)],
+    [1, (r: Rng) => r.int(1, 4 * KIB)],
   ],
-};
+} satisfies Record<string, SizeProfile>;
+
+export type SizeProfileName = keyof typeof PROFILES;
 
 /** The size of the record (seed, bucket, entry, ts, variant) in the given profile. */
-export function sizeOf(profile, seed, bucket, entry, ts, variant = "") {
+export function sizeOf(profile: SizeProfileName, seed: string, bucket: string, entry: string, ts: number, variant = ""): number {
   const rng = new Rng("size", seed, bucket, entry, ts, variant);
   const u = rng.next();
   for (const [upTo, draw] of PROFILES[profile]) if (u < upTo) return draw(rng);
@@ -94,7 +104,7 @@ export function sizeOf(profile, seed, bucket, entry, ts, variant = "") {
 }
 
 /** The bytes of record (seed, bucket, entry, ts, variant) of `size` bytes. */
-export function payloadOf(size, seed, bucket, entry, ts, variant = "") {
+export function payloadOf(size: number, seed: string, bucket: string, entry: string, ts: number, variant = ""): Buffer {
   if (size === 0) return Buffer.alloc(0);
   const key = createHash("sha256")
     .update(`payload\u0000${seed}\u0000${bucket}\u0000${entry}\u0000${ts}\u0000${variant}`)
@@ -103,4 +113,4 @@ export function payloadOf(size, seed, bucket, entry, ts, variant = "") {
   return Buffer.concat([cipher.update(Buffer.alloc(size)), cipher.final()]);
 }
 
-export const sha256Hex = (data) => createHash("sha256").update(data).digest("hex");
+export const sha256Hex = (data: string | Buffer | Uint8Array): string => createHash("sha256").update(data).digest("hex");

@@ -20,7 +20,34 @@ export interface ListedRecord {
 export function queryIdOf(body: Buffer): string {
   const match = /"id"\s*:\s*(\d+)/.exec(body.toString("utf8"));
   if (!match) throw new Error(`no query id in '${body.toString("utf8").slice(0, 200)}'`);
-  return match[1];
+  return match[1] ?? "";
+}
+
+/** Bounds of a listing: at most `maxBatches` batches, until `deadline` (ms epoch). */
+export interface ListingBounds {
+  maxBatches?: number;
+  deadline?: number;
+}
+
+export interface EntryListing {
+  missing: boolean;
+  records: ListedRecord[];
+  problems: string[];
+}
+
+export interface BucketListing {
+  byEntry: Map<string, ReadRecord[]>;
+  problems: string[];
+}
+
+/** What descriptorBounds needs of a record. */
+export interface DescriptorInput {
+  ts: number;
+  size: number;
+  labels: Labels;
+  contentType: string;
+  updated: boolean;
+  maxBegin: number;
 }
 
 const entryPath = (bucket: string, entry: string): string =>
@@ -37,9 +64,9 @@ export async function listEntryV1(
   client: HttpClient,
   bucket: string,
   entry: string,
-  { maxBatches = 10_000, deadline = Date.now() + 120_000 } = {},
-) {
-  const problems = [];
+  { maxBatches = 10_000, deadline = Date.now() + 120_000 }: ListingBounds = {},
+): Promise<EntryListing> {
+  const problems: string[] = [];
   const created = await client.request("POST", `${entryPath(bucket, entry)}/q`, {
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ query_type: "QUERY", ttl: 120 }),
@@ -68,8 +95,10 @@ export async function listEntryV1(
     if (String(response.headers["x-reduct-last"]) === "true") sawLast = true;
   }
   for (let i = 1; i < records.length; i++) {
-    if (records[i].ts <= records[i - 1].ts) {
-      problems.push(`${bucket}/${entry}: listing not strictly ordered (${records[i - 1].ts} then ${records[i].ts})`);
+    const prev = records[i - 1];
+    const next = records[i];
+    if (prev && next && next.ts <= prev.ts) {
+      problems.push(`${bucket}/${entry}: listing not strictly ordered (${prev.ts} then ${next.ts})`);
     }
   }
   return { missing: false, records, problems };
@@ -82,9 +111,9 @@ export async function listEntryV1(
 export async function listBucketV2(
   client: HttpClient,
   bucket: string,
-  { maxBatches = 10_000, deadline = Date.now() + 120_000 } = {},
-) {
-  const problems = [];
+  { maxBatches = 10_000, deadline = Date.now() + 120_000 }: ListingBounds = {},
+): Promise<BucketListing> {
+  const problems: string[] = [];
   const created = await client.request("POST", `/api/v1/io/${encodeURIComponent(bucket)}/q`, {
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ query_type: "QUERY", entries: ["*"], ttl: 120 }),
@@ -102,8 +131,9 @@ export async function listBucketV2(
     const parsed = parseV2Read(response.headers, response.body);
     if (parsed.extraBytes !== 0) problems.push(`/io/${bucket}/read: body and headers disagree by ${parsed.extraBytes} bytes`);
     for (const [entry, records] of parsed.records) {
-      if (!byEntry.has(entry)) byEntry.set(entry, []);
-      byEntry.get(entry).push(...records);
+      const listed = byEntry.get(entry);
+      if (listed) listed.push(...records);
+      else byEntry.set(entry, [...records]);
     }
     if (parsed.records.size === 0 && String(response.headers["x-reduct-last"]) !== "true") {
       problems.push(`/io/${bucket}/read: an empty 200 batch for a finite query`);
@@ -133,12 +163,15 @@ const field = (length: number): number => 1 + varintLength(length) + length;
  * position and is unknown to a client): timestamp, end (= begin + size; bounded by the caller),
  * labels, content type and, after a label update, the finished state (+2).
  */
-export function descriptorBounds({ ts, size, labels, contentType, updated, maxBegin }) {
+export function descriptorBounds({ ts, size, labels, contentType, updated, maxBegin }: DescriptorInput): {
+  low: number;
+  high: number;
+} {
   const sec = Math.floor(ts / 1e6);
   const nanos = (ts % 1e6) * 1000;
   const t = (sec ? 1 + varintLength(sec) : 0) + (nanos ? 1 + varintLength(nanos) : 0);
   let fixed = 1 + varintLength(t) + t;
-  for (const [name, value] of Object.entries(labels as Record<string, string>)) {
+  for (const [name, value] of Object.entries(labels)) {
     const n = Buffer.byteLength(name);
     const v = Buffer.byteLength(value);
     fixed += field((n ? 1 + varintLength(n) + n : 0) + (v ? 1 + varintLength(v) + v : 0));

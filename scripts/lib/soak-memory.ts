@@ -17,7 +17,75 @@
 //      grows +26 % over the last half of a 10-minute run, reduct-edge +9 % over the last half of a
 //      20-minute run);
 //   4. open fds growing.
+import type { HeapFigures } from "./inspector.ts";
 import { percentile } from "./stats.ts";
+
+/** One sample of the workerd running the Worker (what memoryFigures reads of it). */
+export interface MemorySample {
+  atS: number;
+  pid?: number | undefined;
+  rssKiB: number;
+  anonKiB: number;
+  fds: number;
+}
+
+/** Process figures and V8 heaps around a forced GC (the process figures are missing when it was gone). */
+export interface GcSnapshot {
+  rssKiB?: number | undefined;
+  /** The Worker isolate's heap (a heapUsage() result, or what a --json file kept of it). */
+  heap?: { user?: HeapFigures | undefined } | undefined;
+}
+
+/** A forced full GC: at the reference time or after the load. */
+export interface GcRecord {
+  what: "reference" | "end" | string;
+  before?: GcSnapshot;
+  after?: GcSnapshot;
+}
+
+export interface FigureOptions {
+  samples: readonly MemorySample[];
+  gcs?: readonly GcRecord[];
+  durationS: number;
+  referenceS: number;
+}
+
+type Window = { fromS: number; toS: number; rssKiB: number; anonKiB: number; fds: number };
+
+/** The Worker isolate's heap after the reference and the final GC (KiB). */
+export interface WorkerHeapFigures {
+  referenceUsedKiB: number;
+  endUsedKiB: number;
+  referenceBuffersKiB: number;
+  endBuffersKiB: number;
+  endRssAfterGcKiB: number | undefined;
+}
+
+export interface MemoryFigures {
+  start: { rssKiB: number; anonKiB: number; fds: number };
+  reference: Window;
+  half: Window;
+  end: Window;
+  samePid: boolean;
+  rssGrowth: number;
+  anonGrowth: number;
+  rssLastHalf: number;
+  fdsGrowth: number;
+  worker: WorkerHeapFigures | undefined;
+}
+
+export interface MemoryCheck {
+  what: string;
+  ok: boolean;
+  text: string;
+}
+
+export interface MemoryVerdict {
+  ok: boolean;
+  checks: MemoryCheck[];
+}
+
+type Figure = "rssKiB" | "anonKiB" | "fds";
 
 const MIB = 1024;
 
@@ -34,13 +102,13 @@ export const LIMITS = {
   rssLastHalfOverBaseline: 0.1,
 };
 
-const median = (items, key) =>
+const median = (items: readonly MemorySample[], key: Figure): number =>
   percentile(
     items.map((item) => item[key]),
     50,
   );
-const pct = (x) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)} %`;
-const mib = (kib) => (kib / MIB).toFixed(1);
+const pct = (x: number): string => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)} %`;
+const mib = (kib: number): string => (kib / MIB).toFixed(1);
 
 /**
  * Figures of one run. `samples`: { atS, pid, rssKiB, anonKiB, fds } from t = 0 (start of the
@@ -48,22 +116,24 @@ const mib = (kib) => (kib / MIB).toFixed(1);
  * Windows are medians of 3 samples: `reference` ends at `referenceS` (before the GC forced there),
  * `half` starts at half the run, `end` is the last 3.
  */
-export function memoryFigures({ samples, gcs = [], durationS, referenceS }) {
-  if (samples.length < 6) return undefined;
+export function memoryFigures({ samples, gcs = [], durationS, referenceS }: FigureOptions): MemoryFigures | undefined {
+  const first = samples[0];
+  if (samples.length < 6 || first === undefined) return undefined;
   const upToReference = samples.filter((s) => s.atS > 0 && s.atS <= referenceS);
   const reference = upToReference.slice(-3);
   const half = samples.filter((s) => s.atS >= durationS / 2).slice(0, 3);
   const end = samples.slice(-3);
   if (reference.length === 0 || half.length === 0) return undefined;
-  const at = (window) => ({
-    fromS: window[0].atS,
-    toS: window[window.length - 1].atS,
+  // Every window holds at least one sample (checked above for reference and half; end: ≥ 6 samples).
+  const at = (window: readonly MemorySample[]): Window => ({
+    fromS: window[0]?.atS ?? Number.NaN,
+    toS: window[window.length - 1]?.atS ?? Number.NaN,
     rssKiB: median(window, "rssKiB"),
     anonKiB: median(window, "anonKiB"),
     fds: median(window, "fds"),
   });
-  const figures = {
-    start: { rssKiB: samples[0].rssKiB, anonKiB: samples[0].anonKiB, fds: samples[0].fds },
+  const figures: MemoryFigures = {
+    start: { rssKiB: first.rssKiB, anonKiB: first.anonKiB, fds: first.fds },
     reference: at(reference),
     half: at(half),
     end: at(end),
@@ -72,22 +142,24 @@ export function memoryFigures({ samples, gcs = [], durationS, referenceS }) {
     anonGrowth: 0,
     rssLastHalf: 0,
     fdsGrowth: 0,
-    worker: undefined as Record<string, number> | undefined,
+    worker: undefined,
   };
-  const growth = (from, to, key) => (to[key] - from[key]) / Math.max(from[key], 1);
+  const growth = (from: Window, to: Window, key: Figure): number => (to[key] - from[key]) / Math.max(from[key], 1);
   figures.rssGrowth = growth(figures.reference, figures.end, "rssKiB");
   figures.anonGrowth = growth(figures.reference, figures.end, "anonKiB");
   figures.rssLastHalf = growth(figures.half, figures.end, "rssKiB");
   figures.fdsGrowth = growth(figures.reference, figures.end, "fds");
   const referenceGc = gcs.find((gc) => gc.what === "reference");
   const endGc = gcs.find((gc) => gc.what === "end");
-  if (referenceGc?.after?.heap?.user && endGc?.after?.heap?.user) {
+  const referenceHeap = referenceGc?.after?.heap?.user;
+  const endHeap = endGc?.after?.heap?.user;
+  if (referenceHeap && endHeap) {
     figures.worker = {
-      referenceUsedKiB: referenceGc.after.heap.user.used,
-      endUsedKiB: endGc.after.heap.user.used,
-      referenceBuffersKiB: referenceGc.after.heap.user.backing,
-      endBuffersKiB: endGc.after.heap.user.backing,
-      endRssAfterGcKiB: endGc.after.rssKiB,
+      referenceUsedKiB: referenceHeap.used,
+      endUsedKiB: endHeap.used,
+      referenceBuffersKiB: referenceHeap.backing,
+      endBuffersKiB: endHeap.backing,
+      endRssAfterGcKiB: endGc?.after?.rssKiB,
     };
   }
   return figures;
@@ -98,9 +170,13 @@ export function memoryFigures({ samples, gcs = [], durationS, referenceS }) {
  * the same stack, load and length (or undefined). `inspected`: the Worker's heap was to be read
  * (its checks fail when the figures are missing).
  */
-export function memoryVerdict(figures, baseline, { inspected = false } = {}) {
-  const checks = [];
-  const check = (what, ok, text) => checks.push({ what, ok, text });
+export function memoryVerdict(
+  figures: MemoryFigures,
+  baseline: MemoryFigures | undefined,
+  { inspected = false }: { inspected?: boolean } = {},
+): MemoryVerdict {
+  const checks: MemoryCheck[] = [];
+  const check = (what: string, ok: boolean, text: string) => checks.push({ what, ok, text });
   check("same workerd process", figures.samePid, figures.samePid ? "yes" : "NO: the workerd pid changed (it restarted)");
   check(
     "open fds",
@@ -139,7 +215,7 @@ export function memoryVerdict(figures, baseline, { inspected = false } = {}) {
 }
 
 /** One line of raw RSS figures: start, reference (minute 2), half, end, and the growths. */
-export function rssLine(figures) {
+export function rssLine(figures: MemoryFigures): string {
   return (
     `RSS ${mib(figures.start.rssKiB)} (start) → ${mib(figures.reference.rssKiB)} (${figures.reference.toS} s) → ` +
     `${mib(figures.half.rssKiB)} (${figures.half.fromS} s) → ${mib(figures.end.rssKiB)} MiB (end); ` +

@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import {
   decodeEntryName,
   encodeEntryName,
-  type OutgoingRecord,
+  type OutgoingV2Record,
   parseLabelList,
   parseV1Read,
   parseV2Read,
@@ -20,7 +20,7 @@ import {
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
-const RECORDS: OutgoingRecord[] = [
+const RECORDS: OutgoingV2Record[] = [
   { entry: "cam/front", ts: 1_000_010, contentType: "image/jpeg", labels: { a: "1", list: "x,y" }, data: Buffer.from("one") },
   { entry: "cam/front", ts: 1_000_000, contentType: "image/jpeg", labels: { a: "1" }, data: Buffer.from("zero") },
   { entry: "cam/front", ts: 1_000_020, contentType: "text/plain", labels: {}, data: Buffer.alloc(0) },

@@ -9,10 +9,11 @@
 import assert from "node:assert/strict";
 import { after, beforeEach, describe, it } from "node:test";
 import { APIError, type Bucket } from "reduct-js";
-import { all, assertApiError, cleanStorage, createFixtureBucket, makeClient } from "./helpers.ts";
+import { all, assertApiError, at, cleanStorage, createFixtureBucket, makeClient } from "./helpers.ts";
 
 /** Asserts that `errors` (a Map of timestamp → APIError) holds exactly `expected` ([ts, status, message]). */
-function assertErrors(errors, expected) {
+function assertErrors(errors: Map<bigint, APIError> | undefined, expected: readonly (readonly [bigint, number, string])[]): void {
+  assert.ok(errors, "no errors map");
   assert.deepEqual(
     [...errors.entries()].map(([ts, error]) => [ts, error.status, error.message]),
     expected,
@@ -21,8 +22,11 @@ function assertErrors(errors, expected) {
 }
 
 /** Reads every record of `entry` as [time, contentType, labels, content]. */
-async function readEntry(bucket: Bucket, entry: string) {
-  const out: unknown[] = [];
+/** A record as [time, content type, labels, content]. */
+type ReadRow = [time: bigint, contentType: string | undefined, labels: unknown, content: string];
+
+async function readEntry(bucket: Bucket, entry: string): Promise<ReadRow[]> {
+  const out: ReadRow[] = [];
   for (const record of await all(bucket.query(entry))) {
     out.push([record.time, record.contentType, record.labels, await record.readAsString()]);
   }
@@ -61,23 +65,23 @@ describe("Batch", () => {
       const records = await all(bucket.query("entry-10"));
       assert.equal(records.length, 3);
 
-      assert.equal(records[0].time, 1000n);
-      assert.equal(records[0].size, 9n);
-      assert.equal(records[0].contentType, "application/octet-stream");
-      assert.deepEqual(records[0].labels, {});
-      assert.equal(await records[0].readAsString(), "somedata1");
+      assert.equal(at(records, 0).time, 1000n);
+      assert.equal(at(records, 0).size, 9n);
+      assert.equal(at(records, 0).contentType, "application/octet-stream");
+      assert.deepEqual(at(records, 0).labels, {});
+      assert.equal(await at(records, 0).readAsString(), "somedata1");
 
-      assert.equal(records[1].time, 2000n);
-      assert.equal(records[1].size, 9n);
-      assert.equal(records[1].contentType, "text/plain");
-      assert.deepEqual(records[1].labels, {});
-      assert.equal(await records[1].readAsString(), "somedata2");
+      assert.equal(at(records, 1).time, 2000n);
+      assert.equal(at(records, 1).size, 9n);
+      assert.equal(at(records, 1).contentType, "text/plain");
+      assert.deepEqual(at(records, 1).labels, {});
+      assert.equal(await at(records, 1).readAsString(), "somedata2");
 
-      assert.equal(records[2].time, 3000n);
-      assert.equal(records[2].size, 9n);
-      assert.equal(records[2].contentType, "application/octet-stream");
-      assert.deepEqual(records[2].labels, { label1: "value1", label2: "value2" });
-      assert.equal(await records[2].readAsString(), "somedata3");
+      assert.equal(at(records, 2).time, 3000n);
+      assert.equal(at(records, 2).size, 9n);
+      assert.equal(at(records, 2).contentType, "application/octet-stream");
+      assert.deepEqual(at(records, 2).labels, { label1: "value1", label2: "value2" });
+      assert.equal(await at(records, 2).readAsString(), "somedata3");
 
       batch.clear();
       assert.equal(batch.size(), 0n);
@@ -210,10 +214,12 @@ describe("Batch", () => {
 
       const errors = await batch.send();
       assert.deepEqual([...errors.keys()], ["entry-1"]);
-      const error = errors.get("entry-1").get(1000000n);
+      const entryErrors = errors.get("entry-1");
+      assert.ok(entryErrors);
+      const error = entryErrors.get(1000000n);
       assert.ok(error instanceof APIError);
       assert.deepEqual(error, new APIError("A record with timestamp 1000000 already exists", 409));
-      assert.equal(errors.get("entry-1").size, 1);
+      assert.equal(entryErrors.size, 1);
 
       assert.deepEqual(await readEntry(bucket, "entry-3"), [[2000_000n, "text/plain", {}, "somedata2"]]);
     });

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, beforeEach, describe, it } from "node:test";
 import { QuotaType, Status } from "reduct-js";
-import { assertApiError, cleanStorage, createFixtureBucket, makeClient, userBuckets } from "./helpers.ts";
+import { assertApiError, at, cleanStorage, createFixtureBucket, makeClient, userBuckets } from "./helpers.ts";
 
 describe("Bucket", () => {
   const client = makeClient();
@@ -84,8 +84,8 @@ describe("Bucket", () => {
       const entries = await bucket.getEntryList();
 
       assert.equal(entries.length, 2);
-      assert.equal(entries[0].status, Status.READY);
-      assert.equal(entries[1].status, Status.READY);
+      assert.equal(at(entries, 0).status, Status.READY);
+      assert.equal(at(entries, 1).status, Status.READY);
       assert.deepEqual(entries, [
         {
           blockCount: 1n,

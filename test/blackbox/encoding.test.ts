@@ -19,7 +19,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
-import { API_TOKEN, cleanStorage, makeClient, readAll, STORAGE_URL } from "./helpers.ts";
+import { API_TOKEN, at, cleanStorage, makeClient, readAll, STORAGE_URL } from "./helpers.ts";
 
 const CONTENT_TYPES = [
   "text/plain",
@@ -45,10 +45,10 @@ const RECORDS: [string, number][] = [
 ];
 const ACCEPT_EVERYTHING = "gzip, deflate, br, zstd";
 /** reduct-js turns these bodies into JSON values instead of bytes (HttpClient.parseResponse). */
-const parsedByReductJs = (contentType) => contentType.startsWith("application/json");
+const parsedByReductJs = (contentType: string): boolean => contentType.startsWith("application/json");
 
 /** Compressible bytes (the edge would shrink them a lot), distinct per record. */
-function payload(size, seed) {
+function payload(size: number, seed: number): Buffer {
   const line = Buffer.from(`{"seq": ${seed}, "value": "lorem ipsum dolor sit amet"}\n`);
   const out = Buffer.alloc(size);
   for (let i = 0; i < size; i += line.length) line.copy(out, i);
@@ -80,7 +80,7 @@ function rawRequest(
   });
 }
 
-async function createQuery(path, body) {
+async function createQuery(path: string, body: unknown) {
   const url = new URL(`/api/v1${path}`, STORAGE_URL);
   const response = await fetch(url, {
     method: "POST",
@@ -150,11 +150,12 @@ describe("Record bytes are never compressed on the way out", () => {
         assert.ok(Buffer.from(await readAll(latest.stream)).equals(bytes), `${entry}: bytes of latest`);
       }
 
-      const queried = [];
+      const queried: [bigint, Buffer][] = [];
       for await (const record of bucket.query(entry)) queried.push([record.size, await record.read()]);
       assert.equal(queried.length, 1, `${entry}: one record by query`);
-      assert.equal(queried[0][0], size, `${entry}: size by query`);
-      assert.ok(queried[0][1].equals(bytes), `${entry}: bytes by query`);
+      const [querySize, queryBytes] = at(queried, 0);
+      assert.equal(querySize, size, `${entry}: size by query`);
+      assert.ok(queryBytes.equals(bytes), `${entry}: bytes by query`);
     }
   });
 

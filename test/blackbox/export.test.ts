@@ -21,7 +21,7 @@ async function snapshot(bucket: Bucket) {
     try {
       found = await all(bucket.query(name));
     } catch (error) {
-      if (error?.status === 404) continue;
+      if (typeof error === "object" && error !== null && "status" in error && error.status === 404) continue;
       throw error;
     }
     for (const record of found) {

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { Client, QuotaType } from "reduct-js";
+import { type Bucket, type BucketInfo, Client, QuotaType } from "reduct-js";
 import { showVersionNoticeOnce } from "../../scripts/lib/reduct-js-quiet.ts";
 
 showVersionNoticeOnce();
@@ -27,17 +27,17 @@ export function makeClient(apiToken = API_TOKEN) {
   return new Client(STORAGE_URL, { apiToken });
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The server's own buckets (`$system`) as a full-access client lists them: tests count and compare
  * only the buckets they made, as reduct-js' own suite does.
  */
-export async function userBuckets(client) {
+export async function userBuckets(client: Client): Promise<BucketInfo[]> {
   return (await client.getBucketList()).filter((info) => !info.name.startsWith("$"));
 }
 
-export async function systemBucketCount(client): Promise<bigint> {
+export async function systemBucketCount(client: Client): Promise<bigint> {
   const all = await client.getBucketList();
   return BigInt(all.filter((info) => info.name.startsWith("$")).length);
 }
@@ -46,7 +46,7 @@ export async function systemBucketCount(client): Promise<bigint> {
  * As reduct-js' test helper: removes every bucket whose name does not start with `$` (waiting until
  * it has left `/list`, since removal may be asynchronous) and every token except `init-token`.
  */
-export async function cleanStorage(client) {
+export async function cleanStorage(client: Client): Promise<void> {
   const buckets = (await client.getBucketList()).filter((info) => !info.name.startsWith("$"));
   await Promise.all(
     buckets
@@ -73,7 +73,7 @@ export async function cleanStorage(client) {
  * reduct-js' Bucket.test.ts fixture: bucket `bucket` (64000000 / 256 / 0 / NONE); `entry-1` holds one
  * 9-byte record with three labels at 1 s; `entry-2` holds three 9-byte records at 2, 3 and 4 s.
  */
-export async function createFixtureBucket(client) {
+export async function createFixtureBucket(client: Client): Promise<Bucket> {
   const bucket = await client.createBucket("bucket", {
     maxBlockSize: 64000000n,
     maxBlockRecords: 256n,
@@ -105,12 +105,19 @@ export async function assertApiError(promise: Promise<unknown>, status: number |
   await assert.rejects(promise, (error: { status?: number; message?: string } | undefined) => {
     const allowed = Array.isArray(status) ? status : [status];
     assert.ok(
-      allowed.includes(error?.status),
+      error?.status !== undefined && allowed.includes(error.status),
       `expected an APIError with status ${allowed.join(" or ")}, got status ${error?.status}: ${error?.message}`,
     );
-    if (message !== undefined) assert.equal(error.message, message);
+    if (message !== undefined) assert.equal(error?.message, message);
     return true;
   });
+}
+
+/** `items[index]`, asserting that it is there (a missing one fails the test as the access would have). */
+export function at<T>(items: readonly T[], index: number): T {
+  const item = items[index];
+  assert.ok(item !== undefined, `no item ${index} among ${items.length}`);
+  return item;
 }
 
 export const md5 = (data: Buffer | string): string => createHash("md5").update(data).digest("hex");

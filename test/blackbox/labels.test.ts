@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, beforeEach, describe, it } from "node:test";
+import type { Bucket } from "reduct-js";
 import { assertApiError, cleanStorage, makeClient } from "./helpers.ts";
 
 const AWKWARD = {
@@ -17,8 +18,8 @@ const AWKWARD = {
   punct: "!#$%&'*+-.^_`|~",
 };
 
-async function queryAll(bucket, entry) {
-  const out = [];
+async function queryAll(bucket: Bucket, entry: string): Promise<{ time: bigint; labels: Record<string, unknown> }[]> {
+  const out: { time: bigint; labels: Record<string, unknown> }[] = [];
   for await (const record of bucket.query(entry)) {
     await record.read();
     out.push({ time: record.time, labels: { ...record.labels } });

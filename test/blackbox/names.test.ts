@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { all, cleanStorage, makeClient, systemBucketCount, userBuckets } from "./helpers.ts";
+import { all, at, cleanStorage, makeClient, systemBucketCount, userBuckets } from "./helpers.ts";
 
 const NAMES = ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf"];
 
@@ -46,6 +46,6 @@ describe("entries named like Object.prototype properties", () => {
     assert.equal(info.bucketCount, 2n + (await systemBucketCount(client)));
     assert.equal((await userBuckets(client)).length, 2);
     const otherRecords = await all(other.query("plain"));
-    assert.equal(await otherRecords[0].readAsString(), "plain");
+    assert.equal(await at(otherRecords, 0).readAsString(), "plain");
   });
 });

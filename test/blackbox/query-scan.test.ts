@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { after, beforeEach, describe, it } from "node:test";
-import { all, cleanStorage, createFixtureBucket, makeClient, withTimeout } from "./helpers.ts";
+import { all, at, cleanStorage, createFixtureBucket, makeClient, withTimeout } from "./helpers.ts";
 
-const times = (records) => records.map((record) => record.time);
+const times = (records: readonly { time: bigint }[]): bigint[] => records.map((record) => record.time);
 
 describe("Query", () => {
   const client = makeClient();
@@ -40,7 +40,7 @@ describe("Query", () => {
           "the selective query",
         );
         assert.deepEqual(times(records), [last]);
-        assert.equal(await records[0].readAsString(), head ? "" : "x");
+        assert.equal(await at(records, 0).readAsString(), head ? "" : "x");
       }
     });
   });

@@ -7,10 +7,10 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, beforeEach, describe, it } from "node:test";
-import { all, assertApiError, cleanStorage, createFixtureBucket, makeClient, md5, withTimeout } from "./helpers.ts";
+import { all, assertApiError, at, cleanStorage, createFixtureBucket, makeClient, md5, withTimeout } from "./helpers.ts";
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const times = (records) => records.map((record) => record.time);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const times = (records: readonly { time: bigint }[]): bigint[] => records.map((record) => record.time);
 
 describe("Query", () => {
   const client = makeClient();
@@ -69,9 +69,9 @@ describe("Query", () => {
       const bucket = await client.getBucket("bucket");
       const records = await all(bucket.query("entry-1"));
       assert.equal(records.length, 1);
-      assert.equal(records[0].time, 1_000_000n);
-      assert.deepEqual(records[0].labels, { label1: "label1", label2: "100", label3: "true" });
-      assert.equal(await records[0].readAsString(), "somedata1");
+      assert.equal(at(records, 0).time, 1_000_000n);
+      assert.deepEqual(at(records, 0).labels, { label1: "label1", label2: "100", label3: "true" });
+      assert.equal(await at(records, 0).readAsString(), "somedata1");
     });
 
     it("should query limited number of records ($limit)", async () => {
@@ -109,8 +109,8 @@ describe("Query", () => {
         }),
       );
       assert.equal(records.length, 1);
-      assert.equal(records[0].time, 2_000_000n);
-      assert.deepEqual(records[0].labels, { score: "20", class: "dog" });
+      assert.equal(at(records, 0).time, 2_000_000n);
+      assert.deepEqual(at(records, 0).labels, { score: "20", class: "dog" });
     });
 
     it("should query records with strict or non-strict condition", async () => {
@@ -167,8 +167,8 @@ describe("Query", () => {
       const contents = [];
       for (const record of records) contents.push(await record.readAsString());
       assert.deepEqual(contents, ["somedata1", "somedata2", "somedata3", "somedata4"]);
-      assert.deepEqual(records[0].labels, { label1: "label1", label2: "100", label3: "true" });
-      assert.deepEqual(records[1].labels, {});
+      assert.deepEqual(at(records, 0).labels, { label1: "label1", label2: "100", label3: "true" });
+      assert.deepEqual(at(records, 1).labels, {});
 
       for (const [entry, second] of <[string, bigint][]>[
         ["first", 3n],
@@ -199,7 +199,7 @@ describe("Query", () => {
       const iterator = bucket
         .query("entry-2", undefined, undefined, { continuous: true, pollInterval: 0.1, ttl: 10 })
         [Symbol.asyncIterator]();
-      const next = async (what) => {
+      const next = async (what: string) => {
         const { value, done } = await withTimeout(iterator.next(), 10_000, `waiting for ${what}`);
         assert.equal(done, false, `the continuous query ended before ${what}`);
         return value;
@@ -245,10 +245,10 @@ describe("Query", () => {
       const blobs = await all(bucket.query("big-blob"));
       assert.equal(blobs.length, 2);
       assert.deepEqual(times(blobs), [1_000_000n, 2_000_000n]);
-      assert.equal(blobs[0].size, 16_000_000n);
-      assert.equal(blobs[1].size, 16_000_000n);
-      const data1 = await blobs[0].read();
-      const data2 = await blobs[1].read();
+      assert.equal(at(blobs, 0).size, 16_000_000n);
+      assert.equal(at(blobs, 1).size, 16_000_000n);
+      const data1 = await at(blobs, 0).read();
+      const data2 = await at(blobs, 1).read();
       assert.equal(data1.length, bigBlob1.length);
       assert.equal(md5(data1), md5(bigBlob1));
       assert.equal(data2.length, bigBlob2.length);
@@ -266,8 +266,8 @@ describe("Query", () => {
       await assertApiError(bucket.beginRead("entry-2", 2_000_000n), 404);
       const records = await all(bucket.query("entry-2"));
       assert.deepEqual(times(records), [3_000_000n, 4_000_000n]);
-      assert.equal(await records[0].readAsString(), "somedata3");
-      assert.equal(await records[1].readAsString(), "somedata4");
+      assert.equal(await at(records, 0).readAsString(), "somedata3");
+      assert.equal(await at(records, 1).readAsString(), "somedata4");
     });
 
     it("should remove records by query with $each_n", async () => {

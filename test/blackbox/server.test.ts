@@ -20,7 +20,7 @@ describe("Server", () => {
     await client.getInfo();
     assert.deepEqual(
       (client as unknown as { httpClient: { apiVersion: number[] } }).httpClient.apiVersion,
-      version.split(".").map(Number),
+      (version ?? "").split(".").map(Number),
     );
   });
 

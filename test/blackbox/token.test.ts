@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, beforeEach, describe, it } from "node:test";
 import { Bucket } from "reduct-js";
-import { assertApiError, cleanStorage, makeClient, systemBucketCount } from "./helpers.ts";
+import { assertApiError, at, cleanStorage, makeClient, systemBucketCount } from "./helpers.ts";
 
 describe("Token", () => {
   const client = makeClient();
@@ -68,10 +68,10 @@ describe("Token", () => {
   it("should list tokens", async () => {
     let tokens = await client.getTokenList();
     assert.equal(tokens.length, 1);
-    assert.equal(tokens[0].name, "init-token");
-    assert.equal(typeof tokens[0].createdAt, "number");
-    assert.ok(Number.isFinite(tokens[0].createdAt));
-    assert.equal(tokens[0].isProvisioned, true);
+    assert.equal(at(tokens, 0).name, "init-token");
+    assert.equal(typeof at(tokens, 0).createdAt, "number");
+    assert.ok(Number.isFinite(at(tokens, 0).createdAt));
+    assert.equal(at(tokens, 0).isProvisioned, true);
 
     await client.createToken("token-2", { fullAccess: false });
     await client.createToken("token-1", { fullAccess: true });
@@ -81,10 +81,10 @@ describe("Token", () => {
       tokens.map((token) => token.name),
       ["init-token", "token-1", "token-2"],
     );
-    assert.equal(tokens[1].isProvisioned, false);
-    assert.deepEqual(tokens[1].permissions, { fullAccess: true, read: [], write: [] });
-    assert.equal(tokens[2].isProvisioned, false);
-    assert.deepEqual(tokens[2].permissions, { fullAccess: false, read: [], write: [] });
+    assert.equal(at(tokens, 1).isProvisioned, false);
+    assert.deepEqual(at(tokens, 1).permissions, { fullAccess: true, read: [], write: [] });
+    assert.equal(at(tokens, 2).isProvisioned, false);
+    assert.deepEqual(at(tokens, 2).permissions, { fullAccess: false, read: [], write: [] });
   });
 
   it("should get a token with error", async () => {
