@@ -188,7 +188,7 @@ export async function runRestartCheck({
       assert.deepEqual(token.permissions, { fullAccess: false, read: [BUCKET], write: [] });
     });
     await check("after restart: a token from RS_TOKEN_<ID>_* works with its value and cannot be removed", async () => {
-      const provisioned = new Client(second.url, { apiToken: provisionedValue });
+      const provisioned = new Client(restarted.url, { apiToken: provisionedValue });
       const me = await provisioned.me();
       assert.equal(me.name, provisionedName);
       assert.equal(me.isProvisioned, true);
@@ -207,7 +207,7 @@ export async function runRestartCheck({
         assert.equal(error?.message, `Can't rotate provisioned token '${provisionedName}'`);
         return true;
       });
-      await assert.rejects(new Client(second.url, { apiToken: `${provisionedValue}x` }).me(), (error: { status?: number }) => {
+      await assert.rejects(new Client(restarted.url, { apiToken: `${provisionedValue}x` }).me(), (error: { status?: number }) => {
         assert.equal(error?.status, 401);
         return true;
       });

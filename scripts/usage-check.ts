@@ -41,15 +41,17 @@ async function latestUsage(client: Client, name: string): Promise<UsageBody | un
 /** Returns true when every check passed; prints one line per check. */
 export async function runUsageCheck({ workDir, port }: { workDir: string; port?: number }): Promise<boolean> {
   const apiToken = randomBytes(16).toString("hex");
-  const server = startServer({
-    tag: "usage-check",
-    port: port ?? (await freePort()),
-    dataPath: path.join(workDir, "usage-state"),
-    logPath: path.join(workDir, "usage-server.log"),
-    env: { RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: INSTANCE, RS_SYSTEM_EVENTS_USAGE_INTERVAL: String(WINDOW_S) },
-  });
+  const server = await startServer(
+    {
+      tag: "usage-check",
+      port: port ?? (await freePort()),
+      dataPath: path.join(workDir, "usage-state"),
+      logPath: path.join(workDir, "usage-server.log"),
+      env: { RS_API_TOKEN: apiToken, RS_INSTANCE_NAME: INSTANCE, RS_SYSTEM_EVENTS_USAGE_INTERVAL: String(WINDOW_S) },
+    },
+    120_000,
+  );
   try {
-    await server.waitAlive(120_000);
     const client = new Client(server.url, { apiToken });
     const first = await client.createBucket("usage-first");
     const second = await client.createBucket("usage-second");

@@ -9,14 +9,7 @@ import { BUCKET_TABLES, exportPage, importRows } from "../../src/bucket/rename";
 import { uniqueName } from "../helpers/http";
 
 /** Tables that stay with the old name on purpose (see BUCKET_TABLES). */
-const STAY_BEHIND = [
-  "bucket",
-  "pending_records",
-  "queries",
-  "renamed_out",
-  "schema_version",
-  "usage_traffic",
-];
+const STAY_BEHIND = ["bucket", "pending_records", "queries", "renamed_out", "schema_version", "usage_traffic"];
 
 function stubOf(name: string): DurableObjectStub<BucketObject> {
   return env.BUCKETS.getByName(name) as DurableObjectStub<BucketObject>;
