@@ -8,7 +8,7 @@ import { entrySegment, recordSystemEvent } from "../system/events";
 import { BucketLifecycle } from "./bucket-lifecycle";
 import { bucketDuties } from "./duties";
 import { Garbage } from "./duties/garbage";
-import { type LifecycleRunDeps, LifecycleRuns } from "./duties/lifecycles";
+import { LifecycleRuns, windowRemover } from "./duties/lifecycles";
 import type { MaintenanceDuty } from "./duties/maintenance";
 import { Rename, type RenameSource } from "./duties/rename";
 import { Sealing } from "./duties/sealing";
@@ -18,6 +18,7 @@ import { QueryEngine } from "./query-engine";
 import { RecordIndex } from "./record-index";
 import { sweepExpiredUploads } from "./record-ops";
 import { type BucketTables, openTables } from "./tables";
+import type { BucketRow } from "./tables/bucket-row";
 
 export interface ObjectParts {
   tables: BucketTables;
@@ -45,7 +46,8 @@ export function assembleParts(
   /** Read on every use: tests wrap or swap bindings on a live instance. */
   bindings: () => Bindings,
   scheduleAlarm: (atMs: number) => Promise<void>,
-  removeWindow: LifecycleRunDeps["removeWindow"],
+  /** The bucket when it can take a lifecycle removal now (live, not frozen, not being created). */
+  liveBucket: () => BucketRow | null,
 ): ObjectParts {
   const now = () => Date.now();
   const tables = openTables(storage.sql);
@@ -67,7 +69,16 @@ export function assembleParts(
     const message = `Lifecycle '${policy}' processed bucket '${bucket}'`;
     await recordSystemEvent(env, config, entry, "ok", message, { policy, bucket, ...run });
   };
-  const lifecycleRuns = new LifecycleRuns({ tables, db: () => bindings().DB, now, removeWindow, reportRun });
+  const removeWindow = windowRemover({ storage, queries, index, liveBucket, afterRemoval: () => effects.afterRemoval(), now });
+  const lifecycleRuns = new LifecycleRuns({
+    tables,
+    db: () => bindings().DB,
+    now,
+    storage,
+    removeWindow,
+    firstRecordAt: (spec, from, stop) => queries.firstRecordAt(spec, from, stop),
+    reportRun,
+  });
   const duties = bucketDuties({
     lifecycles: lifecycleRuns,
     usage,
