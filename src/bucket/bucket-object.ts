@@ -136,7 +136,12 @@ export class BucketObject extends DurableObject<Bindings> {
   /** DELETE /b/:bucket: the index goes at once, the alarm purges the R2 objects. */
   async deleteBucket(): Promise<Ok> {
     const row = this.liveBucket();
-    return "error" in row ? row : this.parts.lifecycle.delete(row);
+    if ("error" in row) return row;
+    const policies = this.tables.lifecyclePolicies.all();
+    const deleted = await this.parts.lifecycle.delete(row);
+    // A run in progress ends with the bucket (reported if it removed something).
+    if (deleted.ok) for (const policy of policies) await this.parts.lifecycleRuns.endPartial(policy);
+    return deleted;
   }
 
   // ---- records ------------------------------------------------------------------------------
