@@ -61,10 +61,10 @@ export function assembleParts(
   const rename = new Rename({ storage, tables, usage, sourceOf, now, scheduleAlarm });
   const lifecycle = new BucketLifecycle({ storage, tables, usage, now, scheduleAlarm });
   const effects = new WriteEffects({ index, sealing, usage, garbage, scheduleAlarm });
-  const reportRun = async (policy: string, run: Record<string, unknown>) => {
+  const reportRun = async (policy: string, run: Record<string, unknown>, gone?: string) => {
     const env = bindings();
     const config = configFromEnv(env);
-    const bucket = tables.bucket.get()?.name ?? "";
+    const bucket = tables.bucket.get()?.name ?? gone ?? "";
     const entry = `lifecycle/${entrySegment(config.instanceName)}/${entrySegment(policy)}`;
     const message = `Lifecycle '${policy}' processed bucket '${bucket}'`;
     await recordSystemEvent(env, config, entry, "ok", message, { policy, bucket, ...run });

@@ -86,8 +86,8 @@ export interface LifecycleRunDeps {
   removeWindow: WindowRemover;
   /** The first record at or after `from` and before `stop` in the spec's entries. */
   firstRecordAt: (spec: QuerySpec, from: number, stop: number) => number | null;
-  /** Writes a finished run as a `$system` event (after its removal committed). */
-  reportRun: (policy: string, run: Record<string, unknown>) => Promise<void>;
+  /** Writes a finished run as a `$system` event (after its removal committed); `bucket` once it is gone. */
+  reportRun: (policy: string, run: Record<string, unknown>, bucket?: string) => Promise<void>;
 }
 
 /** What a run in progress keeps besides its range: the settings it started with, `when` states. */
@@ -234,7 +234,8 @@ export class LifecycleRuns {
       return;
     }
     const reached = policy.window_until_us ?? policy.processed_until_us;
-    await this.report(policy.name, mode, policy.window_count, policy.run_from_us, Math.max(policy.run_from_us, reached));
+    const { bucket } = JSON.parse(policy.settings) as LifecycleSettings;
+    await this.report(policy.name, mode, policy.window_count, policy.run_from_us, Math.max(policy.run_from_us, reached), bucket);
   }
 
   /**
@@ -259,12 +260,12 @@ export class LifecycleRuns {
   }
 
   /** Records a run in D1 (`last_run`) and `$system`; its removal has committed already. */
-  private async report(name: string, mode: string, count: number, from: number, until: number): Promise<void> {
+  private async report(name: string, mode: string, count: number, from: number, until: number, bucket?: string) {
     const run = { mode, [mode === "dry_run" ? "matched_records" : "removed_records"]: count, from, until };
     await this.bestEffort(() =>
       recordLifecycleRun(this.deps.db(), name, JSON.stringify({ time: new Date(this.deps.now()).toISOString(), ...run })),
     );
-    await this.bestEffort(() => this.deps.reportRun(name, run));
+    await this.bestEffort(() => this.deps.reportRun(name, run, bucket));
   }
 
   /** Reporting never undoes nor repeats a committed removal: a failure is logged and dropped. */
