@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { BucketObject } from "../../src/bucket/bucket-object";
 import { configFromEnv } from "../../src/config";
 import { entrySegment, SYSTEM_BUCKET } from "../../src/system/events";
-import { api, uniqueName } from "../helpers/http";
+import { api, apiWithEnv, TOKEN, uniqueName } from "../helpers/http";
 import { createBucket, putRecord } from "../helpers/records";
 
 const stubOf = (bucket: string) => env.BUCKETS.getByName(bucket) as DurableObjectStub<BucketObject>;
@@ -274,5 +274,24 @@ describe("a bucket arriving under a policy's bucket name gets the policy", () =>
       (found) => found.length === 0,
     );
     expect(left).toEqual([]);
+  });
+
+  it("by provisioning under the name", async () => {
+    const target = uniqueName();
+    await createBucket(target);
+    const name = uniqueName("policy");
+    const body = { type: "delete", bucket: target, older_than: "1h", interval: "10m" };
+    expect((await api("POST", `/lifecycles/${name}`, json(body))).status).toBe(200);
+    expect((await api("DELETE", `/b/${target}`)).status).toBe(200);
+
+    const provisioned = await apiWithEnv({ RS_BUCKET_A_NAME: target }, "GET", `/b/${target}`, {
+      authorization: `Bearer ${TOKEN}`,
+    });
+    expect(provisioned.status).toBe(200);
+    await provisioned.text();
+    const policies = await runInDurableObject(stubOf(target), (_instance, state) =>
+      state.storage.sql.exec<{ name: string }>("SELECT name FROM lifecycle_policies").toArray(),
+    );
+    expect(policies.map((row) => row.name)).toEqual([name]);
   });
 });
