@@ -11,6 +11,7 @@ import { parseByteSize } from "../config";
 import { HttpError, unprocessable, unwrap } from "../errors";
 import { bucketStub } from "./bucket-stub";
 import type { Bindings } from "./context";
+import { syncBucketLifecycles } from "./lifecycle-provisioning";
 import { assertBucketName, bucketSettingsPatch, parseOr422 } from "./schemas";
 
 export interface ProvisionedBucket {
@@ -83,7 +84,11 @@ export function provisionBucketsOnce(env: Bindings, config: Config): Promise<voi
   if (!run) {
     const buckets = provisionedBuckets(variables, config.bucketDefaults);
     run = (async () => {
-      for (const { name, settings } of buckets) unwrap(await bucketStub(env, name).provisionBucket(name, settings));
+      for (const { name, settings } of buckets) {
+        unwrap(await bucketStub(env, name).provisionBucket(name, settings));
+        // As on create: policies kept for this name apply to the bucket that now has it.
+        await syncBucketLifecycles(env, name);
+      }
     })().catch((error: unknown) => {
       applied.delete(key);
       console.error(JSON.stringify({ level: "ERROR", msg: `Failed to provision buckets: ${String(error)}` }));

@@ -89,5 +89,10 @@ bucketRoutes.put("/:bucket/rename", async (c) => {
   bucketStub(c.env, name);
   unwrap(await bucketStub(c.env, newName).renameBucketInto(name));
   await renameBucketInTokens(c.env.DB, name, newName);
+  // As on create: policies kept for the new name (its bucket deleted earlier, or provisioned
+  // before it existed) apply to the bucket that now has it. The rename is durable already.
+  await syncBucketLifecycles(c.env, newName).catch((error: unknown) =>
+    console.error(JSON.stringify({ level: "ERROR", msg: `lifecycles of '${newName}' not handed over: ${String(error)}` })),
+  );
   return c.body(null, 200);
 });

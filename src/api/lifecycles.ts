@@ -29,14 +29,36 @@ async function authorize(c: AppContext): Promise<void> {
   await provisionLifecycles(c.env);
 }
 
-function info(row: LifecycleRow) {
+function runFlag(row: LifecycleRow): boolean {
+  return row.last_run !== null && (JSON.parse(row.last_run) as { running?: unknown }).running === true;
+}
+
+/**
+ * The policies among `rows` whose run is in progress. D1's flag is only a hint (it outlives a run
+ * whose bucket was deleted or renamed away): the bucket's object, which runs the policy, decides.
+ */
+async function runningOf(env: Bindings, rows: LifecycleRow[]): Promise<Set<string>> {
+  const byBucket = new Map<string, string[]>();
+  for (const row of rows) if (runFlag(row)) byBucket.set(row.bucket, [...(byBucket.get(row.bucket) ?? []), row.name]);
+  const running = new Set<string>();
+  for (const [bucket, names] of byBucket) {
+    try {
+      for (const name of await bucketStub(env, bucket).runningLifecycles(names)) running.add(name);
+    } catch (error) {
+      // Unknown is shown as not running rather than failing the listing.
+      console.error(JSON.stringify({ level: "ERROR", msg: `is_running of bucket '${bucket}' unknown: ${String(error)}` }));
+    }
+  }
+  return running;
+}
+
+function info(row: LifecycleRow, running: Set<string>) {
   const settings = JSON.parse(row.settings) as LifecycleSettings;
-  const { running, ...lastRun } = row.last_run === null ? {} : (JSON.parse(row.last_run) as Record<string, unknown>);
+  const { running: _flag, ...lastRun } = row.last_run === null ? {} : (JSON.parse(row.last_run) as Record<string, unknown>);
   return {
     name: row.name,
     is_provisioned: row.is_provisioned === 1,
-    // The bucket's object marks a window that needs more alarm passes as running.
-    is_running: running === true,
+    is_running: running.has(row.name),
     type: settings.type,
     mode: settings.mode,
     last_run: Object.keys(lastRun).length === 0 ? null : lastRun,
@@ -58,14 +80,15 @@ async function assertBucketExists(env: Bindings, bucket: string, name: string): 
 lifecycleRoutes.get("/", async (c) => {
   await authorize(c);
   const rows = await listLifecycleRows(c.env.DB);
-  return c.json({ lifecycles: rows.map(info) });
+  const running = await runningOf(c.env, rows);
+  return c.json({ lifecycles: rows.map((row) => info(row, running)) });
 });
 
 // GET /api/v1/lifecycles/:name
 lifecycleRoutes.get("/:name", async (c) => {
   await authorize(c);
   const row = await existingRow(c, c.req.param("name"));
-  return c.json({ info: info(row), settings: JSON.parse(row.settings) });
+  return c.json({ info: info(row, await runningOf(c.env, [row])), settings: JSON.parse(row.settings) });
 });
 
 // POST /api/v1/lifecycles/:name

@@ -14,12 +14,11 @@ import { isMetaEntry } from "../model/entry-names";
 import type { BodyLocation, ItemOutcome, LabelChanges, RecordMeta, RecordView, StagedItem, UploadTicket } from "../model/records";
 import { SYSTEM_BUCKET, systemBucketSettings } from "../system/events";
 import { type BucketInfo, bucketInfo, bucketSettings, type EntryInfo, entryInfos } from "./bucket-store";
-import type { LifecycleSliceOutcome } from "./duties/lifecycles";
 import { runMaintenance } from "./duties/maintenance";
 import { newEffects } from "./duties/write-effects";
 import type { LifecycleSettings } from "./lifecycle-settings";
 import { assembleParts, type ObjectParts } from "./object-parts";
-import type { Batch, BatchLimits, CursorCommit, QueryScope, QuerySpec, RemoveCursor } from "./query-engine";
+import type { Batch, BatchLimits, CursorCommit, QueryScope, QuerySpec } from "./query-engine";
 import { removeBatch, removeEntryTree, removeRecord, renameEntryTree, updateLabels, updateLabelsBatch } from "./record-edits";
 import { entryNotFound } from "./record-errors";
 import type { RecordIndex } from "./record-index";
@@ -56,7 +55,10 @@ export class BucketObject extends DurableObject<Bindings> {
       ctx.storage,
       () => this.env,
       (atMs) => this.scheduleAlarm(atMs),
-      (spec, dryRun, cursor, limit, commit) => this.removeLifecycleWindow(spec, dryRun, cursor, limit, commit),
+      () => {
+        const row = this.liveBucket();
+        return "error" in row ? null : row;
+      },
       { name: () => this.ctx.id.name ?? this.tables.bucket.get()?.name, write: (items) => this.writeOwnRecords(items) },
     );
     void ctx.blockConcurrencyWhile(async () => {
@@ -136,7 +138,12 @@ export class BucketObject extends DurableObject<Bindings> {
   /** DELETE /b/:bucket: the index goes at once, the alarm purges the R2 objects. */
   async deleteBucket(): Promise<Ok> {
     const row = this.liveBucket();
-    return "error" in row ? row : this.parts.lifecycle.delete(row);
+    if ("error" in row) return row;
+    const policies = this.tables.lifecyclePolicies.all();
+    const deleted = await this.parts.lifecycle.delete(row);
+    // A run in progress ends with the bucket (reported if it removed something).
+    if (deleted.ok) for (const policy of policies) await this.parts.lifecycleRuns.endPartial(policy);
+    return deleted;
   }
 
   // ---- records ------------------------------------------------------------------------------
@@ -360,47 +367,16 @@ export class BucketObject extends DurableObject<Bindings> {
   async setLifecycles(policies: { name: string; settings: LifecycleSettings }[]): Promise<Ok> {
     const row = this.liveBucket();
     if ("error" in row) return row;
-    const nowMs = Date.now();
     // Policies a rename copied stay until they are moved to this name in D1, which may not list them yet.
-    const copied = this.parts.lifecycleRename.staleNames();
-    this.ctx.storage.transactionSync(() =>
-      this.tables.lifecyclePolicies.replaceAll(
-        policies.map((policy) => ({ name: policy.name, settings: JSON.stringify(policy.settings) })),
-        nowMs,
-        copied,
-      ),
-    );
+    await this.parts.lifecycleRuns.receive(policies, this.parts.lifecycleRename.staleNames());
     const due = this.parts.lifecycleRuns.nextDueAt();
     if (due !== null) await this.scheduleAlarm(due);
     return OK;
   }
 
-  private async removeLifecycleWindow(
-    spec: QuerySpec,
-    dryRun: boolean,
-    cursor: RemoveCursor | null,
-    limit: number,
-    commit: (outcome: LifecycleSliceOutcome) => void,
-  ): Promise<LifecycleSliceOutcome | null> {
-    const row = this.liveBucket();
-    if ("error" in row) return null;
-    if (dryRun) {
-      const counted = this.parts.queries.removeSlice(spec, () => {}, cursor, limit);
-      const outcome = counted.ok ? { count: counted.removed, next: counted.next } : { count: 0, next: null };
-      this.ctx.storage.transactionSync(() => commit(outcome));
-      return outcome;
-    }
-    let sliced: LifecycleSliceOutcome = { count: 0, next: null };
-    const outcome = this.transact(row, (ops) => {
-      const result = this.parts.queries.removeSlice(spec, (rows) => ops.index.removeRecords(rows, ops.nowMs), cursor, limit);
-      if (!result.ok) return result;
-      sliced = { count: result.removed, next: result.next };
-      commit(sliced);
-      return { ok: true };
-    });
-    if (!outcome.ok) return null;
-    await this.parts.effects.afterRemoval();
-    return sliced;
+  /** Which of these policies have a run in progress in this object (none once the bucket is gone). */
+  async runningLifecycles(names: string[]): Promise<string[]> {
+    return this.parts.lifecycleRuns.running(names);
   }
 
   // ---- rename: the object of the new name pulls the index from the old one --------------------

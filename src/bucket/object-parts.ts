@@ -10,7 +10,7 @@ import { BucketLifecycle } from "./bucket-lifecycle";
 import { bucketDuties } from "./duties";
 import { Garbage } from "./duties/garbage";
 import { LifecycleRenameFollow, type PolicySet } from "./duties/lifecycle-rename";
-import { type LifecycleRunDeps, LifecycleRuns } from "./duties/lifecycles";
+import { LifecycleRuns, windowRemover } from "./duties/lifecycles";
 import type { MaintenanceDuty } from "./duties/maintenance";
 import { Rename, type RenameSource } from "./duties/rename";
 import { Sealing } from "./duties/sealing";
@@ -22,6 +22,7 @@ import { QueryEngine } from "./query-engine";
 import { RecordIndex } from "./record-index";
 import { sweepExpiredUploads } from "./record-ops";
 import { type BucketTables, openTables } from "./tables";
+import type { BucketRow } from "./tables/bucket-row";
 
 /** The one call a bucket makes on the `$system` object for usage (see duties/usage-report.ts). */
 interface UsageReportArm {
@@ -57,7 +58,8 @@ export function assembleParts(
   /** Read on every use: tests wrap or swap bindings on a live instance. */
   bindings: () => Bindings,
   scheduleAlarm: (atMs: number) => Promise<void>,
-  removeWindow: LifecycleRunDeps["removeWindow"],
+  /** The bucket when it can take a lifecycle removal now (live, not frozen, not being created). */
+  liveBucket: () => BucketRow | null,
   /** This object's bucket name, and writes into its own bucket (the `$system` usage report). */
   own: { name: () => string | undefined; write: (items: StagedItem[]) => Promise<ItemOutcome[]> },
 ): ObjectParts {
@@ -105,15 +107,24 @@ export function assembleParts(
   });
   const lifecycle = new BucketLifecycle({ storage, tables, usage, now, scheduleAlarm });
   const effects = new WriteEffects({ index, sealing, usage, garbage, scheduleAlarm });
-  const reportRun = async (policy: string, run: Record<string, unknown>) => {
+  const reportRun = async (policy: string, run: Record<string, unknown>, gone?: string) => {
     const env = bindings();
     const config = configFromEnv(env);
-    const bucket = tables.bucket.get()?.name ?? "";
+    const bucket = tables.bucket.get()?.name ?? gone ?? "";
     const entry = `lifecycle/${entrySegment(config.instanceName)}/${entrySegment(policy)}`;
     const message = `Lifecycle '${policy}' processed bucket '${bucket}'`;
     await recordSystemEvent(env, config, entry, "ok", message, { policy, bucket, ...run });
   };
-  const lifecycleRuns = new LifecycleRuns({ tables, db: () => bindings().DB, now, removeWindow, reportRun });
+  const removeWindow = windowRemover({ storage, queries, index, liveBucket, afterRemoval: () => effects.afterRemoval(), now });
+  const lifecycleRuns = new LifecycleRuns({
+    tables,
+    db: () => bindings().DB,
+    now,
+    storage,
+    removeWindow,
+    firstRecordAt: (spec, from, stop) => queries.firstRecordAt(spec, from, stop),
+    reportRun,
+  });
   const duties = bucketDuties({
     lifecycles: lifecycleRuns,
     lifecycleRename,

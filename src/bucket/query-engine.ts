@@ -387,17 +387,21 @@ export class QueryEngine {
    * One bounded slice of a removal: scans at most `limit` records of the spec's entries (by name,
    * then time) from `cursor`, hands the matching ones to `removePage`, and returns where the next
    * slice starts (null when the spec is exhausted), so a dense range never becomes one long pass.
+   * `states` carries each entry's `when` state (`$limit`, `$each_n`, …) from slice to slice and
+   * is updated in place, so a sliced removal selects exactly what one unbounded removal would.
    */
   removeSlice(
     spec: QuerySpec,
     removePage: (rows: RecordRow[]) => void,
     cursor: RemoveCursor | null,
     limit: number,
+    states?: Map<string, unknown>,
   ): { ok: true; removed: number; next: RemoveCursor | null } | { ok: false; error: ErrorInfo } {
     const parsed = parseCondition(spec.when);
     if (parsed && "ok" in parsed) return parsed;
     const lo = spec.start ?? 0;
     const hi = spec.stop ?? MAX_TS;
+    const stateful = parsed !== null && parsed.slotKinds.length > 0;
     let removed = 0;
     let scanned = 0;
     const entries = this.resolve(spec.kind, spec.entries)
@@ -405,10 +409,17 @@ export class QueryEngine {
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     try {
       for (const entry of entries) {
-        const evaluator = parsed ? createEvaluator(parsed, { strict: spec.strict }) : null;
+        const state = stateful ? states?.get(entry.name) : undefined;
+        const evaluator = parsed ? createEvaluator(parsed, { strict: spec.strict, state }) : null;
+        const keep = () => {
+          if (stateful && evaluator) states?.set(entry.name, evaluator.snapshot());
+        };
         let from = cursor !== null && entry.name === cursor.entry ? Math.max(lo, cursor.ts) : lo;
         for (;;) {
-          if (scanned >= limit) return { ok: true, removed, next: { entry: entry.name, ts: from } };
+          if (scanned >= limit) {
+            keep();
+            return { ok: true, removed, next: { entry: entry.name, ts: from } };
+          }
           const rows = this.index.readyRange(entry.id, from, hi, Math.min(1000, limit - scanned));
           if (rows.length === 0 || evaluator?.done) break;
           const page: RecordRow[] = [];
@@ -421,11 +432,23 @@ export class QueryEngine {
           removePage(page);
           removed += page.length;
         }
+        keep();
       }
     } catch (error) {
       return conditionFailure(error);
     }
     return { ok: true, removed, next: null };
+  }
+
+  /** The first ready record at or after `from` and before `stop` in the spec's entries, if any. */
+  firstRecordAt(spec: QuerySpec, from: number, stop: number): number | null {
+    let first: number | null = null;
+    for (const entry of this.resolve(spec.kind, spec.entries)) {
+      if (isMetaEntry(entry.name)) continue;
+      const ts: number | undefined = this.index.readyRange(entry.id, from, first ?? stop, 1)[0]?.ts;
+      if (ts !== undefined) first = ts;
+    }
+    return first;
   }
 
   /**

@@ -298,6 +298,18 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       ALTER TABLE bucket ADD COLUMN stats_changed_at_ms INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 13,
+    description: "a lifecycle run spans its windows: its range, settings and condition state",
+    sql: `
+      -- Set while a run is in progress: the data time it covers and, as JSON, the settings it
+      -- started with and each entry's \`when\` state, so $limit, $each_n, $each_t and $gate count
+      -- across slices, windows and eviction as one remove query would.
+      ALTER TABLE lifecycle_policies ADD COLUMN run_from_us INTEGER;
+      ALTER TABLE lifecycle_policies ADD COLUMN run_until_us INTEGER;
+      ALTER TABLE lifecycle_policies ADD COLUMN run_state TEXT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

@@ -100,3 +100,14 @@ export async function markLifecycleRunning(db: D1Database, name: string): Promis
     .bind(name)
     .run();
 }
+
+/** A run ended without removing anything: the policy no longer shows as running. */
+export async function clearLifecycleRunning(db: D1Database, name: string): Promise<void> {
+  await db
+    .prepare(
+      `UPDATE lifecycles SET last_run = CASE WHEN json_remove(last_run, '$.running') = '{}' THEN NULL
+         ELSE json_remove(last_run, '$.running') END WHERE name = ?1 AND last_run IS NOT NULL`,
+    )
+    .bind(name)
+    .run();
+}
