@@ -240,13 +240,20 @@ describe("is_running shows only a run in progress", () => {
     expect(state.last_run).toMatchObject({ mode: "enabled", removed_records: 1000 });
   });
 
-  it("a policy whose bucket is renamed away mid-run no longer shows a run here", async () => {
+  it("a policy whose bucket is renamed mid-run goes with it and finishes its run there", async () => {
     const { bucket, name } = await policyOnDenseBucket({}, ["a"], 4000);
     expect((await onePass(bucket)).running).toBe(true);
     expect((await info(name)).is_running).toBe(true);
-    const renamed = await api("PUT", `/b/${bucket}/rename`, json({ new_name: uniqueName() }));
+    const newName = uniqueName();
+    const renamed = await api("PUT", `/b/${bucket}/rename`, json({ new_name: newName }));
     expect(renamed.status).toBe(200);
+    const settings = ((await (await api("GET", `/lifecycles/${name}`)).json()) as { settings: { bucket: string } }).settings;
+    expect(settings.bucket).toBe(newName);
+    expect((await info(name)).is_running).toBe(true);
+    let passes = 0;
+    while ((await onePass(newName)).running && passes < 20) passes++;
     expect((await info(name)).is_running).toBe(false);
+    expect(await timestamps(newName, "a")).toEqual([]);
   });
 });
 
