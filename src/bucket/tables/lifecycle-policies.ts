@@ -77,6 +77,11 @@ export class LifecyclePoliciesTable {
     );
   }
 
+  /** Moves only the next run; the progress and an unfinished window stay as they are. */
+  postpone(name: string, nextRunAtMs: number): void {
+    this.sql.exec("UPDATE lifecycle_policies SET next_run_at_ms = ? WHERE name = ?", nextRunAtMs, name);
+  }
+
   nextRunAt(): number | null {
     const row = this.sql.exec<{ at: number | null }>("SELECT min(next_run_at_ms) AS at FROM lifecycle_policies").one();
     return row.at;
