@@ -190,6 +190,7 @@ describe("provisioned lifecycles", () => {
           processing_interval: "86400s",
           mode: "dry_run",
         },
+        modeGiven: true,
       },
     ]);
   });
