@@ -172,6 +172,18 @@ describe("provisioning through the API", () => {
     await expectError(await call(without, "GET", `/lifecycles/${name}`), 404, `Lifecycle '${name}' does not exist`);
   });
 
+  it("a policy an older version provisioned on bucket '' is released and can be deleted", async () => {
+    const name = uniqueName("nobkt");
+    const settings = { type: "delete", bucket: "", entries: [], older_than: "1h", interval: "3600s", mode: "enabled" };
+    await env.DB.prepare("INSERT INTO lifecycles (name, bucket, settings, is_provisioned) VALUES (?1, '', ?2, 1)")
+      .bind(name, JSON.stringify({ ...settings, processing_interval: "86400s" }))
+      .run();
+    const variables = { ...restart(), RS_LIFECYCLE_L7_NAME: name, RS_LIFECYCLE_L7_OLDER_THAN: "1h" };
+    expect((await info(variables, name)).info.is_provisioned).toBe(false);
+    expect((await call(variables, "DELETE", `/lifecycles/${name}`)).status).toBe(200);
+    await expectError(await call(variables, "GET", `/lifecycles/${name}`), 404, `Lifecycle '${name}' does not exist`);
+  });
+
   it("two groups with one NAME settle on one policy: requests neither rewrite it nor re-run it", async () => {
     const first = uniqueName();
     const second = uniqueName();
