@@ -35,9 +35,9 @@ export interface LifecycleSettings {
 const MIN_OLDER_THAN_US = 3_600_000_000;
 const MIN_INTERVAL_US = 600_000_000;
 /**
- * The longest duration a policy takes (100 years). Timestamps (µs since 1970) plus or minus it stay
- * exact in a double, so window bounds never round; a default processing_interval of 24 intervals is
- * capped here too.
+ * The longest duration a policy takes (100 years): a timestamp of this century (µs since 1970) plus
+ * or minus it stays below 2^53, so window bounds are exact doubles; a default processing_interval of
+ * 24 intervals is capped here too.
  */
 export const MAX_LIFECYCLE_DURATION_US = 36_500 * 86_400_000_000;
 const MAX_LABEL = "36500d";
