@@ -223,11 +223,24 @@ export function parseByteRange(header: string | undefined, size: number): ByteRa
   return { start, end };
 }
 
+/** RFC 8187's attr-char: the only bytes an ext-value carries unencoded. */
+const ATTR_CHAR = /^[A-Za-z0-9!#$&+\-.^_`|~]$/;
+
+/** UTF-8 percent-encoding of everything but attr-char (a lone surrogate becomes U+FFFD). */
+function extValue(text: string): string {
+  let encoded = "";
+  for (const byte of new TextEncoder().encode(text)) {
+    const char = String.fromCharCode(byte);
+    encoded += ATTR_CHAR.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return encoded;
+}
+
 /** `attachment` with the file name: plain ASCII in `filename`, the exact name in `filename*` when it differs. */
 export function contentDisposition(fileName: string): string {
-  const ascii = fileName.replace(/[^\x20-\x7e]|["\\]/g, "_");
+  const ascii = fileName.replace(/[^\x20-\x7e]|["\\]/gu, "_");
   if (ascii === fileName) return `attachment; filename="${fileName}"`;
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(fileName)}`;
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${extValue(fileName)}`;
 }
 
 async function sendLinkedRecord(c: AppContext, bucket: string, found: BatchRecord, fileName: string): Promise<Response> {

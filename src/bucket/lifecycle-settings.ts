@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { unprocessable } from "../errors";
+import { formatDuration, parseDuration } from "./lifecycle-durations";
 import { parseCondition } from "./query-batch";
 
 export const lifecycleMode = z.enum(["enabled", "disabled", "dry_run"]);
@@ -31,36 +32,38 @@ export interface LifecycleSettings {
   mode: LifecycleMode;
 }
 
-const MICROS: Record<string, number> = {
-  us: 1,
-  ms: 1_000,
-  s: 1_000_000,
-  m: 60_000_000,
-  h: 3_600_000_000,
-  d: 86_400_000_000,
-  w: 604_800_000_000,
-};
-const MIN_OLDER_THAN_US = MICROS.h as number;
-const MIN_INTERVAL_US = 10 * (MICROS.m as number);
+const MIN_OLDER_THAN_US = 3_600_000_000;
+const MIN_INTERVAL_US = 600_000_000;
+/**
+ * The longest duration a policy takes (100 years): a timestamp of this century (µs since 1970) plus
+ * or minus it stays below 2^53, so window bounds are exact doubles; a default processing_interval of
+ * 24 intervals is capped here too.
+ */
+export const MAX_LIFECYCLE_DURATION_US = 36_500 * 86_400_000_000;
+const MAX_LABEL = "36500d";
 
-/** `"30d"`, `"3600s"`, `"1h30m"`: whole numbers with units us, ms, s, m, h, d, w. */
-export function parseDurationMicros(text: string): number | string {
-  const trimmed = text.trim();
-  if (trimmed === "") return "empty duration";
-  const part = /(\d+)\s*(us|ms|s|m|h|d|w)/y;
-  let total = 0;
-  let at = 0;
-  while (at < trimmed.length) {
-    part.lastIndex = at;
-    const match = part.exec(trimmed);
-    if (!match) return `invalid duration '${trimmed.slice(at)}'`;
-    total += Number(match[1]) * (MICROS[match[2] as string] as number);
-    at = part.lastIndex;
-    while (trimmed[at] === " ") at++;
+/**
+ * A setting's duration in µs, within [min, MAX_LIFECYCLE_DURATION_US], or the 422 of ReductStore's
+ * wording (its parse errors arrive formatted as its error type, hence the bracketed status).
+ */
+function durationSetting(label: string, text: string, min: { us: number; label: string } | "positive"): number {
+  const parsed = parseDuration(text);
+  if (!parsed.ok) throw unprocessable(`Invalid lifecycle ${label} '${text}': [UnprocessableEntity] ${parsed.error}`);
+  const capitalized = `Lifecycle ${label} '${text}'`;
+  if (min === "positive") {
+    if (parsed.us <= 0n) throw unprocessable(`${capitalized} must be positive`);
+  } else if (parsed.us < BigInt(min.us)) {
+    throw unprocessable(`${capitalized} is shorter than minimum allowed value of ${min.label}`);
   }
-  if (!Number.isSafeInteger(total)) return "duration is too long";
-  return total;
+  if (parsed.us > BigInt(MAX_LIFECYCLE_DURATION_US)) {
+    throw unprocessable(`${capitalized} is longer than maximum allowed value of ${MAX_LABEL}`);
+  }
+  return Number(parsed.us);
 }
+
+const olderThanUs = (text: string) => durationSetting("older than", text, { us: MIN_OLDER_THAN_US, label: "1h" });
+const intervalUs = (text: string) => durationSetting("interval", text, { us: MIN_INTERVAL_US, label: "10m" });
+const processingIntervalUs = (text: string) => durationSetting("processing interval", text, "positive");
 
 /** Micro-second values of a validated policy, what the bucket's object runs by. */
 export interface LifecycleTimes {
@@ -69,11 +72,12 @@ export interface LifecycleTimes {
   processingIntervalUs: number;
 }
 
+/** Throws for settings that fail today's checks (stored by an older version): the caller skips them. */
 export function lifecycleTimes(settings: LifecycleSettings): LifecycleTimes {
   return {
-    olderThanUs: parseDurationMicros(settings.older_than) as number,
-    intervalUs: parseDurationMicros(settings.interval) as number,
-    processingIntervalUs: parseDurationMicros(settings.processing_interval) as number,
+    olderThanUs: olderThanUs(settings.older_than),
+    intervalUs: intervalUs(settings.interval),
+    processingIntervalUs: processingIntervalUs(settings.processing_interval),
   };
 }
 
@@ -87,29 +91,13 @@ export function parseLifecycleSettings(value: unknown): LifecycleSettings {
   }
   const body = parsed.data;
 
-  const olderThan = parseDurationMicros(body.older_than);
-  if (typeof olderThan === "string") {
-    throw unprocessable(`Invalid lifecycle older than '${body.older_than}': ${olderThan}`);
-  }
-  if (olderThan < MIN_OLDER_THAN_US) {
-    throw unprocessable(`Lifecycle older than '${body.older_than}' is shorter than minimum allowed value of 1h`);
-  }
-  const interval = parseDurationMicros(body.interval);
-  if (typeof interval === "string") {
-    throw unprocessable(`Invalid lifecycle interval '${body.interval}': ${interval}`);
-  }
-  if (interval < MIN_INTERVAL_US) {
-    throw unprocessable(`Lifecycle interval '${body.interval}' is shorter than minimum allowed value of 10m`);
-  }
+  olderThanUs(body.older_than);
+  const interval = intervalUs(body.interval);
   let processingInterval = body.processing_interval ?? null;
   if (processingInterval === null) {
-    processingInterval = `${(interval * 24) / 1_000_000}s`;
+    processingInterval = formatDuration(Math.min(interval * 24, MAX_LIFECYCLE_DURATION_US));
   } else {
-    const micros = parseDurationMicros(processingInterval);
-    if (typeof micros === "string") {
-      throw unprocessable(`Invalid lifecycle processing interval '${processingInterval}': ${micros}`);
-    }
-    if (micros <= 0) throw unprocessable(`Lifecycle processing interval '${processingInterval}' must be positive`);
+    processingIntervalUs(processingInterval);
   }
   if (body.when !== undefined && body.when !== null) {
     const condition = parseCondition(body.when);

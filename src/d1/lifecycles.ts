@@ -70,7 +70,7 @@ export async function moveLifecycleToBucket(
   return result.meta.changes > 0;
 }
 
-/** Provisioning owns the row: it is written as the variables say on every start. */
+/** Provisioning owns the row while its variables are set: it is written as they say. */
 export async function upsertProvisionedLifecycle(
   db: D1Database,
   row: Omit<LifecycleRow, "last_run" | "is_provisioned">,
@@ -81,6 +81,20 @@ export async function upsertProvisionedLifecycle(
        ON CONFLICT (name) DO UPDATE SET bucket = excluded.bucket, settings = excluded.settings, is_provisioned = 1`,
     )
     .bind(row.name, row.bucket, row.settings)
+    .run();
+}
+
+/**
+ * Only the current variables make a policy provisioned: the rows of groups no longer set become
+ * ordinary policies (their settings stay), which the API may change and delete.
+ */
+export async function releaseProvisionedLifecycles(db: D1Database, provisioned: string[]): Promise<void> {
+  await db
+    .prepare(
+      `UPDATE lifecycles SET is_provisioned = 0
+       WHERE is_provisioned = 1 AND name NOT IN (SELECT value FROM json_each(?1))`,
+    )
+    .bind(JSON.stringify(provisioned))
     .run();
 }
 

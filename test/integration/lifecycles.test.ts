@@ -77,7 +77,7 @@ describe("lifecycle errors", () => {
       title: "unparsable older_than",
       body: (b) => policy(b, { older_than: "soon" }),
       status: 422,
-      error: () => "Invalid lifecycle older than 'soon': invalid duration 'soon'",
+      error: () => "Invalid lifecycle older than 'soon': [UnprocessableEntity] Invalid duration value: soon",
     },
     {
       title: "interval under 10m",
@@ -89,7 +89,7 @@ describe("lifecycle errors", () => {
       title: "unparsable interval",
       body: (b) => policy(b, { interval: "1x" }),
       status: 422,
-      error: () => "Invalid lifecycle interval '1x': invalid duration '1x'",
+      error: () => "Invalid lifecycle interval '1x': [UnprocessableEntity] Invalid duration unit: x",
     },
     {
       title: "zero processing_interval",
@@ -190,6 +190,7 @@ describe("provisioned lifecycles", () => {
           processing_interval: "86400s",
           mode: "dry_run",
         },
+        modeGiven: true,
       },
     ]);
   });

@@ -375,7 +375,19 @@ describe("contentDisposition", () => {
     ["file.txt", 'attachment; filename="file.txt"'],
     ['a"b.bin', "attachment; filename=\"a_b.bin\"; filename*=UTF-8''a%22b.bin"],
     ["café.mcap", "attachment; filename=\"caf_.mcap\"; filename*=UTF-8''caf%C3%A9.mcap"],
-  ])("%s", (name, expected) => {
+    // Inside filename* only RFC 8187's attr-char stays as is: ' ( ) * and the rest are encoded.
+    ["café's(1)*.txt", "attachment; filename=\"caf_'s(1)*.txt\"; filename*=UTF-8''caf%C3%A9%27s%281%29%2A.txt"],
+    ["é!#$&+-.^_`|~", "attachment; filename=\"_!#$&+-.^_`|~\"; filename*=UTF-8''%C3%A9!#$&+-.^_`|~"],
+    ["é a,b;c=d", "attachment; filename=\"_ a,b;c=d\"; filename*=UTF-8''%C3%A9%20a%2Cb%3Bc%3Dd"],
+    [
+      "é%20/\\?[]{}<>@:",
+      "attachment; filename=\"_%20/_?[]{}<>@:\"; filename*=UTF-8''%C3%A9%2520%2F%5C%3F%5B%5D%7B%7D%3C%3E%40%3A",
+    ],
+    ["日本.txt", "attachment; filename=\"__.txt\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.txt"],
+    ["😀\u00a0.bin", "attachment; filename=\"__.bin\"; filename*=UTF-8''%F0%9F%98%80%C2%A0.bin"],
+    // A lone surrogate cannot be UTF-8: it is sent as U+FFFD instead of failing the response.
+    ["a\ud800.bin", "attachment; filename=\"a_.bin\"; filename*=UTF-8''a%EF%BF%BD.bin"],
+  ])("%j", (name, expected) => {
     expect(contentDisposition(name)).toBe(expected);
   });
 });

@@ -23,6 +23,9 @@ import { transactOutcome } from "../transaction";
 /** A bucket frozen for a rename tries its policies again this much later. */
 const BLOCKED_RETRY_MS = 60_000;
 
+/** A policy whose run threw (bad stored settings, a fault) is tried again this much later. */
+const FAILED_RETRY_MS = 60_000;
+
 /** Records one alarm pass scans at most: a dense window finishes over several passes. */
 export const LIFECYCLE_SLICE_RECORDS = 1000;
 
@@ -113,13 +116,38 @@ const specOf = (settings: LifecycleSettings, start: number, stop: number): Query
 });
 
 export class LifecycleRuns {
+  /** The policy the pass is running, so a failure is charged to it alone. */
+  private current: string | null = null;
+
   constructor(private readonly deps: LifecycleRunDeps) {}
 
+  /**
+   * Runs the due policies. One that throws is set aside for FAILED_RETRY_MS and the pass goes on
+   * with the others; otherwise the first policy's failure would fail every pass and starve them all.
+   */
   async run(deadline: number): Promise<void> {
+    for (;;) {
+      this.current = null;
+      try {
+        await this.runDue(deadline);
+        return;
+      } catch (error) {
+        const failed = this.current;
+        if (failed === null) throw error;
+        console.error(
+          JSON.stringify({ level: "ERROR", msg: `Lifecycle '${failed}' failed; next try in 60 s: ${String(error)}` }),
+        );
+        this.deps.tables.lifecyclePolicies.postpone(failed, this.deps.now() + FAILED_RETRY_MS);
+      }
+    }
+  }
+
+  private async runDue(deadline: number): Promise<void> {
     const { tables, now } = this.deps;
     for (const policy of tables.lifecyclePolicies.all()) {
       if (now() >= deadline) return;
       if (policy.next_run_at_ms > now()) continue;
+      this.current = policy.name;
       await this.step(policy);
     }
   }
