@@ -4,8 +4,9 @@
  * the sum of the record lengths. Every outcome is pinned in a table with what the bucket holds
  * afterwards; a failure stores no more than the same failure of a plain body would.
  */
-import { constants, gzipSync, zstdCompressSync } from "node:zlib";
+import { constants, zstdCompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { CODINGS, type Coding, compress, compressIncompressible, concat } from "../helpers/encoding";
 import { api, expectError, uniqueName } from "../helpers/http";
 import { bytesOf, createBucket, sha256 } from "../helpers/records";
 
@@ -15,32 +16,6 @@ const LENGTH_MISMATCH = "content-length header does not match the sum of the con
 const corrupt = (coding: string) => `Error while receiving data chunk: corrupt or truncated ${coding} data`;
 const KIB = 1024;
 
-type Coding = "gzip" | "zstd";
-const CODINGS: Coding[] = ["gzip", "zstd"];
-const compress = (coding: Coding, bytes: Uint8Array) =>
-  new Uint8Array(coding === "gzip" ? gzipSync(bytes) : zstdCompressSync(bytes));
-
-/**
- * `bytes` as one zstd frame of raw (stored) blocks, as a zstd encoder emits incompressible data.
- * Needed because workerd's own zstd compressor fails ("Unexpected end of file") on 64 KiB or more
- * of incompressible input; its decompressor is what is tested here.
- */
-function zstdRawFrame(bytes: Uint8Array): Uint8Array {
-  const BLOCK = 128 * KIB;
-  // Magic number, a frame header with a 1 MiB window and no content size, then the blocks.
-  const parts: Uint8Array[] = [new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50])];
-  for (let offset = 0; offset < bytes.byteLength || offset === 0; offset += BLOCK) {
-    const block = bytes.subarray(offset, offset + BLOCK);
-    const last = offset + BLOCK >= bytes.byteLength ? 1 : 0;
-    const header = (block.byteLength << 3) | last; // block type 0: raw
-    parts.push(new Uint8Array([header & 0xff, (header >> 8) & 0xff, (header >> 16) & 0xff]), block);
-  }
-  return concat(parts);
-}
-
-/** Big records: gzip as the sender would; zstd as raw blocks (see zstdRawFrame). */
-const compressBig = (coding: Coding, bytes: Uint8Array) => (coding === "gzip" ? compress(coding, bytes) : zstdRawFrame(bytes));
-
 interface Rec {
   ts: number;
   rest: string;
@@ -48,16 +23,6 @@ interface Rec {
 }
 
 const text = (value: string) => new TextEncoder().encode(value);
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
-}
 
 /** Compressible records with labels, as a sender's batch of sensor readings. */
 const SMALL: Rec[] = [1, 2, 3].map((ts) => ({
@@ -213,6 +178,19 @@ const CASES: Case[] = [
     stored: [],
   },
   {
+    // Records decoded in full before the decoder fails are not written either: their bytes were
+    // never checked against the stream's checksum.
+    name: "compressed data cut in the middle",
+    records: [1, 2, 3].map((ts) => ({ ts, rest: "application/octet-stream", body: bytesOf(40 * KIB, ts) })),
+    body: (c, p) => {
+      const packed = compressIncompressible(c, p);
+      return packed.subarray(0, Math.floor(packed.byteLength * 0.6));
+    },
+    status: 400,
+    message: corrupt,
+    stored: [],
+  },
+  {
     name: "decoded bytes longer than the records",
     body: (c, p) => compress(c, concat([p, text("extra")])),
     status: 400,
@@ -325,7 +303,7 @@ describe("POST /b/:bucket/:entry/batch with Content-Encoding", () => {
     it(`${coding}: a 700 KiB record between small ones is written byte for byte`, async () => {
       const bucket = uniqueName();
       await createBucket(bucket);
-      const packed = compressBig(coding, concat(big.map((r) => r.body)));
+      const packed = compressIncompressible(coding, concat(big.map((r) => r.body)));
       const response = await postEncoded(bucket, big, chunked(packed, 64 * KIB + 3), coding);
       expect(response.status).toBe(200);
       expect(await storedOf(bucket, big)).toEqual([10, 11, 12]);
@@ -334,7 +312,7 @@ describe("POST /b/:bucket/:entry/batch with Content-Encoding", () => {
     it(`${coding}: compressed data cut inside a 700 KiB record → 400; only the record before it stays`, async () => {
       const bucket = uniqueName();
       await createBucket(bucket);
-      const packed = compressBig(coding, concat(big.map((r) => r.body)));
+      const packed = compressIncompressible(coding, concat(big.map((r) => r.body)));
       const response = await postEncoded(bucket, big, packed.subarray(0, 300 * KIB), coding);
       await expectError(response, 400, corrupt(coding));
       expect(await storedOf(bucket, big)).toEqual([10]);
