@@ -10,7 +10,7 @@ import type { ItemOutcome } from "../bucket/record-ops";
 import { entryNotFound } from "../bucket/record-ops";
 import { unprocessable, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
-import { batchBody, declaredBatchLength, readContentCoding } from "./body-encoding";
+import { declaredBatchLength, readContentCoding, writeBody } from "./body-encoding";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import {
@@ -59,7 +59,7 @@ batchV1Routes.post("/:bucket/:entry{.+}/batch", async (c) => {
     ioTimeoutMs: c.get("config").ioTimeoutMs,
   };
   // A decoded body has no transport length to end it: bytes beyond the records are an error.
-  const failures = await writeBatchBody(target, batchBody(c.req.raw.body, coding), items, { wholeBody: coding !== null });
+  const failures = await writeBatchBody(target, writeBody(c.req.raw.body, coding), items, { wholeBody: coding !== null });
   for (const { item, error } of failures) {
     c.header(...renderRecordErrorV1(item.meta.ts, error));
   }

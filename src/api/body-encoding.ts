@@ -1,5 +1,5 @@
 /**
- * Batch bodies sent with `Content-Encoding: gzip` or `zstd`. A ReductStore sender (≥ 1.21) that
+ * Write bodies sent with `Content-Encoding: gzip` or `zstd`. A ReductStore sender (≥ 1.21) that
  * replicates with compression to a target reporting API ≥ 1.21 streams each batch so, chunked and
  * without Content-Length: the payload length is the sum of the per-record lengths. The body is
  * decoded as it arrives, with bounded memory, and read by the same write path as a plain body.
@@ -10,7 +10,7 @@
  * 64 KiB of output wait unread.
  */
 import { createGunzip, createZstdDecompress, type Decompressor } from "node:zlib";
-import { unsupportedMediaType } from "../errors";
+import { unprocessable, unsupportedMediaType } from "../errors";
 import { BodyDecodeError, BodyLengthError, shorterBody } from "../storage/record-put";
 import { REDUCT_CONTENT_LENGTH_HEADER, readContentLength, readOptionalContentLength } from "./headers";
 
@@ -49,8 +49,19 @@ export function declaredBatchLength(headers: Headers, coding: ContentCoding | nu
   return required ? readContentLength(headers) : readOptionalContentLength(headers);
 }
 
+/**
+ * A single record's length: its Content-Length for a plain body; for an encoded one only
+ * `x-reduct-content-length` can say it, and must.
+ */
+export function declaredRecordLength(headers: Headers, coding: ContentCoding | null): number {
+  if (coding === null) return readContentLength(headers);
+  const declared = readOptionalContentLength(headers, [REDUCT_CONTENT_LENGTH_HEADER]);
+  if (declared === null) throw unprocessable(`${REDUCT_CONTENT_LENGTH_HEADER} header is required with Content-Encoding`);
+  return declared;
+}
+
 /** The request body as the write path reads it: decoded when it is encoded. */
-export function batchBody(
+export function writeBody(
   body: ReadableStream<Uint8Array> | null,
   coding: ContentCoding | null,
 ): ReadableStream<Uint8Array> | null {

@@ -10,7 +10,7 @@ import { isMetaEntry } from "../bucket/bucket-store";
 import type { ItemOutcome } from "../bucket/record-ops";
 import { unprocessable, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
-import { batchBody, declaredBatchLength, readContentCoding } from "./body-encoding";
+import { declaredBatchLength, readContentCoding, writeBody } from "./body-encoding";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import {
@@ -67,7 +67,7 @@ ioWriteRoutes.post("/:bucket/write", async (c) => {
     records: recordsBucket(c.env),
     ioTimeoutMs: c.get("config").ioTimeoutMs,
   };
-  const failures = await writeBatchBody(target, batchBody(c.req.raw.body, coding), items, { wholeBody: coding !== null });
+  const failures = await writeBatchBody(target, writeBody(c.req.raw.body, coding), items, { wholeBody: coding !== null });
   echoFrame(c, batch);
   for (const { item, error } of failures) {
     c.header(...renderRecordErrorV2(item.position.entryIndex, item.position.delta, error));

@@ -50,7 +50,8 @@ export function withReceiveTimeout(body: ReadableStream<Uint8Array>, timeoutMs: 
           result = await readChunk(reader, timeoutMs);
         } catch (error) {
           await reader.cancel().catch(() => {});
-          throw error instanceof BodyTimeoutError ? error : shorterBody();
+          // A stall, or a decoded body that failed, keeps its own message.
+          throw error instanceof BodyLengthError ? error : shorterBody();
         }
         if (result.done) controller.close();
         else controller.enqueue(result.value);

@@ -383,3 +383,93 @@ describe("POST /io/:bucket/write with Content-Encoding", () => {
     await expectError(response, 415, "Unsupported content encoding 'deflate'");
   });
 });
+
+describe("POST /b/:bucket/:entry?ts= with Content-Encoding", () => {
+  const small = text(`one reading: ${"pressure=1013;".repeat(40)}`);
+  const large = bytesOf(300 * KIB, 21);
+  interface SingleCase {
+    name: string;
+    record: Uint8Array;
+    body: (coding: Coding) => Uint8Array;
+    length: number | null;
+    status: number;
+    message?: (coding: Coding) => string;
+  }
+  const cases: SingleCase[] = [
+    { name: "a small record", record: small, body: (c) => compress(c, small), length: small.byteLength, status: 200 },
+    {
+      name: "a 300 KiB record (streamed to R2)",
+      record: large,
+      body: (c) => compressIncompressible(c, large),
+      length: large.byteLength,
+      status: 200,
+    },
+    {
+      name: "no x-reduct-content-length",
+      record: small,
+      body: (c) => compress(c, small),
+      length: null,
+      status: 422,
+      message: () => "x-reduct-content-length header is required with Content-Encoding",
+    },
+    {
+      name: "decoded bytes longer than declared",
+      record: small,
+      body: (c) => compress(c, small),
+      length: small.byteLength - 1,
+      status: 400,
+      message: () => LONG_BODY,
+    },
+    {
+      name: "a large record whose decoded bytes are shorter than declared",
+      record: large,
+      body: (c) => compressIncompressible(c, large),
+      length: large.byteLength + 1,
+      status: 400,
+      message: () => SHORT_BODY,
+    },
+    {
+      name: "a large record cut inside its compressed data",
+      record: large,
+      body: (c) => compressIncompressible(c, large).subarray(0, 100 * KIB),
+      length: large.byteLength,
+      status: 400,
+      message: corrupt,
+    },
+    {
+      name: "bytes that are not compressed data",
+      record: small,
+      body: () => bytesOf(200, 4),
+      length: small.byteLength,
+      status: 400,
+      message: corrupt,
+    },
+  ];
+  for (const coding of CODINGS) {
+    for (const testCase of cases) {
+      it(`${coding}: ${testCase.name} → ${testCase.status}`, async () => {
+        const bucket = uniqueName();
+        await createBucket(bucket);
+        const headers: Record<string, string> = { "content-encoding": coding, "content-type": "text/plain" };
+        if (testCase.length !== null) headers["x-reduct-content-length"] = String(testCase.length);
+        const response = await api("POST", `/b/${bucket}/e?ts=5`, {
+          headers,
+          body: chunked(testCase.body(coding), 16 * KIB),
+        });
+        const read = await api("GET", `/b/${bucket}/e?ts=5`);
+        const bytes = new Uint8Array(await read.arrayBuffer());
+        if (testCase.status === 200) {
+          expect({ status: response.status, error: response.headers.get("x-reduct-error") }).toEqual({
+            status: 200,
+            error: null,
+          });
+          expect(read.status).toBe(200);
+          expect(await sha256(bytes)).toBe(await sha256(testCase.record));
+        } else {
+          await expectError(response, testCase.status, testCase.message?.(coding) ?? "");
+          expect(read.status).toBe(404);
+        }
+      });
+    }
+  }
+});
