@@ -16,7 +16,7 @@ import { REDUCT_CONTENT_LENGTH_HEADER, readContentLength, readOptionalContentLen
 
 export type ContentCoding = "gzip" | "zstd";
 
-/** The codings a batch body may come in, as a 415 lists them in `Accept-Encoding`. */
+/** The codings a write body may come in, as a 415 lists them in `Accept-Encoding`. */
 export const ACCEPTED_CODINGS = "gzip,zstd";
 
 const DECOMPRESSORS: Record<ContentCoding, () => Decompressor> = {
