@@ -9,9 +9,11 @@ import type { ErrorInfo, ErrorStatus } from "./model/records";
 export type { ErrorInfo, ErrorStatus };
 
 export class HttpError extends Error {
+  /** `headers`: what the answer needs besides the error (e.g. `Accept-Encoding` on a 415). */
   constructor(
     readonly status: ErrorStatus,
     message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = "HttpError";
@@ -24,7 +26,8 @@ export const forbidden = (message: string) => new HttpError(403, message);
 export const notFound = (message: string) => new HttpError(404, message);
 export const conflict = (message: string) => new HttpError(409, message);
 export const payloadTooLarge = (message: string) => new HttpError(413, message);
-export const unsupportedMediaType = (message: string) => new HttpError(415, message);
+export const unsupportedMediaType = (message: string, headers: Record<string, string> = {}) =>
+  new HttpError(415, message, headers);
 export const rangeNotSatisfiable = (message: string) => new HttpError(416, message);
 export const unprocessable = (message: string) => new HttpError(422, message);
 export const tooEarly = (message: string) => new HttpError(425, message);

@@ -10,6 +10,7 @@ import type { ItemOutcome } from "../bucket/record-ops";
 import { entryNotFound } from "../bucket/record-ops";
 import { unprocessable, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
+import { declaredBatchLength, readContentCoding, writeBody } from "./body-encoding";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import {
@@ -17,7 +18,6 @@ import {
   parseBatchV1Remove,
   parseBatchV1Update,
   parseBatchV1Write,
-  readOptionalContentLength,
   renderRecordErrorV1,
   validateEntryName,
 } from "./headers";
@@ -45,8 +45,9 @@ batchV1Routes.post("/:bucket/:entry{.+}/batch", async (c) => {
   requireWrite(c.get("caller"), bucket);
   validateEntryName(entry);
   const headers = c.req.raw.headers;
+  const coding = readContentCoding(headers);
   const records = parseBatchV1Write(headers);
-  assertBatchContentLength(readOptionalContentLength(headers), records);
+  assertBatchContentLength(declaredBatchLength(headers, coding, false), records);
   checkRecordsToWrite(records, c.get("config").maxRecordBytes);
 
   // A missing bucket is reported per record with an overall 200, as in the reference.
@@ -57,7 +58,9 @@ batchV1Routes.post("/:bucket/:entry{.+}/batch", async (c) => {
     records: recordsBucket(c.env),
     ioTimeoutMs: c.get("config").ioTimeoutMs,
   };
-  for (const { item, error } of await writeBatchBody(target, c.req.raw.body, items)) {
+  // A decoded body has no transport length to end it: bytes beyond the records are an error.
+  const failures = await writeBatchBody(target, writeBody(c.req.raw.body, coding), items, { wholeBody: coding !== null });
+  for (const { item, error } of failures) {
     c.header(...renderRecordErrorV1(item.meta.ts, error));
   }
   return c.body(null, 200);

@@ -1,10 +1,11 @@
 /**
  * Reading record bytes from a request body at the edge: front to back, exact lengths, with the I/O
  * timeout (`RS_IO_OPERATION_TIMEOUT`) on every wait for the client. Every early end is a
- * BodyLengthError, a stalled client a BodyTimeoutError; both are the client's fault (400).
+ * BodyLengthError, a stalled client a BodyTimeoutError, undecodable compressed bytes a
+ * BodyDecodeError; all are the client's fault (400).
  */
 import { badRequest } from "../errors";
-import { BodyLengthError, BodyTimeoutError, longerBody, readChunk, shorterBody } from "../storage/record-put";
+import { BodyLengthError, longerBody, readChunk, shorterBody } from "../storage/record-put";
 
 /**
  * Reads a byte stream sequentially: exact-length copies, skips and exact-length sub-streams, with
@@ -33,7 +34,8 @@ export class SequentialBodyReader {
       try {
         result = await readChunk(this.reader, this.ioTimeoutMs);
       } catch (error) {
-        if (error instanceof BodyTimeoutError) throw error;
+        // Our own faults (a stall, a decoded body that failed) keep their message.
+        if (error instanceof BodyLengthError) throw error;
         throw shorterBody(); // the client went away mid-body
       }
       if (result.done) throw shorterBody();
@@ -108,7 +110,8 @@ export class SequentialBodyReader {
       try {
         result = await readChunk(this.reader, this.ioTimeoutMs);
       } catch (error) {
-        if (error instanceof BodyTimeoutError) throw error;
+        // Our own faults (a stall, a decoded body that failed) keep their message.
+        if (error instanceof BodyLengthError) throw error;
         throw shorterBody(); // the client went away mid-body
       }
       if (result.done) return;

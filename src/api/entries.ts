@@ -10,10 +10,11 @@ import { renameKindError } from "../bucket/bucket-store";
 import { HttpError, payloadTooLarge, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
 import { readJsonBody } from "./body";
+import { declaredRecordLength, readContentCoding, writeBody } from "./body-encoding";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import { validateEntryName } from "./headers/entry-name";
-import { parseTimestamp, readContentLength, readLabelHeaders, validateContentType } from "./headers/single-record";
+import { parseTimestamp, readLabelHeaders, validateContentType } from "./headers/single-record";
 import { readOneOfQuery } from "./queries";
 import { sendRecord } from "./record-response";
 import { writeSingleRecord } from "./record-write";
@@ -51,7 +52,8 @@ entryRoutes.post("/:bucket/:entry{.+}", async (c) => {
   requireWrite(c.get("caller"), bucket);
   const ts = requiredTs(c);
   validateEntryName(entry);
-  const size = readContentLength(c.req.raw.headers);
+  const coding = readContentCoding(c.req.raw.headers);
+  const size = declaredRecordLength(c.req.raw.headers, coding);
   const maxBytes = c.get("config").maxRecordBytes;
   if (size > maxBytes) throw payloadTooLarge(`Record of ${size} bytes is larger than the limit of ${maxBytes} bytes`);
   const meta = {
@@ -67,7 +69,7 @@ entryRoutes.post("/:bucket/:entry{.+}", async (c) => {
     records: recordsBucket(c.env),
     ioTimeoutMs: c.get("config").ioTimeoutMs,
   };
-  await writeSingleRecord(target, c.req.raw.body, meta);
+  await writeSingleRecord(target, writeBody(c.req.raw.body, coding), meta);
   return c.body(null, 200);
 });
 

@@ -10,6 +10,7 @@ import { isMetaEntry } from "../bucket/bucket-store";
 import type { ItemOutcome } from "../bucket/record-ops";
 import { unprocessable, unwrap } from "../errors";
 import { recordsBucket } from "../storage/r2-binding";
+import { declaredBatchLength, readContentCoding, writeBody } from "./body-encoding";
 import { bucketStub } from "./bucket-stub";
 import type { AppContext, AppEnv } from "./context";
 import {
@@ -20,7 +21,6 @@ import {
   parseBatchV2Remove,
   parseBatchV2Update,
   parseBatchV2Write,
-  readContentLength,
   renderEntriesHeader,
   renderRecordErrorV2,
   START_TS_HEADER,
@@ -49,9 +49,10 @@ ioWriteRoutes.post("/:bucket/write", async (c) => {
   const { bucket } = c.req.param();
   requireWrite(c.get("caller"), bucket);
   const headers = c.req.raw.headers;
+  const coding = readContentCoding(headers);
   const batch = parseBatchV2Write(headers);
   for (const entry of batch.entries) validateEntryName(entry);
-  assertBatchContentLength(readContentLength(headers), batch.records);
+  assertBatchContentLength(declaredBatchLength(headers, coding, true), batch.records);
   checkRecordsToWrite(batch.records, c.get("config").maxRecordBytes);
 
   // Records arrive in body order (entry index, then timestamp). A missing bucket is reported per
@@ -66,7 +67,7 @@ ioWriteRoutes.post("/:bucket/write", async (c) => {
     records: recordsBucket(c.env),
     ioTimeoutMs: c.get("config").ioTimeoutMs,
   };
-  const failures = await writeBatchBody(target, c.req.raw.body, items);
+  const failures = await writeBatchBody(target, writeBody(c.req.raw.body, coding), items, { wholeBody: coding !== null });
   echoFrame(c, batch);
   for (const { item, error } of failures) {
     c.header(...renderRecordErrorV2(item.position.entryIndex, item.position.delta, error));

@@ -9,8 +9,10 @@
  *
  * A body that ends early fails the whole request (400); records fully received before the break
  * stay written and the record in flight is aborted, so each record is either readable or absent.
- * Bytes after the last record of a batch (possible only without a declared length) are ignored; a
- * single record must be the whole body.
+ * Bytes after the last record of a plain batch (possible only without a declared length) are
+ * ignored; a single record, and a decoded batch (`wholeBody`), must be the whole body, checked
+ * before the last chunk of small records is written. A decoded body that fails to decode keeps
+ * only the chunks written before the failure.
  *
  * Also here: the checks both protocols make on a request before anything is stored, and the
  * conversion of parsed label updates to the bucket object's form.
@@ -20,7 +22,7 @@ import type { LabelChanges, RecordMeta } from "../bucket/record-ops";
 import { type ErrorInfo, HttpError, payloadTooLarge } from "../errors";
 import { SMALL_RECORD_MAX_BYTES } from "../storage/blocks";
 import type { PayloadBucket } from "../storage/r2-binding";
-import { BodyLengthError, streamToR2 } from "../storage/record-put";
+import { BodyDecodeError, BodyLengthError, streamToR2 } from "../storage/record-put";
 import { asClientError, SequentialBodyReader } from "./body-reader";
 import type { LabelUpdate } from "./headers/common";
 import { validateContentType } from "./headers/single-record";
@@ -99,8 +101,9 @@ export async function writeBatchBody<T extends BatchWriteItem>(
     }
   } catch (error) {
     await reader.cancel();
-    // Records received in full stay written; the rest of the request fails.
-    if (error instanceof BodyLengthError) await flush();
+    // Records received in full stay written; the rest of the request fails. Bytes a decompressor
+    // gave up on are not trusted: a checksum fails only after the bytes it covers were decoded.
+    if (error instanceof BodyLengthError && !(error instanceof BodyDecodeError)) await flush();
     throw asClientError(error);
   }
   try {

@@ -9,6 +9,7 @@ import { API_VERSION, SERVER_HEADER } from "../version";
 export function errorResponse(error: HttpError, method = "GET"): Response {
   const message = error.message;
   const headers = new Headers({
+    ...error.headers,
     "content-type": "application/json",
     "x-reduct-error": headerSafeMessage(message),
   });

@@ -21,6 +21,15 @@ export class BodyTimeoutError extends BodyLengthError {
   }
 }
 
+/**
+ * A compressed request body that could not be decoded: corrupt, truncated, or failing its checksum.
+ * Answered with 400 like every other body fault, with a message of its own so the sender can tell it
+ * from a body of the wrong length.
+ */
+export class BodyDecodeError extends BodyLengthError {
+  override name = "BodyDecodeError";
+}
+
 export const shorterBody = () => new BodyLengthError("Content is shorter than expected: no more data to read");
 export const longerBody = () => new BodyLengthError("Content is bigger than expected in content-length header");
 
@@ -41,7 +50,8 @@ export function withReceiveTimeout(body: ReadableStream<Uint8Array>, timeoutMs: 
           result = await readChunk(reader, timeoutMs);
         } catch (error) {
           await reader.cancel().catch(() => {});
-          throw error instanceof BodyTimeoutError ? error : shorterBody();
+          // A stall, or a decoded body that failed, keeps its own message.
+          throw error instanceof BodyLengthError ? error : shorterBody();
         }
         if (result.done) controller.close();
         else controller.enqueue(result.value);
@@ -106,8 +116,12 @@ export async function streamToR2(
   });
   const [piped, put] = await Promise.allSettled([piping, putting]);
   if (piped.status === "fulfilled" && put.status === "fulfilled") return;
-  const stall = [piped, put].find((result) => result.status === "rejected" && result.reason instanceof BodyTimeoutError);
-  if (stall?.status === "rejected") throw stall.reason;
+  // A stalled client and undecodable bytes are faults of their own, reported as they are.
+  const own = [piped, put].find(
+    (result) =>
+      result.status === "rejected" && (result.reason instanceof BodyTimeoutError || result.reason instanceof BodyDecodeError),
+  );
+  if (own?.status === "rejected") throw own.reason;
   const reasons = [piped, put].flatMap((result) => (result.status === "rejected" ? [String(result.reason)] : []));
   // FixedLengthStream's own complaint, on whichever side saw it first, is a body of the wrong length.
   const lengthFault = reasons.find((reason) => reason.includes("FixedLengthStream"));

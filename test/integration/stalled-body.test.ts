@@ -8,6 +8,7 @@ import { createExecutionContext, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { SMALL_RECORD_MAX_BYTES } from "../../src/storage/blocks";
+import { CODINGS, compressIncompressible } from "../helpers/encoding";
 import { api, BASE, expectError, TOKEN, uniqueName } from "../helpers/http";
 import { bucketInfo, bytesOf, createBucket } from "../helpers/records";
 
@@ -116,6 +117,32 @@ describe("a stalled body gets 400 Timeout while receiving data", () => {
       await expectStalled(await stalledRequest("POST", `/io/${bucket}/write`, headers, bytesOf(sent)));
       expect(await status(`/b/${bucket}/a?ts=1`)).toBe(200);
       await expectFreeAgain(bucket, "b", 2, sizes[1]);
+    });
+  }
+
+  for (const coding of CODINGS) {
+    it(`${coding} v1 batch: a compressed body that stalls inside a large record; the record is absent`, {
+      timeout: 15_000,
+    }, async () => {
+      const bucket = uniqueName("stall-enc");
+      await createBucket(bucket);
+      const packed = compressIncompressible(coding, bytesOf(10 + LARGE, 3));
+      const headers = {
+        "content-encoding": coding,
+        "x-reduct-time-1": "10,text/plain",
+        "x-reduct-time-2": `${LARGE},text/plain`,
+      };
+      await expectStalled(await stalledRequest("POST", `/b/${bucket}/e/batch`, headers, packed.subarray(0, 10 + 64 * 1024)));
+      await expectFreeAgain(bucket, "e", 2, LARGE);
+    });
+
+    it(`${coding} single write: a compressed large record that stalls is absent`, { timeout: 15_000 }, async () => {
+      const bucket = uniqueName("stall-enc");
+      await createBucket(bucket);
+      const packed = compressIncompressible(coding, bytesOf(LARGE, 4));
+      const headers = { "content-encoding": coding, "x-reduct-content-length": String(LARGE) };
+      await expectStalled(await stalledRequest("POST", `/b/${bucket}/e?ts=5`, headers, packed.subarray(0, 64 * 1024)));
+      await expectFreeAgain(bucket, "e", 5, LARGE);
     });
   }
 

@@ -72,11 +72,15 @@ export function labelUpdateFromHeaders(labels: Labels): LabelUpdate {
 }
 
 /**
- * The declared body length: `Content-Length`, else `x-reduct-content-length`, else null.
+ * The declared body length: the first of `names` present (by default `Content-Length`, else
+ * `x-reduct-content-length`), else null.
  * A present but non-decimal (or > 2^53 − 1) value → 422 `<header> header must be a number`.
  */
-export function readOptionalContentLength(headers: Headers): number | null {
-  for (const header of [CONTENT_LENGTH_HEADER, REDUCT_CONTENT_LENGTH_HEADER]) {
+export function readOptionalContentLength(
+  headers: Headers,
+  names: readonly string[] = [CONTENT_LENGTH_HEADER, REDUCT_CONTENT_LENGTH_HEADER],
+): number | null {
+  for (const header of names) {
     const text = headers.get(header);
     if (text === null) continue;
     const value = parseSafeDecimal(text.trim());
