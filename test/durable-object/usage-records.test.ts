@@ -213,6 +213,33 @@ describe("usage records", () => {
     expect(await usageRecordCount(bucket)).toBe(1);
   });
 
+  it("a bucket renamed mid-window reports its change in a current window, never one dated 1970", async () => {
+    const bucket = uniqueName("usage-ren");
+    const renamed = uniqueName("usage-ren2");
+    await createBucket(bucket);
+    await withVariables(SYSTEM_BUCKET, {});
+    await withVariables(bucket, {});
+    const windowEnd = await freshWindow();
+    const started = Date.now();
+    await putRecord(bucket, "e", 1, new Uint8Array(1));
+    expect(
+      (
+        await api("PUT", `/b/${bucket}/rename`, {
+          body: JSON.stringify({ new_name: renamed }),
+          headers: { "content-type": "application/json" },
+        })
+      ).status,
+    ).toBe(200);
+    await withVariables(renamed, {});
+    await reportWindow(windowEnd + WINDOW_MS, [renamed]);
+    const pending = (await pendingWindows()).filter((row) => row.bucket === renamed);
+    for (const row of pending) expect(row.window_end_ms).toBeGreaterThan(started);
+    const { entries } = await bucketInfo(SYSTEM_BUCKET);
+    const entry = entries.find((candidate) => candidate.name === `usage/${INSTANCE}/${renamed}`);
+    if (entry) expect(entry.oldest_record as number).toBeGreaterThan(started * 1000);
+    expect(pending.length > 0 || entry !== undefined).toBe(true);
+  });
+
   it("a hand-over that D1 refused is retried by the alarm, and the window is reported once", async () => {
     const bucket = uniqueName("usage-fault");
     await createBucket(bucket);

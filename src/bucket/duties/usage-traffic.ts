@@ -118,7 +118,10 @@ export class UsageTraffic {
       if (versions && versions.stats > versions.reported) {
         // In the window of the change, not of this run: an alarm soon after a write at a window's
         // end runs in the next window, which saw nothing.
-        const changedIn = usageWindowEnd(Math.min(versions.changedAtMs, nowMs), windowMs);
+        // 0: the change time is unknown (a bucket renamed into this object, or one older than the
+        // column), so the change belongs to this window.
+        const changedAt = versions.changedAtMs > 0 ? Math.min(versions.changedAtMs, nowMs) : nowMs;
+        const changedIn = usageWindowEnd(changedAt, windowMs);
         tables.usageTraffic.add(changedIn, "", {
           writeBytes: 0,
           recordsWritten: 0,
