@@ -108,7 +108,16 @@ export function provisionTokensOnce(env: Bindings, config: Config): Promise<void
         return;
       }
       const { tokens, skipped } = provisionedTokens(variables);
-      await applyProvisionedTokens(env.DB, tokens, skipped);
+      const initToken = config.auth.initToken;
+      // The init token's value authenticates as the init token first, so a group with that value
+      // could never be used: refused like a value another token has.
+      const usable = tokens.filter((token) => {
+        if (token.value !== initToken) return true;
+        logError(`Failed to provision token '${token.name}': its value is the value of another token`);
+        skipped.push(token.name);
+        return false;
+      });
+      await applyProvisionedTokens(env.DB, usable, skipped);
     })().catch((error: unknown) => {
       applied.delete(key);
       logError(`Failed to provision tokens: ${String(error)}`);

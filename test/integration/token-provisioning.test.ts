@@ -361,6 +361,16 @@ describe("provisioned tokens across isolate starts", () => {
     ]);
   });
 
+  it("a value that is the init token's (RS_API_TOKEN) is refused with one error line", async () => {
+    const name = uniqueName("prov-token");
+    const vars = group("R", { NAME: name, VALUE: TOKEN, FULL_ACCESS: "true" });
+    const errors = silenceErrors();
+    const me = await apiWithEnv(vars, "GET", "/me", bearer(TOKEN));
+    expect(((await me.json()) as { name: string }).name).toBe("init-token");
+    expect(await getTokenRow(env.DB, name)).toBeNull();
+    expect(loggedMessages(errors)).toContain(`Failed to provision token '${name}': its value is the value of another token`);
+  });
+
   it("a value that is already another token's is refused with one error line", async () => {
     const first = provisioned();
     const second = uniqueName("prov-token");
