@@ -142,6 +142,14 @@ try {
   if (!(error instanceof ConfigError)) throw error;
   fail(error.message);
 }
+// workerd implements no jurisdictions (every object call would fail): a valid value is a setting of
+// the deployment only, so the local server runs without it and says so.
+if (workerVars.RS_DO_JURISDICTION) {
+  console.error(
+    `reduct-edge: warning: RS_DO_JURISDICTION=${workerVars.RS_DO_JURISDICTION} applies on Cloudflare only; the local server ignores it`,
+  );
+  delete workerVars.RS_DO_JURISDICTION;
+}
 
 const apiUrl = (serverUrl: string): string =>
   config.basePath === "/" ? serverUrl : `${serverUrl}${config.basePath.slice(0, -1)}`;

@@ -41,7 +41,16 @@ export interface Config {
   ioTimeoutMs: number;
   /** The `$system` bucket: whether the server writes events, its FIFO quota, how often audit flushes. */
   systemEvents: { enabled: boolean; quotaBytes: number; flushIntervalMs: number; usageIntervalMs: number };
+  /** Where bucket objects live: a jurisdiction for all of them, a location hint for new ones. */
+  placement: { jurisdiction?: Jurisdiction; locationHint?: LocationHint };
 }
+
+/** Durable Object jurisdictions: objects (and their SQLite) never leave it. */
+export const JURISDICTIONS = ["eu", "fedramp", "fedramp-high"] as const;
+export type Jurisdiction = (typeof JURISDICTIONS)[number];
+/** Durable Object location hints: where a new object is created, best effort. */
+export const LOCATION_HINTS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "apac-ne", "apac-se", "oc", "afr", "me"] as const;
+export type LocationHint = (typeof LOCATION_HINTS)[number];
 
 /** ReductStore's levels, most verbose first. */
 export const LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"] as const;
@@ -71,7 +80,9 @@ export type RsEnv = Partial<
     | "RS_SYSTEM_EVENTS_ENABLED"
     | "RS_SYSTEM_EVENTS_QUOTA_SIZE"
     | "RS_SYSTEM_EVENTS_FLUSH_INTERVAL"
-    | "RS_SYSTEM_EVENTS_USAGE_INTERVAL",
+    | "RS_SYSTEM_EVENTS_USAGE_INTERVAL"
+    | "RS_DO_JURISDICTION"
+    | "RS_DO_LOCATION_HINT",
     string | undefined
   >
 >;
@@ -195,6 +206,16 @@ const rsEnvSchema = z.object({
   RS_SYSTEM_EVENTS_QUOTA_SIZE: byteSize.pipe(z.number().positive()).optional(),
   RS_SYSTEM_EVENTS_FLUSH_INTERVAL: positiveInt.pipe(z.number().max(3600)).optional(),
   RS_SYSTEM_EVENTS_USAGE_INTERVAL: positiveInt.pipe(z.number().max(3600)).optional(),
+  RS_DO_JURISDICTION: z
+    .string()
+    .transform((text) => text.trim().toLowerCase())
+    .pipe(z.enum(JURISDICTIONS, { error: `expected one of ${JURISDICTIONS.join(", ")}` }))
+    .optional(),
+  RS_DO_LOCATION_HINT: z
+    .string()
+    .transform((text) => text.trim().toLowerCase())
+    .pipe(z.enum(LOCATION_HINTS, { error: `expected one of ${LOCATION_HINTS.join(", ")}` }))
+    .optional(),
 });
 
 /** Every RS_* variable the Worker reads. */
@@ -283,6 +304,10 @@ export function parseConfig(env: RsEnv): Config {
       quotaBytes: vars.RS_SYSTEM_EVENTS_QUOTA_SIZE ?? DEFAULT_SYSTEM_EVENTS_QUOTA_BYTES,
       flushIntervalMs: (vars.RS_SYSTEM_EVENTS_FLUSH_INTERVAL ?? DEFAULT_SYSTEM_EVENTS_FLUSH_INTERVAL_SECONDS) * 1000,
       usageIntervalMs: (vars.RS_SYSTEM_EVENTS_USAGE_INTERVAL ?? DEFAULT_SYSTEM_EVENTS_USAGE_INTERVAL_SECONDS) * 1000,
+    },
+    placement: {
+      ...(vars.RS_DO_JURISDICTION ? { jurisdiction: vars.RS_DO_JURISDICTION } : {}),
+      ...(vars.RS_DO_LOCATION_HINT ? { locationHint: vars.RS_DO_LOCATION_HINT } : {}),
     },
   };
 }

@@ -5,8 +5,8 @@
 import { Hono } from "hono";
 import { requireFullAccess, requireRead } from "../auth/policy";
 import { forgetBucketInTokens, renameBucketInTokens } from "../bucket/registry";
-import type { BucketSettings } from "../config";
-import { unsupportedMediaType, unwrap } from "../errors";
+import { type BucketSettings, LOCATION_HINTS, type LocationHint } from "../config";
+import { unprocessable, unsupportedMediaType, unwrap } from "../errors";
 import { readJsonBody } from "./body";
 import { bucketStub } from "./bucket-stub";
 import type { AppEnv } from "./context";
@@ -27,16 +27,28 @@ export function isJsonContentType(header: string | undefined): boolean {
   return essence === "application/json" || /^application\/[^/\s]+\+json$/.test(essence);
 }
 
+/** Our header on bucket create and rename: where the new bucket's object is created. */
+export const LOCATION_HEADER = "x-reduct-edge-location";
+
+/** The location asked for, if any; an unknown one is refused before anything is created. */
+export function locationHintOf(header: string | undefined): LocationHint | undefined {
+  const value = header?.trim().toLowerCase() ?? "";
+  if (value === "") return undefined;
+  if ((LOCATION_HINTS as readonly string[]).includes(value)) return value as LocationHint;
+  throw unprocessable(`Invalid ${LOCATION_HEADER} header '${header}': expected one of ${LOCATION_HINTS.join(", ")}`);
+}
+
 export const bucketRoutes = new Hono<AppEnv>();
 
 // POST /api/v1/b/:bucket_name
 bucketRoutes.post("/:bucket", async (c) => {
   const name = c.req.param("bucket");
   requireFullAccess(c.get("caller"));
+  const hint = locationHintOf(c.req.header(LOCATION_HEADER));
   const patch = parseOr422(bucketSettingsPatch, await readJsonBody(c.req.raw, {}));
   assertBucketName(name);
   const settings: BucketSettings = { ...c.get("config").bucketDefaults, ...givenSettings(patch) };
-  unwrap(await bucketStub(c.env, name).createBucket(name, settings));
+  unwrap(await bucketStub(c.env, name, hint).createBucket(name, settings));
   // Lifecycle policies of this name (kept when a bucket is deleted, or provisioned before it
   // existed) apply to the new bucket. The create is already durable: a failure here only logs.
   await syncBucketLifecycles(c.env, name).catch((error: unknown) =>
@@ -83,11 +95,12 @@ bucketRoutes.put("/:bucket/rename", async (c) => {
   if (!isJsonContentType(c.req.header("content-type"))) {
     throw unsupportedMediaType("Expected request with `Content-Type: application/json`");
   }
+  const hint = locationHintOf(c.req.header(LOCATION_HEADER));
   const { new_name: newName } = parseOr422(renameBody, await readJsonBody(c.req.raw, undefined));
   assertBucketName(newName);
   // The target object addresses the source by name: a name no bucket can have is not found here.
   bucketStub(c.env, name);
-  unwrap(await bucketStub(c.env, newName).renameBucketInto(name));
+  unwrap(await bucketStub(c.env, newName, hint).renameBucketInto(name));
   await renameBucketInTokens(c.env.DB, name, newName);
   // As on create: policies kept for the new name (its bucket deleted earlier, or provisioned
   // before it existed) apply to the bucket that now has it. The rename is durable already.

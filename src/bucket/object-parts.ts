@@ -5,6 +5,7 @@
 import { configFromEnv } from "../config";
 import type { Bindings } from "../env";
 import type { ItemOutcome, StagedItem } from "../model/records";
+import { bucketObject } from "../placement";
 import { entrySegment, recordSystemEvent, SYSTEM_BUCKET } from "../system/events";
 import { BucketLifecycle } from "./bucket-lifecycle";
 import { bucketDuties } from "./duties";
@@ -70,7 +71,7 @@ export function assembleParts(
   const queries = new QueryEngine(tables, index);
   const usage = new UsageFlush({ tables, db: () => bindings().DB, now, scheduleAlarm });
   const config = () => configFromEnv(bindings());
-  const systemStub = () => bindings().BUCKETS.getByName(SYSTEM_BUCKET) as unknown as UsageReportArm;
+  const systemStub = () => bucketObject(bindings(), SYSTEM_BUCKET) as unknown as UsageReportArm;
   const traffic = new UsageTraffic({
     storage,
     tables,
@@ -90,9 +91,9 @@ export function assembleParts(
   });
   const sealing = new Sealing({ storage, tables, index, records: bindings, now, frozen });
   const garbage = new Garbage({ tables, records: bindings, usage, now });
-  const sourceOf = (name: string) => bindings().BUCKETS.getByName(name) as unknown as RenameSource;
+  const sourceOf = (name: string) => bucketObject(bindings(), name) as unknown as RenameSource;
   const handOver = async (bucket: string, policies: PolicySet) => {
-    const other = bindings().BUCKETS.getByName(bucket) as unknown as { setLifecycles(policies: PolicySet): Promise<unknown> };
+    const other = bucketObject(bindings(), bucket) as unknown as { setLifecycles(policies: PolicySet): Promise<unknown> };
     await other.setLifecycles(policies);
   };
   const lifecycleRename = new LifecycleRenameFollow({ storage, tables, db: () => bindings().DB, handOver, frozen, now });

@@ -7,6 +7,7 @@
 import type { Bindings } from "../api/context";
 import type { BucketObject } from "../bucket/bucket-object";
 import type { BucketSettings, Config } from "../config";
+import { bucketObject } from "../placement";
 
 export const SYSTEM_BUCKET = "$system";
 export type SystemEventStatus = "ok" | "warning" | "error";
@@ -86,7 +87,7 @@ export function entrySegment(name: string): string {
 }
 
 function systemStub(env: Bindings): DurableObjectStub<BucketObject> {
-  return env.BUCKETS.getByName(SYSTEM_BUCKET) as DurableObjectStub<BucketObject>;
+  return bucketObject(env, SYSTEM_BUCKET);
 }
 
 /** The settings `$system` is created with. */

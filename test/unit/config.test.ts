@@ -92,6 +92,7 @@ describe("parseConfig", () => {
       logLevel: "INFO",
       ioTimeoutMs: 30_000,
       systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000, usageIntervalMs: 60_000 },
+      placement: {},
     });
     expect(DEFAULT_MAX_BLOCK_BYTES).toBe(64_000_000);
     expect(DEFAULT_MAX_BLOCK_RECORDS).toBe(1024);
@@ -115,6 +116,8 @@ describe("parseConfig", () => {
         RS_IO_BATCH_MAX_METADATA_SIZE: "32000",
         RS_LOG_LEVEL: "DEBUG",
         RS_IO_OPERATION_TIMEOUT: "5",
+        RS_DO_JURISDICTION: "EU",
+        RS_DO_LOCATION_HINT: " weur ",
       }),
     ).toStrictEqual({
       auth: { kind: "token", initToken: "secret", initTokenProvisioned: true },
@@ -128,6 +131,7 @@ describe("parseConfig", () => {
       logLevel: "DEBUG",
       ioTimeoutMs: 5_000,
       systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000, usageIntervalMs: 60_000 },
+      placement: { jurisdiction: "eu", locationHint: "weur" },
     });
   });
 
@@ -211,6 +215,10 @@ describe("parseConfig", () => {
     ["RS_SYSTEM_EVENTS_USAGE_INTERVAL", "0"],
     ["RS_SYSTEM_EVENTS_USAGE_INTERVAL", "60s"],
     ["RS_SYSTEM_EVENTS_USAGE_INTERVAL", "3601"],
+    ["RS_DO_JURISDICTION", "us"],
+    ["RS_DO_JURISDICTION", "eu,fedramp"],
+    ["RS_DO_LOCATION_HINT", "mars"],
+    ["RS_DO_LOCATION_HINT", "weur,enam"],
   ])("%s=%s → ConfigError naming the variable", (variable, value) => {
     let error: unknown;
     try {
