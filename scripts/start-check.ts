@@ -407,52 +407,49 @@ export async function runStartCheck({ workDir }: { workDir: string }): Promise<b
       });
     }
 
-    await check(
-      "RS_INIT_API_TOKEN alone: auth on; unknown RS_* names and a local RS_DO_JURISDICTION get one warning each",
-      async () => {
-        const port = await freePort();
-        const url = `http://127.0.0.1:${port}`;
-        const { dataPath, logPath } = fresh();
-        const token = `init-${randomBytes(6).toString("hex")}`;
-        const server = await startServer({
-          env: {
-            RS_INIT_API_TOKEN: token,
-            RS_HOST: "127.0.0.1",
-            RS_PORT: String(port),
-            RS_TYPO_TOKEN: "x",
-            RS_REPLICATION_A_NAME: "r",
-            RS_BUCKET_A_NAME: "provisioned-b",
-            RS_DO_JURISDICTION: "EU",
-            RS_DO_LOCATION_HINT: "weur",
-          },
-          dataPath,
-          logPath,
-        });
-        servers.push(server);
-        await server.waitAlive(60_000);
-        await waitUntil(() => server.log().includes("serving"), 5_000);
-        assert.equal((await fetch(`${url}/api/v1/info`)).status, 401);
-        assert.equal((await fetch(`${url}/api/v1/b/anyone`, { method: "POST" })).status, 401);
-        const me = await fetch(`${url}/api/v1/me`, { headers: { Authorization: `Bearer ${token}` } });
-        assert.equal(me.status, 200);
-        assert.deepEqual(
-          (({ name, is_provisioned }) => ({ name, is_provisioned }))(
-            (await me.json()) as { name: string; is_provisioned: boolean },
-          ),
-          { name: "init-token", is_provisioned: false },
-        );
-        const provisioned = await fetch(`${url}/api/v1/b/provisioned-b`, { headers: { Authorization: `Bearer ${token}` } });
-        assert.equal(provisioned.status, 200);
-        assert.equal(((await provisioned.json()) as { info: { is_provisioned: boolean } }).info.is_provisioned, true);
-        assert.deepEqual(lines(server.log()), [
-          "reduct-edge: warning: RS_REPLICATION_A_NAME: provisioning is not supported yet, ignored",
-          "reduct-edge: warning: RS_TYPO_TOKEN is not a known variable, ignored",
-          "reduct-edge: warning: RS_DO_JURISDICTION=EU applies on Cloudflare only; the local server ignores it",
-          `reduct-edge: serving ${url} (state: ${dataPath}, auth: token (RS_INIT_API_TOKEN), log level: INFO)`,
-        ]);
-        await server.stop();
-      },
-    );
+    await check("RS_INIT_API_TOKEN alone: auth on; unknown RS_* names get one warning each", async () => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const { dataPath, logPath } = fresh();
+      const token = `init-${randomBytes(6).toString("hex")}`;
+      const server = await startServer({
+        env: {
+          RS_INIT_API_TOKEN: token,
+          RS_HOST: "127.0.0.1",
+          RS_PORT: String(port),
+          RS_TYPO_TOKEN: "x",
+          RS_REPLICATION_A_NAME: "r",
+          RS_BUCKET_A_NAME: "provisioned-b",
+          RS_DO_JURISDICTION: "EU",
+          RS_DO_LOCATION_HINT: "weur",
+        },
+        dataPath,
+        logPath,
+      });
+      servers.push(server);
+      await server.waitAlive(60_000);
+      await waitUntil(() => server.log().includes("serving"), 5_000);
+      assert.equal((await fetch(`${url}/api/v1/info`)).status, 401);
+      assert.equal((await fetch(`${url}/api/v1/b/anyone`, { method: "POST" })).status, 401);
+      const me = await fetch(`${url}/api/v1/me`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(me.status, 200);
+      assert.deepEqual(
+        (({ name, is_provisioned }) => ({ name, is_provisioned }))(
+          (await me.json()) as { name: string; is_provisioned: boolean },
+        ),
+        { name: "init-token", is_provisioned: false },
+      );
+      const provisioned = await fetch(`${url}/api/v1/b/provisioned-b`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(provisioned.status, 200);
+      assert.equal(((await provisioned.json()) as { info: { is_provisioned: boolean } }).info.is_provisioned, true);
+      assert.deepEqual(lines(server.log()), [
+        "reduct-edge: warning: RS_REPLICATION_A_NAME: provisioning is not supported yet, ignored",
+        "reduct-edge: warning: RS_TYPO_TOKEN is not a known variable, ignored",
+        "reduct-edge: warning: RS_DO_JURISDICTION=EU applies on Cloudflare only; the local server ignores it",
+        `reduct-edge: serving ${url} (state: ${dataPath}, auth: token (RS_INIT_API_TOKEN), log level: INFO)`,
+      ]);
+      await server.stop();
+    });
 
     await check("one state directory, one start; SIGKILL of the launcher takes workerd with it; a restart serves", async () => {
       const port = await freePort();
