@@ -6,8 +6,8 @@
  * platform never compresses it.
  */
 
-import type { RecordView } from "../bucket/bucket-object";
 import { internal, unwrap } from "../errors";
+import type { RecordView } from "../model/records";
 import { recordsBucket } from "../storage/r2-binding";
 import { batchBody, MissingBytesError } from "../storage/record-bodies";
 import { bucketStub } from "./bucket-stub";

@@ -1,9 +1,10 @@
 /**
- * Creating and deleting the bucket this object holds. A create is all or nothing for the client:
+ * Creating, provisioning, changing and deleting the bucket this object holds. A create is all or nothing for the client:
  * the bucket exists for other requests only once D1 has its registry row.
  */
 import type { BucketSettings } from "../config";
 import { fail, type Result } from "../errors";
+import { bucketSettings } from "./bucket-store";
 import type { UsageFlush } from "./duties/usage-flush";
 import { type BucketTables, clearBucketData } from "./tables";
 import type { BucketRow } from "./tables/bucket-row";
@@ -51,6 +52,22 @@ export class BucketLifecycle {
     } finally {
       this.registering = false;
     }
+    return OK;
+  }
+
+  /** An existing bucket given `RS_BUCKET_<ID>_*` settings and marked provisioned. Idempotent. */
+  async provision(row: BucketRow, settings: BucketSettings): Promise<Ok> {
+    this.deps.tables.bucket.provision(settings);
+    await this.deps.usage.syncRegistry().catch((error: unknown) => {
+      console.error(`registering provisioned bucket ${row.name} failed; the alarm retries:`, error);
+    });
+    return OK;
+  }
+
+  /** Missing fields keep their current value; new block limits apply to new blocks. */
+  updateSettings(row: BucketRow, patch: Partial<BucketSettings>): Ok {
+    if (row.is_provisioned) return fail(409, `Can't change settings of provisioned bucket '${row.name}'`);
+    this.deps.tables.bucket.updateSettings({ ...bucketSettings(row), ...patch });
     return OK;
   }
 

@@ -10,36 +10,26 @@ import { DurableObject } from "cloudflare:workers";
 import { type BucketSettings, configFromEnv } from "../config";
 import type { Bindings } from "../env";
 import { type ErrorInfo, fail, type Result } from "../errors";
-import { isMetaEntry } from "../model/entry-names";
 import type { BodyLocation, ItemOutcome, LabelChanges, RecordMeta, RecordView, StagedItem, UploadTicket } from "../model/records";
 import { SYSTEM_BUCKET, systemBucketSettings } from "../system/events";
-import { type BucketInfo, bucketInfo, bucketSettings, type EntryInfo, entryInfos } from "./bucket-store";
+import { type BucketDetails, bucketDetails } from "./bucket-store";
 import { runMaintenance } from "./duties/maintenance";
 import { newEffects } from "./duties/write-effects";
 import type { LifecycleSettings } from "./lifecycle-settings";
 import { assembleParts, type ObjectParts } from "./object-parts";
+import { writeOwnRecords } from "./own-records";
 import type { Batch, BatchLimits, CursorCommit, QueryScope, QuerySpec } from "./query-engine";
+import { removeMatching } from "./query-removal";
 import { removeBatch, removeEntryTree, removeRecord, renameEntryTree, updateLabels, updateLabelsBatch } from "./record-edits";
 import { entryNotFound } from "./record-errors";
 import type { RecordIndex } from "./record-index";
 import { abortUpload, commitRecord, type OpsContext, reserveRecord, writeStagedRecords } from "./record-ops";
-import { readRecord } from "./record-reads";
+import { readRecord, stagedBytes } from "./record-reads";
 import type { ExportPage } from "./rename";
 import { migrate } from "./schema";
 import type { BucketTables } from "./tables";
 import type { BucketRow } from "./tables/bucket-row";
 import { transactOutcome } from "./transaction";
-
-export type { BodyLocation, RecordView, StagedItem } from "../model/records";
-export { ALARM_BUDGET_MS, ALARM_RETRY_MS } from "./duties/maintenance";
-export { MAX_CONCURRENT_SEALS, RENAME_FROZEN_RECHECK_MS } from "./duties/sealing";
-export { STATS_FLUSH_DELAY_MS, USAGE_FLUSH_BURST, USAGE_FLUSHES_PER_S } from "./duties/usage-flush";
-
-export interface BucketDetails {
-  info: BucketInfo;
-  settings: BucketSettings;
-  entries: EntryInfo[];
-}
 
 type Ok = Result<Record<never, never>>;
 const OK = { ok: true } as const;
@@ -59,7 +49,7 @@ export class BucketObject extends DurableObject<Bindings> {
         const row = this.liveBucket();
         return "error" in row ? null : row;
       },
-      { name: () => this.ctx.id.name ?? this.tables.bucket.get()?.name, write: (items) => this.writeOwnRecords(items) },
+      { name: () => this.ctx.id.name ?? this.tables.bucket.get()?.name, write: (items) => this.writeOwn(items) },
     );
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
@@ -97,13 +87,7 @@ export class BucketObject extends DurableObject<Bindings> {
   /** GET /b/:bucket */
   async getBucket(): Promise<Result<BucketDetails>> {
     const row = this.liveBucket();
-    if ("error" in row) return row;
-    return {
-      ok: true,
-      info: bucketInfo(row, this.tables.entries),
-      settings: bucketSettings(row),
-      entries: entryInfos(this.tables.entries),
-    };
+    return "error" in row ? row : { ok: true, ...bucketDetails(row, this.tables.entries) };
   }
 
   /** HEAD /b/:bucket */
@@ -118,21 +102,13 @@ export class BucketObject extends DurableObject<Bindings> {
    */
   async provisionBucket(name: string, settings: BucketSettings): Promise<Ok> {
     const row = this.liveBucket();
-    if ("error" in row) return this.createBucket(name, settings, true);
-    this.tables.bucket.provision(settings);
-    await this.parts.usage.syncRegistry().catch((error: unknown) => {
-      console.error(`registering provisioned bucket ${name} failed; the alarm retries:`, error);
-    });
-    return OK;
+    return "error" in row ? this.createBucket(name, settings, true) : this.parts.lifecycle.provision(row, settings);
   }
 
   /** PUT /b/:bucket: missing fields keep their current value; new block limits apply to new blocks. */
   async updateBucketSettings(patch: Partial<BucketSettings>): Promise<Ok> {
     const row = this.liveBucket();
-    if ("error" in row) return row;
-    if (row.is_provisioned) return fail(409, `Can't change settings of provisioned bucket '${row.name}'`);
-    this.tables.bucket.updateSettings({ ...bucketSettings(row), ...patch });
-    return OK;
+    return "error" in row ? row : this.parts.lifecycle.updateSettings(row, patch);
   }
 
   /** DELETE /b/:bucket: the index goes at once, the alarm purges the R2 objects. */
@@ -222,7 +198,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const row = this.liveBucket();
     if ("error" in row) return row;
     const read = readRecord(this.index, row.name, entry, ts, withBody);
-    if (read.ok && withBody) await this.parts.traffic.countReads(row.name, [{ entry, bytes: read.record.size }], Date.now());
+    if (read.ok && withBody) await this.parts.traffic.countReads(row.name, [read.record], Date.now());
     return read;
   }
 
@@ -319,16 +295,9 @@ export class BucketObject extends DurableObject<Bindings> {
     if ("error" in row) return row;
     const nowMs = Date.now();
     const next = this.ctx.storage.transactionSync(() =>
-      this.parts.queries.next(id, scope, limits, withBody, nowMs, (record) => {
-        const bytes = this.index.stagedPayload(record);
-        if (!bytes) throw new Error(`staged payload of ${row.name} entry ${record.entry_id} at ${record.ts} is missing`);
-        return bytes;
-      }),
+      this.parts.queries.next(id, scope, limits, withBody, nowMs, (record) => stagedBytes(this.index, row.name, record)),
     );
-    if (next.ok && withBody && !next.batch.onlyMetadata) {
-      const served = next.batch.records.map((record) => ({ entry: record.entry, bytes: record.size }));
-      await this.parts.traffic.countReads(row.name, served, nowMs);
-    }
+    if (next.ok && withBody && !next.batch.onlyMetadata) await this.parts.traffic.countReads(row.name, next.batch.records, nowMs);
     return next;
   }
 
@@ -343,22 +312,9 @@ export class BucketObject extends DurableObject<Bindings> {
   async removeByQuery(spec: QuerySpec): Promise<Result<{ removed: number }>> {
     const row = this.liveBucket();
     if ("error" in row) return row;
-    const single = spec.kind === "entry" ? spec.entries[0] : undefined;
-    if (single !== undefined && isMetaEntry(single)) {
-      return fail(422, `Can't delete records from system entry '${single}'; use label update with remove=true`);
-    }
-    let removed = 0;
-    const outcome = this.transact(row, (ops) => {
-      // The reference creates a missing entry here; we do not (it would be an empty entry with an
-      // unvalidated name) and report 0 removed records.
-      const result = this.parts.queries.remove(spec, (rows) => ops.index.removeRecords(rows, ops.nowMs));
-      if (!result.ok) return result;
-      removed = result.removed;
-      return { ok: true };
-    });
-    if (!outcome.ok) return outcome;
-    await this.parts.effects.afterRemoval();
-    return { ok: true, removed };
+    const removed = removeMatching(this.parts.queries, (operation) => this.transact(row, operation), spec);
+    if (removed.ok) await this.parts.effects.afterRemoval();
+    return removed;
   }
 
   // ---- lifecycle policies ---------------------------------------------------------------------
@@ -409,15 +365,10 @@ export class BucketObject extends DurableObject<Bindings> {
     await this.parts.usageReport.arm(windowEndMs);
   }
 
-  /** The usage report's writes into this bucket, which it creates first if it is missing. */
-  private async writeOwnRecords(items: StagedItem[]): Promise<ItemOutcome[]> {
-    let written = await this.writeRecords(items);
-    if (!written.ok && written.error.status === 404) {
-      await this.createBucket(this.bucketName, systemBucketSettings(configFromEnv(this.env)), true);
-      written = await this.writeRecords(items);
-    }
-    if (!written.ok) throw new Error(`writing into ${this.bucketName} failed: ${written.error.message}`);
-    return written.outcomes;
+  /** Writes into this bucket (`$system`'s reports and events), creating it first if it is missing. */
+  private writeOwn(items: StagedItem[]): Promise<ItemOutcome[]> {
+    const create = () => this.createBucket(this.bucketName, systemBucketSettings(configFromEnv(this.env)), true);
+    return writeOwnRecords({ name: this.bucketName, write: (own) => this.writeRecords(own), create }, items);
   }
 
   // ---- maintenance --------------------------------------------------------------------------

@@ -23,6 +23,13 @@ export interface EntryInfo {
   status: "READY" | "DELETING";
 }
 
+/** GET /b/:bucket as the API returns it. */
+export interface BucketDetails {
+  info: BucketInfo;
+  settings: BucketSettings;
+  entries: EntryInfo[];
+}
+
 /** Bucket info as the API returns it (exactly these 7 keys). */
 export interface BucketInfo {
   name: string;
@@ -83,4 +90,8 @@ export function bucketInfo(row: BucketRow, entries: EntriesTable): BucketInfo {
     is_provisioned: row.is_provisioned === 1,
     status: "READY",
   };
+}
+
+export function bucketDetails(row: BucketRow, entries: EntriesTable): BucketDetails {
+  return { info: bucketInfo(row, entries), settings: bucketSettings(row), entries: entryInfos(entries) };
 }

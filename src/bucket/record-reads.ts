@@ -1,7 +1,7 @@
 /** Reading one record: its metadata and where its bytes are. Synchronous, over the record index. */
 import { fail, type Result } from "../errors";
 import type { BodyLocation, RecordView } from "../model/records";
-import type { RecordIndex } from "./record-index";
+import type { RecordIndex, RecordRow } from "./record-index";
 import { entryNotFound, recordNotFound, stillBeingWritten } from "./record-ops";
 
 /** One record by timestamp, or the latest when `ts` is null; `withBody` false (HEAD) skips the bytes. */
@@ -29,12 +29,21 @@ export function readRecord(
   let body: BodyLocation = { kind: "none" };
   if (withBody && record.size > 0) {
     if (record.location === "staged") {
-      const bytes = index.stagedPayload(record);
-      if (!bytes) throw new Error(`staged payload of ${bucket}/${entryName}/${record.ts} is missing`);
-      body = { kind: "inline", bytes };
+      body = { kind: "inline", bytes: stagedBytes(index, bucket, record) };
     } else {
       body = { kind: "r2", key: record.object_key ?? "", offset: record.object_offset ?? 0 };
     }
   }
   return { ok: true, record: view, body };
+}
+
+/** The bytes of a record staged in the object, which its chunk must hold. */
+export function stagedBytes(
+  index: RecordIndex,
+  bucket: string,
+  record: Pick<RecordRow, "entry_id" | "ts" | "chunk_id" | "object_offset" | "size">,
+): ArrayBuffer {
+  const bytes = index.stagedPayload(record);
+  if (!bytes) throw new Error(`staged payload of ${bucket} entry ${record.entry_id} at ${record.ts} is missing`);
+  return bytes;
 }

@@ -6,8 +6,9 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { BucketObject, StagedItem } from "../../src/bucket/bucket-object";
+import type { BucketObject } from "../../src/bucket/bucket-object";
 import { CHUNK_MAX_RECORDS } from "../../src/bucket/record-chunks";
+import type { StagedItem } from "../../src/model/records";
 import { recordMetaLength } from "../../src/storage/record-meta";
 import { uniqueName } from "../helpers/http";
 import { createBucket } from "../helpers/records";

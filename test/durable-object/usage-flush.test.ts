@@ -2,7 +2,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import type { Bindings } from "../../src/api/context";
 import type { BucketObject } from "../../src/bucket/bucket-object";
-import { STATS_FLUSH_DELAY_MS, USAGE_FLUSH_BURST, USAGE_FLUSHES_PER_S } from "../../src/bucket/bucket-object";
+import { STATS_FLUSH_DELAY_MS, USAGE_FLUSH_BURST, USAGE_FLUSHES_PER_S } from "../../src/bucket/duties/usage-flush";
 import { api, uniqueName } from "../helpers/http";
 import { createBucket, putRecord } from "../helpers/records";
 

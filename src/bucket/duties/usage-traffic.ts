@@ -65,7 +65,7 @@ export class UsageTraffic {
   }
 
   /** Adds records served to a reader, in memory. */
-  async countReads(bucket: string, records: readonly { entry: string; bytes: number }[], nowMs: number): Promise<void> {
+  async countReads(bucket: string, records: readonly { entry: string; size: number }[], nowMs: number): Promise<void> {
     if (records.length === 0) return;
     const windowMs = this.windowMs(bucket);
     if (windowMs === null) return;
@@ -77,7 +77,7 @@ export class UsageTraffic {
     }
     for (const record of records) {
       const sum = window.get(record.entry) ?? { bytes: 0, records: 0 };
-      sum.bytes += record.bytes;
+      sum.bytes += record.size;
       sum.records += 1;
       window.set(record.entry, sum);
     }
