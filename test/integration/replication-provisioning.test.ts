@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { provisionedReplications } from "../../src/api/replication-provisioning";
 import { apiWithEnv, expectError, TOKEN, uniqueName } from "../helpers/http";
 import { createBucket } from "../helpers/records";
+import { recordingEnv } from "../helpers/replication-calls";
 
 const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
 
@@ -209,6 +210,42 @@ describe("provisioning through the API", () => {
     await expectError(await call(variables, "POST", `/replications/${name}`, body), 409, `Replication '${name}' already exists`);
     expect((await call(variables, "PATCH", `/replications/${name}/mode`, { mode: "paused" })).status).toBe(200);
     expect((await full(variables, name)).info).toMatchObject({ is_provisioned: true, mode: "paused" });
+  });
+
+  it("hands the source objects what the variables provision, the old source too, and not again per request", async () => {
+    const [first, second] = [uniqueName("src"), uniqueName("src")];
+    await createBucket(first);
+    await createBucket(second);
+    const name = uniqueName("moved");
+    const one = recordingEnv({ variables: { ...restart(), ...group("H", name, first) } });
+    expect((await one.call("GET", "/replications")).status).toBe(200);
+    expect((await one.call("GET", "/replications")).status).toBe(200);
+    expect(one.handed()).toEqual([[first, [name]]]);
+
+    const two = recordingEnv({ variables: { ...restart(), ...group("H", name, second) } });
+    expect((await two.call("GET", `/replications/${name}`)).status).toBe(200);
+    expect(two.handed()).toEqual([
+      [second, [name]],
+      [first, []],
+    ]);
+  });
+
+  it("a provisioned bucket gets the replications of its name", async () => {
+    const bucket = uniqueName("pb");
+    await createBucket(bucket);
+    const name = uniqueName("onpb");
+    expect(
+      (
+        await call(restart(), "POST", `/replications/${name}`, {
+          src_bucket: bucket,
+          dst_bucket: "r",
+          dst_host: "http://127.0.0.1:9",
+        })
+      ).status,
+    ).toBe(200);
+    const { call: recorded, handed } = recordingEnv({ variables: { RS_BUCKET_PB_NAME: bucket } });
+    expect((await recorded("GET", "/info")).status).toBe(200);
+    expect(handed()).toEqual([[bucket, [name]]]);
   });
 
   it("keeps the mode and the token it has when MODE or DST_TOKEN is absent after a restart", async () => {

@@ -4,12 +4,11 @@
  * and what the source bucket's object is handed after every change (all replications of its
  * bucket) and asked for (status; an error shows the replication idle).
  */
-import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { BucketObject } from "../../src/bucket/bucket-object";
 import type { ReplicationSpec } from "../../src/model/replications";
-import { api, apiWithEnv, expectError, TOKEN, uniqueName } from "../helpers/http";
+import { api, expectError, uniqueName } from "../helpers/http";
 import { createBucket } from "../helpers/records";
+import { recordingEnv } from "../helpers/replication-calls";
 
 const json = (body: unknown) => ({ body: JSON.stringify(body), headers: { "content-type": "application/json" } });
 /** A target nothing listens on: whatever a sender does, it stays inactive with nothing delivered. */
@@ -28,55 +27,6 @@ async function full(name: string) {
   const response = await api("GET", `/replications/${name}`);
   expect(response.status).toBe(200);
   return (await response.json()) as { info: Record<string, unknown>; settings: Record<string, unknown>; diagnostics: unknown };
-}
-
-type Calls = { bucket: string; method: string; args: unknown[] }[];
-
-/**
- * The environment with a bucket namespace whose stubs record (and pass on) the replication calls,
- * and optionally fail `replicationStatus`.
- */
-function recordingEnv(options: { failStatus?: boolean } = {}) {
-  const calls: Calls = [];
-  const namespace = env.BUCKETS;
-  const wrap = (bucket: string, stub: DurableObjectStub<BucketObject>) =>
-    new Proxy(stub, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop) as unknown;
-        if (prop === "setReplications" || prop === "replicationStatus") {
-          return async (...args: unknown[]) => {
-            calls.push({ bucket, method: prop, args });
-            if (prop === "replicationStatus" && options.failStatus) throw new Error("object unreachable");
-            return (value as (...a: unknown[]) => Promise<unknown>)(...args);
-          };
-        }
-        // An RPC method is a callable stub: `bind` or `apply` on it would be remote calls.
-        return typeof value === "function" ? (...args: unknown[]) => (value as (...a: unknown[]) => unknown)(...args) : value;
-      },
-    });
-  const BUCKETS = new Proxy(namespace, {
-    get(target, prop) {
-      if (prop === "getByName") {
-        return (name: string) => wrap(name, target.getByName(name) as DurableObjectStub<BucketObject>);
-      }
-      const value = Reflect.get(target, prop) as unknown;
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  const call = (method: string, path: string, body?: unknown) =>
-    apiWithEnv(
-      { BUCKETS: BUCKETS as unknown as string },
-      method,
-      path,
-      { authorization: `Bearer ${TOKEN}` },
-      body === undefined ? undefined : JSON.stringify(body),
-    );
-  /** What each bucket's object was handed, in order. */
-  const handed = () =>
-    calls
-      .filter((entry) => entry.method === "setReplications")
-      .map((entry) => [entry.bucket, (entry.args[0] as ReplicationSpec[]).map((spec) => spec.name)]);
-  return { calls, call, handed };
 }
 
 afterEach(() => {
@@ -392,6 +342,22 @@ describe("replication API", () => {
     const { call, handed } = recordingEnv();
     expect((await call("POST", `/b/${src}`)).status).toBe(200);
     expect(handed()).toEqual([[src, [name]]]);
+  });
+
+  it("a bucket renamed into a name gets that name's replications; the renamed ones stay with the old name", async () => {
+    const [old, kept] = [uniqueName("old"), uniqueName("new")];
+    await createBucket(old);
+    await createBucket(kept);
+    const [onOld, onNew] = [uniqueName("on-old"), uniqueName("on-new")];
+    await create(onOld, settingsFor(old));
+    await create(onNew, settingsFor(kept));
+    expect((await api("DELETE", `/b/${kept}`)).status).toBe(200);
+
+    const { call, handed } = recordingEnv();
+    const renamed = await call("PUT", `/b/${old}/rename`, { new_name: kept });
+    expect(renamed.status).toBe(200);
+    expect(handed()).toEqual([[kept, [onNew]]]);
+    expect((await full(onOld)).settings.src_bucket).toBe(old);
   });
 
   it("needs full access", async () => {
