@@ -443,7 +443,6 @@ export async function runStartCheck({ workDir }: { workDir: string }): Promise<b
       assert.equal(provisioned.status, 200);
       assert.equal(((await provisioned.json()) as { info: { is_provisioned: boolean } }).info.is_provisioned, true);
       assert.deepEqual(lines(server.log()), [
-        "reduct-edge: warning: RS_REPLICATION_A_NAME: provisioning is not supported yet, ignored",
         "reduct-edge: warning: RS_TYPO_TOKEN is not a known variable, ignored",
         "reduct-edge: warning: RS_DO_JURISDICTION=EU applies on Cloudflare only; the local server ignores it",
         `reduct-edge: serving ${url} (state: ${dataPath}, auth: token (RS_INIT_API_TOKEN), log level: INFO)`,

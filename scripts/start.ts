@@ -36,8 +36,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** Variables of this script only; the Worker never sees them. */
 const START_ONLY = new Set(["RS_HOST", "RS_PORT", "RS_DATA_PATH", "RS_INSPECTOR_PORT", "RS_WORKER_SCRIPT"]);
-/** ReductStore's provisioning variables, which reduct-edge does not implement. */
-const PROVISIONING = /^RS_REPLICATION_/;
 
 let server: Awaited<ReturnType<typeof launchWorker>> | undefined;
 let stopping = false;
@@ -104,18 +102,17 @@ const givenHost = process.env.RS_HOST || "127.0.0.1";
 const host = /^\[[0-9A-Fa-f:.]+\]$/.test(givenHost) ? givenHost.slice(1, -1) : givenHost;
 if (!/^[A-Za-z0-9.:-]+$/.test(host)) fail(`Invalid value of RS_HOST: expected an IP address or host name, got '${givenHost}'`);
 
-/** The Worker reads RS_BUCKET_<ID>_*, RS_TOKEN_<ID>_* and RS_LIFECYCLE_<ID>_* itself (provisioning); the names are open-ended. */
-const reachesWorker = (name: string) => WORKER_VARIABLES.includes(name) || /^RS_(LIFECYCLE|BUCKET|TOKEN)_/.test(name);
+/**
+ * The Worker reads RS_BUCKET_<ID>_*, RS_TOKEN_<ID>_*, RS_LIFECYCLE_<ID>_* and RS_REPLICATION_<ID>_*
+ * itself (provisioning); the names are open-ended.
+ */
+const reachesWorker = (name: string) => WORKER_VARIABLES.includes(name) || /^RS_(LIFECYCLE|BUCKET|TOKEN|REPLICATION)_/.test(name);
 
 for (const name of Object.keys(process.env)
   .filter((key) => key.startsWith("RS_"))
   .sort()) {
   if (START_ONLY.has(name) || reachesWorker(name)) continue;
-  console.error(
-    PROVISIONING.test(name)
-      ? `reduct-edge: warning: ${name}: provisioning is not supported yet, ignored`
-      : `reduct-edge: warning: ${name} is not a known variable, ignored`,
-  );
+  console.error(`reduct-edge: warning: ${name} is not a known variable, ignored`);
 }
 
 // What the Worker gets: every non-empty RS_* variable it reads.

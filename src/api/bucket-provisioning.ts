@@ -12,6 +12,7 @@ import { HttpError, unprocessable, unwrap } from "../errors";
 import { bucketStub } from "./bucket-stub";
 import type { Bindings } from "./context";
 import { syncBucketLifecycles } from "./lifecycle-provisioning";
+import { syncBucketReplications } from "./replication-provisioning";
 import { assertBucketName, bucketSettingsPatch, parseOr422 } from "./schemas";
 
 export interface ProvisionedBucket {
@@ -88,6 +89,7 @@ export function provisionBucketsOnce(env: Bindings, config: Config): Promise<voi
         unwrap(await bucketStub(env, name).provisionBucket(name, settings));
         // As on create: policies kept for this name apply to the bucket that now has it.
         await syncBucketLifecycles(env, name);
+        await syncBucketReplications(env, name);
       }
     })().catch((error: unknown) => {
       applied.delete(key);

@@ -11,6 +11,7 @@ import { readJsonBody } from "./body";
 import { bucketStub } from "./bucket-stub";
 import type { AppEnv } from "./context";
 import { syncBucketLifecycles } from "./lifecycle-provisioning";
+import { syncBucketReplications } from "./replication-provisioning";
 import { assertBucketName, bucketSettingsPatch, parseOr422, renameBody } from "./schemas";
 
 /** Drops null/undefined fields: in requests null means "not given". */
@@ -53,6 +54,10 @@ bucketRoutes.post("/:bucket", async (c) => {
   // existed) apply to the new bucket. The create is already durable: a failure here only logs.
   await syncBucketLifecycles(c.env, name).catch((error: unknown) =>
     console.error(JSON.stringify({ level: "ERROR", msg: `lifecycles of '${name}' not handed over: ${String(error)}` })),
+  );
+  // Replications kept for this name (ReductStore keeps them when their source bucket is deleted).
+  await syncBucketReplications(c.env, name).catch((error: unknown) =>
+    console.error(JSON.stringify({ level: "ERROR", msg: `replications of '${name}' not handed over: ${String(error)}` })),
   );
   return c.body(null, 200);
 });
@@ -106,6 +111,11 @@ bucketRoutes.put("/:bucket/rename", async (c) => {
   // before it existed) apply to the bucket that now has it. The rename is durable already.
   await syncBucketLifecycles(c.env, newName).catch((error: unknown) =>
     console.error(JSON.stringify({ level: "ERROR", msg: `lifecycles of '${newName}' not handed over: ${String(error)}` })),
+  );
+  // Replications name their source by name and do not follow a rename (as in ReductStore): those
+  // kept for the new name apply to it, those of the old name wait for a bucket of that name.
+  await syncBucketReplications(c.env, newName).catch((error: unknown) =>
+    console.error(JSON.stringify({ level: "ERROR", msg: `replications of '${newName}' not handed over: ${String(error)}` })),
   );
   return c.body(null, 200);
 });

@@ -11,6 +11,7 @@ import { type BucketSettings, configFromEnv } from "../config";
 import type { Bindings } from "../env";
 import { type ErrorInfo, fail, type Result } from "../errors";
 import type { BodyLocation, ItemOutcome, LabelChanges, RecordMeta, RecordView, StagedItem, UploadTicket } from "../model/records";
+import type { ReplicationSpec, ReplicationStatus } from "../model/replications";
 import { SYSTEM_BUCKET, systemBucketSettings } from "../system/events";
 import { type BucketDetails, bucketDetails } from "./bucket-store";
 import { runMaintenance } from "./duties/maintenance";
@@ -333,6 +334,28 @@ export class BucketObject extends DurableObject<Bindings> {
   /** Which of these policies have a run in progress in this object (none once the bucket is gone). */
   async runningLifecycles(names: string[]): Promise<string[]> {
     return this.parts.lifecycleRuns.running(names);
+  }
+
+  // ---- replications (source side) -------------------------------------------------------------
+
+  /**
+   * The replications D1 holds with this bucket as source. PLACEHOLDER until the sender lands:
+   * accepts the set and logs nothing.
+   */
+  async setReplications(_replications: ReplicationSpec[]): Promise<Ok> {
+    const row = this.liveBucket();
+    if ("error" in row) return row;
+    return OK;
+  }
+
+  /** Status of these replications in this object. PLACEHOLDER until the sender lands. */
+  async replicationStatus(names: string[]): Promise<ReplicationStatus[]> {
+    return names.map((name) => ({
+      name,
+      pending_records: 0,
+      is_active: false,
+      diagnostics: { hourly: { ok: 0, errored: 0, errors: {} } },
+    }));
   }
 
   // ---- rename: the object of the new name pulls the index from the old one --------------------

@@ -75,12 +75,12 @@ const consoleErrors: string[] = [];
  * Chromium logs every HTTP error answer to a fetch as a console error ("Failed to load resource").
  * These are the answers the tests cause on purpose, and only these are let through: the anonymous
  * probe of a server that needs a token, the refused `when` query, and the refused replication
- * create (this server has no replication yet).
+ * create (the example's source bucket does not exist).
  */
 const EXPECTED_HTTP_ERRORS: Array<[number, RegExp]> = [
   [401, /\/api\/v1\/info$/],
   [422, /\/api\/v1\/b\/console-e2e\/camera\/front\/q$/],
-  [422, /\/api\/v1\/replications\/console-replication$/],
+  [404, /\/api\/v1\/replications\/console-replication$/],
 ];
 
 function isExpectedHttpError(text: string, url: string): boolean {
@@ -295,10 +295,10 @@ describe("web console", () => {
     }
     await page.getByLabel("Name", { exact: true }).fill("console-replication");
     await Promise.all([
-      page.waitForResponse((response) => response.request().method() === "POST" && response.status() === 422),
+      page.waitForResponse((response) => response.request().method() === "POST" && response.status() === 404),
       page.getByRole("button", { name: "Create" }).click(),
     ]);
-    await page.getByText("Replication is not supported by this server yet").waitFor();
+    await page.getByText("Source bucket 'my-bucket' for replication 'console-replication' does not exist").waitFor();
     assert.deepEqual(await (await api("GET", "/replications")).json(), { replications: [] });
   });
 
