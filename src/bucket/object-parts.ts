@@ -13,6 +13,7 @@ import { LifecycleRenameFollow, type PolicySet } from "./duties/lifecycle-rename
 import { LifecycleRuns, windowRemover } from "./duties/lifecycles";
 import type { MaintenanceDuty } from "./duties/maintenance";
 import { Rename, type RenameSource } from "./duties/rename";
+import { type OutboundFetch, ReplicationSend } from "./duties/replication-send";
 import { Sealing } from "./duties/sealing";
 import { UsageFlush } from "./duties/usage-flush";
 import { UsageReport } from "./duties/usage-report";
@@ -21,6 +22,7 @@ import { WriteEffects } from "./duties/write-effects";
 import { QueryEngine } from "./query-engine";
 import { RecordIndex } from "./record-index";
 import { sweepExpiredUploads } from "./record-ops";
+import { Replications, replicationLogSize } from "./replications";
 import { type BucketTables, openTables } from "./tables";
 import type { BucketRow } from "./tables/bucket-row";
 
@@ -43,6 +45,10 @@ export interface ObjectParts {
   effects: WriteEffects;
   lifecycleRuns: LifecycleRuns;
   lifecycleRename: LifecycleRenameFollow;
+  replications: Replications;
+  replicationSend: ReplicationSend;
+  /** Outbound requests of the replication sender; a test replaces `fetch`. */
+  outbound: { fetch: OutboundFetch };
   /** The alarm's duties, in order. */
   duties: readonly MaintenanceDuty[];
 }
@@ -125,7 +131,19 @@ export function assembleParts(
     firstRecordAt: (spec, from, stop) => queries.firstRecordAt(spec, from, stop),
     reportRun,
   });
+  const replications = new Replications({ tables, storage, logSize: () => replicationLogSize(bindings()), now });
+  const outbound: { fetch: OutboundFetch } = { fetch: (request) => fetch(request) };
+  const replicationSend = new ReplicationSend({
+    tables,
+    index,
+    replications,
+    records: bindings,
+    fetch: () => outbound.fetch,
+    frozen,
+    now,
+  });
   const duties = bucketDuties({
+    replicationSend,
     lifecycles: lifecycleRuns,
     lifecycleRename,
     usage,
@@ -156,6 +174,9 @@ export function assembleParts(
     effects,
     lifecycleRuns,
     lifecycleRename,
+    replications,
+    replicationSend,
+    outbound,
     duties,
   };
 }
