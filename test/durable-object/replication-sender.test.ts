@@ -347,3 +347,37 @@ describe("outcomes of an attempt", () => {
     expect((await statusOf(src)).pending_records).toBe(1);
   });
 });
+
+describe("compression", () => {
+  it.each([
+    { compression: "gzip" as const, api: null, coding: "gzip" },
+    { compression: "zstd" as const, api: null, coding: "zstd" },
+    { compression: "gzip" as const, api: "1.20", coding: null },
+    { compression: "none" as const, api: null, coding: null },
+  ])("$compression to a target of API $api: Content-Encoding $coding", async ({ compression, api: targetApi, coding }) => {
+    const codings: (string | null)[] = [];
+    const { src, dst } = await pair({
+      settings: { compression },
+      fetch: async (request) => {
+        if (new URL(request.url).pathname.endsWith("/batch")) {
+          codings.push(request.headers.get("content-encoding"));
+          return intoWorker(request);
+        }
+        const answered = await intoWorker(request);
+        if (targetApi === null) return answered;
+        const changed = new Response(answered.body, answered);
+        changed.headers.set("x-reduct-api", targetApi);
+        return changed;
+      },
+    });
+    const large = bytesOf(300 * 1024, 7);
+    await putRecord(src, "a", 1, "small one", { labels: { k: "v" } });
+    await putRecord(src, "a", 2, large);
+    await sendNow(src);
+    expect(codings.length).toBeGreaterThan(0);
+    expect(new Set(codings)).toEqual(new Set([coding]));
+    expect(text((await readAt(dst, "a", 1)).body)).toBe("small one");
+    expect((await readAt(dst, "a", 2)).body).toEqual(large);
+    expect((await statusOf(src)).pending_records).toBe(0);
+  });
+});

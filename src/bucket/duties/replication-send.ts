@@ -6,7 +6,7 @@
  * them, so a failed attempt resends them in the same order; a per-record 409 means the target
  * already has the record (an earlier attempt whose answer was lost).
  */
-import type { ReplicationSettings } from "../../model/replications";
+import type { ReplicationCompression, ReplicationSettings } from "../../model/replications";
 import type { RecordsBinding } from "../../storage/bucket-objects";
 import { recordsBucket } from "../../storage/r2-binding";
 import { type BodyPart, batchBody, MissingBytesError } from "../../storage/record-bodies";
@@ -16,6 +16,7 @@ import { countOutcomes, type Replications } from "../replications";
 import type { BucketTables } from "../tables";
 import type { LogRow } from "../tables/replication-log";
 import type { ReplicationRow } from "../tables/replications";
+import { acceptsCompression, compressBody } from "./replication-encoding";
 
 /** Records and content bytes of one request (ReductStore's batch limits). */
 export const SEND_MAX_RECORDS = 80;
@@ -23,8 +24,9 @@ export const SEND_MAX_BYTES = 8 * 1024 * 1024;
 /** Backoff after a failed attempt: doubles from the first to the last. */
 export const SEND_BACKOFF_MIN_MS = 1_000;
 export const SEND_BACKOFF_MAX_MS = 60_000;
-/** One request to the target gives up after this long (counted as unreachable). */
+/** One request to the target gives up after this long, plus a second per MiB it carries (counted as unreachable). */
 export const SEND_TIMEOUT_MS = 30_000;
+const SEND_TIMEOUT_MS_PER_MIB = 1_000;
 
 export type OutboundFetch = (request: Request) => Promise<Response>;
 
@@ -69,6 +71,8 @@ interface Target {
   base: string;
   bucket: string;
   headers: Record<string, string>;
+  /** The coding of write bodies: the settings' when the target reads it, else none. */
+  compression: ReplicationCompression;
 }
 
 /** ReductStore's destination entry: the prefix without surrounding slashes, then the entry. */
@@ -160,11 +164,14 @@ export class ReplicationSend {
       return false;
     }
     const target = this.targetOf(settings);
+    let api = row.target_api;
     if (!row.target_checked) {
       const checked = await this.checkTarget(target);
       if (!checked.acked) return this.failed(row, checked);
       tables.replications.setTarget(name, checked.api);
+      api = checked.api;
     }
+    if (!acceptsCompression(api)) target.compression = "none";
     const front = tables.replicationLog.front(name, entry, SEND_MAX_RECORDS);
     const kind = front[0]?.kind ?? "write";
     // In log order: a run of writes or a run of label updates, never mixed in one request.
@@ -215,11 +222,12 @@ export class ReplicationSend {
     const base = settings.dst_host.endsWith("/") ? settings.dst_host : `${settings.dst_host}/`;
     const headers: Record<string, string> = {};
     if (settings.dst_token) headers.authorization = `Bearer ${settings.dst_token}`;
-    return { base, bucket: settings.dst_bucket, headers };
+    return { base, bucket: settings.dst_bucket, headers, compression: settings.compression };
   }
 
-  private async request(url: string, init: RequestInit): Promise<Response> {
-    const request = new Request(url, { ...init, signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
+  private async request(url: string, init: RequestInit, bytes = 0): Promise<Response> {
+    const timeoutMs = SEND_TIMEOUT_MS + Math.ceil(bytes / (1024 * 1024)) * SEND_TIMEOUT_MS_PER_MIB;
+    const request = new Request(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     return this.deps.fetch()(request);
   }
 
@@ -310,13 +318,18 @@ export class ReplicationSend {
     for (const { record } of batch)
       headers[`x-reduct-time-${record.ts}`] = timeHeader(record.size, record.content_type, record.labels);
     if (body === null) headers["content-length"] = "0";
+    else if (target.compression !== "none") {
+      // Chunked, without Content-Length: the records' lengths are the payload's, as ReductStore sends it.
+      headers["content-encoding"] = target.compression;
+      body = compressBody(body, target.compression);
+    }
     let response: Response;
     try {
-      response = await this.request(`${target.base}api/v1/b/${target.bucket}/${dstEntry}/batch`, {
-        method: "POST",
-        headers,
-        body: body ?? undefined,
-      });
+      response = await this.request(
+        `${target.base}api/v1/b/${target.bucket}/${dstEntry}/batch`,
+        { method: "POST", headers, body: body ?? undefined },
+        bytes,
+      );
       await response.body?.cancel();
     } catch (error) {
       return { rows: sentRows, outcome: unreachable(error) };
