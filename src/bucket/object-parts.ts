@@ -141,6 +141,12 @@ export function assembleParts(
     fetch: () => outbound.fetch,
     frozen,
     now,
+    report: async (replication, status, message, payload) => {
+      const env = bindings();
+      const config = configFromEnv(env);
+      const entry = `replications/${entrySegment(config.instanceName)}/${entrySegment(replication)}`;
+      await recordSystemEvent(env, config, entry, status, message, payload);
+    },
   });
   const duties = bucketDuties({
     replicationSend,

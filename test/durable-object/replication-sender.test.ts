@@ -42,7 +42,9 @@ async function statusOf(bucket: string, name = "r"): Promise<ReplicationStatus> 
 }
 
 /** A source bucket with an enabled replication into `dst` (created unless told otherwise). */
-async function pair(options: { createTarget?: boolean; settings?: Partial<ReplicationSettings>; fetch?: OutboundFetch } = {}) {
+async function pair(
+  options: { createTarget?: boolean; settings?: Partial<ReplicationSettings>; fetch?: OutboundFetch; name?: string } = {},
+) {
   const src = uniqueName("rsrc");
   const dst = uniqueName("rdst");
   await createBucket(src);
@@ -60,7 +62,7 @@ async function pair(options: { createTarget?: boolean; settings?: Partial<Replic
     compression: "none",
     ...options.settings,
   };
-  expect((await stubOf(src).setReplications([{ name: "r", settings }])).ok).toBe(true);
+  expect((await stubOf(src).setReplications([{ name: options.name ?? "r", settings }])).ok).toBe(true);
   return { src, dst };
 }
 
@@ -330,6 +332,35 @@ describe("outcomes of an attempt", () => {
     const status = await statusOf(src);
     expect({ pending: status.pending_records, ok: status.diagnostics.hourly.ok }).toEqual({ pending: 0, ok: 1 });
     expect(text((await readAt(dst, "a", 1)).body)).toBe("one");
+  });
+
+  it("losing and regaining the target writes one $system event each (replications/<instance>/<name>)", async () => {
+    let failing = true;
+    const name = uniqueName("events");
+    const { src } = await pair({
+      name,
+      fetch: batchesAnswer(async (request) => (failing ? new Response(null, { status: 503 }) : intoWorker(request))),
+    });
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    await sendNow(src); // a second failure in a row writes nothing more
+    failing = false;
+    await sendNow(src);
+    await putRecord(src, "a", 2, "two");
+    await sendNow(src); // a success after a success neither
+    const response = await api("POST", `/b/$system/replications/reduct-edge-test/${name}/q`, {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query_type: "QUERY" }),
+    });
+    expect(response.status).toBe(200);
+    const { id } = (await response.json()) as { id: number };
+    const batch = await api("GET", `/b/$system/replications/reduct-edge-test/${name}/batch?q=${id}`);
+    const statuses = [...batch.headers]
+      .filter(([header]) => header.startsWith("x-reduct-time-"))
+      .sort(([a], [b]) => Number(a.slice(14)) - Number(b.slice(14)))
+      .map(([, value]) => (value.includes("status=error") ? "error" : value.includes("status=ok") ? "ok" : value));
+    await batch.arrayBuffer();
+    expect(statuses).toEqual(["error", "ok"]);
   });
 
   it("paused: logs and does not send", async () => {

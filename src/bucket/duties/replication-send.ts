@@ -39,6 +39,8 @@ export interface ReplicationSendDeps {
   fetch: () => OutboundFetch;
   frozen: () => boolean;
   now: () => number;
+  /** Writes a `$system` event when a replication loses or regains its target. */
+  report: (replication: string, status: "ok" | "error", message: string, payload: Record<string, unknown>) => Promise<void>;
 }
 
 interface ErrorCount {
@@ -195,11 +197,30 @@ export class ReplicationSend {
     if (fresh) {
       const diagnostics = countOutcomes(fresh.diagnostics, this.deps.now(), sent.outcome.ok, sent.outcome.errors);
       tables.replications.recordAttempt(name, true, 0, 0, diagnostics);
+      if (fresh.backoff_ms > 0) await this.report(fresh, "ok", `Replication '${name}' reaches its target again`, 200);
     }
     return true;
   }
 
-  private failed(row: ReplicationRow, outcome: Failed): false {
+  /** One event per change of state: the first failure after success, the first success after failures. */
+  private async report(row: ReplicationRow, status: "ok" | "error", message: string, code: number): Promise<void> {
+    const settings = this.settingsOf(row);
+    const payload = {
+      replication: row.name,
+      bucket: settings.src_bucket,
+      dst_host: settings.dst_host,
+      dst_bucket: settings.dst_bucket,
+      status_code: code,
+      pending_records: this.deps.tables.replications.get(row.name)?.log_count ?? 0,
+    };
+    try {
+      await this.deps.report(row.name, status, message, payload);
+    } catch (error) {
+      console.error(`replication '${row.name}': writing its $system event failed:`, error);
+    }
+  }
+
+  private async failed(row: ReplicationRow, outcome: Failed): Promise<false> {
     const nowMs = this.deps.now();
     const fresh = this.deps.tables.replications.get(row.name) ?? row;
     const backoffMs = Math.min(Math.max(fresh.backoff_ms * 2, SEND_BACKOFF_MIN_MS), SEND_BACKOFF_MAX_MS);
@@ -208,8 +229,10 @@ export class ReplicationSend {
       { status: String(outcome.status), count: 1, message: outcome.message },
     ]);
     this.deps.tables.replications.recordAttempt(row.name, outcome.reached, backoffMs, nowMs + backoffMs, diagnostics);
-    if (!outcome.reached || outcome.status === 401 || outcome.status === 403) {
-      console.warn(`replication '${row.name}': ${outcome.status} ${outcome.message}; retrying in ${backoffMs} ms`);
+    console.warn(`replication '${row.name}': ${outcome.status} ${outcome.message}; retrying in ${backoffMs} ms`);
+    if (fresh.backoff_ms === 0) {
+      const message = `Replication '${row.name}' failed (${outcome.status}): ${outcome.message}; records are kept and sent again`;
+      await this.report(fresh, "error", message, outcome.status);
     }
     return false;
   }
