@@ -397,7 +397,7 @@ export class BucketObject extends DurableObject<Bindings> {
     if ("error" in row) return row;
     this.parts.replications.set(replications);
     const due = this.parts.replicationSend.nextDueAt();
-    if (due !== null) await this.scheduleAlarm(due);
+    if (due !== null) await this.scheduleAlarm(Math.max(due, Date.now()));
     return OK;
   }
 
