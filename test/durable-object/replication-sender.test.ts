@@ -363,6 +363,54 @@ describe("outcomes of an attempt", () => {
     expect(statuses).toEqual(["error", "ok"]);
   });
 
+  it("more records than one request takes go in slices of at most 80, in order", async () => {
+    const firsts: number[][] = [];
+    const { src, dst } = await pair({
+      fetch: batchesAnswer(async (request) => {
+        const times = [...request.headers.keys()]
+          .filter((name) => name.startsWith("x-reduct-time-"))
+          .map((name) => Number(name.slice(14)))
+          .sort((a, b) => a - b);
+        firsts.push([times[0] ?? -1, times.length]);
+        return intoWorker(request);
+      }),
+    });
+    const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+    for (let ts = 1; ts <= 170; ts++) headers[`x-reduct-time-${ts}`] = "1,text/plain";
+    const written = await api("POST", `/b/${src}/a/batch`, { headers, body: "x".repeat(170) });
+    expect(written.status).toBe(200);
+    await sendNow(src);
+    expect(firsts).toEqual([
+      [1, 80],
+      [81, 80],
+      [161, 10],
+    ]);
+    expect((await statusOf(src)).pending_records).toBe(0);
+    const info = (await (await api("GET", `/b/${dst}`)).json()) as { entries: { name: string; record_count: number }[] };
+    expect(info.entries.find((entry) => entry.name === "a")?.record_count).toBe(170);
+  });
+
+  it("a target that does not answer does not hold up writes to the source", async () => {
+    let release: (response: Response) => void = () => {};
+    const hanging = new Promise<Response>((resolve) => {
+      release = resolve;
+    });
+    const { src } = await pair({ fetch: batchesAnswer(() => hanging) });
+    await putRecord(src, "a", 1, "one");
+    let sending: Promise<void> = Promise.resolve();
+    await runInDurableObject(stubOf(src), (instance) => {
+      sending = partsOf(instance).replicationSend.run(Date.now() + 10_000);
+    });
+    const started = Date.now();
+    await putRecord(src, "a", 2, "two");
+    expect((await api("GET", `/b/${src}/a?ts=1`)).status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    release(new Response(null, { status: 200 }));
+    await sending;
+    // Sent while the request hung: record 1 is acknowledged, record 2 waits for the next slice.
+    expect((await statusOf(src)).pending_records).toBeLessThanOrEqual(1);
+  });
+
   it("paused: logs and does not send", async () => {
     let calls = 0;
     const { src } = await pair({
