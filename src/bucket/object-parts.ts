@@ -141,6 +141,10 @@ export function assembleParts(
     fetch: () => outbound.fetch,
     frozen,
     now,
+    limits: () => {
+      const { batch } = config();
+      return { records: batch.maxRecords, bytes: batch.maxBytes };
+    },
     report: async (replication, status, message, payload) => {
       const env = bindings();
       const config = configFromEnv(env);

@@ -363,7 +363,7 @@ describe("outcomes of an attempt", () => {
     expect(statuses).toEqual(["error", "ok"]);
   });
 
-  it("more records than one request takes go in slices of at most 80, in order", async () => {
+  it("more records than one request takes go in slices of RS_IO_BATCH_MAX_RECORDS (85), in order", async () => {
     const firsts: number[][] = [];
     const { src, dst } = await pair({
       fetch: batchesAnswer(async (request) => {
@@ -376,18 +376,18 @@ describe("outcomes of an attempt", () => {
       }),
     });
     const headers: Record<string, string> = { "content-type": "application/octet-stream" };
-    for (let ts = 1; ts <= 170; ts++) headers[`x-reduct-time-${ts}`] = "1,text/plain";
-    const written = await api("POST", `/b/${src}/a/batch`, { headers, body: "x".repeat(170) });
+    for (let ts = 1; ts <= 180; ts++) headers[`x-reduct-time-${ts}`] = "1,text/plain";
+    const written = await api("POST", `/b/${src}/a/batch`, { headers, body: "x".repeat(180) });
     expect(written.status).toBe(200);
     await sendNow(src);
     expect(firsts).toEqual([
-      [1, 80],
-      [81, 80],
-      [161, 10],
+      [1, 85],
+      [86, 85],
+      [171, 10],
     ]);
     expect((await statusOf(src)).pending_records).toBe(0);
     const info = (await (await api("GET", `/b/${dst}`)).json()) as { entries: { name: string; record_count: number }[] };
-    expect(info.entries.find((entry) => entry.name === "a")?.record_count).toBe(170);
+    expect(info.entries.find((entry) => entry.name === "a")?.record_count).toBe(180);
   });
 
   it("a target that does not answer does not hold up writes to the source", async () => {

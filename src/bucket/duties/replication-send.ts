@@ -1,7 +1,7 @@
 /**
  * Replication sender: a duty of the object's alarm. Each slice takes the oldest log rows of one
- * entry of an enabled replication (at most SEND_MAX_RECORDS records or SEND_MAX_BYTES of content;
- * a larger record goes alone) and sends them as ReductStore's sender does: a batch v1 POST for
+ * entry of an enabled replication (at most RS_IO_BATCH_MAX_RECORDS records or RS_IO_BATCH_MAX_SIZE
+ * bytes of content, the limits ReductStore's sender uses; a larger record goes alone) and sends them as ReductStore's sender does: a batch v1 POST for
  * writes, a batch v1 PATCH for label updates. Rows are deleted only once the target answered for
  * them, so a failed attempt resends them in the same order; a per-record 409 means the target
  * already has the record (an earlier attempt whose answer was lost).
@@ -18,9 +18,6 @@ import type { LogRow } from "../tables/replication-log";
 import type { ReplicationRow } from "../tables/replications";
 import { acceptsCompression, compressBody } from "./replication-encoding";
 
-/** Records and content bytes of one request (ReductStore's batch limits). */
-export const SEND_MAX_RECORDS = 80;
-export const SEND_MAX_BYTES = 8 * 1024 * 1024;
 /** Backoff after a failed attempt: doubles from the first to the last. */
 export const SEND_BACKOFF_MIN_MS = 1_000;
 export const SEND_BACKOFF_MAX_MS = 60_000;
@@ -39,6 +36,8 @@ export interface ReplicationSendDeps {
   fetch: () => OutboundFetch;
   frozen: () => boolean;
   now: () => number;
+  /** Records and content bytes of one request. */
+  limits: () => { records: number; bytes: number };
   /** Writes a `$system` event when a replication loses or regains its target. */
   report: (replication: string, status: "ok" | "error", message: string, payload: Record<string, unknown>) => Promise<void>;
 }
@@ -75,6 +74,8 @@ interface Target {
   headers: Record<string, string>;
   /** The coding of write bodies: the settings' when the target reads it, else none. */
   compression: ReplicationCompression;
+  /** Content bytes of one write request (the first record goes whatever its size). */
+  maxBytes: number;
 }
 
 /** ReductStore's destination entry: the prefix without surrounding slashes, then the entry. */
@@ -174,7 +175,7 @@ export class ReplicationSend {
       api = checked.api;
     }
     if (!acceptsCompression(api)) target.compression = "none";
-    const front = tables.replicationLog.front(name, entry, SEND_MAX_RECORDS);
+    const front = tables.replicationLog.front(name, entry, this.deps.limits().records);
     const kind = front[0]?.kind ?? "write";
     // In log order: a run of writes or a run of label updates, never mixed in one request.
     const run: LogRow[] = [];
@@ -245,7 +246,7 @@ export class ReplicationSend {
     const base = settings.dst_host.endsWith("/") ? settings.dst_host : `${settings.dst_host}/`;
     const headers: Record<string, string> = {};
     if (settings.dst_token) headers.authorization = `Bearer ${settings.dst_token}`;
-    return { base, bucket: settings.dst_bucket, headers, compression: settings.compression };
+    return { base, bucket: settings.dst_bucket, headers, compression: settings.compression, maxBytes: this.deps.limits().bytes };
   }
 
   private async request(url: string, init: RequestInit, bytes = 0): Promise<Response> {
@@ -308,7 +309,7 @@ export class ReplicationSend {
         again.push(item.row);
         continue;
       }
-      if (batch.length > 0 && bytes + item.record.size > SEND_MAX_BYTES) break;
+      if (batch.length > 0 && bytes + item.record.size > target.maxBytes) break;
       batch.push(item);
       timestamps.add(item.row.ts);
       bytes += item.record.size;
