@@ -41,6 +41,8 @@ export interface Config {
   ioTimeoutMs: number;
   /** The `$system` bucket: whether the server writes events, its FIFO quota, how often audit flushes. */
   systemEvents: { enabled: boolean; quotaBytes: number; flushIntervalMs: number; usageIntervalMs: number };
+  /** Rows one replication's log keeps before dropping its oldest. */
+  replicationLogSize: number;
 }
 
 /** ReductStore's levels, most verbose first. */
@@ -71,7 +73,8 @@ export type RsEnv = Partial<
     | "RS_SYSTEM_EVENTS_ENABLED"
     | "RS_SYSTEM_EVENTS_QUOTA_SIZE"
     | "RS_SYSTEM_EVENTS_FLUSH_INTERVAL"
-    | "RS_SYSTEM_EVENTS_USAGE_INTERVAL",
+    | "RS_SYSTEM_EVENTS_USAGE_INTERVAL"
+    | "RS_REPLICATION_LOG_SIZE",
     string | undefined
   >
 >;
@@ -82,6 +85,8 @@ export const DEFAULT_MAX_BLOCK_RECORDS = 1024;
 export const DEFAULT_MAX_RECORD_BYTES = 100 * 1024 * 1024;
 export const DEFAULT_INSTANCE_NAME = "reduct-edge";
 export const DEFAULT_BATCH_MAX_RECORDS = 85;
+/** ReductStore's RS_REPLICATION_LOG_SIZE default. */
+export const DEFAULT_REPLICATION_LOG_SIZE = 1_000_000;
 export const DEFAULT_BATCH_MAX_BYTES = 8_000_000;
 /**
  * Record metadata of a batch travels in response headers. The reference allows 512 KB; behind
@@ -195,6 +200,7 @@ const rsEnvSchema = z.object({
   RS_SYSTEM_EVENTS_QUOTA_SIZE: byteSize.pipe(z.number().positive()).optional(),
   RS_SYSTEM_EVENTS_FLUSH_INTERVAL: positiveInt.pipe(z.number().max(3600)).optional(),
   RS_SYSTEM_EVENTS_USAGE_INTERVAL: positiveInt.pipe(z.number().max(3600)).optional(),
+  RS_REPLICATION_LOG_SIZE: positiveInt.optional(),
 });
 
 /** Every RS_* variable the Worker reads. */
@@ -284,6 +290,7 @@ export function parseConfig(env: RsEnv): Config {
       flushIntervalMs: (vars.RS_SYSTEM_EVENTS_FLUSH_INTERVAL ?? DEFAULT_SYSTEM_EVENTS_FLUSH_INTERVAL_SECONDS) * 1000,
       usageIntervalMs: (vars.RS_SYSTEM_EVENTS_USAGE_INTERVAL ?? DEFAULT_SYSTEM_EVENTS_USAGE_INTERVAL_SECONDS) * 1000,
     },
+    replicationLogSize: vars.RS_REPLICATION_LOG_SIZE ?? DEFAULT_REPLICATION_LOG_SIZE,
   };
 }
 

@@ -22,7 +22,7 @@ import { WriteEffects } from "./duties/write-effects";
 import { QueryEngine } from "./query-engine";
 import { RecordIndex } from "./record-index";
 import { sweepExpiredUploads } from "./record-ops";
-import { Replications, replicationLogSize } from "./replications";
+import { Replications } from "./replications";
 import { type BucketTables, openTables } from "./tables";
 import type { BucketRow } from "./tables/bucket-row";
 
@@ -131,7 +131,7 @@ export function assembleParts(
     firstRecordAt: (spec, from, stop) => queries.firstRecordAt(spec, from, stop),
     reportRun,
   });
-  const replications = new Replications({ tables, storage, logSize: () => replicationLogSize(bindings()), now });
+  const replications = new Replications({ tables, storage, logSize: () => config().replicationLogSize, now });
   const outbound: { fetch: OutboundFetch } = { fetch: (request) => fetch(request) };
   const replicationSend = new ReplicationSend({
     tables,

@@ -13,18 +13,8 @@ import type { BucketTables } from "./tables";
 import type { LogKind } from "./tables/replication-log";
 import type { ReplicationRow } from "./tables/replications";
 
-/** Rows one replication's log keeps (ReductStore's RS_REPLICATION_LOG_SIZE); beyond it the oldest go. */
-export const DEFAULT_REPLICATION_LOG_SIZE = 1_000_000;
-
 /** Diagnostics status under which records dropped from a full log are counted (ReductStore's "unknown"). */
 export const LOG_FULL_STATUS = "-1";
-
-export function replicationLogSize(env: object): number {
-  const value = (env as Record<string, unknown>).RS_REPLICATION_LOG_SIZE;
-  const raw = typeof value === "string" ? value.trim() : "";
-  const size = Number(raw);
-  return raw !== "" && Number.isSafeInteger(size) && size > 0 ? size : DEFAULT_REPLICATION_LOG_SIZE;
-}
 
 // ---- diagnostics: per-minute frames of the last hour -------------------------------------------
 

@@ -7,7 +7,8 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { BucketObject } from "../../src/bucket/bucket-object";
 import type { ObjectParts } from "../../src/bucket/object-parts";
-import { DEFAULT_REPLICATION_LOG_SIZE, LOG_FULL_STATUS, replicationLogSize } from "../../src/bucket/replications";
+import { LOG_FULL_STATUS } from "../../src/bucket/replications";
+import { ConfigError, configFromEnv, DEFAULT_REPLICATION_LOG_SIZE, parseConfig } from "../../src/config";
 import type { ReplicationSettings } from "../../src/model/replications";
 import { api, uniqueName } from "../helpers/http";
 import { bytesOf, createBucket, putRecord, writeRecord } from "../helpers/records";
@@ -174,10 +175,10 @@ describe("every acknowledged write path logs in its own transaction", () => {
 
 describe("the log's bound", () => {
   it("RS_REPLICATION_LOG_SIZE: default and parsing", () => {
-    expect(replicationLogSize({})).toBe(DEFAULT_REPLICATION_LOG_SIZE);
+    expect(configFromEnv(env).replicationLogSize).toBe(DEFAULT_REPLICATION_LOG_SIZE);
     expect(DEFAULT_REPLICATION_LOG_SIZE).toBe(1_000_000);
-    expect(replicationLogSize({ RS_REPLICATION_LOG_SIZE: "5" })).toBe(5);
-    expect(replicationLogSize({ RS_REPLICATION_LOG_SIZE: "zero" })).toBe(DEFAULT_REPLICATION_LOG_SIZE);
+    expect(parseConfig({ RS_REPLICATION_LOG_SIZE: "5" }).replicationLogSize).toBe(5);
+    expect(() => parseConfig({ RS_REPLICATION_LOG_SIZE: "zero" })).toThrow(ConfigError);
   });
 
   it("beyond the cap the oldest rows go and are counted in diagnostics", async () => {

@@ -92,6 +92,7 @@ describe("parseConfig", () => {
       logLevel: "INFO",
       ioTimeoutMs: 30_000,
       systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000, usageIntervalMs: 60_000 },
+      replicationLogSize: 1_000_000,
     });
     expect(DEFAULT_MAX_BLOCK_BYTES).toBe(64_000_000);
     expect(DEFAULT_MAX_BLOCK_RECORDS).toBe(1024);
@@ -115,6 +116,7 @@ describe("parseConfig", () => {
         RS_IO_BATCH_MAX_METADATA_SIZE: "32000",
         RS_LOG_LEVEL: "DEBUG",
         RS_IO_OPERATION_TIMEOUT: "5",
+        RS_REPLICATION_LOG_SIZE: "5000",
       }),
     ).toStrictEqual({
       auth: { kind: "token", initToken: "secret", initTokenProvisioned: true },
@@ -128,6 +130,7 @@ describe("parseConfig", () => {
       logLevel: "DEBUG",
       ioTimeoutMs: 5_000,
       systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000, usageIntervalMs: 60_000 },
+      replicationLogSize: 5_000,
     });
   });
 
@@ -211,6 +214,8 @@ describe("parseConfig", () => {
     ["RS_SYSTEM_EVENTS_USAGE_INTERVAL", "0"],
     ["RS_SYSTEM_EVENTS_USAGE_INTERVAL", "60s"],
     ["RS_SYSTEM_EVENTS_USAGE_INTERVAL", "3601"],
+    ["RS_REPLICATION_LOG_SIZE", "0"],
+    ["RS_REPLICATION_LOG_SIZE", "1M"],
   ])("%s=%s → ConfigError naming the variable", (variable, value) => {
     let error: unknown;
     try {
