@@ -74,10 +74,10 @@ describe("which writes a replication logs", () => {
   it.each(cases)("$name", async ({ settings, entry, labels, logged }) => {
     const bucket = uniqueName("rlog");
     await createBucket(bucket);
-    // Enabled replications point at a fetch that never answers, so the log stays put.
+    // An enabled replication meets an unavailable target, so the log stays put.
     if (settings.mode === "enabled") {
       await runInDurableObject(stubOf(bucket), (instance) => {
-        (instance as unknown as { parts: ObjectParts }).parts.outbound.fetch = () => new Promise(() => {});
+        (instance as unknown as { parts: ObjectParts }).parts.outbound.fetch = async () => new Response(null, { status: 503 });
       });
     }
     await replicate(bucket, "r", settings);

@@ -127,6 +127,20 @@ describe("delivery", () => {
     expect(status).toMatchObject({ pending_records: 0, is_active: true, diagnostics: { hourly: { ok: 3, errored: 0 } } });
   });
 
+  it("an attachment ($meta entry) arrives with its key", async () => {
+    const { src, dst } = await pair();
+    await putRecord(src, "a", 1, "one");
+    await putRecord(src, "a/$meta", 5, '{"unit":"m"}', { contentType: "application/json", labels: { key: "schema" } });
+    await sendNow(src);
+    const meta = await readAt(dst, "a/$meta", 5);
+    expect({ status: meta.status, body: text(meta.body), labels: meta.labels }).toEqual({
+      status: 200,
+      body: '{"unit":"m"}',
+      labels: { key: "schema" },
+    });
+    expect((await statusOf(src)).pending_records).toBe(0);
+  });
+
   it("a missing target bucket is created first (GET 404 → POST)", async () => {
     const { src, dst } = await pair({ createTarget: false });
     await putRecord(src, "a", 1, "one");
