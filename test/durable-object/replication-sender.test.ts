@@ -425,6 +425,33 @@ describe("outcomes of an attempt", () => {
     expect((await statusOf(src)).pending_records).toBeLessThanOrEqual(1);
   });
 
+  it("the object's own fetch: a closed port is a network error (status 0), records kept", async () => {
+    const src = uniqueName("rsrc-real");
+    await createBucket(src);
+    const settings: ReplicationSettings = {
+      src_bucket: src,
+      dst_bucket: "b",
+      dst_host: "http://127.0.0.1:9/",
+      entries: [],
+      dst_prefix: "",
+      mode: "enabled",
+      compression: "none",
+    };
+    expect((await stubOf(src).setReplications([{ name: "r", settings }])).ok).toBe(true);
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    const status = await statusOf(src);
+    expect({
+      pending: status.pending_records,
+      active: status.is_active,
+      codes: Object.keys(status.diagnostics.hourly.errors),
+    }).toEqual({
+      pending: 1,
+      active: false,
+      codes: ["0"],
+    });
+  });
+
   it("paused: logs and does not send", async () => {
     let calls = 0;
     const { src } = await pair({
