@@ -43,6 +43,8 @@ export interface Config {
   systemEvents: { enabled: boolean; quotaBytes: number; flushIntervalMs: number; usageIntervalMs: number };
   /** Where bucket objects live: a jurisdiction for all of them, a location hint for new ones. */
   placement: { jurisdiction?: Jurisdiction; locationHint?: LocationHint };
+  /** Rows one replication's log keeps before dropping its oldest. */
+  replicationLogSize: number;
 }
 
 /** Durable Object jurisdictions: objects (and their SQLite) never leave it. */
@@ -82,7 +84,8 @@ export type RsEnv = Partial<
     | "RS_SYSTEM_EVENTS_FLUSH_INTERVAL"
     | "RS_SYSTEM_EVENTS_USAGE_INTERVAL"
     | "RS_DO_JURISDICTION"
-    | "RS_DO_LOCATION_HINT",
+    | "RS_DO_LOCATION_HINT"
+    | "RS_REPLICATION_LOG_SIZE",
     string | undefined
   >
 >;
@@ -93,6 +96,8 @@ export const DEFAULT_MAX_BLOCK_RECORDS = 1024;
 export const DEFAULT_MAX_RECORD_BYTES = 100 * 1024 * 1024;
 export const DEFAULT_INSTANCE_NAME = "reduct-edge";
 export const DEFAULT_BATCH_MAX_RECORDS = 85;
+/** ReductStore's RS_REPLICATION_LOG_SIZE default. */
+export const DEFAULT_REPLICATION_LOG_SIZE = 1_000_000;
 export const DEFAULT_BATCH_MAX_BYTES = 8_000_000;
 /**
  * Record metadata of a batch travels in response headers. The reference allows 512 KB; behind
@@ -216,6 +221,7 @@ const rsEnvSchema = z.object({
     .transform((text) => text.trim().toLowerCase())
     .pipe(z.enum(LOCATION_HINTS, { error: `expected one of ${LOCATION_HINTS.join(", ")}` }))
     .optional(),
+  RS_REPLICATION_LOG_SIZE: positiveInt.optional(),
 });
 
 /** Every RS_* variable the Worker reads. */
@@ -309,6 +315,7 @@ export function parseConfig(env: RsEnv): Config {
       ...(vars.RS_DO_JURISDICTION ? { jurisdiction: vars.RS_DO_JURISDICTION } : {}),
       ...(vars.RS_DO_LOCATION_HINT ? { locationHint: vars.RS_DO_LOCATION_HINT } : {}),
     },
+    replicationLogSize: vars.RS_REPLICATION_LOG_SIZE ?? DEFAULT_REPLICATION_LOG_SIZE,
   };
 }
 

@@ -14,6 +14,8 @@ declare module "node:zlib" {
   }
   export function createGunzip(): Decompressor;
   export function createZstdDecompress(): Decompressor;
+  /** A compressor has the same shape: plain bytes in, compressed bytes out. */
+  export function createZstdCompress(options?: { chunkSize?: number }): Decompressor;
   export function gzipSync(data: Uint8Array): Uint8Array;
   export function zstdCompressSync(data: Uint8Array, options?: { params?: Record<number, number> }): Uint8Array;
   export const constants: { readonly ZSTD_c_checksumFlag: number };

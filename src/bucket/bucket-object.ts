@@ -138,6 +138,7 @@ export class BucketObject extends DurableObject<Bindings> {
     const outcomes = this.ctx.storage.transactionSync(() => {
       const ops = this.opsContext(row);
       const written = writeStagedRecords(ops, effects, items);
+      ops.journal?.finish();
       this.parts.traffic.countWrites(row.name, effects.written, ops.nowMs);
       return written;
     });
@@ -218,7 +219,12 @@ export class BucketObject extends DurableObject<Bindings> {
   ): Promise<Result<{ outcomes: ItemOutcome[] }>> {
     const row = this.liveBucket();
     if ("error" in row) return row;
-    const outcomes = this.ctx.storage.transactionSync(() => updateLabelsBatch(this.opsContext(row), items));
+    const outcomes = this.ctx.storage.transactionSync(() => {
+      const ops = this.opsContext(row);
+      const updated = updateLabelsBatch(ops, items);
+      ops.journal?.finish();
+      return updated;
+    });
     if (outcomes.some((outcome) => outcome.ok)) await this.parts.usage.changed();
     return { ok: true, outcomes };
   }
@@ -339,23 +345,21 @@ export class BucketObject extends DurableObject<Bindings> {
   // ---- replications (source side) -------------------------------------------------------------
 
   /**
-   * The replications D1 holds with this bucket as source. PLACEHOLDER until the sender lands:
-   * accepts the set and logs nothing.
+   * The replications D1 holds with this bucket as source. Matching writes are logged from now on;
+   * a replication missing from the set is dropped with its log.
    */
-  async setReplications(_replications: ReplicationSpec[]): Promise<Ok> {
+  async setReplications(replications: ReplicationSpec[]): Promise<Ok> {
     const row = this.liveBucket();
     if ("error" in row) return row;
+    this.parts.replications.set(replications);
+    const due = this.parts.replicationSend.nextDueAt();
+    if (due !== null) await this.scheduleAlarm(Math.max(due, Date.now()));
     return OK;
   }
 
-  /** Status of these replications in this object. PLACEHOLDER until the sender lands. */
+  /** Status of these replications in this object (zeros for one it does not run). */
   async replicationStatus(names: string[]): Promise<ReplicationStatus[]> {
-    return names.map((name) => ({
-      name,
-      pending_records: 0,
-      is_active: false,
-      diagnostics: { hourly: { ok: 0, errored: 0, errors: {} } },
-    }));
+    return this.parts.replications.status(names);
   }
 
   // ---- rename: the object of the new name pulls the index from the old one --------------------
@@ -418,11 +422,16 @@ export class BucketObject extends DurableObject<Bindings> {
   }
 
   protected opsContext(bucket: BucketRow, nowMs = Date.now()): OpsContext {
-    return { index: this.index, bucket, nowMs };
+    return { index: this.index, bucket, nowMs, journal: this.parts.replications.journal(bucket.name, nowMs) };
   }
 
   /** Runs one operation in a transaction, rolling it back when it returns a failure. */
   protected transact(bucket: BucketRow, operation: (ops: OpsContext) => ItemOutcome): ItemOutcome {
-    return transactOutcome(this.ctx.storage, () => operation(this.opsContext(bucket)));
+    return transactOutcome(this.ctx.storage, () => {
+      const ops = this.opsContext(bucket);
+      const outcome = operation(ops);
+      if (outcome.ok) ops.journal?.finish();
+      return outcome;
+    });
   }
 }

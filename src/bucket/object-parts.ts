@@ -14,6 +14,7 @@ import { LifecycleRenameFollow, type PolicySet } from "./duties/lifecycle-rename
 import { LifecycleRuns, windowRemover } from "./duties/lifecycles";
 import type { MaintenanceDuty } from "./duties/maintenance";
 import { Rename, type RenameSource } from "./duties/rename";
+import { type OutboundFetch, ReplicationSend } from "./duties/replication-send";
 import { Sealing } from "./duties/sealing";
 import { UsageFlush } from "./duties/usage-flush";
 import { UsageReport } from "./duties/usage-report";
@@ -22,6 +23,7 @@ import { WriteEffects } from "./duties/write-effects";
 import { QueryEngine } from "./query-engine";
 import { RecordIndex } from "./record-index";
 import { sweepExpiredUploads } from "./record-ops";
+import { Replications } from "./replications";
 import { type BucketTables, openTables } from "./tables";
 import type { BucketRow } from "./tables/bucket-row";
 
@@ -44,6 +46,10 @@ export interface ObjectParts {
   effects: WriteEffects;
   lifecycleRuns: LifecycleRuns;
   lifecycleRename: LifecycleRenameFollow;
+  replications: Replications;
+  replicationSend: ReplicationSend;
+  /** Outbound requests of the replication sender; a test replaces `fetch`. */
+  outbound: { fetch: OutboundFetch };
   /** The alarm's duties, in order. */
   duties: readonly MaintenanceDuty[];
 }
@@ -126,7 +132,29 @@ export function assembleParts(
     firstRecordAt: (spec, from, stop) => queries.firstRecordAt(spec, from, stop),
     reportRun,
   });
+  const replications = new Replications({ tables, storage, logSize: () => config().replicationLogSize, now });
+  const outbound: { fetch: OutboundFetch } = { fetch: (request) => fetch(request) };
+  const replicationSend = new ReplicationSend({
+    tables,
+    index,
+    replications,
+    records: bindings,
+    fetch: () => outbound.fetch,
+    frozen,
+    now,
+    limits: () => {
+      const { batch } = config();
+      return { records: batch.maxRecords, bytes: batch.maxBytes };
+    },
+    report: async (replication, status, message, payload) => {
+      const env = bindings();
+      const config = configFromEnv(env);
+      const entry = `replications/${entrySegment(config.instanceName)}/${entrySegment(replication)}`;
+      await recordSystemEvent(env, config, entry, status, message, payload);
+    },
+  });
   const duties = bucketDuties({
+    replicationSend,
     lifecycles: lifecycleRuns,
     lifecycleRename,
     usage,
@@ -157,6 +185,9 @@ export function assembleParts(
     effects,
     lifecycleRuns,
     lifecycleRename,
+    replications,
+    replicationSend,
+    outbound,
     duties,
   };
 }

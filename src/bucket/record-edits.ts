@@ -80,6 +80,7 @@ export function updateLabels(ctx: OpsContext, entryName: string, ts: number, cha
   const planned = planLabelUpdate(ctx, entryName, ts, changes);
   if (!planned.ok) return planned;
   ctx.index.updateLabels(planned.entry.id, [planned.update]);
+  ctx.journal?.logged(entryName, ts, planned.update.labels, "labels");
   return { ok: true };
 }
 
@@ -108,14 +109,14 @@ export function removeRecord(ctx: OpsContext, entryName: string, ts: number): It
 
 /** Batch label updates: one outcome per item, in order; each touched chunk is rewritten once. An item sees earlier items' labels. */
 export function updateLabelsBatch(ctx: OpsContext, items: { entry: string; ts: number; changes: LabelChanges }[]): ItemOutcome[] {
-  const planned = new Map<string, { entryId: number; update: { ts: number; labels: Labels; meta_len: number } }>();
+  const planned = new Map<string, { entry: string; entryId: number; update: { ts: number; labels: Labels; meta_len: number } }>();
   const plannedLabels = new Map<string, Map<number, Labels>>();
   const results = items.map((item): ItemOutcome => {
     const key = `${item.entry}\u0000${item.ts}`;
     const inEntry = plannedLabels.get(item.entry) ?? new Map<number, Labels>();
     const plan = planLabelUpdate(ctx, item.entry, item.ts, item.changes, inEntry);
     if (!plan.ok) return plan;
-    planned.set(key, { entryId: plan.entry.id, update: plan.update });
+    planned.set(key, { entry: item.entry, entryId: plan.entry.id, update: plan.update });
     inEntry.set(item.ts, plan.update.labels);
     plannedLabels.set(item.entry, inEntry);
     return { ok: true };
@@ -127,6 +128,7 @@ export function updateLabelsBatch(ctx: OpsContext, items: { entry: string; ts: n
     else byEntry.set(entryId, [update]);
   }
   for (const [entryId, updates] of byEntry) ctx.index.updateLabels(entryId, updates);
+  for (const { entry, update } of planned.values()) ctx.journal?.logged(entry, update.ts, update.labels, "labels");
   return results;
 }
 

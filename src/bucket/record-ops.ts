@@ -13,6 +13,7 @@ import { recordMetaLength } from "../storage/record-meta";
 import { bucketSettings } from "./bucket-store";
 import { Loc, type PackedRecord } from "./record-chunks";
 import type { RecordIndex, WriteEntry } from "./record-index";
+import type { ReplicationJournal } from "./replications";
 import type { BlockRow } from "./tables/blocks";
 import type { BucketRow } from "./tables/bucket-row";
 import type { EntryDelta, EntryRef } from "./tables/entries";
@@ -25,6 +26,8 @@ export interface OpsContext {
   index: RecordIndex;
   bucket: BucketRow;
   nowMs: number;
+  /** Logs acknowledged writes and label updates for replication, in the same transaction. */
+  journal?: ReplicationJournal;
 }
 
 export interface OpsEffects {
@@ -341,6 +344,7 @@ export class RecordWriter {
     if (isMetaEntry(meta.entry)) this.unapplied.attachments += accounted;
 
     if (isBlockFull(block, bucketSettings(this.ctx.bucket))) this.close(block);
+    this.ctx.journal?.logged(meta.entry, meta.ts, meta.labels, "write");
     this.effects.usageChanged = true;
     const traffic = this.effects.written.get(meta.entry) ?? { bytes: 0, records: 0 };
     traffic.bytes += meta.size;

@@ -11,6 +11,8 @@ import { LIFECYCLE_POLICIES_COPY } from "./tables/lifecycle-policies";
 import { R2_GARBAGE_COPY } from "./tables/r2-garbage";
 import { R2_PURGES_COPY } from "./tables/r2-purges";
 import { RECORD_CHUNKS_COPY } from "./tables/record-chunks";
+import { REPLICATION_LOG_COPY } from "./tables/replication-log";
+import { REPLICATIONS_COPY } from "./tables/replications";
 import type { TableCopySpec } from "./tables/table-copy";
 
 export { type ExportPage, exportPage, importRows } from "./tables/table-copy";
@@ -22,6 +24,7 @@ export { type ExportPage, exportPage, importRows } from "./tables/table-copy";
  * objects' intent rows travel with `r2_garbage`, so the new bucket deletes what they leave behind.
  * Queries stay behind too (bound to the old name's generation). Lifecycle policies travel with
  * their progress; the new bucket then moves them to its name in D1 (duties/lifecycle-rename.ts).
+ * Replications travel with their logs and sender state, so no acknowledged write is lost.
  */
 export const BUCKET_TABLES: readonly TableCopySpec[] = [
   ENTRIES_COPY,
@@ -30,6 +33,8 @@ export const BUCKET_TABLES: readonly TableCopySpec[] = [
   R2_GARBAGE_COPY,
   R2_PURGES_COPY,
   LIFECYCLE_POLICIES_COPY,
+  REPLICATIONS_COPY,
+  REPLICATION_LOG_COPY,
 ];
 
 /** A rename with no progress for this long is abandoned: both names become usable again. */

@@ -310,6 +310,43 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       ALTER TABLE lifecycle_policies ADD COLUMN run_state TEXT;
     `,
   },
+  {
+    version: 14,
+    description: "replications with this bucket as source: settings, sender state and the log of writes to send",
+    sql: `
+      -- D1 holds the registry; this is the object's copy with what the sender needs across alarms.
+      CREATE TABLE replications (
+        name TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        -- Snapshot of the \`when\` evaluator, so $each_n, $limit, … count across writes.
+        when_state TEXT,
+        -- Rows of this replication in replication_log (kept here: counting a large log is slow).
+        log_count INTEGER NOT NULL DEFAULT 0,
+        -- No request before this time; the delay doubles on every failed attempt.
+        backoff_until_ms INTEGER NOT NULL DEFAULT 0,
+        backoff_ms INTEGER NOT NULL DEFAULT 0,
+        -- The target bucket was found (or created) and its x-reduct-api read.
+        target_checked INTEGER NOT NULL DEFAULT 0,
+        target_api TEXT,
+        -- Whether the last attempt reached the target.
+        is_active INTEGER NOT NULL DEFAULT 0,
+        -- JSON list of per-minute counters of the last hour.
+        diagnostics TEXT NOT NULL DEFAULT '[]'
+      );
+      -- Acknowledged writes and label updates to send, oldest first; written in the write's own
+      -- transaction, deleted once the target acknowledged them.
+      CREATE TABLE replication_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        replication TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        logged_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX replication_log_order ON replication_log (replication, seq);
+      CREATE INDEX replication_log_by_entry ON replication_log (replication, entry, seq);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

@@ -130,6 +130,8 @@ const BUCKET_TABLES = [
   "r2_purges",
   "record_chunks",
   "renamed_out",
+  "replication_log",
+  "replications",
   "schema_version",
 ];
 

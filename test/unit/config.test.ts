@@ -93,6 +93,7 @@ describe("parseConfig", () => {
       ioTimeoutMs: 30_000,
       systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000, usageIntervalMs: 60_000 },
       placement: {},
+      replicationLogSize: 1_000_000,
     });
     expect(DEFAULT_MAX_BLOCK_BYTES).toBe(64_000_000);
     expect(DEFAULT_MAX_BLOCK_RECORDS).toBe(1024);
@@ -118,6 +119,7 @@ describe("parseConfig", () => {
         RS_IO_OPERATION_TIMEOUT: "5",
         RS_DO_JURISDICTION: "EU",
         RS_DO_LOCATION_HINT: " weur ",
+        RS_REPLICATION_LOG_SIZE: "5000",
       }),
     ).toStrictEqual({
       auth: { kind: "token", initToken: "secret", initTokenProvisioned: true },
@@ -132,6 +134,7 @@ describe("parseConfig", () => {
       ioTimeoutMs: 5_000,
       systemEvents: { enabled: true, quotaBytes: 10_000_000_000, flushIntervalMs: 60_000, usageIntervalMs: 60_000 },
       placement: { jurisdiction: "eu", locationHint: "weur" },
+      replicationLogSize: 5_000,
     });
   });
 
@@ -219,6 +222,8 @@ describe("parseConfig", () => {
     ["RS_DO_JURISDICTION", "eu,fedramp"],
     ["RS_DO_LOCATION_HINT", "mars"],
     ["RS_DO_LOCATION_HINT", "weur,enam"],
+    ["RS_REPLICATION_LOG_SIZE", "0"],
+    ["RS_REPLICATION_LOG_SIZE", "1M"],
   ])("%s=%s → ConfigError naming the variable", (variable, value) => {
     let error: unknown;
     try {

@@ -5,6 +5,7 @@ import type { Garbage } from "./garbage";
 import type { LifecycleRenameFollow } from "./lifecycle-rename";
 import type { LifecycleRuns } from "./lifecycles";
 import type { MaintenanceDuty } from "./maintenance";
+import type { ReplicationSend } from "./replication-send";
 import type { Sealing } from "./sealing";
 import type { UsageFlush } from "./usage-flush";
 import type { UsageReport } from "./usage-report";
@@ -19,6 +20,7 @@ export interface DutyDeps {
   queries: QueryEngine;
   lifecycles: LifecycleRuns;
   lifecycleRename: LifecycleRenameFollow;
+  replicationSend: ReplicationSend;
   index: RecordIndex;
   /** Releases uploads whose lease ran out, unless the bucket is gone or frozen for a rename. */
   sweepExpiredUploads: () => void;
@@ -50,7 +52,12 @@ export function bucketDuties(deps: DutyDeps): MaintenanceDuty[] {
       nextDueAt: () => deps.lifecycleRename.nextDueAt(),
     },
     { name: "lifecycles", run: (deadline) => deps.lifecycles.run(deadline), nextDueAt: () => deps.lifecycles.nextDueAt() },
-    // A replication log joins here, before the final usage flush.
+    // Last before the final flush: it may spend the rest of the budget; what is left goes next alarm.
+    {
+      name: "replication",
+      run: (deadline) => deps.replicationSend.run(deadline),
+      nextDueAt: () => deps.replicationSend.nextDueAt(),
+    },
     { name: "usage (final)", run: () => usage.flushIfDirty(), nextDueAt: () => null },
   ];
 }

@@ -9,6 +9,8 @@ import { R2GarbageTable } from "./r2-garbage";
 import { R2PurgesTable } from "./r2-purges";
 import { RecordChunksTable } from "./record-chunks";
 import { RenamedOutTable } from "./renamed-out";
+import { ReplicationLogTable } from "./replication-log";
+import { ReplicationsTable } from "./replications";
 import { UsageTrafficTable } from "./usage-traffic";
 
 export interface BucketTables {
@@ -23,6 +25,8 @@ export interface BucketTables {
   renamedOut: RenamedOutTable;
   lifecyclePolicies: LifecyclePoliciesTable;
   usageTraffic: UsageTrafficTable;
+  replications: ReplicationsTable;
+  replicationLog: ReplicationLogTable;
 }
 
 export function openTables(sql: SqlStorage): BucketTables {
@@ -38,12 +42,14 @@ export function openTables(sql: SqlStorage): BucketTables {
     renamedOut: new RenamedOutTable(sql),
     lifecyclePolicies: new LifecyclePoliciesTable(sql),
     usageTraffic: new UsageTrafficTable(sql),
+    replications: new ReplicationsTable(sql),
+    replicationLog: new ReplicationLogTable(sql),
   };
 }
 
 /**
  * Removes every entry, block, record chunk, upload in flight and query, the usage traffic not yet
- * in D1 (lost with the bucket's name), and the bucket row (bucket deletion or rename away). r2_garbage stays: it holds intents of puts still in flight, which must
+ * in D1 (lost with the bucket's name), the replications with their logs, and the bucket row (bucket deletion or rename away). r2_garbage stays: it holds intents of puts still in flight, which must
  * be deleted once they land.
  */
 export function clearBucketData(tables: BucketTables): void {
@@ -54,5 +60,7 @@ export function clearBucketData(tables: BucketTables): void {
   tables.queries.clear();
   tables.lifecyclePolicies.clear();
   tables.usageTraffic.clear();
+  tables.replicationLog.clear();
+  tables.replications.clear();
   tables.bucket.clear();
 }

@@ -1,0 +1,460 @@
+/**
+ * Replication sender: a duty of the object's alarm. Each slice takes the oldest log rows of one
+ * entry of an enabled replication (at most RS_IO_BATCH_MAX_RECORDS records or RS_IO_BATCH_MAX_SIZE
+ * bytes of content, the limits ReductStore's sender uses; a larger record goes alone) and sends them as ReductStore's sender does: a batch v1 POST for
+ * writes, a batch v1 PATCH for label updates. Rows are deleted only once the target answered for
+ * them, so a failed attempt resends them in the same order; a per-record 409 means the target
+ * already has the record (an earlier attempt whose answer was lost).
+ */
+import type { ReplicationCompression, ReplicationSettings } from "../../model/replications";
+import type { RecordsBinding } from "../../storage/bucket-objects";
+import { recordsBucket } from "../../storage/r2-binding";
+import { type BodyPart, batchBody, MissingBytesError } from "../../storage/record-bodies";
+import { bodyOf } from "../query-batch";
+import type { RecordIndex, RecordRow } from "../record-index";
+import { countOutcomes, type Replications } from "../replications";
+import type { BucketTables } from "../tables";
+import type { LogRow } from "../tables/replication-log";
+import type { ReplicationRow } from "../tables/replications";
+import { acceptsCompression, compressBody } from "./replication-encoding";
+
+/** Backoff after a failed attempt: doubles from the first to the last. */
+export const SEND_BACKOFF_MIN_MS = 1_000;
+export const SEND_BACKOFF_MAX_MS = 60_000;
+/** One request to the target gives up after this long, plus a second per MiB it carries (counted as unreachable). */
+export const SEND_TIMEOUT_MS = 30_000;
+const SEND_TIMEOUT_MS_PER_MIB = 1_000;
+
+export type OutboundFetch = (request: Request) => Promise<Response>;
+
+export interface ReplicationSendDeps {
+  tables: BucketTables;
+  index: RecordIndex;
+  replications: Replications;
+  records: () => RecordsBinding;
+  /** Read on every use: a test swaps it for one that answers from the same Worker. */
+  fetch: () => OutboundFetch;
+  frozen: () => boolean;
+  now: () => number;
+  /** Records and content bytes of one request. */
+  limits: () => { records: number; bytes: number };
+  /** Writes a `$system` event when a replication loses or regains its target. */
+  report: (replication: string, status: "ok" | "error", message: string, payload: Record<string, unknown>) => Promise<void>;
+}
+
+interface ErrorCount {
+  status: string;
+  count: number;
+  message: string;
+}
+
+/** The target answered for every row sent (some may have failed on their own). */
+interface Acked {
+  acked: true;
+  ok: number;
+  errors: ErrorCount[];
+  /** Label updates of records the target does not have: they are written instead. */
+  notFound?: LogRow[];
+}
+
+/** The request failed as a whole: nothing is deleted. */
+interface Failed {
+  acked: false;
+  status: number;
+  message: string;
+  /** Whether the target answered at all (false: network error, timeout, 502/503/504). */
+  reached: boolean;
+}
+
+type Outcome = Acked | Failed;
+
+interface Target {
+  base: string;
+  bucket: string;
+  headers: Record<string, string>;
+  /** The coding of write bodies: the settings' when the target reads it, else none. */
+  compression: ReplicationCompression;
+  /** Content bytes of one write request (the first record goes whatever its size). */
+  maxBytes: number;
+}
+
+/** ReductStore's destination entry: the prefix without surrounding slashes, then the entry. */
+export function destinationEntry(prefix: string, entry: string): string {
+  const trimmed = prefix.replace(/^\/+|\/+$/g, "");
+  return trimmed === "" ? entry : `${trimmed}/${entry.replace(/^\/+/, "")}`;
+}
+
+/** One `x-reduct-time-<ts>` value as ReductStore's sender writes it: sorted labels, quoted when they hold a comma. */
+export function timeHeader(size: number | null, contentType: string, labels: Record<string, string>): string {
+  const values = size === null ? ["0", ""] : [String(size), contentType];
+  const pairs = Object.entries(labels).map(([name, value]) => (value.includes(",") ? `${name}="${value}"` : `${name}=${value}`));
+  if (pairs.length > 0) values.push(pairs.sort().join(","));
+  return values.join(",");
+}
+
+function recordErrors(response: Response): Map<number, { status: number; message: string }> {
+  const errors = new Map<number, { status: number; message: string }>();
+  for (const [name, value] of response.headers) {
+    if (!name.startsWith("x-reduct-error-")) continue;
+    const ts = Number(name.slice("x-reduct-error-".length));
+    const comma = value.indexOf(",");
+    const status = Number(comma < 0 ? value : value.slice(0, comma));
+    errors.set(ts, { status: Number.isFinite(status) ? status : -1, message: comma < 0 ? "" : value.slice(comma + 1) });
+  }
+  return errors;
+}
+
+function failure(response: Response): Failed {
+  return {
+    acked: false,
+    status: response.status,
+    message: response.headers.get("x-reduct-error") ?? `HTTP ${response.status}`,
+    reached: ![502, 503, 504].includes(response.status),
+  };
+}
+
+const unreachable = (error: unknown): Failed => ({
+  acked: false,
+  status: 0,
+  message: error instanceof Error ? error.message : String(error),
+  reached: false,
+});
+
+export class ReplicationSend {
+  /** The run in progress: the alarm and a direct call never send the same rows twice at once. */
+  private inFlight: Promise<void> | null = null;
+
+  constructor(private readonly deps: ReplicationSendDeps) {}
+
+  /** Sends slices of every enabled replication with pending rows until `deadline`. */
+  async run(deadline: number): Promise<void> {
+    if (this.inFlight) return this.inFlight;
+    if (this.deps.frozen()) return;
+    this.inFlight = (async () => {
+      for (const row of this.deps.tables.replications.all()) {
+        while (this.deps.now() < deadline && (await this.slice(row.name))) {
+          // Each slice is one request; the loop yields between them.
+        }
+      }
+    })().finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  /** Now for a replication with rows to send, its backoff end after a failure, null when idle. */
+  nextDueAt(): number | null {
+    if (this.deps.frozen()) return null;
+    let next: number | null = null;
+    for (const row of this.deps.tables.replications.all()) {
+      if (row.log_count <= 0 || this.settingsOf(row).mode !== "enabled") continue;
+      const at = Math.max(row.backoff_until_ms, 0);
+      if (next === null || at < next) next = at;
+    }
+    return next;
+  }
+
+  /** One request for one replication; true when it made progress and more may be sent now. */
+  async slice(name: string): Promise<boolean> {
+    const { tables } = this.deps;
+    const row = tables.replications.get(name);
+    if (!row || row.log_count <= 0 || this.deps.frozen()) return false;
+    const settings = this.settingsOf(row);
+    if (settings.mode !== "enabled" || row.backoff_until_ms > this.deps.now()) return false;
+    const entry = tables.replicationLog.oldestEntry(name);
+    if (entry === undefined) {
+      tables.replications.addToLog(name, -row.log_count); // the counter drifted: nothing is left
+      return false;
+    }
+    const target = this.targetOf(settings);
+    let api = row.target_api;
+    if (!row.target_checked) {
+      const checked = await this.checkTarget(target);
+      if (!checked.acked) return this.failed(row, checked);
+      tables.replications.setTarget(name, checked.api);
+      api = checked.api;
+    }
+    if (!acceptsCompression(api)) target.compression = "none";
+    const front = tables.replicationLog.front(name, entry, this.deps.limits().records);
+    const kind = front[0]?.kind ?? "write";
+    // In log order: a run of writes or a run of label updates, never mixed in one request.
+    const run: LogRow[] = [];
+    for (const logRow of front) {
+      if (logRow.kind !== kind) break;
+      run.push(logRow);
+    }
+    const dstEntry = destinationEntry(settings.dst_prefix, entry);
+    const sent =
+      kind === "labels"
+        ? await this.sendLabels(target, entry, dstEntry, run)
+        : await this.sendWrites(target, entry, dstEntry, run);
+    if (!sent.outcome.acked) return this.failed(row, sent.outcome);
+    const deleted = tables.replicationLog.delete(
+      name,
+      sent.rows.map((logRow) => logRow.seq),
+    );
+    tables.replications.addToLog(name, -deleted);
+    const fresh = tables.replications.get(name);
+    if (fresh) {
+      const diagnostics = countOutcomes(fresh.diagnostics, this.deps.now(), sent.outcome.ok, sent.outcome.errors);
+      tables.replications.recordAttempt(name, true, 0, 0, diagnostics);
+      if (fresh.backoff_ms > 0) await this.report(fresh, "ok", `Replication '${name}' reaches its target again`, 200);
+    }
+    return true;
+  }
+
+  /** One event per change of state: the first failure after success, the first success after failures. */
+  private async report(row: ReplicationRow, status: "ok" | "error", message: string, code: number): Promise<void> {
+    const settings = this.settingsOf(row);
+    const payload = {
+      replication: row.name,
+      bucket: settings.src_bucket,
+      dst_host: settings.dst_host,
+      dst_bucket: settings.dst_bucket,
+      status_code: code,
+      pending_records: this.deps.tables.replications.get(row.name)?.log_count ?? 0,
+    };
+    try {
+      await this.deps.report(row.name, status, message, payload);
+    } catch (error) {
+      console.error(`replication '${row.name}': writing its $system event failed:`, error);
+    }
+  }
+
+  private async failed(row: ReplicationRow, outcome: Failed): Promise<false> {
+    const nowMs = this.deps.now();
+    const fresh = this.deps.tables.replications.get(row.name) ?? row;
+    const backoffMs = Math.min(Math.max(fresh.backoff_ms * 2, SEND_BACKOFF_MIN_MS), SEND_BACKOFF_MAX_MS);
+    // Counted once per failed attempt: the rows stay in the log and are sent again.
+    const diagnostics = countOutcomes(fresh.diagnostics, nowMs, 0, [
+      { status: String(outcome.status), count: 1, message: outcome.message },
+    ]);
+    this.deps.tables.replications.recordAttempt(row.name, outcome.reached, backoffMs, nowMs + backoffMs, diagnostics);
+    console.warn(`replication '${row.name}': ${outcome.status} ${outcome.message}; retrying in ${backoffMs} ms`);
+    if (fresh.backoff_ms === 0) {
+      const message = `Replication '${row.name}' failed (${outcome.status}): ${outcome.message}; records are kept and sent again`;
+      await this.report(fresh, "error", message, outcome.status);
+    }
+    return false;
+  }
+
+  private settingsOf(row: ReplicationRow): ReplicationSettings {
+    return this.deps.replications.compiledOf(row.settings).settings;
+  }
+
+  private targetOf(settings: ReplicationSettings): Target {
+    const base = settings.dst_host.endsWith("/") ? settings.dst_host : `${settings.dst_host}/`;
+    const headers: Record<string, string> = {};
+    if (settings.dst_token) headers.authorization = `Bearer ${settings.dst_token}`;
+    return { base, bucket: settings.dst_bucket, headers, compression: settings.compression, maxBytes: this.deps.limits().bytes };
+  }
+
+  private async request(url: string, init: RequestInit, bytes = 0): Promise<Response> {
+    const timeoutMs = SEND_TIMEOUT_MS + Math.ceil(bytes / (1024 * 1024)) * SEND_TIMEOUT_MS_PER_MIB;
+    const request = new Request(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    return this.deps.fetch()(request);
+  }
+
+  /** GET the target bucket; a 404 creates it (409: someone else did). */
+  private async checkTarget(target: Target): Promise<{ acked: true; api: string | null } | Failed> {
+    const url = `${target.base}api/v1/b/${target.bucket}`;
+    try {
+      const found = await this.request(url, { method: "GET", headers: target.headers });
+      await found.body?.cancel();
+      if (found.ok) return { acked: true, api: found.headers.get("x-reduct-api") };
+      if (found.status !== 404) return failure(found);
+      const created = await this.request(url, { method: "POST", headers: target.headers });
+      await created.body?.cancel();
+      if (created.ok || created.status === 409) return { acked: true, api: created.headers.get("x-reduct-api") };
+      return failure(created);
+    } catch (error) {
+      return unreachable(error);
+    }
+  }
+
+  /** The current records of these rows; rows whose record is gone are answered at once. */
+  private current(entry: string, rows: readonly LogRow[]): { found: { row: LogRow; record: RecordRow }[]; gone: LogRow[] } {
+    const ref = this.deps.index.entry(entry);
+    const found: { row: LogRow; record: RecordRow }[] = [];
+    const gone: LogRow[] = [];
+    for (const row of rows) {
+      const record = ref ? this.deps.index.record(ref.id, row.ts) : undefined;
+      if (record && record.state === "ready") found.push({ row, record });
+      else gone.push(row);
+    }
+    return { found, gone };
+  }
+
+  private goneErrors(entry: string, gone: readonly LogRow[]): ErrorCount[] {
+    const last = gone[gone.length - 1];
+    if (!last) return [];
+    return [{ status: "404", count: gone.length, message: `No record with timestamp ${last.ts} in entry '${entry}'` }];
+  }
+
+  private async sendWrites(
+    target: Target,
+    entry: string,
+    dstEntry: string,
+    rows: readonly LogRow[],
+  ): Promise<{ rows: LogRow[]; outcome: Outcome }> {
+    const { found, gone } = this.current(entry, rows);
+    // Within the byte budget; the first record always goes (a large one alone).
+    let bytes = 0;
+    let batch: { row: LogRow; record: RecordRow }[] = [];
+    // A record written again after a removal is logged twice: its current state goes once.
+    const timestamps = new Set<number>();
+    const again: LogRow[] = [];
+    for (const item of found) {
+      if (timestamps.has(item.row.ts)) {
+        again.push(item.row);
+        continue;
+      }
+      if (batch.length > 0 && bytes + item.record.size > target.maxBytes) break;
+      batch.push(item);
+      timestamps.add(item.row.ts);
+      bytes += item.record.size;
+    }
+    const answered = [...gone, ...again, ...batch.map((item) => item.row)];
+    if (batch.length === 0) return { rows: answered, outcome: { acked: true, ok: 0, errors: this.goneErrors(entry, gone) } };
+    let body: Awaited<ReturnType<typeof batchBody>>;
+    try {
+      body = await this.bodyOf(batch.map((item) => item.record));
+    } catch (error) {
+      if (!(error instanceof MissingBytesError)) throw error;
+      // Evicted or removed while we read: send the records one by one to find which.
+      const first = batch[0];
+      if (batch.length > 1 && first) {
+        batch = [first];
+        try {
+          body = await this.bodyOf([first.record]);
+        } catch (retried) {
+          if (!(retried instanceof MissingBytesError)) throw retried;
+          const errors = [...this.goneErrors(entry, gone), { status: "500", count: 1, message: retried.message }];
+          return { rows: [...gone, first.row], outcome: { acked: true, ok: 0, errors } };
+        }
+      } else {
+        const errors = [...this.goneErrors(entry, gone), { status: "500", count: batch.length, message: error.message }];
+        return { rows: answered, outcome: { acked: true, ok: 0, errors } };
+      }
+    }
+    const sentRows = [...gone, ...again, ...batch.map((item) => item.row)];
+    const headers: Record<string, string> = { ...target.headers, "content-type": "application/octet-stream" };
+    for (const { record } of batch)
+      headers[`x-reduct-time-${record.ts}`] = timeHeader(record.size, record.content_type, record.labels);
+    if (body === null) headers["content-length"] = "0";
+    else if (target.compression !== "none") {
+      // Chunked, without Content-Length: the records' lengths are the payload's, as ReductStore sends it.
+      headers["content-encoding"] = target.compression;
+      body = compressBody(body, target.compression);
+    }
+    let response: Response;
+    try {
+      response = await this.request(
+        `${target.base}api/v1/b/${target.bucket}/${dstEntry}/batch`,
+        { method: "POST", headers, body: body ?? undefined },
+        bytes,
+      );
+      await response.body?.cancel();
+    } catch (error) {
+      return { rows: sentRows, outcome: unreachable(error) };
+    }
+    if (!response.ok) return { rows: sentRows, outcome: failure(response) };
+    const errors = recordErrors(response);
+    const outcome = this.tally(
+      batch.map((item) => item.row),
+      errors,
+    );
+    outcome.errors.push(...this.goneErrors(entry, gone));
+    return { rows: sentRows, outcome };
+  }
+
+  private async sendLabels(
+    target: Target,
+    entry: string,
+    dstEntry: string,
+    rows: readonly LogRow[],
+  ): Promise<{ rows: LogRow[]; outcome: Outcome }> {
+    const { found, gone } = this.current(entry, rows);
+    const answered = [...gone, ...found.map((item) => item.row)];
+    if (found.length === 0) return { rows: answered, outcome: { acked: true, ok: 0, errors: this.goneErrors(entry, gone) } };
+    const headers: Record<string, string> = {
+      ...target.headers,
+      "content-type": "application/octet-stream",
+      "content-length": "0",
+    };
+    for (const { record } of found) headers[`x-reduct-time-${record.ts}`] = timeHeader(null, "", record.labels);
+    let response: Response;
+    try {
+      response = await this.request(`${target.base}api/v1/b/${target.bucket}/${dstEntry}/batch`, { method: "PATCH", headers });
+      await response.body?.cancel();
+    } catch (error) {
+      return { rows: answered, outcome: unreachable(error) };
+    }
+    let missing: LogRow[];
+    let outcome: Acked;
+    if (response.status === 404) {
+      // The target has no such entry: write the records instead (ReductStore does).
+      missing = found.map((item) => item.row);
+      outcome = { acked: true, ok: 0, errors: [] };
+    } else if (!response.ok) {
+      return { rows: answered, outcome: failure(response) };
+    } else {
+      const errors = recordErrors(response);
+      missing = found.filter((item) => errors.get(item.row.ts)?.status === 404).map((item) => item.row);
+      for (const row of missing) errors.delete(row.ts);
+      outcome = this.tally(
+        found.map((item) => item.row).filter((row) => !missing.includes(row)),
+        errors,
+      );
+    }
+    if (missing.length > 0) {
+      const written = await this.sendWrites(target, entry, dstEntry, missing);
+      if (!written.outcome.acked) return { rows: answered, outcome: written.outcome };
+      outcome.ok += written.outcome.ok;
+      outcome.errors.push(...written.outcome.errors);
+      // Rows beyond the write's byte budget stay and are sent (as label updates) again.
+      const writtenSeqs = new Set(written.rows.map((row) => row.seq));
+      const kept = new Set(missing.filter((row) => !writtenSeqs.has(row.seq)).map((row) => row.seq));
+      outcome.errors.push(...this.goneErrors(entry, gone));
+      return { rows: answered.filter((row) => !kept.has(row.seq)), outcome };
+    }
+    outcome.errors.push(...this.goneErrors(entry, gone));
+    return { rows: answered, outcome };
+  }
+
+  /** Per-record answers: 409 (the target has it) is delivered, other errors drop the record. */
+  private tally(rows: readonly LogRow[], errors: Map<number, { status: number; message: string }>): Acked {
+    let ok = 0;
+    const byStatus = new Map<string, ErrorCount>();
+    for (const row of rows) {
+      const error = errors.get(row.ts);
+      if (!error || error.status === 409) {
+        ok++;
+        continue;
+      }
+      const key = String(error.status);
+      const count = byStatus.get(key) ?? { status: key, count: 0, message: "" };
+      count.count++;
+      count.message = error.message;
+      byStatus.set(key, count);
+    }
+    return { acked: true, ok, errors: [...byStatus.values()] };
+  }
+
+  private async bodyOf(records: readonly RecordRow[]): Promise<Awaited<ReturnType<typeof batchBody>>> {
+    const { index } = this.deps;
+    const parts: BodyPart[] = records.map((record) => ({
+      size: record.size,
+      body: bodyOf(
+        record,
+        (row) => {
+          const bytes = index.stagedPayload(row);
+          if (!bytes) throw new MissingBytesError(`staged payload of record ${row.ts} is missing`);
+          return bytes;
+        },
+        (blockId) => index.block(blockId)?.object_bytes ?? null,
+      ),
+    }));
+    return batchBody(recordsBucket(this.deps.records()), parts);
+  }
+}

@@ -1,0 +1,503 @@
+/**
+ * The replication sender against a real target: a second bucket of the same test Worker, reached
+ * through an injected fetch. Outcomes of an attempt are table-driven; records must arrive once, in
+ * order, with their bytes, content type and labels, and a failed attempt must keep them.
+ */
+import { createExecutionContext, env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { BucketObject } from "../../src/bucket/bucket-object";
+import { destinationEntry, type OutboundFetch, SEND_BACKOFF_MIN_MS, timeHeader } from "../../src/bucket/duties/replication-send";
+import type { ObjectParts } from "../../src/bucket/object-parts";
+import worker from "../../src/index";
+import type { ReplicationSettings, ReplicationStatus } from "../../src/model/replications";
+import { api, TOKEN, uniqueName } from "../helpers/http";
+import { bytesOf, createBucket, putRecord } from "../helpers/records";
+
+const stubOf = (bucket: string) => env.BUCKETS.getByName(bucket) as DurableObjectStub<BucketObject>;
+
+/** Into the same Worker, as another instance would receive it. */
+const intoWorker: OutboundFetch = async (request) =>
+  worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, env, createExecutionContext());
+
+const partsOf = (instance: BucketObject) => (instance as unknown as { parts: ObjectParts }).parts;
+
+async function setFetch(bucket: string, fetch: OutboundFetch): Promise<void> {
+  await runInDurableObject(stubOf(bucket), (instance) => {
+    partsOf(instance).outbound.fetch = fetch;
+  });
+}
+
+/** Runs the sender now, as the alarm does, with the backoff of an earlier failure cleared. */
+async function sendNow(bucket: string): Promise<void> {
+  await runInDurableObject(stubOf(bucket), async (instance, state) => {
+    state.storage.sql.exec("UPDATE replications SET backoff_until_ms = 0");
+    await partsOf(instance).replicationSend.run(Date.now() + 10_000);
+  });
+}
+
+async function statusOf(bucket: string, name = "r"): Promise<ReplicationStatus> {
+  const [status] = await stubOf(bucket).replicationStatus([name]);
+  if (!status) throw new Error("no status");
+  return status;
+}
+
+/** A source bucket with an enabled replication into `dst` (created unless told otherwise). */
+async function pair(
+  options: { createTarget?: boolean; settings?: Partial<ReplicationSettings>; fetch?: OutboundFetch; name?: string } = {},
+) {
+  const src = uniqueName("rsrc");
+  const dst = uniqueName("rdst");
+  await createBucket(src);
+  if (options.createTarget !== false) await createBucket(dst);
+  // Injected before the first write: the alarm may send as soon as there is something to send.
+  await setFetch(src, options.fetch ?? intoWorker);
+  const settings: ReplicationSettings = {
+    src_bucket: src,
+    dst_bucket: dst,
+    dst_host: "http://localhost",
+    dst_token: TOKEN,
+    entries: [],
+    dst_prefix: "",
+    mode: "enabled",
+    compression: "none",
+    ...options.settings,
+  };
+  expect((await stubOf(src).setReplications([{ name: options.name ?? "r", settings }])).ok).toBe(true);
+  return { src, dst };
+}
+
+async function readAt(bucket: string, entry: string, ts: number) {
+  const response = await api("GET", `/b/${bucket}/${entry}?ts=${ts}`);
+  const body = new Uint8Array(await response.arrayBuffer());
+  const labels: Record<string, string> = {};
+  for (const [name, value] of response.headers) if (name.startsWith("x-reduct-label-")) labels[name.slice(15)] = value;
+  return { status: response.status, body, labels, contentType: response.headers.get("content-type") };
+}
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+interface HeaderCase {
+  size: number | null;
+  type: string;
+  labels: Record<string, string>;
+  want: string;
+}
+
+describe("headers as ReductStore's sender builds them", () => {
+  it.each<HeaderCase>([
+    {
+      size: 10,
+      type: "text/plain",
+      labels: { label1: "value1", with_comma: "[x,y]" },
+      want: '10,text/plain,label1=value1,with_comma="[x,y]"',
+    },
+    { size: 10, type: "image/jpg", labels: { label2: "value2" }, want: "10,image/jpg,label2=value2" },
+    { size: null, type: "", labels: { b: "2", a: "1" }, want: "0,,a=1,b=2" },
+    { size: 3, type: "application/octet-stream", labels: {}, want: "3,application/octet-stream" },
+  ])("$want", ({ size, type, labels, want }) => {
+    expect(timeHeader(size, type, labels)).toBe(want);
+  });
+
+  it.each([
+    ["", "camera/front", "camera/front"],
+    ["robot-1", "camera/front", "robot-1/camera/front"],
+    ["/robot-1/", "/camera/front", "robot-1/camera/front"],
+  ])("prefix %j + entry %j → %j", (prefix, entry, want) => {
+    expect(destinationEntry(prefix, entry)).toBe(want);
+  });
+});
+
+describe("delivery", () => {
+  it("writes arrive once, in order, with bytes, content type and labels; the log empties", async () => {
+    const { src, dst } = await pair();
+    await putRecord(src, "a", 1, "one", { contentType: "text/plain", labels: { x: "1", list: "a,b" } });
+    await putRecord(src, "a", 2, "two");
+    await putRecord(src, "b", 3, bytesOf(200 * 1024)); // a large record: its own R2 object
+    await sendNow(src);
+    const first = await readAt(dst, "a", 1);
+    expect({ ...first, body: text(first.body) }).toEqual({
+      status: 200,
+      body: "one",
+      labels: { x: "1", list: "a,b" },
+      contentType: "text/plain",
+    });
+    expect(text((await readAt(dst, "a", 2)).body)).toBe("two");
+    expect((await readAt(dst, "b", 3)).body).toEqual(bytesOf(200 * 1024));
+    const status = await statusOf(src);
+    expect(status).toMatchObject({ pending_records: 0, is_active: true, diagnostics: { hourly: { ok: 3, errored: 0 } } });
+  });
+
+  it("an attachment ($meta entry) arrives with its key", async () => {
+    const { src, dst } = await pair();
+    await putRecord(src, "a", 1, "one");
+    await putRecord(src, "a/$meta", 5, '{"unit":"m"}', { contentType: "application/json", labels: { key: "schema" } });
+    await sendNow(src);
+    const meta = await readAt(dst, "a/$meta", 5);
+    expect({ status: meta.status, body: text(meta.body), labels: meta.labels }).toEqual({
+      status: 200,
+      body: '{"unit":"m"}',
+      labels: { key: "schema" },
+    });
+    expect((await statusOf(src)).pending_records).toBe(0);
+  });
+
+  it("a missing target bucket is created first (GET 404 → POST)", async () => {
+    const { src, dst } = await pair({ createTarget: false });
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    expect((await api("HEAD", `/b/${dst}`)).status).toBe(200);
+    expect(text((await readAt(dst, "a", 1)).body)).toBe("one");
+  });
+
+  it("dst_prefix goes before the entry", async () => {
+    const { src, dst } = await pair({ settings: { dst_prefix: "robot-1" } });
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    expect(text((await readAt(dst, "robot-1/a", 1)).body)).toBe("one");
+  });
+
+  it("label updates are sent as a PATCH batch; one the target lacks is written instead", async () => {
+    const { src, dst } = await pair();
+    await putRecord(src, "a", 1, "one", { labels: { x: "1" } });
+    await sendNow(src);
+    expect((await api("PATCH", `/b/${src}/a?ts=1`, { headers: { "x-reduct-label-y": "2" } })).status).toBe(200);
+    await sendNow(src);
+    expect((await readAt(dst, "a", 1)).labels).toEqual({ x: "1", y: "2" });
+    // Removed at the target meanwhile: the update brings the whole record back.
+    expect((await api("DELETE", `/b/${dst}/a?ts=1`)).status).toBe(200);
+    expect((await api("PATCH", `/b/${src}/a?ts=1`, { headers: { "x-reduct-label-z": "3" } })).status).toBe(200);
+    await sendNow(src);
+    const back = await readAt(dst, "a", 1);
+    expect({ status: back.status, body: text(back.body), labels: back.labels }).toEqual({
+      status: 200,
+      body: "one",
+      labels: { x: "1", y: "2", z: "3" },
+    });
+    expect((await statusOf(src)).pending_records).toBe(0);
+  });
+
+  it("a record removed at the source before it was sent is dropped and counted (404)", async () => {
+    let reachable = false;
+    const batches: string[] = [];
+    const { src } = await pair({
+      fetch: async (request) => {
+        if (!reachable) throw new Error("target unreachable (injected)");
+        if (new URL(request.url).pathname.endsWith("/batch")) batches.push(request.url);
+        return intoWorker(request);
+      },
+    });
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(1);
+    expect((await api("DELETE", `/b/${src}/a?ts=1`)).status).toBe(200);
+    reachable = true;
+    await sendNow(src);
+    const status = await statusOf(src);
+    expect(status.pending_records).toBe(0);
+    expect(status.diagnostics.hourly.errors["404"]?.count).toBe(1);
+    expect(batches).toEqual([]); // nothing to send for a record that is gone
+  });
+});
+
+/** Answers batch requests with `answer`; everything else (the target check) goes to the Worker. */
+function batchesAnswer(answer: (request: Request) => Promise<Response>): OutboundFetch {
+  return (request) => (new URL(request.url).pathname.endsWith("/batch") ? answer(request) : intoWorker(request));
+}
+
+describe("outcomes of an attempt", () => {
+  const cases: {
+    name: string;
+    answer: (request: Request) => Promise<Response>;
+    pending: number;
+    active: boolean;
+    ok: number;
+    errors: Record<string, number>;
+    backoff: boolean;
+  }[] = [
+    {
+      name: "200",
+      answer: async () => new Response(null, { status: 200 }),
+      pending: 0,
+      active: true,
+      ok: 2,
+      errors: {},
+      backoff: false,
+    },
+    {
+      name: "per-record 409: the target has it (delivered)",
+      answer: async () => new Response(null, { headers: { "x-reduct-error-1": "409,A record with timestamp 1 already exists" } }),
+      pending: 0,
+      active: true,
+      ok: 2,
+      errors: {},
+      backoff: false,
+    },
+    {
+      name: "per-record 422: errored and dropped",
+      answer: async () => new Response(null, { headers: { "x-reduct-error-2": "422,bad label" } }),
+      pending: 0,
+      active: true,
+      ok: 1,
+      errors: { "422": 1 },
+      backoff: false,
+    },
+    {
+      name: "429: kept, backoff",
+      answer: async () => new Response(null, { status: 429, headers: { "x-reduct-error": "slow down" } }),
+      pending: 2,
+      active: true,
+      ok: 0,
+      errors: { "429": 1 },
+      backoff: true,
+    },
+    {
+      name: "503: kept, backoff, not active",
+      answer: async () => new Response(null, { status: 503 }),
+      pending: 2,
+      active: false,
+      ok: 0,
+      errors: { "503": 1 },
+      backoff: true,
+    },
+    {
+      name: "401: kept (an auth error must not drop records), backoff",
+      answer: async () => new Response(null, { status: 401, headers: { "x-reduct-error": "Invalid token" } }),
+      pending: 2,
+      active: true,
+      ok: 0,
+      errors: { "401": 1 },
+      backoff: true,
+    },
+    {
+      name: "network error: kept, backoff, not active",
+      answer: async () => {
+        throw new Error("connection refused (injected)");
+      },
+      pending: 2,
+      active: false,
+      ok: 0,
+      errors: { "0": 1 },
+      backoff: true,
+    },
+  ];
+  it.each(cases)("$name", async ({ answer, pending, active, ok, errors, backoff }) => {
+    const { src } = await pair({ fetch: batchesAnswer(answer) });
+    await putRecord(src, "a", 1, "one");
+    await putRecord(src, "a", 2, "two");
+    const before = Date.now();
+    await sendNow(src);
+    const status = await statusOf(src);
+    const counted = Object.fromEntries(Object.entries(status.diagnostics.hourly.errors).map(([code, e]) => [code, e.count]));
+    expect({
+      pending: status.pending_records,
+      active: status.is_active,
+      ok: status.diagnostics.hourly.ok,
+      errors: counted,
+    }).toEqual({
+      pending,
+      active,
+      ok,
+      errors,
+    });
+    const until = await runInDurableObject(stubOf(src), (_instance, state) =>
+      Number(state.storage.sql.exec("SELECT backoff_until_ms FROM replications").one().backoff_until_ms),
+    );
+    if (backoff) expect(until).toBeGreaterThanOrEqual(before + SEND_BACKOFF_MIN_MS);
+    else expect(until).toBe(0);
+  });
+
+  it("after a 503 the same records go again, in order, and arrive once", async () => {
+    let failing = true;
+    const seen: string[] = [];
+    const { src, dst } = await pair({
+      fetch: batchesAnswer(async (request) => {
+        seen.push([...request.headers.keys()].filter((name) => name.startsWith("x-reduct-time-")).join(" "));
+        if (failing) return new Response(null, { status: 503 });
+        return intoWorker(request);
+      }),
+    });
+    await putRecord(src, "a", 1, "one");
+    await putRecord(src, "a", 2, "two");
+    await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(2);
+    failing = false;
+    await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(0);
+    expect(seen).toEqual(["x-reduct-time-1 x-reduct-time-2", "x-reduct-time-1 x-reduct-time-2"]);
+    expect(text((await readAt(dst, "a", 1)).body)).toBe("one");
+    expect(text((await readAt(dst, "a", 2)).body)).toBe("two");
+  });
+
+  it("a lost answer: the retry meets 409s and counts them delivered", async () => {
+    let lose = true;
+    const { src, dst } = await pair({
+      fetch: batchesAnswer(async (request) => {
+        const answered = await intoWorker(request);
+        if (!lose) return answered;
+        lose = false;
+        await answered.body?.cancel();
+        throw new Error("connection reset after the target stored the batch (injected)");
+      }),
+    });
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(1);
+    await sendNow(src);
+    const status = await statusOf(src);
+    expect({ pending: status.pending_records, ok: status.diagnostics.hourly.ok }).toEqual({ pending: 0, ok: 1 });
+    expect(text((await readAt(dst, "a", 1)).body)).toBe("one");
+  });
+
+  it("losing and regaining the target writes one $system event each (replications/<instance>/<name>)", async () => {
+    let failing = true;
+    const name = uniqueName("events");
+    const { src } = await pair({
+      name,
+      fetch: batchesAnswer(async (request) => (failing ? new Response(null, { status: 503 }) : intoWorker(request))),
+    });
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    await sendNow(src); // a second failure in a row writes nothing more
+    failing = false;
+    await sendNow(src);
+    await putRecord(src, "a", 2, "two");
+    await sendNow(src); // a success after a success neither
+    const response = await api("POST", `/b/$system/replications/reduct-edge-test/${name}/q`, {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query_type: "QUERY" }),
+    });
+    expect(response.status).toBe(200);
+    const { id } = (await response.json()) as { id: number };
+    const batch = await api("GET", `/b/$system/replications/reduct-edge-test/${name}/batch?q=${id}`);
+    const statuses = [...batch.headers]
+      .filter(([header]) => header.startsWith("x-reduct-time-"))
+      .sort(([a], [b]) => Number(a.slice(14)) - Number(b.slice(14)))
+      .map(([, value]) => (value.includes("status=error") ? "error" : value.includes("status=ok") ? "ok" : value));
+    await batch.arrayBuffer();
+    expect(statuses).toEqual(["error", "ok"]);
+  });
+
+  it("more records than one request takes go in slices of RS_IO_BATCH_MAX_RECORDS (85), in order", async () => {
+    const firsts: number[][] = [];
+    const { src, dst } = await pair({
+      fetch: batchesAnswer(async (request) => {
+        const times = [...request.headers.keys()]
+          .filter((name) => name.startsWith("x-reduct-time-"))
+          .map((name) => Number(name.slice(14)))
+          .sort((a, b) => a - b);
+        firsts.push([times[0] ?? -1, times.length]);
+        return intoWorker(request);
+      }),
+    });
+    const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+    for (let ts = 1; ts <= 180; ts++) headers[`x-reduct-time-${ts}`] = "1,text/plain";
+    const written = await api("POST", `/b/${src}/a/batch`, { headers, body: "x".repeat(180) });
+    expect(written.status).toBe(200);
+    await sendNow(src);
+    expect(firsts).toEqual([
+      [1, 85],
+      [86, 85],
+      [171, 10],
+    ]);
+    expect((await statusOf(src)).pending_records).toBe(0);
+    const info = (await (await api("GET", `/b/${dst}`)).json()) as { entries: { name: string; record_count: number }[] };
+    expect(info.entries.find((entry) => entry.name === "a")?.record_count).toBe(180);
+  });
+
+  it("a target that does not answer does not hold up writes to the source", async () => {
+    let release: (response: Response) => void = () => {};
+    const hanging = new Promise<Response>((resolve) => {
+      release = resolve;
+    });
+    const { src } = await pair({ fetch: batchesAnswer(() => hanging) });
+    await putRecord(src, "a", 1, "one");
+    let sending: Promise<void> = Promise.resolve();
+    await runInDurableObject(stubOf(src), (instance) => {
+      sending = partsOf(instance).replicationSend.run(Date.now() + 10_000);
+    });
+    const started = Date.now();
+    await putRecord(src, "a", 2, "two");
+    expect((await api("GET", `/b/${src}/a?ts=1`)).status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    release(new Response(null, { status: 200 }));
+    await sending;
+    // Sent while the request hung: record 1 is acknowledged, record 2 waits for the next slice.
+    expect((await statusOf(src)).pending_records).toBeLessThanOrEqual(1);
+  });
+
+  it("the object's own fetch: a closed port is a network error (status 0), records kept", async () => {
+    const src = uniqueName("rsrc-real");
+    await createBucket(src);
+    const settings: ReplicationSettings = {
+      src_bucket: src,
+      dst_bucket: "b",
+      dst_host: "http://127.0.0.1:9/",
+      entries: [],
+      dst_prefix: "",
+      mode: "enabled",
+      compression: "none",
+    };
+    expect((await stubOf(src).setReplications([{ name: "r", settings }])).ok).toBe(true);
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    const status = await statusOf(src);
+    expect({
+      pending: status.pending_records,
+      active: status.is_active,
+      codes: Object.keys(status.diagnostics.hourly.errors),
+    }).toEqual({
+      pending: 1,
+      active: false,
+      codes: ["0"],
+    });
+  });
+
+  it("paused: logs and does not send", async () => {
+    let calls = 0;
+    const { src } = await pair({
+      settings: { mode: "paused" },
+      fetch: (request) => {
+        calls++;
+        return intoWorker(request);
+      },
+    });
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    expect(calls).toBe(0);
+    expect((await statusOf(src)).pending_records).toBe(1);
+  });
+});
+
+describe("compression", () => {
+  it.each([
+    { compression: "gzip" as const, api: null, coding: "gzip" },
+    { compression: "zstd" as const, api: null, coding: "zstd" },
+    { compression: "gzip" as const, api: "1.20", coding: null },
+    { compression: "none" as const, api: null, coding: null },
+  ])("$compression to a target of API $api: Content-Encoding $coding", async ({ compression, api: targetApi, coding }) => {
+    const codings: (string | null)[] = [];
+    const { src, dst } = await pair({
+      settings: { compression },
+      fetch: async (request) => {
+        if (new URL(request.url).pathname.endsWith("/batch")) {
+          codings.push(request.headers.get("content-encoding"));
+          return intoWorker(request);
+        }
+        const answered = await intoWorker(request);
+        if (targetApi === null) return answered;
+        const changed = new Response(answered.body, answered);
+        changed.headers.set("x-reduct-api", targetApi);
+        return changed;
+      },
+    });
+    const large = bytesOf(300 * 1024, 7);
+    await putRecord(src, "a", 1, "small one", { labels: { k: "v" } });
+    await putRecord(src, "a", 2, large);
+    await sendNow(src);
+    expect(codings.length).toBeGreaterThan(0);
+    expect(new Set(codings)).toEqual(new Set([coding]));
+    expect(text((await readAt(dst, "a", 1)).body)).toBe("small one");
+    expect((await readAt(dst, "a", 2)).body).toEqual(large);
+    expect((await statusOf(src)).pending_records).toBe(0);
+  });
+});
