@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import { requireFullAccess, requireRead } from "../auth/policy";
 import { forgetBucketInTokens, renameBucketInTokens } from "../bucket/registry";
 import { type BucketSettings, LOCATION_HINTS, type LocationHint } from "../config";
+import { moveReplicationsToBucket } from "../d1/replications";
 import { unprocessable, unsupportedMediaType, unwrap } from "../errors";
 import { readJsonBody } from "./body";
 import { bucketStub } from "./bucket-stub";
@@ -112,10 +113,13 @@ bucketRoutes.put("/:bucket/rename", async (c) => {
   await syncBucketLifecycles(c.env, newName).catch((error: unknown) =>
     console.error(JSON.stringify({ level: "ERROR", msg: `lifecycles of '${newName}' not handed over: ${String(error)}` })),
   );
-  // Replications name their source by name and do not follow a rename (as in ReductStore): those
-  // kept for the new name apply to it, those of the old name wait for a bucket of that name.
-  await syncBucketReplications(c.env, newName).catch((error: unknown) =>
-    console.error(JSON.stringify({ level: "ERROR", msg: `replications of '${newName}' not handed over: ${String(error)}` })),
-  );
+  // Replications follow the bucket, as lifecycles do (ReductStore's rename leaves them on the old
+  // name, where they send nothing): its object copied their logs, D1 now names the new source.
+  // Those kept for the new name (its bucket deleted earlier) apply too.
+  await moveReplicationsToBucket(c.env.DB, name, newName)
+    .then(() => syncBucketReplications(c.env, newName))
+    .catch((error: unknown) =>
+      console.error(JSON.stringify({ level: "ERROR", msg: `replications of '${newName}' not handed over: ${String(error)}` })),
+    );
   return c.body(null, 200);
 });

@@ -93,3 +93,17 @@ export async function deleteReplicationRow(db: D1Database, name: string): Promis
   const result = await db.prepare("DELETE FROM replications WHERE name = ?1 AND is_provisioned = 0").bind(name).run();
   return result.meta.changes > 0;
 }
+
+/**
+ * A bucket rename moves the replications of the old name (not provisioned ones: their source is the
+ * environment's) to the new one, settings included, so they keep sending from the renamed bucket.
+ */
+export async function moveReplicationsToBucket(db: D1Database, from: string, to: string): Promise<void> {
+  await db
+    .prepare(
+      `UPDATE replications SET src_bucket = ?2, settings = json_set(settings, '$.src_bucket', ?2)
+       WHERE src_bucket = ?1 AND is_provisioned = 0`,
+    )
+    .bind(from, to)
+    .run();
+}

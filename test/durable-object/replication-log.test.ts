@@ -233,7 +233,9 @@ describe("the log follows the replication set and the bucket", () => {
     const bucket = uniqueName("rlog-ren");
     const renamed = uniqueName("rlog-ren-new");
     await createBucket(bucket);
-    await replicate(bucket, "r");
+    // Through the API: the rename hands the new name the replications D1 holds for it.
+    const created = await api("POST", "/replications/r", { body: JSON.stringify(settingsFor(bucket)) });
+    expect(created.status).toBe(200);
     await putRecord(bucket, "a", 1, "x");
     const response = await api("PUT", `/b/${bucket}/rename`, {
       headers: { "content-type": "application/json" },

@@ -344,7 +344,7 @@ describe("replication API", () => {
     expect(handed()).toEqual([[src, [name]]]);
   });
 
-  it("a bucket renamed into a name gets that name's replications; the renamed ones stay with the old name", async () => {
+  it("a bucket rename moves its replications to the new name, which keeps the replications it had", async () => {
     const [old, kept] = [uniqueName("old"), uniqueName("new")];
     await createBucket(old);
     await createBucket(kept);
@@ -356,8 +356,9 @@ describe("replication API", () => {
     const { call, handed } = recordingEnv();
     const renamed = await call("PUT", `/b/${old}/rename`, { new_name: kept });
     expect(renamed.status).toBe(200);
-    expect(handed()).toEqual([[kept, [onNew]]]);
-    expect((await full(onOld)).settings.src_bucket).toBe(old);
+    expect(handed()).toEqual([[kept, [onNew, onOld].sort()]]);
+    expect((await full(onOld)).settings.src_bucket).toBe(kept);
+    expect((await full(onNew)).settings.src_bucket).toBe(kept);
   });
 
   it("needs full access", async () => {
