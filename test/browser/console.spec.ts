@@ -302,6 +302,48 @@ describe("web console", () => {
     assert.deepEqual(await (await api("GET", "/replications")).json(), { replications: [] });
   });
 
+  it("creates a replication in the browser, shows its status, switches its mode and deletes it", async () => {
+    await page.getByRole("link", { name: "Dashboard" }).click();
+    await page.getByRole("link", { name: "Replications" }).click();
+    await page.getByRole("heading", { name: "Replications" }).waitFor();
+    // Paused: it logs the bucket's writes and sends nothing, so no other test sees a second bucket.
+    const settings = {
+      src_bucket: BUCKET,
+      dst_bucket: "console-replica",
+      dst_host: server.url,
+      entries: ["nothing-*"],
+      mode: "paused",
+      compression: "gzip",
+    };
+    await page.getByLabel("Name", { exact: true }).fill("console-replication");
+    await page.getByLabel("Settings (JSON)").fill(JSON.stringify(settings));
+    await Promise.all([
+      page.waitForResponse((response) => response.request().method() === "POST" && response.ok()),
+      page.getByRole("button", { name: "Create" }).click(),
+    ]);
+    const row = page.getByRole("row").filter({ hasText: "console-replication" });
+    await row.filter({ hasText: "inactive, 0 pending" }).waitFor();
+    const stored = async () =>
+      ((await (await api("GET", "/replications/console-replication")).json()) as { settings: Record<string, unknown> }).settings;
+    assert.deepEqual(
+      (({ src_bucket, dst_bucket, mode, compression, dst_token }) => ({ src_bucket, dst_bucket, mode, compression, dst_token }))(
+        await stored(),
+      ),
+      { src_bucket: BUCKET, dst_bucket: "console-replica", mode: "paused", compression: "gzip", dst_token: null },
+    );
+    await Promise.all([
+      page.waitForResponse((response) => response.request().method() === "PATCH" && response.ok()),
+      page.getByLabel("Mode of console-replication").selectOption("disabled"),
+    ]);
+    assert.equal((await stored()).mode, "disabled");
+    await Promise.all([
+      page.waitForResponse((response) => response.request().method() === "DELETE" && response.ok()),
+      page.getByRole("button", { name: "Delete console-replication" }).click(),
+    ]);
+    await row.waitFor({ state: "detached" });
+    assert.equal((await api("GET", "/replications/console-replication")).status, 404);
+  });
+
   it("drives the server's lifecycle API: mode and settings edited in the browser reach the server", async () => {
     // Disabled and for entries the bucket does not have: the policy must never remove the records
     // the later tests read (a policy runs as soon as it is handed to the bucket's object).
