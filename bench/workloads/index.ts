@@ -25,7 +25,7 @@ export function units(scale) {
 
 export function schedule(scale) {
   return [
-    { ids: ["a", "alive", "b", "c", "W1", "W2v1", "W2v2"], rounds: scale.rounds },
+    { ids: ["a", "alive", "b", "c", "W1", "W2v1", "W2v2", "W2gzip", "W2zstd"], rounds: scale.rounds },
     ...scale.large.map(([label, , count]) => ({
       ids: [`c-raw-${label}`, `c-piped-${label}`, `W3-${label}`],
       rounds: Math.min(count, scale.rounds),
