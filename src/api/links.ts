@@ -177,7 +177,10 @@ function matches(record: BatchRecord, selector: Selector, position: number): boo
 /** Runs the link's query (metadata only) until the selected record passes by. */
 async function findLinkedRecord(c: AppContext, params: LinkParams, selector: Selector): Promise<BatchRecord> {
   const stub = bucketStub(c.env, params.bucket);
-  const spec = { ...toSpec(params.query, "multi", params.entries), ttlSeconds: LINK_QUERY_TTL_S, continuous: false };
+  // The link's own ttl is never used, so it is not checked either: a ttl above this server's
+  // limit must not make every GET of the link fail.
+  const query = { ...params.query, ttl: null, continuous: false };
+  const spec = { ...toSpec(query, "multi", params.entries), ttlSeconds: LINK_QUERY_TTL_S };
   const { id } = unwrap(await stub.createQuery(spec));
   const limits = batchLimits(c.get("config"), false);
   const deadline = Date.now() + LINK_SCAN_BUDGET_MS;

@@ -168,6 +168,18 @@ describe("opening a link", () => {
     await expectError(limited, 404, "Record small/2000 not found in query result");
   });
 
+  it("ignores the query's ttl and continuous flag: its GET runs a short one-off query of its own", async () => {
+    const bucket = await bucketWithRecords();
+    for (const query of [
+      { query_type: "QUERY", ttl: 99_999_999 },
+      { query_type: "QUERY", ttl: 86_401, continuous: true },
+    ]) {
+      const response = await open(await createLink(bucket, { query }));
+      expect(response.status, await response.clone().text()).toBe(200);
+      expect(await response.text()).toBe(SMALL);
+    }
+  });
+
   const none = { record_entry: null, record_timestamp: null };
   it.each([
     [
