@@ -3,11 +3,12 @@
  * ReductStore provisions them at start: a missing bucket is created, an existing one (also one made
  * through the API) takes the environment's settings; both are marked provisioned, so the API's
  * changes, renames and deletes answer 409. Sizes take units (`64MB`). A group with an invalid value
- * is skipped with an error log. Workers have no start: each isolate applies the groups once, before
- * its first API request is served, which is idempotent.
+ * is skipped with an error log. A bucket whose group is gone loses its mark. Workers have no start:
+ * each isolate applies the groups once, before its first API request is served, which is idempotent.
  */
 import type { BucketSettings, Config } from "../config";
 import { parseByteSize } from "../config";
+import { provisionedBucketNames } from "../d1/buckets";
 import { HttpError, unprocessable, unwrap } from "../errors";
 import { bucketStub } from "./bucket-stub";
 import type { Bindings } from "./context";
@@ -80,7 +81,6 @@ function rawGroups(env: Record<string, unknown>): string {
 export function provisionBucketsOnce(env: Bindings, config: Config): Promise<void> {
   const variables = env as unknown as Record<string, unknown>;
   const key = rawGroups(variables);
-  if (key === "") return Promise.resolve();
   let run = applied.get(key);
   if (!run) {
     const buckets = provisionedBuckets(variables, config.bucketDefaults);
@@ -90,6 +90,17 @@ export function provisionBucketsOnce(env: Bindings, config: Config): Promise<voi
         // As on create: policies kept for this name apply to the bucket that now has it.
         await syncBucketLifecycles(env, name);
         await syncBucketReplications(env, name);
+      }
+      // Also when no group is left: a bucket whose group is gone is no longer provisioned, as
+      // after a ReductStore restart. A group skipped as invalid keeps its bucket's mark.
+      const named = new Set(
+        Object.entries(variables)
+          .filter(([variable, value]) => /^RS_BUCKET_.+_NAME$/.test(variable) && typeof value === "string")
+          .map(([, value]) => value as string),
+      );
+      for (const name of await provisionedBucketNames(env.DB)) {
+        // A bucket gone meanwhile has no mark to lose.
+        if (!named.has(name)) await bucketStub(env, name).unprovisionBucket();
       }
     })().catch((error: unknown) => {
       applied.delete(key);

@@ -106,6 +106,18 @@ export class BucketObject extends DurableObject<Bindings> {
     return "error" in row ? this.createBucket(name, settings, true) : this.parts.lifecycle.provision(row, settings);
   }
 
+  /** A provisioned bucket whose group left the environment becomes an ordinary one. Idempotent. */
+  async unprovisionBucket(): Promise<Ok> {
+    const row = this.liveBucket();
+    if ("error" in row) return row;
+    if (!row.is_provisioned) return OK;
+    this.tables.bucket.unprovision();
+    await this.parts.usage.syncRegistry().catch((error: unknown) => {
+      console.error(`registering unprovisioned bucket ${row.name} failed; the alarm retries:`, error);
+    });
+    return OK;
+  }
+
   /** PUT /b/:bucket: missing fields keep their current value; new block limits apply to new blocks. */
   async updateBucketSettings(patch: Partial<BucketSettings>): Promise<Ok> {
     const row = this.liveBucket();

@@ -85,6 +85,14 @@ export async function listRegistryRows(db: D1Database): Promise<RegistryListRow[
   return results;
 }
 
+/** Buckets clients made (no `$` names) that are marked provisioned. */
+export async function provisionedBucketNames(db: D1Database): Promise<string[]> {
+  const { results } = await db
+    .prepare("SELECT name FROM buckets WHERE is_provisioned = 1 AND substr(name, 1, 1) <> '$' ORDER BY name")
+    .all<{ name: string }>();
+  return results.map((row) => row.name);
+}
+
 export interface RegistrySnapshotRow {
   name: string;
   size: number;

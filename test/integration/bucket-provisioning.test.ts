@@ -129,4 +129,17 @@ describe("provisioned buckets through the Worker", () => {
       max_block_records: 20,
     });
   });
+  it("a bucket whose group is gone from the environment is no longer provisioned: the API may change and delete it", async () => {
+    const name = uniqueName("prov");
+    const provisioned = await apiWithEnv(groups(name), "GET", `/b/${name}`, auth);
+    expect(((await provisioned.json()) as { info: { is_provisioned: boolean } }).info.is_provisioned).toBe(true);
+    // A restart or deploy without the group.
+    const after = await apiWithEnv({ RS_BUCKET_B_NAME: uniqueName("other") }, "GET", `/b/${name}`, auth);
+    expect(((await after.json()) as { info: { is_provisioned: boolean } }).info.is_provisioned).toBe(false);
+    const headers = { ...auth, "content-type": "application/json" };
+    const changed = await apiWithEnv({}, "PUT", `/b/${name}`, headers, '{"quota_type": "FIFO"}');
+    expect(changed.status, await changed.text()).toBe(200);
+    const deleted = await apiWithEnv({}, "DELETE", `/b/${name}`, auth);
+    expect(deleted.status, await deleted.text()).toBe(200);
+  });
 });

@@ -82,6 +82,12 @@ export class BucketRowTable {
     this.touchStats();
   }
 
+  /** The environment no longer provisions the bucket: the API may change and delete it again. */
+  unprovision(): void {
+    this.sql.exec("UPDATE bucket SET is_provisioned = 0 WHERE id = 1");
+    this.touchStats();
+  }
+
   /** Marks usage as changed so the alarm flushes it to D1; the time places the change in a usage window. */
   touchStats(nowMs = Date.now()): void {
     this.sql.exec("UPDATE bucket SET stats_version = stats_version + 1, stats_changed_at_ms = ? WHERE id = 1", nowMs);
