@@ -52,16 +52,22 @@ async function runningOf(env: Bindings, rows: LifecycleRow[]): Promise<Set<strin
   return running;
 }
 
+/**
+ * `last_run` is the time of the last run, as ReductStore's clients parse it (reduct-js makes a
+ * Date of it and throws on an object); what that run did is `last_run_result`, ours.
+ */
 function info(row: LifecycleRow, running: Set<string>) {
   const settings = JSON.parse(row.settings) as LifecycleSettings;
   const { running: _flag, ...lastRun } = row.last_run === null ? {} : (JSON.parse(row.last_run) as Record<string, unknown>);
+  const ran = typeof lastRun.time === "string";
   return {
     name: row.name,
     is_provisioned: row.is_provisioned === 1,
     is_running: running.has(row.name),
     type: settings.type,
     mode: settings.mode,
-    last_run: Object.keys(lastRun).length === 0 ? null : lastRun,
+    last_run: ran ? lastRun.time : null,
+    last_run_result: ran ? lastRun : null,
   };
 }
 

@@ -23,7 +23,15 @@ describe("lifecycle CRUD", () => {
     const got = await api("GET", `/lifecycles/${name}`);
     expect(got.status).toBe(200);
     expect(await got.json()).toEqual({
-      info: { name, is_provisioned: false, is_running: false, type: "delete", mode: "enabled", last_run: null },
+      info: {
+        name,
+        is_provisioned: false,
+        is_running: false,
+        type: "delete",
+        mode: "enabled",
+        last_run: null,
+        last_run_result: null,
+      },
       settings: {
         type: "delete",
         bucket,

@@ -24,10 +24,10 @@ function statusText(kind: PolicyKind, info: Record<string, unknown>): string {
   if (kind === "replications") {
     return `${info.is_active ? "active" : "inactive"}, ${String(info.pending_records ?? 0)} pending`;
   }
-  return `${info.is_running ? "running" : "idle"}${lastRunText(info.last_run)}`;
+  return `${info.is_running ? "running" : "idle"}${lastRunText(info.last_run_result)}`;
 }
 
-/** A lifecycle's `last_run`: when, and how many records it removed (or, in dry_run, matched). */
+/** A lifecycle's `last_run_result`: when, and how many records it removed (or, in dry_run, matched). */
 function lastRunText(lastRun: unknown): string {
   if (!lastRun || typeof lastRun !== "object") return "";
   const run = lastRun as Record<string, unknown>;
