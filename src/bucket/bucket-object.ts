@@ -32,6 +32,9 @@ import type { BucketTables } from "./tables";
 import type { BucketRow } from "./tables/bucket-row";
 import { transactOutcome } from "./transaction";
 
+/** How long past its time a stored alarm may be before it counts as lost (one run takes ~10 s). */
+const LOST_ALARM_MS = 60_000;
+
 type Ok = Result<Record<never, never>>;
 const OK = { ok: true } as const;
 
@@ -420,7 +423,10 @@ export class BucketObject extends DurableObject<Bindings> {
 
   protected async scheduleAlarm(atMs: number): Promise<void> {
     const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > atMs) await this.ctx.storage.setAlarm(atMs);
+    // An alarm stored long past its time was lost (it will not fire): keeping it would stop every
+    // duty of this bucket for good, since only an earlier time replaces it. So it is set again.
+    const lost = current !== null && current < Date.now() - LOST_ALARM_MS;
+    if (current === null || current > atMs || lost) await this.ctx.storage.setAlarm(atMs);
   }
 
   // ---- guard, transaction, effects ----------------------------------------------------------
