@@ -249,7 +249,8 @@ export function contentDisposition(fileName: string): string {
 async function sendLinkedRecord(c: AppContext, bucket: string, found: BatchRecord, fileName: string): Promise<Response> {
   const head = c.req.method === "HEAD";
   const stub = bucketStub(c.env, bucket);
-  const { record, body } = unwrap(await stub.readRecord(found.entry, found.ts, !head));
+  // Usage counts the bytes sent (a range of the record, none for a 416), not the record's size.
+  const { record, body } = unwrap(await stub.readRecord(found.entry, found.ts, !head, false));
   let range: ByteRange;
   try {
     range = parseByteRange(c.req.header("range"), record.size);
@@ -276,6 +277,7 @@ async function sendLinkedRecord(c: AppContext, bucket: string, found: BatchRecor
         throw internal(`Record of ${bucket}/${record.entry} is broken: its stored bytes are missing`);
       throw error;
     }
+    await stub.countRead(record.entry, length);
   }
   const response = recordBytesResponse(content, headers);
   return range ? new Response(response.body, { status: 206, headers: response.headers }) : response;

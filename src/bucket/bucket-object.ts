@@ -206,17 +206,28 @@ export class BucketObject extends DurableObject<Bindings> {
     await this.scheduleAlarm(nowMs);
   }
 
-  /** GET/HEAD one record: by timestamp, or the latest when `ts` is null. */
+  /**
+   * GET/HEAD one record: by timestamp, or the latest when `ts` is null. A caller that may send only
+   * part of the body (a ranged link) passes `countRead: false` and counts what it sends itself.
+   */
   async readRecord(
     entry: string,
     ts: number | null,
     withBody: boolean,
+    countRead = true,
   ): Promise<Result<{ record: RecordView; body: BodyLocation }>> {
     const row = this.liveBucket();
     if ("error" in row) return row;
     const read = readRecord(this.index, row.name, entry, ts, withBody);
-    if (read.ok && withBody) await this.parts.traffic.countReads(row.name, [read.record], Date.now());
+    if (read.ok && withBody && countRead) await this.parts.traffic.countReads(row.name, [read.record], Date.now());
     return read;
+  }
+
+  /** Counts one record read of `bytes` in the usage window (a ranged read sends only its range). */
+  async countRead(entry: string, bytes: number): Promise<void> {
+    const row = this.liveBucket();
+    if ("error" in row) return;
+    await this.parts.traffic.countReads(row.name, [{ entry, size: bytes }], Date.now());
   }
 
   /** PATCH one record's labels (empty value deletes a label). */

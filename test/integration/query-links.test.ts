@@ -3,9 +3,11 @@
  * expiry and issuer checks, record selection and byte ranges over small (staged or block) and
  * large (own R2 object) records.
  */
-import { env } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { Bindings } from "../../src/api/context";
 import { contentDisposition, parseByteRange } from "../../src/api/links";
+import type { BucketObject } from "../../src/bucket/bucket-object";
 import { api, expectError, uniqueName } from "../helpers/http";
 import { instrumentR2 } from "../helpers/r2-counter";
 
@@ -178,6 +180,41 @@ describe("opening a link", () => {
       expect(response.status, await response.clone().text()).toBe(200);
       expect(await response.text()).toBe(SMALL);
     }
+  });
+
+  it("counts in usage the bytes it sends: a range's, none for a 416 or a HEAD", async () => {
+    const bucket = await bucketWithRecords();
+    const stub = env.BUCKETS.getByName(bucket) as DurableObjectStub<BucketObject>;
+    // An hour-long usage window: the reads stay in the object's table while the test reads them.
+    await runInDurableObject(stub, (instance) => {
+      const holder = instance as unknown as { env: Bindings };
+      holder.env = { ...holder.env, RS_SYSTEM_EVENTS_USAGE_INTERVAL: "3600" };
+    });
+    const reads = async () => {
+      await runDurableObjectAlarm(stub);
+      return runInDurableObject(stub, (_instance, state) =>
+        state.storage.sql
+          .exec<{ bytes: number; records: number }>(
+            "SELECT coalesce(sum(read_bytes), 0) AS bytes, coalesce(sum(records_read), 0) AS records FROM usage_traffic WHERE entry = 'small'",
+          )
+          .one(),
+      );
+    };
+    const link = await createLink(bucket);
+    const before = await reads();
+    const responses = [
+      await open(link, { range: "bytes=0-4" }),
+      await open(link, { range: "bytes=999-" }),
+      await open(link, {}, "HEAD"),
+      await open(link),
+    ];
+    for (const response of responses) await response.arrayBuffer();
+    expect(responses.map((response) => response.status)).toEqual([206, 416, 200, 200]);
+    const after = await reads();
+    expect({ bytes: after.bytes - before.bytes, records: after.records - before.records }).toEqual({
+      bytes: 5 + SMALL.length,
+      records: 2,
+    });
   });
 
   const none = { record_entry: null, record_timestamp: null };
