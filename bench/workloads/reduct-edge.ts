@@ -5,7 +5,7 @@
  * implemented by the server yet" with the probe's answer.
  */
 import { gzipSync } from "node:zlib";
-import { compress as zstdCompress, init as initZstd } from "@bokuweb/zstd-wasm";
+import { init as initZstd, compress as zstdCompress } from "@bokuweb/zstd-wasm";
 import { percentile } from "../../scripts/lib/stats.ts";
 import { createClient, runLoad, send } from "../lib/http-load.ts";
 import {

@@ -3,78 +3,33 @@
  * its name from its id. RPC methods only: it never sees a `Request`, takes plain validated values
  * from the edge and returns tagged results (`{ok: true, …} | {ok: false, error}`) for expected
  * outcomes. A facade: each method guards (is the bucket live?), opens the transaction and
- * delegates to a collaborator — record writes and reads (record-ops, record-reads), queries
- * (query-engine), sealing, garbage, rename, usage flush and the alarm (duties/).
+ * delegates to a collaborator — record writes and reads (record-ops, record-reads, uploads), queries
+ * (query-engine), sealing, garbage, rename, usage flush and the alarm (duties/). The guard, the
+ * transactions and the alarm are in object-base.ts.
  */
-import { DurableObject } from "cloudflare:workers";
-import { type BucketSettings, configFromEnv } from "../config";
-import type { Bindings } from "../env";
-import { type ErrorInfo, fail, type Result } from "../errors";
+import type { BucketSettings } from "../config";
+import type { Result } from "../errors";
 import type { BodyLocation, ItemOutcome, LabelChanges, RecordMeta, RecordView, StagedItem, UploadTicket } from "../model/records";
 import type { ReplicationSpec, ReplicationStatus } from "../model/replications";
-import { SYSTEM_BUCKET, systemBucketSettings } from "../system/events";
+import { SYSTEM_BUCKET } from "../system/events";
 import { type BucketDetails, bucketDetails } from "./bucket-store";
-import { runMaintenance } from "./duties/maintenance";
 import { newEffects } from "./duties/write-effects";
 import type { LifecycleSettings } from "./lifecycle-settings";
-import { assembleParts, type ObjectParts } from "./object-parts";
-import { writeOwnRecords } from "./own-records";
+import { BucketObjectBase } from "./object-base";
 import type { Batch, BatchLimits, CursorCommit, QueryScope, QuerySpec } from "./query-engine";
 import { removeMatching } from "./query-removal";
 import { removeBatch, removeEntryTree, removeRecord, renameEntryTree, updateLabels, updateLabelsBatch } from "./record-edits";
 import { entryNotFound } from "./record-errors";
-import type { RecordIndex } from "./record-index";
-import { abortUpload, commitRecord, type OpsContext, reserveRecord, writeStagedRecords } from "./record-ops";
+import { writeStagedRecords } from "./record-ops";
 import { readRecord, stagedBytes } from "./record-reads";
 import type { ExportPage } from "./rename";
-import { migrate } from "./schema";
-import type { BucketTables } from "./tables";
 import type { BucketRow } from "./tables/bucket-row";
-import { transactOutcome } from "./transaction";
-
-/** How long past its time a stored alarm may be before it counts as lost (one run takes ~10 s). */
-const LOST_ALARM_MS = 60_000;
+import { abortUpload, commitUpload, reserveUpload } from "./uploads";
 
 type Ok = Result<Record<never, never>>;
 const OK = { ok: true } as const;
 
-const bucketNotFound = (name: string) => fail(404, `Bucket '${name}' is not found`);
-
-export class BucketObject extends DurableObject<Bindings> {
-  private readonly parts: ObjectParts;
-
-  constructor(ctx: DurableObjectState, env: Bindings) {
-    super(ctx, env);
-    this.parts = assembleParts(
-      ctx.storage,
-      () => this.env,
-      (atMs) => this.scheduleAlarm(atMs),
-      () => {
-        const row = this.liveBucket();
-        return "error" in row ? null : row;
-      },
-      { name: () => this.ctx.id.name ?? this.tables.bucket.get()?.name, write: (items) => this.writeOwn(items) },
-    );
-    void ctx.blockConcurrencyWhile(async () => {
-      migrate(ctx.storage);
-    });
-  }
-
-  protected get tables(): BucketTables {
-    return this.parts.tables;
-  }
-
-  protected get index(): RecordIndex {
-    return this.parts.index;
-  }
-
-  /** This bucket's name: the object's id carries it; the bucket row keeps it for ids without one. */
-  protected get bucketName(): string {
-    const name = this.ctx.id.name ?? this.tables.bucket.get()?.name;
-    if (name === undefined) throw new Error("bucket object addressed without a name");
-    return name;
-  }
-
+export class BucketObject extends BucketObjectBase {
   // ---- bucket lifecycle -------------------------------------------------------------------
 
   /**
@@ -164,46 +119,17 @@ export class BucketObject extends DurableObject<Bindings> {
   /** Reserves timestamp and quota for a record the edge streams straight to R2. */
   async reserveUpload(meta: RecordMeta): Promise<Result<UploadTicket>> {
     const row = this.liveBucket();
-    if ("error" in row) return row;
-    const effects = newEffects();
-    let ticket: UploadTicket | undefined;
-    const outcome = this.transact(row, (ops) => {
-      const reserved = reserveRecord(ops, effects, meta);
-      if (reserved.ok) ticket = { objectKey: reserved.objectKey, leaseMs: reserved.leaseMs };
-      return reserved.ok ? { ok: true } : reserved;
-    });
-    await this.parts.effects.afterWrite(effects);
-    await this.scheduleAlarm(Date.now() + (ticket?.leaseMs ?? 0));
-    return outcome.ok && ticket ? { ok: true, ...ticket } : (outcome as { ok: false; error: ErrorInfo });
+    return "error" in row ? row : reserveUpload(this.uploadHost, row, meta);
   }
 
   /** The streamed object is durable in R2: make the record visible. */
   async commitUpload(entry: string, ts: number, objectKey: string): Promise<Ok> {
-    const row = this.liveBucket();
-    if ("error" in row) {
-      this.ctx.storage.transactionSync(() => this.index.collectGarbage(objectKey, Date.now()));
-      await this.scheduleAlarm(Date.now());
-      return row;
-    }
-    const effects = newEffects();
-    const outcome = this.transact(row, (ops) => {
-      const committed = commitRecord(ops, effects, entry, ts, objectKey);
-      if (committed.ok) this.parts.traffic.countWrites(row.name, effects.written, ops.nowMs);
-      return committed;
-    });
-    await this.parts.effects.afterWrite(effects);
-    return outcome.ok ? OK : outcome;
+    return commitUpload(this.uploadHost, this.liveBucket(), entry, ts, objectKey);
   }
 
   /** The upload failed or was cut short: release the timestamp; the object is deleted by the alarm. */
   async abortUpload(objectKey: string): Promise<void> {
-    const row = this.tables.bucket.get();
-    const nowMs = Date.now();
-    this.ctx.storage.transactionSync(() => {
-      if (row) abortUpload(this.opsContext(row, nowMs), objectKey);
-      else this.index.collectGarbage(objectKey, nowMs);
-    });
-    await this.scheduleAlarm(nowMs);
+    await abortUpload(this.uploadHost, this.tables.bucket.get(), objectKey);
   }
 
   /**
@@ -416,51 +342,5 @@ export class BucketObject extends DurableObject<Bindings> {
     if (this.bucketName !== SYSTEM_BUCKET)
       throw new Error(`usage reports are written by ${SYSTEM_BUCKET}, not '${this.bucketName}'`);
     await this.parts.usageReport.arm(windowEndMs);
-  }
-
-  /** Writes into this bucket (`$system`'s reports and events), creating it first if it is missing. */
-  private writeOwn(items: StagedItem[]): Promise<ItemOutcome[]> {
-    const create = () => this.createBucket(this.bucketName, systemBucketSettings(configFromEnv(this.env)), true);
-    return writeOwnRecords({ name: this.bucketName, write: (own) => this.writeRecords(own), create }, items);
-  }
-
-  // ---- maintenance --------------------------------------------------------------------------
-
-  override async alarm(): Promise<void> {
-    const next = await runMaintenance(this.parts.duties, () => Date.now());
-    // scheduleAlarm keeps an earlier alarm a request may have set while this one ran.
-    if (next !== null) await this.scheduleAlarm(Math.max(next, Date.now()));
-  }
-
-  protected async scheduleAlarm(atMs: number): Promise<void> {
-    const current = await this.ctx.storage.getAlarm();
-    // An alarm stored long past its time was lost (it will not fire): keeping it would stop every
-    // duty of this bucket for good, since only an earlier time replaces it. So it is set again.
-    const lost = current !== null && current < Date.now() - LOST_ALARM_MS;
-    if (current === null || current > atMs || lost) await this.ctx.storage.setAlarm(atMs);
-  }
-
-  // ---- guard, transaction, effects ----------------------------------------------------------
-
-  /** The bucket row if this object holds a live bucket, or the error a request should get. */
-  protected liveBucket(): BucketRow | { ok: false; error: ErrorInfo } {
-    const row = this.parts.rename.abandonStalled(this.tables.bucket.get());
-    if (!row || this.parts.lifecycle.registering) return bucketNotFound(this.bucketName);
-    if (row.renaming_from || row.renaming_to) return fail(409, `Bucket '${row.name}' is being renamed`);
-    return row;
-  }
-
-  protected opsContext(bucket: BucketRow, nowMs = Date.now()): OpsContext {
-    return { index: this.index, bucket, nowMs, journal: this.parts.replications.journal(bucket.name, nowMs) };
-  }
-
-  /** Runs one operation in a transaction, rolling it back when it returns a failure. */
-  protected transact(bucket: BucketRow, operation: (ops: OpsContext) => ItemOutcome): ItemOutcome {
-    return transactOutcome(this.ctx.storage, () => {
-      const ops = this.opsContext(bucket);
-      const outcome = operation(ops);
-      if (outcome.ok) ops.journal?.finish();
-      return outcome;
-    });
   }
 }
