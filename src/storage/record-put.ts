@@ -49,14 +49,6 @@ export async function timedRead<T>(read: Promise<T>, timeoutMs: number): Promise
   }
 }
 
-/** The next chunk of `reader`, or BodyTimeoutError after `timeoutMs` without one. */
-export function readChunk(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  timeoutMs: number,
-): Promise<ReadableStreamReadResult<Uint8Array>> {
-  return timedRead(reader.read(), timeoutMs);
-}
-
 /**
  * Most bytes one read asks of a byte stream. A request body handed out by the default reader comes
  * in 4 KiB chunks (25,600 reads, timers and writes for 100 MiB); a BYOB read into a buffer this big
@@ -66,12 +58,12 @@ export function readChunk(
 export const READ_CHUNK_BYTES = 1024 * 1024;
 
 /** Reads of a body: into buffers of our size when it is a byte stream, else its own chunks. */
-interface ChunkSource {
+export interface ChunkSource {
   read(want: number): Promise<ReadableStreamReadResult<Uint8Array>>;
   cancel(): Promise<void>;
 }
 
-function chunkSource(body: ReadableStream<Uint8Array>): ChunkSource {
+export function chunkSource(body: ReadableStream<Uint8Array>): ChunkSource {
   let byob: ReadableStreamBYOBReader | null = null;
   try {
     byob = body.getReader({ mode: "byob" });
