@@ -5,7 +5,7 @@
  * BodyDecodeError; all are the client's fault (400).
  */
 import { badRequest } from "../errors";
-import { BodyLengthError, longerBody, readChunk, shorterBody } from "../storage/record-put";
+import { BodyLengthError, type ChunkSource, chunkSource, longerBody, shorterBody, timedRead } from "../storage/record-put";
 
 /**
  * Reads a byte stream sequentially: exact-length copies, skips and exact-length sub-streams, with
@@ -13,15 +13,37 @@ import { BodyLengthError, longerBody, readChunk, shorterBody } from "../storage/
  * sub-stream must be fully read before the next call. Every early end is a `BodyLengthError`.
  */
 export class SequentialBodyReader {
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array> | null;
+  private readonly reader: ChunkSource | null;
   private leftover: Uint8Array | null = null;
+  /** Bytes received from the body so far. */
+  private received = 0;
 
-  /** `ioTimeoutMs`: how long one read may wait for the client before BodyTimeoutError. */
+  /**
+   * `ioTimeoutMs`: how long one read may wait for the client before BodyTimeoutError. `expected`:
+   * the bytes the records need; a byte stream is read in pieces up to that (and one byte more, to
+   * see a longer body), so a small body does not get a 1 MiB buffer.
+   */
   constructor(
     body: ReadableStream<Uint8Array> | null,
     private readonly ioTimeoutMs: number,
+    private readonly expected = Number.POSITIVE_INFINITY,
   ) {
-    this.reader = body ? body.getReader() : null;
+    this.reader = body ? chunkSource(body) : null;
+  }
+
+  /** The next piece of the body, timed. */
+  private async read(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    if (!this.reader) throw shorterBody();
+    let result: ReadableStreamReadResult<Uint8Array>;
+    try {
+      result = await timedRead(this.reader.read(this.expected - this.received + 1), this.ioTimeoutMs);
+    } catch (error) {
+      // Our own faults (a stall, a decoded body that failed) keep their message.
+      if (error instanceof BodyLengthError) throw error;
+      throw shorterBody(); // the client went away mid-body
+    }
+    if (!result.done) this.received += result.value.byteLength;
+    return result;
   }
 
   /** The next chunk, at most `max` bytes; throws BodyLengthError at the end of the body. */
@@ -29,15 +51,7 @@ export class SequentialBodyReader {
     let chunk = this.leftover;
     this.leftover = null;
     while (chunk === null || chunk.byteLength === 0) {
-      if (!this.reader) throw shorterBody();
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await readChunk(this.reader, this.ioTimeoutMs);
-      } catch (error) {
-        // Our own faults (a stall, a decoded body that failed) keep their message.
-        if (error instanceof BodyLengthError) throw error;
-        throw shorterBody(); // the client went away mid-body
-      }
+      const result = await this.read();
       if (result.done) throw shorterBody();
       chunk = result.value;
     }
@@ -106,14 +120,7 @@ export class SequentialBodyReader {
     if (this.leftover !== null && this.leftover.byteLength > 0) throw longerBody();
     if (!this.reader) return;
     for (;;) {
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await readChunk(this.reader, this.ioTimeoutMs);
-      } catch (error) {
-        // Our own faults (a stall, a decoded body that failed) keep their message.
-        if (error instanceof BodyLengthError) throw error;
-        throw shorterBody(); // the client went away mid-body
-      }
+      const result = await this.read();
       if (result.done) return;
       if (result.value.byteLength > 0) throw longerBody();
     }

@@ -62,7 +62,8 @@ export async function writeBatchBody<T extends BatchWriteItem>(
   items: readonly T[],
   options: { wholeBody: boolean } = { wholeBody: false },
 ): Promise<Array<BatchWriteFailure<T>>> {
-  const reader = new SequentialBodyReader(body, target.ioTimeoutMs);
+  const expected = items.reduce((sum, item) => sum + item.meta.size, 0);
+  const reader = new SequentialBodyReader(body, target.ioTimeoutMs, expected);
   const failures: Array<BatchWriteFailure<T>> = [];
   let chunk: Array<{ item: T; payload: ArrayBuffer }> = [];
   let chunkBytes = 0;
