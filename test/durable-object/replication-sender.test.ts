@@ -141,6 +141,22 @@ describe("delivery", () => {
     expect((await statusOf(src)).pending_records).toBe(0);
   });
 
+  it("records written out of timestamp order arrive with their own bytes (a batch body goes in timestamp order)", async () => {
+    const { src, dst } = await pair();
+    // Logged 30, 10, 20: a v1 batch body is read in the order of its timestamps.
+    await putRecord(src, "a", 30, "thirty, the longest of them", { labels: { n: "30" } });
+    await putRecord(src, "a", 10, "ten", { labels: { n: "10" } });
+    await putRecord(src, "a", 20, "twenty!", { labels: { n: "20" } });
+    await sendNow(src);
+    const got = await Promise.all([10, 20, 30].map(async (ts) => readAt(dst, "a", ts)));
+    expect(got.map((record) => [text(record.body), record.labels.n])).toEqual([
+      ["ten", "10"],
+      ["twenty!", "20"],
+      ["thirty, the longest of them", "30"],
+    ]);
+    expect((await statusOf(src)).pending_records).toBe(0);
+  });
+
   it("a missing target bucket is created first (GET 404 → POST)", async () => {
     const { src, dst } = await pair({ createTarget: false });
     await putRecord(src, "a", 1, "one");
