@@ -517,3 +517,19 @@ describe("compression", () => {
     expect((await statusOf(src)).pending_records).toBe(0);
   });
 });
+
+describe("compression: a batch of compressible records and a large incompressible one", () => {
+  // Measured in a two-server run: with zstd the batch failed part way at the source every time,
+  // so the replication retried it forever and nothing after it arrived.
+  const text = (size: number, salt: number) =>
+    new TextEncoder().encode(`cam/front ${1_700_000_000_000_000 + salt} `.repeat(Math.ceil(size / 20) + 1).slice(0, size));
+  const sizes = [1691, 786, 1626, 2746, 5765, 386, 2162, 0, 6040, 2951, 311_112, 4767, 885, 3941, 4511, 465, 4865];
+  it.each(["zstd", "gzip"] as const)("%s: every record arrives", async (compression) => {
+    const { src, dst } = await pair({ settings: { compression } });
+    const bodies = sizes.map((size, i) => (size > 100_000 ? bytesOf(size, i + 2) : text(size, i)));
+    for (const [i, body] of bodies.entries()) await putRecord(src, "a", i + 1, body);
+    await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(0);
+    for (const [i, body] of bodies.entries()) expect((await readAt(dst, "a", i + 1)).body).toEqual(body);
+  });
+});
