@@ -643,8 +643,6 @@ async function main(): Promise<void> {
     const units3 = plan(rng, phase3, large);
     let stoppedAt = 0;
     let sawInactive = false;
-    let stopping: Promise<void> | undefined;
-    const stopAfter = Math.floor(units3.length / 3);
     const watchInactive = async () => {
       while (stoppedAt > 0) {
         try {
@@ -653,20 +651,13 @@ async function main(): Promise<void> {
         await sleep(300);
       }
     };
-    let watcher: Promise<void> = Promise.resolve();
-    await writeAll(units3, {
-      parallel: 2,
-      onProgress: (done) => {
-        if (done === stopAfter && !stopping) {
-          stopping = (async () => {
-            await b.stop();
-            stoppedAt = Date.now();
-            watcher = watchInactive();
-          })();
-        }
-      },
-    });
-    await stopping;
+    // A third while B runs, the rest once it is down (so A surely has records to send meanwhile).
+    const stopAfter = Math.floor(units3.length / 3);
+    await writeAll(units3.slice(0, stopAfter), { parallel: 2 });
+    await b.stop();
+    stoppedAt = Date.now();
+    const watcher = watchInactive();
+    await writeAll(units3.slice(stopAfter), { parallel: 2 });
     // Down for at least 6 s: A's sender fails and backs off meanwhile.
     while (Date.now() - stoppedAt < 6_000) await sleep(100);
     const pendingWhileDown = (await statuses()).map((status) => status.pending);
