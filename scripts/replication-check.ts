@@ -47,7 +47,7 @@ const { values: args } = parseArgs({
 const TOTAL = Number(args.records);
 if (!Number.isInteger(TOTAL) || TOTAL < 100) throw new Error(`--records must be a whole number >= 100, got '${args.records}'`);
 const SEED = args.seed ?? randomSeed();
-/** Label updates that remove a label (an empty value): off by default, B keeps such a label (see README). */
+/** Label updates that remove a label (an empty value): off by default; B keeps such a label, as a ReductStore target of a ReductStore sender does. */
 const REMOVALS = args["label-removals"] ?? false;
 const TOKEN = `repl-check-${SEED}-${Math.random().toString(16).slice(2)}`;
 const SRC = "repl-src";
