@@ -14,9 +14,12 @@ declare module "node:zlib" {
   }
   export function createGunzip(): Decompressor;
   export function createZstdDecompress(): Decompressor;
-  /** A compressor has the same shape: plain bytes in, compressed bytes out. */
-  export function createZstdCompress(options?: { chunkSize?: number }): Decompressor;
+  /** A compressor has the same shape, plain bytes in, compressed bytes out, and can flush what it holds. */
+  export interface Compressor extends Decompressor {
+    flush(kind: number, callback: () => void): void;
+  }
+  export function createZstdCompress(options?: { chunkSize?: number }): Compressor;
   export function gzipSync(data: Uint8Array): Uint8Array;
   export function zstdCompressSync(data: Uint8Array, options?: { params?: Record<number, number> }): Uint8Array;
-  export const constants: { readonly ZSTD_c_checksumFlag: number };
+  export const constants: { readonly ZSTD_c_checksumFlag: number; readonly ZSTD_e_flush: number };
 }

@@ -3,7 +3,7 @@
  * a large record is never held whole. gzip uses the runtime's CompressionStream; zstd, which the
  * runtime lacks, `node:zlib`, fed only as fast as it drains.
  */
-import { createZstdCompress, type Decompressor } from "node:zlib";
+import { type Compressor, constants, createZstdCompress, type Decompressor } from "node:zlib";
 import type { ReplicationCompression } from "../../model/replications";
 
 /** The first API version whose batch endpoints accept `Content-Encoding: gzip | zstd`. */
@@ -59,20 +59,23 @@ export function compressBody(
 }
 
 /**
- * workerd's zstd encoder fails ("Unexpected end of file") when one write's output overflows its
- * output chunk (measured: 300 KiB of random bytes, default chunk). Small input slices and a chunk
- * far larger than any slice's output (incompressible data grows by a few bytes) avoid it.
+ * workerd's zstd encoder fails ("Unexpected end of file") when one call's output overflows what
+ * is left of its output chunk (measured: 300 KiB of random bytes with the default chunk; and with
+ * this chunk, compressible bytes then random ones, where zstd emitted a whole 128 KiB block at
+ * once). Each slice is flushed, so no call outputs more than about a slice.
  */
 const ZSTD_INPUT_SLICE = 16 * 1024;
 const ZSTD_OUTPUT_CHUNK = 256 * 1024;
 
-async function feed(source: ReadableStreamDefaultReader<Uint8Array>, compressor: Decompressor): Promise<void> {
+async function feed(source: ReadableStreamDefaultReader<Uint8Array>, compressor: Compressor): Promise<void> {
   try {
     for (;;) {
       const { done, value } = await source.read();
       if (done || compressor.destroyed) break;
       for (let at = 0; at < value.byteLength; at += ZSTD_INPUT_SLICE) {
         if (!compressor.write(value.subarray(at, at + ZSTD_INPUT_SLICE))) await drained(compressor);
+        if (compressor.destroyed) break;
+        await flushed(compressor);
       }
     }
     if (!compressor.destroyed) compressor.end();
@@ -80,6 +83,18 @@ async function feed(source: ReadableStreamDefaultReader<Uint8Array>, compressor:
     // The record bytes could not be read: the request fails and its rows stay in the log.
     compressor.destroy(error instanceof Error ? error : new Error(String(error)));
   }
+}
+
+/** Resolves once what the compressor holds is output, or it is gone. */
+function flushed(compressor: Compressor): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      compressor.off("close", done);
+      resolve();
+    };
+    compressor.once("close", done);
+    compressor.flush(constants.ZSTD_e_flush, done);
+  });
 }
 
 function drained(compressor: Decompressor): Promise<void> {

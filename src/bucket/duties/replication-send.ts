@@ -314,6 +314,9 @@ export class ReplicationSend {
       timestamps.add(item.row.ts);
       bytes += item.record.size;
     }
+    // The log is in write order, which need not be timestamp order; a v1 batch body is read in
+    // the order of its timestamps, so the records go in that order.
+    batch.sort((x, y) => x.record.ts - y.record.ts);
     const answered = [...gone, ...again, ...batch.map((item) => item.row)];
     if (batch.length === 0) return { rows: answered, outcome: { acked: true, ok: 0, errors: this.goneErrors(entry, gone) } };
     let body: Awaited<ReturnType<typeof batchBody>>;

@@ -1,0 +1,771 @@
+// Two-instance replication check: two real `npm start` servers, A (source) and B (target), both
+// with RS_API_TOKEN. Three replications on A (no compression, gzip, zstd; the compressed ones go
+// through a counting proxy that shows their write bodies are coded) select entries by glob and
+// records by `when`. Records are written to A with single writes and v1 batches, some large
+// (streamed), some that must not replicate; labels are updated afterwards. Checked in B: every
+// matching record once, byte-identical (sha256), with its labels, in timestamp order, nothing
+// extra; A's pending_records back to 0 and is_active true. Then B is stopped (SIGTERM) while A is
+// written to and started again, and A is SIGKILLed (its process group) several times while it
+// replicates: every record A acknowledged arrives exactly once.
+//
+//   npm run replication-check [-- --records 10000] [--seed hex] [--keep] [--label-removals]
+//
+// Ports come from HARNESS_PORTS (from-to) when set, else the kernel's; state and logs go to a fresh
+// temporary directory (kept with --keep or on failure). Exits 1 on any violation.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { type Bucket, Client } from "reduct-js";
+import type { Labels } from "./lib/batch-codec.ts";
+import { messageOf, statusOf } from "./lib/errors.ts";
+import { createHttpClient, type HttpClient } from "./lib/http-client.ts";
+import { KIB, payloadOf, Rng, randomSeed, sha256Hex } from "./lib/prng.ts";
+import { listEntryV1 } from "./lib/reduct.ts";
+import { showVersionNoticeOnce } from "./lib/reduct-js-quiet.ts";
+import {
+  freePort,
+  type Server,
+  type ServerOptions,
+  sleep,
+  startServer,
+  stopAllServers,
+  unhandledErrorLines,
+} from "./lib/server.ts";
+
+showVersionNoticeOnce();
+
+const { values: args } = parseArgs({
+  options: {
+    records: { type: "string", default: "2000" },
+    seed: { type: "string" },
+    keep: { type: "boolean", default: false },
+    "label-removals": { type: "boolean", default: false },
+  },
+});
+const TOTAL = Number(args.records);
+if (!Number.isInteger(TOTAL) || TOTAL < 100) throw new Error(`--records must be a whole number >= 100, got '${args.records}'`);
+const SEED = args.seed ?? randomSeed();
+/** Label updates that remove a label (an empty value): off by default; B keeps such a label, as a ReductStore target of a ReductStore sender does. */
+const REMOVALS = args["label-removals"] ?? false;
+const TOKEN = `repl-check-${SEED}-${Math.random().toString(16).slice(2)}`;
+const SRC = "repl-src";
+const ENTRIES = ["sensor-*", "cam/*"];
+const WHEN = { "&quality": { $gte: 5 } };
+const MATCHING = ["sensor-1", "sensor-2", "cam/front"];
+const OTHER = ["other", "logs/sensor-1"];
+const LARGE = 300 * KIB;
+const BASE_TS = 1_700_000_000_000_000;
+
+const REPLICATIONS = [
+  { name: "r-none", dst: "dst-none", compression: "none" },
+  { name: "r-gzip", dst: "dst-gzip", compression: "gzip" },
+  { name: "r-zstd", dst: "dst-zstd", compression: "zstd" },
+] as const;
+type Compression = (typeof REPLICATIONS)[number]["compression"];
+
+const work = mkdtempSync(path.join(os.tmpdir(), "replication-check-"));
+const violations: string[] = [];
+const violation = (text: string) => {
+  violations.push(text);
+  console.log(`  VIOLATION: ${text}`);
+};
+const seconds = (from: number) => (Date.now() - from) / 1000;
+
+// ---------------------------------------------------------------------------------------------
+// What was written and what B must hold
+
+interface Written {
+  entry: string;
+  ts: number;
+  size: number;
+  sha256: string;
+  contentType: string;
+  /** The labels on A as far as this script knows. */
+  labels: Labels;
+  /** false: the write failed (A killed meanwhile): A may or may not have it. */
+  acked: boolean;
+  /** The labels B must show, or undefined when B must not have the record. */
+  expected: Labels | undefined;
+}
+
+const written = new Map<string, Written>();
+const keyOf = (entry: string, ts: number) => `${entry}@${ts}`;
+const selected = (entry: string) => MATCHING.includes(entry);
+/** `when` as the check models it: a `quality` label that is a number >= 5 (a missing one fails). */
+const passes = (labels: Labels) => labels.quality !== undefined && Number(labels.quality) >= 5;
+
+function merged(labels: Labels, update: Labels): Labels {
+  const out: Labels = { ...labels };
+  for (const [name, value] of Object.entries(update)) {
+    if (value === "") delete out[name];
+    else out[name] = value;
+  }
+  return out;
+}
+
+/** A label update A acknowledged; its effect on B as a replication sees it. */
+function updated(record: Written, update: Labels): void {
+  record.labels = merged(record.labels, update);
+  // An update logs only when its new labels pass `when`; one that fails leaves B as it was.
+  if (selected(record.entry) && passes(record.labels)) record.expected = { ...record.labels };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers and the proxy
+
+let nextTs = BASE_TS;
+const servers: Server[] = [];
+let a: Server;
+let b: Server;
+let proxyUrl = "";
+const portRange = process.env.HARNESS_PORTS;
+
+async function start(options: ServerOptions): Promise<Server> {
+  const server = await startServer(options, 90_000);
+  servers.push(server);
+  return server;
+}
+
+interface ProxyCounts {
+  coded: number;
+  plain: number;
+  plainWithBytes: number;
+  failed: number;
+}
+const proxyCounts = new Map<string, ProxyCounts>();
+let refused = 0;
+
+/**
+ * Forwards to B and counts the write batches per destination bucket by Content-Encoding; a batch
+ * announcing bytes must come coded. A client that goes away (A killed) cuts the forwarded request too.
+ */
+async function startProxy(): Promise<http.Server> {
+  const port = await freePort(portRange);
+  const proxy = http.createServer((req, res) => {
+    const dst = /^\/api\/v1\/b\/([^/]+)\/.+\/batch$/.exec(req.url ?? "")?.[1];
+    if (dst && req.method === "POST") {
+      const counts = proxyCounts.get(dst) ?? { coded: 0, plain: 0, plainWithBytes: 0, failed: 0 };
+      proxyCounts.set(dst, counts);
+      const bytes = Object.entries(req.headers)
+        .filter(([name]) => name.startsWith("x-reduct-time-"))
+        .reduce((sum, [, value]) => sum + Number(String(value).split(",")[0]), 0);
+      if (req.headers["content-encoding"]) counts.coded++;
+      else {
+        counts.plain++;
+        if (bytes > 0) counts.plainWithBytes++;
+      }
+    }
+    // A copy of the body (bounded), saved when B refuses the batch: the request can be replayed.
+    const copy: Buffer[] = [];
+    let copied = 0;
+    req.on("data", (chunk: Buffer) => {
+      if (copied < 16 * 1024 * 1024) copy.push(chunk);
+      copied += chunk.length;
+    });
+    const upstream = http.request(
+      { host: "127.0.0.1", port: b.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        if (dst && answer.statusCode === 400) {
+          const file = path.join(work, `refused-${++refused}`);
+          writeFileSync(
+            `${file}.json`,
+            JSON.stringify({ method: req.method, url: req.url, headers: req.headers, answer: answer.headers }, null, 1),
+          );
+          const save = () => writeFileSync(`${file}.bin`, Buffer.concat(copy));
+          if (req.readableEnded) save();
+          else req.on("end", save);
+          console.log(`  B answered 400 (${answer.headers["x-reduct-error"]}) to ${req.method} ${req.url}: saved in ${file}.*`);
+        }
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+        answer.on("error", () => res.destroy());
+      },
+    );
+    upstream.on("error", () => {
+      if (dst) {
+        const counts = proxyCounts.get(dst);
+        if (counts) counts.failed++;
+      }
+      if (!res.headersSent) res.writeHead(502).end();
+      else res.destroy();
+    });
+    req.on("aborted", () => upstream.destroy());
+    req.on("error", () => upstream.destroy());
+    res.on("close", () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(port, "127.0.0.1", resolve));
+  proxyUrl = `http://127.0.0.1:${port}`;
+  return proxy;
+}
+
+const client = (server: Server) => new Client(server.url, { apiToken: TOKEN, timeout: 60_000 });
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+interface Draft {
+  entry: string;
+  ts: number;
+  data: Buffer;
+  contentType: string;
+  labels: Labels;
+}
+
+const CONTENT_TYPES = ["application/octet-stream", "text/plain", "image/jpeg"] as const;
+
+function draft(rng: Rng, entry: string, size: number): Draft {
+  const ts = nextTs;
+  nextTs += rng.int(1, 50);
+  const labels: Labels = { note: `n${rng.int(0, 999)}`, tag: rng.pick(["a", "b", "c,d"] as const) };
+  // Mostly a number, now and then missing (fails `when`, not strict).
+  if (!rng.chance(0.08)) labels.quality = String(rng.int(0, 9));
+  // Half the payloads compress (text), half do not (keystream).
+  const data = rng.chance(0.5)
+    ? payloadOf(size, SEED, SRC, entry, ts)
+    : Buffer.from(`${entry} ${ts} `.repeat(Math.ceil(size / 24) + 1).slice(0, size));
+  return { entry, ts, data, contentType: rng.pick(CONTENT_TYPES), labels };
+}
+
+/** A unit of writes: one single write or one v1 batch of one entry. */
+type Unit = { kind: "single"; record: Draft } | { kind: "batch"; records: Draft[] };
+
+/** `count` records in units: ~40% single writes, the rest v1 batches; `large` of them 300 KiB. */
+function plan(rng: Rng, count: number, large: number): Unit[] {
+  const units: Unit[] = [];
+  let left = count - large;
+  const pickEntry = () => (rng.chance(0.8) ? rng.pick(MATCHING) : rng.pick(OTHER)) ?? "sensor-1";
+  while (left > 0) {
+    const entry = pickEntry();
+    if (rng.chance(0.4)) {
+      left--;
+      units.push({ kind: "single", record: draft(rng, entry, rng.chance(0.05) ? 0 : rng.int(1, 8 * KIB)) });
+    } else {
+      const n = Math.min(left, rng.int(5, 40));
+      left -= n;
+      units.push({
+        kind: "batch",
+        records: Array.from({ length: n }, () => draft(rng, entry, rng.chance(0.05) ? 0 : rng.int(1, 6 * KIB))),
+      });
+    }
+  }
+  // Large records at random places; most pass `when`, one in three goes inside a batch (with an
+  // empty record after it). Their timestamps come after the others': entries are written out of order.
+  for (let i = 0; i < large; i++) {
+    const entry = pickEntry();
+    const record = draft(rng, entry, LARGE + rng.int(0, 4 * KIB));
+    if (rng.chance(0.75)) record.labels.quality = "9";
+    const unit: Unit =
+      i % 3 === 2
+        ? { kind: "batch", records: [draft(rng, entry, 100), record, draft(rng, entry, 0)] }
+        : { kind: "single", record };
+    units.splice(rng.int(0, units.length), 0, unit);
+  }
+  return units;
+}
+
+function remember(record: Draft, acked: boolean): void {
+  written.set(keyOf(record.entry, record.ts), {
+    entry: record.entry,
+    ts: record.ts,
+    size: record.data.length,
+    sha256: sha256Hex(record.data),
+    contentType: record.contentType,
+    labels: { ...record.labels },
+    acked,
+    expected: selected(record.entry) && passes(record.labels) ? { ...record.labels } : undefined,
+  });
+}
+
+/** Writes one unit through reduct-js; throws when the request failed as a whole. */
+async function writeUnit(bucket: Bucket, unit: Unit): Promise<void> {
+  if (unit.kind === "single") {
+    const { entry, ts, data, contentType, labels } = unit.record;
+    const record = await bucket.beginWrite(entry, { ts: BigInt(ts), contentType, labels });
+    await record.write(data);
+    return;
+  }
+  const first = unit.records[0];
+  if (!first) return;
+  const batch = await bucket.beginWriteBatch(first.entry);
+  for (const record of unit.records) batch.add(BigInt(record.ts), record.data, record.contentType, record.labels);
+  const errors = await batch.write();
+  if (errors.size > 0)
+    throw new Error(`batch to ${first.entry}: ${[...errors].map(([ts, e]) => `${ts} ${e.status} ${e.message}`).join("; ")}`);
+}
+
+const recordsOf = (unit: Unit): Draft[] => (unit.kind === "single" ? [unit.record] : unit.records);
+
+/**
+ * Writes `units` with `parallel` writers. `server()` is A as it is now; a failed unit (A down) is
+ * remembered as not acknowledged and, with `tolerate`, the writer waits for `ready()` and goes on.
+ */
+async function writeAll(
+  units: Unit[],
+  { parallel = 4, server = () => a, tolerate = false, ready = async () => {}, onProgress = (_done: number) => {} } = {},
+): Promise<{ failedUnits: number }> {
+  let next = 0;
+  let done = 0;
+  let failedUnits = 0;
+  // The bucket of A as it is now (A may be killed again while this asks).
+  const bucketOf = async (): Promise<{ at: Server; bucket: Bucket }> => {
+    for (let attempt = 1; ; attempt++) {
+      const at = server();
+      try {
+        return { at, bucket: await client(at).getBucket(SRC) };
+      } catch (error) {
+        if (!tolerate || attempt >= 20) throw error;
+        await ready();
+        await sleep(200);
+      }
+    }
+  };
+  const writer = async () => {
+    let { at: bucketServer, bucket } = await bucketOf();
+    for (;;) {
+      const index = next++;
+      const unit = units[index];
+      if (!unit) return;
+      if (server() !== bucketServer) ({ at: bucketServer, bucket } = await bucketOf());
+      try {
+        await writeUnit(bucket, unit);
+        for (const record of recordsOf(unit)) remember(record, true);
+      } catch (error) {
+        if (!tolerate) throw error;
+        failedUnits++;
+        for (const record of recordsOf(unit)) remember(record, false);
+        await ready();
+        ({ at: bucketServer, bucket } = await bucketOf());
+      }
+      onProgress(++done);
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, writer));
+  return { failedUnits };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waiting and checking
+
+interface Status {
+  name: string;
+  pending: number;
+  active: boolean;
+}
+
+async function statuses(): Promise<Status[]> {
+  const list = await client(a).getReplicationList();
+  return list.map((info) => ({ name: info.name, pending: Number(info.pendingRecords), active: info.isActive }));
+}
+
+/** Waits until every replication has nothing pending and is active; the seconds it took. */
+async function drained(what: string, timeoutMs: number): Promise<number> {
+  const from = Date.now();
+  let last: Status[] = [];
+  while (Date.now() - from < timeoutMs) {
+    try {
+      last = await statuses();
+      if (last.length === REPLICATIONS.length && last.every((s) => s.pending === 0 && s.active)) return seconds(from);
+    } catch {}
+    await sleep(250);
+  }
+  violation(`${what}: not drained within ${timeoutMs / 1000} s: ${JSON.stringify(last)}`);
+  return seconds(from);
+}
+
+/** B's copy of one replication against the model: { records, absent } counted. */
+async function verifyTarget(http: HttpClient, dst: string, what: string): Promise<{ records: number; absent: number }> {
+  const entries = new Map<string, Map<number, Written>>();
+  let absent = 0;
+  for (const record of written.values()) {
+    if (!record.acked) continue; // resolved by resolveUnacked
+    if (!record.expected) {
+      absent++;
+      continue;
+    }
+    const byTs = entries.get(record.entry) ?? new Map<number, Written>();
+    byTs.set(record.ts, record);
+    entries.set(record.entry, byTs);
+  }
+  const listed = await http.request("GET", `/api/v1/b/${dst}`);
+  if (listed.status !== 200) {
+    violation(`${what}: GET /b/${dst} answered ${listed.status}`);
+    return { records: 0, absent };
+  }
+  const names = ((JSON.parse(listed.body.toString()) as { entries?: { name: string }[] }).entries ?? []).map((e) => e.name);
+  // A hierarchical entry ("cam/front") brings its parents ("cam") into the entry list.
+  const parents = new Set(
+    [...entries.keys()].flatMap((entry) =>
+      entry
+        .split("/")
+        .slice(0, -1)
+        .map((_, i, parts) => parts.slice(0, i + 1).join("/")),
+    ),
+  );
+  for (const name of names)
+    if (!entries.has(name) && !parents.has(name)) violation(`${what}: ${dst} has an entry '${name}' that must not be replicated`);
+  let records = 0;
+  let problems = 0;
+  const report = (text: string) => {
+    if (++problems <= 10) violation(`${what}: ${dst}/${text}`);
+  };
+  for (const [entry, expected] of entries) {
+    const listing = await listEntryV1(http, dst, entry, { deadline: Date.now() + 300_000 });
+    for (const problem of listing.problems) report(problem);
+    if (listing.missing) {
+      report(`${entry}: missing (${expected.size} records expected)`);
+      continue;
+    }
+    const seen = new Set<number>();
+    for (const got of listing.records) {
+      records++;
+      if (seen.has(got.ts)) report(`${entry}: ${got.ts} twice`);
+      seen.add(got.ts);
+      const want = expected.get(got.ts);
+      if (!want) {
+        const source = written.get(keyOf(entry, got.ts));
+        report(`${entry}: ${got.ts} must not be there (${source ? `labels ${JSON.stringify(source.labels)}` : "never written"})`);
+        continue;
+      }
+      if (got.size !== want.size || got.sha256 !== want.sha256)
+        report(
+          `${entry}: ${got.ts} differs: ${got.size} bytes ${got.sha256.slice(0, 12)}, sent ${want.size} ${want.sha256.slice(0, 12)}`,
+        );
+      if (got.contentType !== want.contentType)
+        report(`${entry}: ${got.ts} content type ${got.contentType}, sent ${want.contentType}`);
+      if (JSON.stringify(sorted(got.labels)) !== JSON.stringify(sorted(want.expected ?? {})))
+        report(
+          `${entry}: ${got.ts} labels ${JSON.stringify(sorted(got.labels))}, expected ${JSON.stringify(sorted(want.expected ?? {}))}`,
+        );
+    }
+    for (const ts of expected.keys()) if (!seen.has(ts)) report(`${entry}: ${ts} did not arrive`);
+  }
+  if (problems > 10) violation(`${what}: ${dst}: ${problems - 10} more problems`);
+  return { records, absent };
+}
+
+const sorted = (labels: Labels): Labels => Object.fromEntries(Object.entries(labels).sort(([x], [y]) => (x < y ? -1 : 1)));
+
+/**
+ * Writes whose answer was lost (A killed): A has them or not; what A has must arrive, with the
+ * bytes sent, and what A lacks must not. Afterwards they count as acknowledged or are forgotten.
+ */
+async function resolveUnacked(http: HttpClient): Promise<{ kept: number; lost: number }> {
+  const unacked = [...written.values()].filter((record) => !record.acked);
+  let kept = 0;
+  let lost = 0;
+  const byEntry = new Map<string, Written[]>();
+  for (const record of unacked) byEntry.set(record.entry, [...(byEntry.get(record.entry) ?? []), record]);
+  for (const [entry, records] of byEntry) {
+    const listing = await listEntryV1(http, SRC, entry, { deadline: Date.now() + 300_000 });
+    const onA = new Map(listing.records.map((record) => [record.ts, record]));
+    for (const record of records) {
+      const got = onA.get(record.ts);
+      if (!got) {
+        lost++;
+        written.delete(keyOf(entry, record.ts));
+        continue;
+      }
+      kept++;
+      if (got.sha256 !== record.sha256) violation(`A kept ${entry}@${record.ts} of a cut write with other bytes`);
+      record.acked = true;
+    }
+  }
+  return { kept, lost };
+}
+
+async function verifyAll(what: string): Promise<{ records: number; absent: number }[]> {
+  const http = createHttpClient(b.url, { token: TOKEN });
+  try {
+    const results = [];
+    for (const { dst } of REPLICATIONS) results.push(await verifyTarget(http, dst, what));
+    return results;
+  } finally {
+    http.close();
+  }
+}
+
+const expectedCount = () => [...written.values()].filter((record) => record.acked && record.expected).length;
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+async function createReplications(): Promise<void> {
+  const settings = (dst: string, host: string) => ({
+    srcBucket: SRC,
+    dstBucket: dst,
+    dstHost: host,
+    dstToken: TOKEN,
+    entries: [...ENTRIES],
+    when: WHEN,
+  });
+  // reduct-js 1.20 has createReplication but sends no `compression`: the compressed ones go raw.
+  const first = REPLICATIONS[0];
+  await client(a).createReplication(first.name, settings(first.dst, b.url));
+  for (const { name, dst, compression } of REPLICATIONS.slice(1)) {
+    const response = await fetch(`${a.url}/api/v1/replications/${name}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        src_bucket: SRC,
+        dst_bucket: dst,
+        dst_host: proxyUrl,
+        dst_token: TOKEN,
+        entries: ENTRIES,
+        when: WHEN,
+        compression,
+      }),
+    });
+    if (response.status !== 200)
+      throw new Error(`POST /replications/${name} answered ${response.status} ${await response.text()}`);
+  }
+  for (const { name, compression } of REPLICATIONS) {
+    const response = await fetch(`${a.url}/api/v1/replications/${name}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const body = (await response.json()) as { settings?: { compression?: Compression } };
+    if (body.settings?.compression !== compression)
+      violation(`replication ${name} shows compression ${body.settings?.compression}, created with ${compression}`);
+  }
+}
+
+/** Label updates on A (single PATCH and v1 PATCH batches) of every kind the model knows. */
+async function updateLabels(rng: Rng, from: number): Promise<Record<string, number>> {
+  const bucket = await client(a).getBucket(SRC);
+  const counts = { changed: 0, removed: 0, nowPassing: 0, nowFailing: 0, notSelected: 0 };
+  const candidates = [...written.values()].filter((record) => record.ts >= from && record.acked);
+  const batches = new Map<string, { record: Written; update: Labels }[]>();
+  for (const record of candidates) {
+    if (!rng.chance(0.12)) continue;
+    let update: Labels;
+    if (!selected(record.entry)) {
+      counts.notSelected++;
+      update = { note: "changed", quality: "9" };
+    } else if (passes(record.labels)) {
+      const roll = rng.next();
+      if (roll < 0.5) {
+        counts.changed++;
+        update = { note: `updated-${rng.int(0, 999)}`, extra: "x" };
+      } else if (roll < 0.75 && REMOVALS) {
+        counts.removed++;
+        update = { tag: "" };
+      } else if (roll < 0.75) {
+        counts.changed++;
+        update = { tag: `t${rng.int(0, 9)}` };
+      } else {
+        counts.nowFailing++;
+        update = { quality: "1", note: "failing now" };
+      }
+    } else {
+      counts.nowPassing++;
+      update = { quality: "7", note: "passing now" };
+    }
+    if (rng.chance(0.5)) {
+      await bucket.update(record.entry, BigInt(record.ts), update);
+      updated(record, update);
+    } else {
+      const list = batches.get(record.entry) ?? [];
+      list.push({ record, update });
+      batches.set(record.entry, list);
+    }
+  }
+  for (const [entry, list] of batches) {
+    for (let i = 0; i < list.length; i += 50) {
+      const batch = await bucket.beginUpdateBatch(entry);
+      const slice = list.slice(i, i + 50);
+      for (const { record, update } of slice) batch.addOnlyLabels(BigInt(record.ts), update);
+      const errors = await batch.write();
+      if (errors.size > 0) throw new Error(`update batch of ${entry}: ${[...errors.values()].map(messageOf).join("; ")}`);
+      for (const { record, update } of slice) updated(record, update);
+    }
+  }
+  return counts;
+}
+
+const drainTimeout = () => 60_000 + TOTAL * 10;
+const rate = (records: number, s: number) => (s > 0 ? Math.round(records / s) : 0);
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const rng = new Rng("replication-check", SEED);
+  console.log(`replication-check: ${TOTAL} records, seed ${SEED}, state and logs in ${work}`);
+  const env = { RS_API_TOKEN: TOKEN };
+  const [portA, portB] = [await freePort(portRange), await freePort(portRange)];
+  const optionsA: ServerOptions = {
+    tag: "A",
+    dataPath: path.join(work, "a"),
+    logPath: path.join(work, "a.log"),
+    port: portA,
+    env,
+  };
+  let portBFinal = portB;
+  while (portBFinal === portA) portBFinal = await freePort(portRange);
+  const optionsB: ServerOptions = {
+    tag: "B",
+    dataPath: path.join(work, "b"),
+    logPath: path.join(work, "b.log"),
+    port: portBFinal,
+    env,
+  };
+  [a, b] = await Promise.all([start(optionsA), start(optionsB)]);
+  const proxy = await startProxy();
+  try {
+    // Step 1: replications and the first writes.
+    const phase1 = Math.round(TOTAL * 0.4);
+    const phase3 = Math.round(TOTAL * 0.3);
+    const phase4 = TOTAL - phase1 - phase3;
+    const large = Math.max(3, Math.round(TOTAL / 400));
+    let t = Date.now();
+    await client(a).createBucket(SRC);
+    await createReplications();
+    const units1 = plan(rng, phase1, large);
+    await writeAll(units1);
+    const writeS = seconds(t);
+    console.log(
+      `step 1: 3 replications (entries ${ENTRIES.join(",")}, when quality >= 5); wrote ${phase1} records (${units1.filter((u) => u.kind === "single").length} single writes, ${units1.filter((u) => u.kind === "batch").length} v1 batches, ${[...written.values()].filter((r) => r.size >= LARGE).length} large) in ${writeS.toFixed(1)} s, ${expectedCount()} to replicate`,
+    );
+
+    // Step 2: everything arrives; then label updates arrive too.
+    let s = await drained("step 2", drainTimeout());
+    const delivered1 = expectedCount();
+    const firstS = seconds(t);
+    const updates = await updateLabels(rng, BASE_TS);
+    const updateS = await drained("step 2 (label updates)", drainTimeout());
+    let results = await verifyAll("step 2");
+    console.log(
+      `step 2: ${delivered1} records x 3 replications delivered ${s.toFixed(1)} s after the writes (${rate(delivered1 * 3, firstS)} records/s from the first write); label updates ${JSON.stringify(updates)} drained in ${updateS.toFixed(1)} s; B holds ${results.map((r) => r.records).join("/")} records, ${results[0]?.absent ?? 0} non-matching absent; pending 0, active`,
+    );
+
+    // Step 3: B stopped while A is written to, then started again on its state.
+    t = Date.now();
+    const units3 = plan(rng, phase3, large);
+    let stoppedAt = 0;
+    let sawInactive = false;
+    const watchInactive = async () => {
+      while (stoppedAt > 0) {
+        try {
+          if ((await statuses()).some((status) => !status.active)) sawInactive = true;
+        } catch {}
+        await sleep(300);
+      }
+    };
+    // A third while B runs, the rest once it is down (so A surely has records to send meanwhile).
+    const stopAfter = Math.floor(units3.length / 3);
+    await writeAll(units3.slice(0, stopAfter), { parallel: 2 });
+    await b.stop();
+    stoppedAt = Date.now();
+    const watcher = watchInactive();
+    await writeAll(units3.slice(stopAfter), { parallel: 2 });
+    // Down for at least 6 s: A's sender fails and backs off meanwhile.
+    while (Date.now() - stoppedAt < 6_000) await sleep(100);
+    const pendingWhileDown = (await statuses()).map((status) => status.pending);
+    b = await start(optionsB);
+    const downS = seconds(stoppedAt);
+    stoppedAt = 0;
+    await watcher;
+    s = await drained("step 3", drainTimeout());
+    if (!sawInactive) violation("step 3: no replication showed is_active false while B was down");
+    results = await verifyAll("step 3");
+    console.log(
+      `step 3: wrote ${phase3} records, B stopped (SIGTERM) for ${downS.toFixed(1)} s during the writes (pending then ${pendingWhileDown.join("/")}, is_active false seen: ${sawInactive}); drained ${s.toFixed(1)} s after B came back; B holds ${results.map((r) => r.records).join("/")} records, as expected`,
+    );
+
+    // Step 4: A SIGKILLed (its process group) while it replicates, restarted on its state.
+    t = Date.now();
+    const units4 = plan(rng, phase4, large);
+    let aReady: Promise<void> = Promise.resolve();
+    const kills = 3;
+    const killTimes: string[] = [];
+    let writing = true;
+    // Kills part way through the writes (A then has records of them to send) and the last one
+    // right after them, while A is still sending.
+    let unitsDone = 0;
+    const killer = (async () => {
+      for (let kill = 1; kill <= kills; kill++) {
+        if (kill === kills) {
+          while (writing) await sleep(20);
+          await sleep(rng.int(0, 200));
+        } else {
+          const at = Math.floor((units4.length * kill) / kills);
+          while (writing && unitsDone < at) await sleep(20);
+        }
+        let pendingAtKill = "?";
+        try {
+          pendingAtKill = (await statuses()).map((status) => status.pending).join("/");
+        } catch {}
+        let release = () => {};
+        aReady = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const gone = await a.kill("SIGKILL");
+        if (!gone) violation("step 4: A's process group survived SIGKILL");
+        a = await start(optionsA);
+        release();
+        killTimes.push(
+          `kill ${kill} at ${seconds(t).toFixed(1)} s (pending ${pendingAtKill}), back in ${a.aliveSeconds.toFixed(1)} s`,
+        );
+      }
+    })();
+    const { failedUnits } = await writeAll(units4, {
+      parallel: 3,
+      server: () => a,
+      tolerate: true,
+      ready: () => aReady,
+      onProgress: (done) => {
+        unitsDone = done;
+      },
+    });
+    writing = false;
+    await killer;
+    s = await drained("step 4", drainTimeout());
+    const http = createHttpClient(a.url, { token: TOKEN });
+    const unacked = await resolveUnacked(http);
+    http.close();
+    results = await verifyAll("step 4");
+    console.log(
+      `step 4: wrote ${phase4} records with A SIGKILLed ${kills} times (${killTimes.join("; ")}); ${failedUnits} writes cut (${unacked.kept} records kept by A, ${unacked.lost} not); drained ${s.toFixed(1)} s after the last restart; B holds ${results.map((r) => r.records).join("/")} records = acknowledged, each once`,
+    );
+
+    // Step 5: the compressed replications carried the same records, with coded write bodies.
+    const lines: string[] = [];
+    for (const { dst, compression } of REPLICATIONS.slice(1)) {
+      const counts = proxyCounts.get(dst) ?? { coded: 0, plain: 0, plainWithBytes: 0, failed: 0 };
+      if (counts.coded === 0) violation(`step 5: no ${compression}-coded write batch reached ${dst}`);
+      if (counts.plainWithBytes > 0)
+        violation(`step 5: ${counts.plainWithBytes} write batches with bytes reached ${dst} uncoded`);
+      lines.push(`${compression}: ${counts.coded} coded batches, ${counts.plain} empty plain ones, ${counts.failed} cut`);
+    }
+    const total = results.map((r) => r.records);
+    if (new Set(total).size !== 1) violation(`step 5: the replications hold different counts ${total.join("/")}`);
+    console.log(`step 5: ${lines.join("; ")}; ${total.join("/")} records identical in all three targets`);
+
+    // The logs of every start.
+    for (const server of servers) {
+      const lines = unhandledErrorLines(server.log());
+      for (const line of lines.slice(0, 5)) violation(`${server.tag} log (pid ${server.pid}): ${line}`);
+    }
+    const records = expectedCount();
+    const totalS = seconds(started);
+    console.log(
+      `replication-check: ${violations.length === 0 ? "ok" : `${violations.length} violations`}: ${TOTAL} written, ${records} replicated x 3, ${totalS.toFixed(1)} s in all, ${servers.length} server starts, logs clean: ${servers.every((server) => unhandledErrorLines(server.log()).length === 0)}`,
+    );
+  } finally {
+    proxy.close();
+    proxy.closeAllConnections();
+    await stopAllServers();
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  violation(
+    `aborted: ${statusOf(error) ? `APIError ${statusOf(error)}: ` : ""}${messageOf(error)}\n${(error as Error)?.stack ?? ""}`,
+  );
+  await stopAllServers();
+}
+if (violations.length === 0 && !args.keep) rmSync(work, { recursive: true, force: true });
+else console.log(`replication-check: state and logs kept in ${work}`);
+process.exit(violations.length === 0 ? 0 : 1);
