@@ -127,6 +127,15 @@ describe("delivery", () => {
     expect(status).toMatchObject({ pending_records: 0, is_active: true, diagnostics: { hourly: { ok: 3, errored: 0 } } });
   });
 
+  it("records written out of timestamp order keep their own bytes (batch v1 bodies go by timestamp)", async () => {
+    const { src, dst } = await pair();
+    await putRecord(src, "a", 2, "second-record", { labels: { n: "two" } });
+    await putRecord(src, "a", 1, "first", { labels: { n: "one" } });
+    await sendNow(src);
+    const [one, two] = [await readAt(dst, "a", 1), await readAt(dst, "a", 2)];
+    expect([text(one.body), one.labels, text(two.body), two.labels]).toEqual(["first", { n: "one" }, "second-record", { n: "two" }]);
+  });
+
   it("an attachment ($meta entry) arrives with its key", async () => {
     const { src, dst } = await pair();
     await putRecord(src, "a", 1, "one");

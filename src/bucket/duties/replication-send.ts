@@ -314,6 +314,9 @@ export class ReplicationSend {
       timestamps.add(item.row.ts);
       bytes += item.record.size;
     }
+    // A batch v1 body holds its records in timestamp order, whatever the order of the headers;
+    // the log is in write order, which differs for records written out of timestamp order.
+    batch.sort((a, b) => a.record.ts - b.record.ts);
     const answered = [...gone, ...again, ...batch.map((item) => item.row)];
     if (batch.length === 0) return { rows: answered, outcome: { acked: true, ok: 0, errors: this.goneErrors(entry, gone) } };
     let body: Awaited<ReturnType<typeof batchBody>>;
