@@ -133,7 +133,12 @@ describe("delivery", () => {
     await putRecord(src, "a", 1, "first", { labels: { n: "one" } });
     await sendNow(src);
     const [one, two] = [await readAt(dst, "a", 1), await readAt(dst, "a", 2)];
-    expect([text(one.body), one.labels, text(two.body), two.labels]).toEqual(["first", { n: "one" }, "second-record", { n: "two" }]);
+    expect([text(one.body), one.labels, text(two.body), two.labels]).toEqual([
+      "first",
+      { n: "one" },
+      "second-record",
+      { n: "two" },
+    ]);
   });
 
   it("an attachment ($meta entry) arrives with its key", async () => {
