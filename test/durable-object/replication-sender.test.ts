@@ -239,12 +239,34 @@ describe("outcomes of an attempt", () => {
     },
     {
       name: "per-record 409: the target has it (delivered)",
-      answer: async () => new Response(null, { headers: { "x-reduct-error-1": "409,A record with timestamp 1 already exists" } }),
+      answer: async (request) => {
+        await (await intoWorker(request)).body?.cancel();
+        return new Response(null, { headers: { "x-reduct-error-1": "409,A record with timestamp 1 already exists" } });
+      },
       pending: 0,
       active: true,
       ok: 2,
       errors: {},
       backoff: false,
+    },
+    {
+      name: "per-record 409 for a record the target cannot read (an upload its crash cut): kept, backoff",
+      answer: async () => new Response(null, { headers: { "x-reduct-error-1": "409,A record with timestamp 1 already exists" } }),
+      pending: 2,
+      active: true,
+      ok: 0,
+      errors: { "404": 1 },
+      backoff: true,
+    },
+    {
+      name: "per-record 425 (still being written): kept, backoff",
+      answer: async () =>
+        new Response(null, { headers: { "x-reduct-error-1": "425,Record with timestamp 1 is still being written" } }),
+      pending: 2,
+      active: true,
+      ok: 0,
+      errors: { "425": 1 },
+      backoff: true,
     },
     {
       name: "per-record 422: errored and dropped",
