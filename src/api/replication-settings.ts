@@ -17,7 +17,11 @@ const settingsBody = z.object({
   src_bucket: z.string(),
   dst_bucket: z.string(),
   dst_host: z.string(),
-  dst_token: z.string().nullish(),
+  // Sent as `Authorization: Bearer <token>`: a control character would fail every attempt.
+  dst_token: z
+    .string()
+    .regex(/^[^\x00-\x08\x0a-\x1f\x7f]*$/, "must not contain control characters (it is sent in a header)")
+    .nullish(),
   entries: z.array(z.string()).default([]),
   dst_prefix: z.string().default(""),
   when: z.unknown().optional(),

@@ -178,6 +178,12 @@ describe("replication API", () => {
         'Invalid JSON: compression: Invalid option: expected one of "none"|"gzip"|"zstd"',
       ],
       [
+        "a dst_token that cannot be an HTTP header value (CR LF)",
+        () => settingsFor(src, { dst_token: "tok\r\nX-Evil: 1" }),
+        422,
+        "Invalid JSON: dst_token: must not contain control characters (it is sent in a header)",
+      ],
+      [
         "entries that are no list",
         () => settingsFor(src, { entries: "a" }),
         422,
