@@ -8,18 +8,26 @@ import { notFound, unprocessable } from "../errors";
 import type { ReplicationSettings } from "../model/replications";
 import { bucketStub } from "./bucket-stub";
 import type { Bindings } from "./context";
-import { MAX_NAME_LENGTH } from "./schemas";
+import { BUCKET_NAME_PATTERN, MAX_NAME_LENGTH } from "./schemas";
 
 export const replicationMode = z.enum(["enabled", "paused", "disabled"]);
 export const replicationCompression = z.enum(["none", "gzip", "zstd"]);
 
 const settingsBody = z.object({
   src_bucket: z.string(),
-  dst_bucket: z.string(),
+  // Both go into the target's URL path: `..`, `?` or `#` would send the records elsewhere.
+  dst_bucket: z.string().regex(BUCKET_NAME_PATTERN, "must be a bucket name (letters, digits, '-' and '_')"),
   dst_host: z.string(),
-  dst_token: z.string().nullish(),
+  // Sent as `Authorization: Bearer <token>`: a control character would fail every attempt.
+  dst_token: z
+    .string()
+    .regex(/^[^\x00-\x08\x0a-\x1f\x7f]*$/, "must not contain control characters (it is sent in a header)")
+    .nullish(),
   entries: z.array(z.string()).default([]),
-  dst_prefix: z.string().default(""),
+  dst_prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_/-]*$/, "must be entry name characters (letters, digits, '-', '_' and '/')")
+    .default(""),
   when: z.unknown().optional(),
   mode: replicationMode.default("enabled"),
   compression: replicationCompression.default("none"),

@@ -24,7 +24,9 @@ export function planLabelUpdate(
   changes: LabelChanges,
   /** Labels earlier items of the same batch gave records of this entry, by timestamp. */
   plannedInEntry?: ReadonlyMap<number, Labels>,
-): { ok: true; entry: EntryRef; update: { ts: number; labels: Labels; meta_len: number } } | { ok: false; error: ErrorInfo } {
+):
+  | { ok: true; entry: EntryRef; update: { ts: number; labels: Labels; meta_len: number }; stored: Labels }
+  | { ok: false; error: ErrorInfo } {
   const entry = ctx.index.entry(entryName);
   if (!entry) return entryNotFound(ctx.bucket.name, entryName);
   const row = ctx.index.record(entry.id, ts);
@@ -55,7 +57,13 @@ export function planLabelUpdate(
     contentType: row.content_type,
     finished: true,
   });
-  return { ok: true, entry, update: { ts, labels, meta_len: metaLen } };
+  return { ok: true, entry, update: { ts, labels, meta_len: metaLen }, stored: row.labels };
+}
+
+/** True when two label sets hold the same names and values. */
+function sameLabels(a: Labels, b: Labels): boolean {
+  const names = Object.keys(a);
+  return names.length === Object.keys(b).length && names.every((name) => b[name] === a[name]);
 }
 
 /**
@@ -80,7 +88,9 @@ export function updateLabels(ctx: OpsContext, entryName: string, ts: number, cha
   const planned = planLabelUpdate(ctx, entryName, ts, changes);
   if (!planned.ok) return planned;
   ctx.index.updateLabels(planned.entry.id, [planned.update]);
-  ctx.journal?.logged(entryName, ts, planned.update.labels, "labels");
+  // An update that changes nothing is not replicated: two stores replicating into each other
+  // would otherwise echo it back and forth for ever.
+  if (!sameLabels(planned.update.labels, planned.stored)) ctx.journal?.logged(entryName, ts, planned.update.labels, "labels");
   return { ok: true };
 }
 
@@ -109,14 +119,17 @@ export function removeRecord(ctx: OpsContext, entryName: string, ts: number): It
 
 /** Batch label updates: one outcome per item, in order; each touched chunk is rewritten once. An item sees earlier items' labels. */
 export function updateLabelsBatch(ctx: OpsContext, items: { entry: string; ts: number; changes: LabelChanges }[]): ItemOutcome[] {
-  const planned = new Map<string, { entry: string; entryId: number; update: { ts: number; labels: Labels; meta_len: number } }>();
+  const planned = new Map<
+    string,
+    { entry: string; entryId: number; update: { ts: number; labels: Labels; meta_len: number }; stored: Labels }
+  >();
   const plannedLabels = new Map<string, Map<number, Labels>>();
   const results = items.map((item): ItemOutcome => {
     const key = `${item.entry}\u0000${item.ts}`;
     const inEntry = plannedLabels.get(item.entry) ?? new Map<number, Labels>();
     const plan = planLabelUpdate(ctx, item.entry, item.ts, item.changes, inEntry);
     if (!plan.ok) return plan;
-    planned.set(key, { entry: item.entry, entryId: plan.entry.id, update: plan.update });
+    planned.set(key, { entry: item.entry, entryId: plan.entry.id, update: plan.update, stored: plan.stored });
     inEntry.set(item.ts, plan.update.labels);
     plannedLabels.set(item.entry, inEntry);
     return { ok: true };
@@ -128,7 +141,8 @@ export function updateLabelsBatch(ctx: OpsContext, items: { entry: string; ts: n
     else byEntry.set(entryId, [update]);
   }
   for (const [entryId, updates] of byEntry) ctx.index.updateLabels(entryId, updates);
-  for (const { entry, update } of planned.values()) ctx.journal?.logged(entry, update.ts, update.labels, "labels");
+  for (const { entry, update, stored } of planned.values())
+    if (!sameLabels(update.labels, stored)) ctx.journal?.logged(entry, update.ts, update.labels, "labels");
   return results;
 }
 

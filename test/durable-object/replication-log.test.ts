@@ -171,6 +171,25 @@ describe("every acknowledged write path logs in its own transaction", () => {
       { entry: "a", ts: 1, kind: "labels" },
     ]);
   });
+
+  it("a label update that changes nothing logs nothing (two stores replicating into each other settle)", async () => {
+    const bucket = uniqueName("rlog-same");
+    await createBucket(bucket);
+    await putRecord(bucket, "a", 1, "one", { labels: { x: "1" } });
+    await putRecord(bucket, "a", 2, "two", { labels: { x: "2" } });
+    await replicate(bucket, "r");
+    // As a sender echoes them back: the record's current labels.
+    expect((await api("PATCH", `/b/${bucket}/a?ts=1`, { headers: { "x-reduct-label-x": "1" } })).status).toBe(200);
+    const v1 = await api("PATCH", `/b/${bucket}/a/batch`, {
+      headers: { "x-reduct-time-1": "0,,x=1", "x-reduct-time-2": "0,,x=3" },
+    });
+    expect(v1.status).toBe(200);
+    const v2 = await api("PATCH", `/io/${bucket}/update`, {
+      headers: { "x-reduct-entries": "a", "x-reduct-start-ts": "1", "x-reduct-0-1": "0,,x=3" },
+    });
+    expect(v2.status).toBe(200);
+    expect(await logOf(bucket)).toEqual([{ entry: "a", ts: 2, kind: "labels" }]);
+  });
 });
 
 describe("the log's bound", () => {

@@ -127,6 +127,20 @@ describe("delivery", () => {
     expect(status).toMatchObject({ pending_records: 0, is_active: true, diagnostics: { hourly: { ok: 3, errored: 0 } } });
   });
 
+  it("records written out of timestamp order keep their own bytes (batch v1 bodies go by timestamp)", async () => {
+    const { src, dst } = await pair();
+    await putRecord(src, "a", 2, "second-record", { labels: { n: "two" } });
+    await putRecord(src, "a", 1, "first", { labels: { n: "one" } });
+    await sendNow(src);
+    const [one, two] = [await readAt(dst, "a", 1), await readAt(dst, "a", 2)];
+    expect([text(one.body), one.labels, text(two.body), two.labels]).toEqual([
+      "first",
+      { n: "one" },
+      "second-record",
+      { n: "two" },
+    ]);
+  });
+
   it("an attachment ($meta entry) arrives with its key", async () => {
     const { src, dst } = await pair();
     await putRecord(src, "a", 1, "one");
@@ -241,12 +255,34 @@ describe("outcomes of an attempt", () => {
     },
     {
       name: "per-record 409: the target has it (delivered)",
-      answer: async () => new Response(null, { headers: { "x-reduct-error-1": "409,A record with timestamp 1 already exists" } }),
+      answer: async (request) => {
+        await (await intoWorker(request)).body?.cancel();
+        return new Response(null, { headers: { "x-reduct-error-1": "409,A record with timestamp 1 already exists" } });
+      },
       pending: 0,
       active: true,
       ok: 2,
       errors: {},
       backoff: false,
+    },
+    {
+      name: "per-record 409 for a record the target cannot read (an upload its crash cut): kept, backoff",
+      answer: async () => new Response(null, { headers: { "x-reduct-error-1": "409,A record with timestamp 1 already exists" } }),
+      pending: 2,
+      active: true,
+      ok: 0,
+      errors: { "404": 1 },
+      backoff: true,
+    },
+    {
+      name: "per-record 425 (still being written): kept, backoff",
+      answer: async () =>
+        new Response(null, { headers: { "x-reduct-error-1": "425,Record with timestamp 1 is still being written" } }),
+      pending: 2,
+      active: true,
+      ok: 0,
+      errors: { "425": 1 },
+      backoff: true,
     },
     {
       name: "per-record 422: errored and dropped",

@@ -178,6 +178,24 @@ describe("replication API", () => {
         'Invalid JSON: compression: Invalid option: expected one of "none"|"gzip"|"zstd"',
       ],
       [
+        "a dst_token that cannot be an HTTP header value (CR LF)",
+        () => settingsFor(src, { dst_token: "tok\r\nX-Evil: 1" }),
+        422,
+        "Invalid JSON: dst_token: must not contain control characters (it is sent in a header)",
+      ],
+      [
+        "a dst_bucket that would leave the bucket's path on the target",
+        () => settingsFor(src, { dst_bucket: "../tokens" }),
+        422,
+        "Invalid JSON: dst_bucket: must be a bucket name (letters, digits, '-' and '_')",
+      ],
+      [
+        "a dst_prefix with a query",
+        () => settingsFor(src, { dst_prefix: "robot?x=1" }),
+        422,
+        "Invalid JSON: dst_prefix: must be entry name characters (letters, digits, '-', '_' and '/')",
+      ],
+      [
         "entries that are no list",
         () => settingsFor(src, { entries: "a" }),
         422,

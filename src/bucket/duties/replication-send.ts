@@ -363,6 +363,8 @@ export class ReplicationSend {
     }
     if (!response.ok) return { rows: sentRows, outcome: failure(response) };
     const errors = recordErrors(response);
+    const unsettled = await this.unsettled(target, dstEntry, errors, true);
+    if (unsettled) return { rows: sentRows, outcome: unsettled };
     const outcome = this.tally(
       batch.map((item) => item.row),
       errors,
@@ -403,6 +405,8 @@ export class ReplicationSend {
       return { rows: answered, outcome: failure(response) };
     } else {
       const errors = recordErrors(response);
+      const unsettled = await this.unsettled(target, dstEntry, errors, false);
+      if (unsettled) return { rows: answered, outcome: unsettled };
       missing = found.filter((item) => errors.get(item.row.ts)?.status === 404).map((item) => item.row);
       for (const row of missing) errors.delete(row.ts);
       outcome = this.tally(
@@ -423,6 +427,43 @@ export class ReplicationSend {
     }
     outcome.errors.push(...this.goneErrors(entry, gone));
     return { rows: answered, outcome };
+  }
+
+  /**
+   * A failure (rows kept, backoff) when a per-record answer is not final: 425, or a 409 for a
+   * record the target cannot read. A target that died while receiving a large record answers 409
+   * for it until its reservation expires, and then has nothing: only a readable record is delivered.
+   */
+  private async unsettled(
+    target: Target,
+    dstEntry: string,
+    errors: ReadonlyMap<number, { status: number; message: string }>,
+    confirmConflicts: boolean,
+  ): Promise<Failed | null> {
+    for (const [ts, error] of errors) {
+      if (error.status === 425) return { acked: false, status: 425, message: error.message, reached: true };
+      if (error.status !== 409 || !confirmConflicts) continue;
+      let response: Response;
+      try {
+        response = await this.request(`${target.base}api/v1/b/${target.bucket}/${dstEntry}?ts=${ts}`, {
+          method: "HEAD",
+          headers: target.headers,
+        });
+        await response.body?.cancel();
+      } catch (failed) {
+        return unreachable(failed);
+      }
+      if (!response.ok) {
+        const message = response.headers.get("x-reduct-error") ?? `HTTP ${response.status}`;
+        return {
+          acked: false,
+          status: response.status,
+          message: `Record ${ts} answered 409 but cannot be read: ${message}`,
+          reached: true,
+        };
+      }
+    }
+    return null;
   }
 
   /** Per-record answers: 409 (the target has it) is delivered, other errors drop the record. */
