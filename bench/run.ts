@@ -19,12 +19,13 @@ import { measureTogether, notImplemented } from "./lib/measure.ts";
 import { fullReport } from "./lib/report.ts";
 import { BENCH_DIR, ROOT, serverDefinitions, startServer } from "./lib/servers.ts";
 import { evaluateTargets } from "./lib/targets.ts";
+import type { Scale } from "./lib/types.ts";
 import { schedule, units } from "./workloads/index.ts";
 import { probeFeatures } from "./workloads/probes.ts";
 import { MIB } from "./workloads/protocol.ts";
 import { setupReductEdge } from "./workloads/reduct-edge.ts";
 
-const SCALES = {
+const SCALES: Record<"quick" | "full", Scale> = {
   quick: {
     requests: 3_000,
     records: 1_500,
