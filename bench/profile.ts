@@ -9,6 +9,8 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
+import { fieldOf } from "../scripts/lib/errors.ts";
+import type { RequestSpec } from "../scripts/lib/http-client.ts";
 import { createClient, send } from "./lib/http-load.ts";
 import { BENCH_DIR, serverDefinitions, startServer } from "./lib/servers.ts";
 import { AUTH, batchRecords, batchV2Write, json, randomBytes, TS0, writeRecord } from "./workloads/protocol.ts";
@@ -25,8 +27,8 @@ const connections = Number(options.connections);
 const inspectorPort = 9300 + Math.floor(Math.random() * 500);
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "reduct-edge-profile-"));
-const definition = serverDefinitions(work).reductEdge;
-(definition as { worker: object }).worker = { ...definition.worker, inspectorPort };
+const base = serverDefinitions(work).reductEdge;
+const definition = { ...base, worker: { ...base.worker, inspectorPort } };
 const server = await startServer("reductEdge", definition, work);
 const client = createClient(server.port, connections);
 
@@ -34,6 +36,12 @@ const client = createClient(server.port, connections);
 interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
   samples: number[];
+}
+
+/** A CDP answer as this script reads it. */
+interface CdpAnswer {
+  id?: number;
+  result?: { profile?: CpuProfile };
 }
 
 /** One Chrome DevTools Protocol session with the isolate that runs reduct-edge. */
@@ -44,21 +52,23 @@ async function inspect() {
     webSocketDebuggerUrl: string;
   }[];
   const target = targets.find((t) => /reduct|core:user/.test(t.title ?? t.id)) ?? targets[0];
+  if (!target) throw new Error(`no inspector target on port ${inspectorPort}`);
   const socket = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    socket.once("open", resolve);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("open", () => resolve());
     socket.once("error", reject);
   });
   let id = 0;
-  const pending = new Map();
+  const pending = new Map<number, (answer: CdpAnswer) => void>();
   socket.on("message", (data) => {
-    const message = JSON.parse(data.toString());
-    if (message.id && pending.has(message.id)) {
-      pending.get(message.id)(message);
+    const message = JSON.parse(data.toString()) as CdpAnswer;
+    const resolve = message.id ? pending.get(message.id) : undefined;
+    if (message.id && resolve) {
+      resolve(message);
       pending.delete(message.id);
     }
   });
-  const call = (method: string, params = {}): Promise<{ result?: { profile?: CpuProfile } }> =>
+  const call = (method: string, params = {}): Promise<CdpAnswer> =>
     new Promise((resolve) => {
       const messageId = ++id;
       pending.set(messageId, resolve);
@@ -85,14 +95,14 @@ async function readAll() {
     ...json({ query_type: "QUERY", entries: [entry] }),
     headers: { ...AUTH, "content-type": "application/json" },
   });
-  const id = JSON.parse(q.body.toString()).id;
+  const id = fieldOf(JSON.parse(q.body.toString()), "id");
   for (;;) {
     const r = await send(client, { path: `/api/v1/io/${bucket}/read`, headers: { ...AUTH, "x-reduct-query-id": String(id) } });
     if (r.status !== 200 || r.headers["x-reduct-last"] === "true") return;
   }
 }
 
-const load = async (make) => {
+const load = async (make: () => RequestSpec): Promise<number> => {
   const until = Date.now() + seconds * 1000;
   let requests = 0;
   await Promise.all(
@@ -124,14 +134,15 @@ if (options.workload === "W4v2") {
     done++;
   }
 } else {
-  done = await load(nextRequest[options.workload] ?? nextRequest.W2v2);
+  done = await load(options.workload === "W1" ? nextRequest.W1 : nextRequest.W2v2);
 }
 const { result } = await session.call("Profiler.stop");
 session.close();
 client.close();
 await server.stop();
 
-const profile = result.profile;
+const profile = result?.profile;
+if (!profile) throw new Error("Profiler.stop answered without a profile");
 const file = path.join(
   BENCH_DIR,
   "results",
@@ -144,10 +155,12 @@ fs.writeFileSync(file, JSON.stringify(profile));
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 const selfSamples = new Map<number, number>();
 for (const sample of profile.samples) selfSamples.set(sample, (selfSamples.get(sample) ?? 0) + 1);
-const totals = new Map();
+const totals = new Map<string, number>();
 let all = 0;
 for (const [nodeId, count] of selfSamples) {
-  const frame = byId.get(nodeId).callFrame;
+  const node = byId.get(nodeId);
+  if (!node) throw new Error(`profile sample of unknown node ${nodeId}`);
+  const frame = node.callFrame;
   const key = `${frame.functionName || "(anonymous)"} ${path.basename(frame.url || "")}:${frame.lineNumber + 1}`;
   totals.set(key, (totals.get(key) ?? 0) + count);
   all += count;

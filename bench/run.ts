@@ -12,19 +12,30 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { messageOf, stackOf } from "../scripts/lib/errors.ts";
 import { treeVersion } from "../scripts/lib/server.ts";
 import { loadPrices } from "./lib/cost.ts";
 import { createClient } from "./lib/http-load.ts";
 import { measureTogether, notImplemented } from "./lib/measure.ts";
 import { fullReport } from "./lib/report.ts";
-import { BENCH_DIR, ROOT, serverDefinitions, startServer } from "./lib/servers.ts";
+import { BENCH_DIR, type BenchServer, ROOT, serverDefinitions, startServer } from "./lib/servers.ts";
 import { evaluateTargets } from "./lib/targets.ts";
+import {
+  type Context,
+  type Machine,
+  type Result,
+  type ResultsFile,
+  type Scale,
+  type Spec,
+  serverOf,
+  type Unit,
+} from "./lib/types.ts";
 import { schedule, units } from "./workloads/index.ts";
 import { probeFeatures } from "./workloads/probes.ts";
 import { MIB } from "./workloads/protocol.ts";
 import { setupReductEdge } from "./workloads/reduct-edge.ts";
 
-const SCALES = {
+const SCALES: Record<"quick" | "full", Scale> = {
   quick: {
     requests: 3_000,
     records: 1_500,
@@ -61,8 +72,15 @@ const SCALES = {
   },
 };
 
-function parseArgs(argv) {
-  const args = { quick: false, connections: 8, only: undefined, keepState: false };
+interface Args {
+  quick: boolean;
+  connections: number;
+  only: Set<string> | undefined;
+  keepState: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { quick: false, connections: 8, only: undefined, keepState: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -90,15 +108,17 @@ function parseArgs(argv) {
   return args;
 }
 
-function packageVersion(name) {
+function packageVersion(name: string): string {
   try {
-    return JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")).version;
+    const pkg: unknown = JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8"));
+    const version = typeof pkg === "object" && pkg !== null && "version" in pkg ? pkg.version : undefined;
+    return typeof version === "string" ? version : "unknown";
   } catch {
     return "unknown";
   }
 }
 
-function machine() {
+function machine(): Machine {
   return {
     nproc: os.availableParallelism(),
     cpu: os.cpus()[0]?.model ?? "unknown",
@@ -114,15 +134,15 @@ function machine() {
 }
 
 const args = parseArgs(process.argv.slice(2));
-const mode = args.quick ? "quick" : "full";
+const mode: ResultsFile["mode"] = args.quick ? "quick" : "full";
 const scale = SCALES[mode];
 const t0 = performance.now();
 const stamp = () => `[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s]`;
-const log = (message) => console.log(`${stamp()} ${message}`);
+const log = (message: string): void => console.log(`${stamp()} ${message}`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "reduct-edge-bench-"));
 /** Started servers, stopped at the end or on a signal. */
-const running = [];
+const running: BenchServer[] = [];
 let cleaned = false;
 function removeState() {
   if (args.keepState) {
@@ -132,7 +152,7 @@ function removeState() {
   try {
     fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   } catch (error) {
-    console.error(`could not remove ${tmp}: ${error.message}`);
+    console.error(`could not remove ${tmp}: ${messageOf(error)}`);
   }
 }
 function stopServers() {
@@ -156,7 +176,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
-const info: ReturnType<typeof machine> & { loadAverageAtEnd?: number[] } = machine();
+const info = machine();
 log(
   `reduct-edge bench, ${mode} run: ${info.nproc} CPUs (${info.cpu}), ${info.memoryGiB} GiB, Node ${info.node}, workerd ${info.workerd}`,
 );
@@ -164,20 +184,26 @@ log(`${args.connections} connections to 127.0.0.1; state in ${tmp}`);
 
 const prices = loadPrices();
 const definitions = serverDefinitions(path.join(tmp, "build"));
-const results = [];
+const results: Result[] = [];
 const allUnits = new Map(units(scale).map((unit) => [unit.id, unit]));
-const selected = (unit) => (args.only ? args.only.has(unit.id) : !(args.quick && unit.fullOnly));
+const selected = (unit: Unit): boolean => (args.only ? args.only.has(unit.id) : !(args.quick && unit.fullOnly));
 const steps = schedule(scale)
-  .map((step) => ({ ...step, units: step.ids.map((id) => allUnits.get(id)).filter((unit) => unit && selected(unit)) }))
+  .map((step) => ({
+    ...step,
+    units: step.ids.flatMap((id) => {
+      const unit = allUnits.get(id);
+      return unit && selected(unit) ? [unit] : [];
+    }),
+  }))
   .filter((step) => step.units.length > 0);
-const ctx = {
+const ctx: Context = {
   quick: args.quick,
   scale,
   connections: args.connections,
-  servers: {} as Record<string, Awaited<ReturnType<typeof startServer>>>,
+  servers: {},
   prices,
   shared: {},
-  features: {} as Record<string, { ok: boolean }>,
+  features: {},
   log,
   progress: (message) => log(`  … ${message}`),
 };
@@ -203,7 +229,7 @@ try {
     log(`probed endpoints: ${found.join(", ")}`);
   }
   for (const step of steps) {
-    const specs = [];
+    const specs: { unit: Unit; spec: Spec }[] = [];
     for (const unit of step.units) {
       if ((performance.now() - t0) / 1000 > scale.budgetSeconds) {
         results.push({
@@ -222,10 +248,10 @@ try {
       }
       try {
         await unit.prepare?.(ctx);
-        specs.push({ unit, spec: { id: unit.id, title: unit.title, ...unit.spec(ctx), server: ctx.servers[unit.server] } });
+        specs.push({ unit, spec: { id: unit.id, title: unit.title, ...unit.spec(ctx), server: serverOf(ctx, unit.server) } });
       } catch (error) {
-        results.push({ id: unit.id, title: unit.title, status: "skipped", reason: String(error?.message ?? error) });
-        log(`${unit.id} skipped: ${error?.message ?? error}`);
+        results.push({ id: unit.id, title: unit.title, status: "skipped", reason: messageOf(error) });
+        log(`${unit.id} skipped: ${messageOf(error)}`);
       }
     }
     if (specs.length === 0) continue;
@@ -240,13 +266,13 @@ try {
         { rounds },
       );
       for (const [i, result] of measured.entries()) {
-        await specs[i].unit.finish?.(ctx, result);
+        await specs[i]?.unit.finish?.(ctx, result);
         results.push(result);
       }
     } catch (error) {
       for (const { spec } of specs)
-        results.push({ id: spec.id, title: spec.title, status: "failed", reason: String(error?.stack ?? error) });
-      log(`${specs.map(({ spec }) => spec.id).join(", ")} failed: ${error?.message ?? error}`);
+        results.push({ id: spec.id, title: spec.title, status: "failed", reason: String(stackOf(error) ?? error) });
+      log(`${specs.map(({ spec }) => spec.id).join(", ")} failed: ${messageOf(error)}`);
     }
   }
 } finally {
@@ -265,8 +291,18 @@ console.log(report);
 const resultsDir = path.join(BENCH_DIR, "results");
 fs.mkdirSync(resultsDir, { recursive: true });
 const file = path.join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-${mode}.json`);
-fs.writeFileSync(
-  file,
-  `${JSON.stringify({ mode, finishedAt: new Date().toISOString(), seconds: (performance.now() - t0) / 1000, machine: info, connections: args.connections, scale, prices, features: ctx.features, results, targets, report }, null, 2)}\n`,
-);
+const output: ResultsFile = {
+  mode,
+  finishedAt: new Date().toISOString(),
+  seconds: (performance.now() - t0) / 1000,
+  machine: info,
+  connections: args.connections,
+  scale,
+  prices,
+  features: ctx.features,
+  results,
+  targets,
+  report,
+};
+fs.writeFileSync(file, `${JSON.stringify(output, null, 2)}\n`);
 log(`results written to ${path.relative(ROOT, file)}`);

@@ -36,24 +36,40 @@ export function billable(counters: Counters): Record<string, number> {
 }
 
 /** Per 1,000 records: the raw counters that matter to a reader, rounded. */
-export function perThousand(counters: Counters, records: number): Record<string, number> {
+export interface PerThousand {
+  workerRequests: number;
+  doRequests: number;
+  doAlarms: number;
+  doSetAlarm: number;
+  sqlExecs: number;
+  sqlRowsRead: number;
+  sqlRowsWritten: number;
+  r2ClassA: number;
+  r2ClassB: number;
+  r2Free: number;
+  d1Queries: number;
+  d1RowsRead: number;
+  d1RowsWritten: number;
+}
+
+export function perThousand(counters: Counters, records: number): PerThousand {
   const scale = records > 0 ? 1000 / records : Number.NaN;
-  const keys = [
-    "workerRequests",
-    "doRequests",
-    "doAlarms",
-    "doSetAlarm",
-    "sqlExecs",
-    "sqlRowsRead",
-    "sqlRowsWritten",
-    "r2ClassA",
-    "r2ClassB",
-    "r2Free",
-    "d1Queries",
-    "d1RowsRead",
-    "d1RowsWritten",
-  ];
-  return Object.fromEntries(keys.map((key) => [key, count(counters, key) * scale]));
+  const per = (key: keyof PerThousand): number => count(counters, key) * scale;
+  return {
+    workerRequests: per("workerRequests"),
+    doRequests: per("doRequests"),
+    doAlarms: per("doAlarms"),
+    doSetAlarm: per("doSetAlarm"),
+    sqlExecs: per("sqlExecs"),
+    sqlRowsRead: per("sqlRowsRead"),
+    sqlRowsWritten: per("sqlRowsWritten"),
+    r2ClassA: per("r2ClassA"),
+    r2ClassB: per("r2ClassB"),
+    r2Free: per("r2Free"),
+    d1Queries: per("d1Queries"),
+    d1RowsRead: per("d1RowsRead"),
+    d1RowsWritten: per("d1RowsWritten"),
+  };
 }
 
 /** Dollars per million records, total and by item. */

@@ -10,15 +10,40 @@
  * Object work over its own objects for the whole measurement (see worker/counting.ts).
  */
 
+import type { HttpClient } from "../../scripts/lib/http-client.ts";
 import { costPerMillion, perThousand } from "./cost.ts";
 import { addCounters, type Counters, emptyCounters, subtractCounters } from "./counters.ts";
 import { createClient, Recorder, runLoad, runSessions } from "./http-load.ts";
-import { cpuMs, sampleRss } from "./proc.ts";
+import { cpuMs, type RssSample, sampleRss } from "./proc.ts";
 import { type BenchServer, settle } from "./servers.ts";
+import type { Context, MeasuredResult, Spec, StatementShare, Unit, UnmeasuredResult } from "./types.ts";
 
 const MB = 1e6;
 
-export function notImplemented(workload, reason) {
+/** What measureTogether needs of the run's context. */
+type MeasureContext = Pick<Context, "connections" | "prices" | "log" | "progress">;
+
+/** One spec while it is measured: its client, recorder and what its slices added up. */
+interface State {
+  spec: Spec;
+  server: BenchServer;
+  client: HttpClient;
+  recorder: Recorder;
+  seconds: number;
+  serverCpuMs: number;
+  clientCpuMs: number;
+  rss: RssSample | undefined;
+  edge: Counters;
+  /** The spec's objects' counters before its first slice. */
+  objectsStart: Counters;
+  stoppedByTime: boolean;
+  lastSliceEnd: number;
+}
+
+/** workerd's CPU time (NaN when its pid is unknown, as for cpuMs of a missing process). */
+const serverCpuMs = (server: BenchServer): number => (server.pid === undefined ? Number.NaN : cpuMs(server.pid));
+
+export function notImplemented(workload: Pick<Unit, "id" | "title">, reason: string): UnmeasuredResult {
   return { id: workload.id, title: workload.title, status: "not implemented", reason };
 }
 
@@ -34,20 +59,27 @@ export function notImplemented(workload, reason) {
  * default every object of that server — then no other spec of the group may use that server's
  * objects), `compareTo: [ids]`, `expectedRecords`, `notes`, `extra`.
  */
-export async function measureTogether(ctx, specs, { rounds = 1 } = {}) {
-  const states = specs.map((spec) => ({
-    spec,
-    server: spec.server,
-    client: createClient(spec.server.port, spec.connections ?? ctx.connections, { keepAlive: spec.keepAlive ?? true }),
-    recorder: new Recorder(),
-    seconds: 0,
-    serverCpuMs: 0,
-    clientCpuMs: 0,
-    rss: undefined,
-    edge: emptyCounters(),
-    stoppedByTime: false,
-    lastSliceEnd: Date.now(),
-  }));
+export async function measureTogether(
+  ctx: MeasureContext,
+  specs: Spec[],
+  { rounds = 1 }: { rounds?: number } = {},
+): Promise<MeasuredResult[]> {
+  const states = specs.map(
+    (spec): State => ({
+      spec,
+      server: spec.server,
+      client: createClient(spec.server.port, spec.connections ?? ctx.connections, { keepAlive: spec.keepAlive ?? true }),
+      recorder: new Recorder(),
+      seconds: 0,
+      serverCpuMs: 0,
+      clientCpuMs: 0,
+      rss: undefined,
+      edge: emptyCounters(),
+      objectsStart: emptyCounters(),
+      stoppedByTime: false,
+      lastSliceEnd: Date.now(),
+    }),
+  );
   const slices = specs.some((spec) => spec.session) ? 1 : rounds;
   try {
     for (const state of states) {
@@ -62,9 +94,12 @@ export async function measureTogether(ctx, specs, { rounds = 1 } = {}) {
       await state.spec.beforeLoad?.();
     }
     for (let round = 0; round < slices; round++) {
-      for (let k = 0; k < states.length; k++) await runSlice(ctx, states[(k + round) % states.length], round, slices);
+      for (let k = 0; k < states.length; k++) {
+        const state = states[(k + round) % states.length];
+        if (state) await runSlice(ctx, state, round, slices);
+      }
     }
-    const results = [];
+    const results: MeasuredResult[] = [];
     for (const state of states) {
       await state.spec.afterLoad?.();
       const wanted = { minMs: 0, quietMs: 1_000, maxMs: 15_000, ...state.spec.settle };
@@ -80,23 +115,24 @@ export async function measureTogether(ctx, specs, { rounds = 1 } = {}) {
 }
 
 /** One workload alone (one slice). */
-export async function measure(ctx, spec) {
+export async function measure(ctx: MeasureContext, spec: Spec): Promise<MeasuredResult> {
   const [result] = await measureTogether(ctx, [spec]);
+  if (!result) throw new Error(`${spec.id}: no result`);
   return result;
 }
 
-async function runSlice(ctx, state, round, slices) {
+async function runSlice(ctx: MeasureContext, state: State, round: number, slices: number): Promise<void> {
   const { spec, server } = state;
   if (state.stoppedByTime) return;
   const first = spec.session ? 0 : Math.floor((round * spec.total) / slices);
   const stop = spec.session ? 0 : Math.floor(((round + 1) * spec.total) / slices);
   if (!spec.session && stop <= first) return;
   const edgeBefore = (await server.counters([])).edge;
-  const cpuBefore = cpuMs(server.pid);
+  const cpuBefore = serverCpuMs(server);
   const clientBefore = process.cpuUsage();
   const memory = spec.rss && server.pid ? sampleRss(server.pid) : undefined;
   const secondsBefore = state.seconds;
-  const onProgress = (recorder, seconds) => {
+  const onProgress = (recorder: Recorder, seconds: number): void => {
     const expected = spec.expectedRecords ? `/${spec.expectedRecords.toLocaleString("en-US")}` : "";
     const rate = Math.round(recorder.records / (secondsBefore + seconds)).toLocaleString("en-US");
     ctx.progress(
@@ -127,7 +163,7 @@ async function runSlice(ctx, state, round, slices) {
   if (rss && (!state.rss || rss.growthBytes > state.rss.growthBytes)) state.rss = rss;
   const client = process.cpuUsage(clientBefore);
   state.clientCpuMs += (client.user + client.system) / 1000;
-  state.serverCpuMs += cpuMs(server.pid) - cpuBefore;
+  state.serverCpuMs += serverCpuMs(server) - cpuBefore;
   state.seconds += load.seconds;
   state.stoppedByTime = load.stoppedByTime;
   state.lastSliceEnd = Date.now();
@@ -135,10 +171,10 @@ async function runSlice(ctx, state, round, slices) {
   state.edge = addCounters(state.edge, subtractCounters(edgeAfter, edgeBefore));
 }
 
-function buildResult(ctx, state, counters, slices) {
+function buildResult(ctx: MeasureContext, state: State, counters: Counters, slices: number): MeasuredResult {
   const { spec } = state;
   const load = state.recorder.summary(state.seconds, state.stoppedByTime);
-  const result = {
+  const result: MeasuredResult = {
     id: spec.id,
     title: spec.title,
     status: "measured",
@@ -159,11 +195,8 @@ function buildResult(ctx, state, counters, slices) {
     perThousand: perThousand(counters, load.records),
     costPerMillion: costPerMillion(counters, load.records, ctx.prices),
     sqlTop: topStatements(counters, load.records),
-    /** Records per second of run time; only meaningful for a single slice. */
     timeline: slices === 1 ? load.timeline : undefined,
-    /** workerd user+system CPU over this workload's slices (includes the local R2/D1 simulators). */
     serverCpuMsPerRecord: load.records > 0 ? state.serverCpuMs / load.records : Number.NaN,
-    /** This process (the load generator) while the load ran: share of one core. */
     clientCpuShare: state.clientCpuMs / (load.seconds * 1000),
     rss: state.rss,
     compareTo: spec.compareTo ?? [],
@@ -187,7 +220,7 @@ function buildResult(ctx, state, counters, slices) {
 }
 
 /** The Durable Object's SQL statements that touched the most rows (written, then read), per record. */
-function topStatements(counters: Counters, records: number, limit = 10) {
+function topStatements(counters: Counters, records: number, limit = 10): StatementShare[] {
   if (records <= 0) return [];
   return Object.entries(counters.sqlByStatement ?? {})
     .filter(([, stats]) => stats.rowsWritten + stats.rowsRead > 0)
@@ -202,10 +235,10 @@ function topStatements(counters: Counters, records: number, limit = 10) {
 }
 
 /** A note when the last quarter of a run (≥ 8 s) was much slower than the first quarter. */
-function slowDownNote(timeline) {
+function slowDownNote(timeline: number[]): string | undefined {
   if (timeline.length < 8) return undefined;
   const quarter = Math.floor(timeline.length / 4);
-  const mean = (part) => part.reduce((a, b) => a + b, 0) / part.length;
+  const mean = (part: number[]): number => part.reduce((a, b) => a + b, 0) / part.length;
   const first = mean(timeline.slice(0, quarter));
   const last = mean(timeline.slice(timeline.length - quarter - 1, timeline.length - 1)); // the final second is partial
   return last < 0.7 * first
@@ -213,7 +246,7 @@ function slowDownNote(timeline) {
     : undefined;
 }
 
-export function summaryLine(result) {
+export function summaryLine(result: MeasuredResult): string {
   const rate = Math.round(result.recordsPerSec).toLocaleString("en-US");
   const mbs = result.mbPerSec >= 0.1 ? `, ${result.mbPerSec.toFixed(1)} MB/s` : "";
   const rss = result.rss ? `, peak RSS +${(result.rss.growthBytes / 2 ** 20).toFixed(1)} MiB` : "";

@@ -1,32 +1,40 @@
 /** Markdown tables of one run (printed, and pasted into bench/REFERENCE.md). */
+import type { MeasuredResult, Result, Target } from "./types.ts";
 
 const MIB = 2 ** 20;
 
-function table(header, rows) {
+type Cell = string | number;
+
+function table(header: string[], rows: Cell[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
-  const line = (cells) => `| ${cells.map((cell, i) => String(cell).padEnd(widths[i])).join(" | ")} |`;
+  const line = (cells: Cell[]): string => `| ${cells.map((cell, i) => String(cell).padEnd(widths[i] ?? 0)).join(" | ")} |`;
   return [line(header), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(line)].join("\n");
 }
 
-const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–");
-const fixed = (n, digits) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
+const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–");
+/** `n` with `digits` decimals; "–" when not a finite number (a cost item missing from the prices, too). */
+const fixed = (n: number | undefined, digits: number): string =>
+  n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : "–";
 /** Rates: whole numbers when large, decimals when small (a 100 MiB upload is under 1 record/s). */
-export const rate = (n) => (!Number.isFinite(n) ? "–" : n >= 100 ? int(n) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+export const rate = (n: number): string =>
+  !Number.isFinite(n) ? "–" : n >= 100 ? int(n) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
 /** Per-1,000 counts: whole numbers when large, two decimals when small. */
-const count = (n) => (!Number.isFinite(n) ? "–" : n === 0 ? "0" : n >= 100 ? int(n) : n.toFixed(2));
+const count = (n: number): string => (!Number.isFinite(n) ? "–" : n === 0 ? "0" : n >= 100 ? int(n) : n.toFixed(2));
 
-function ratios(result, byId) {
+const isMeasured = (result: Result): result is MeasuredResult => result.status === "measured";
+
+function ratios(result: MeasuredResult, byId: Map<string, Result>): string {
   return result.compareTo
     .map((id) => byId.get(id))
-    .filter((base) => base?.status === "measured" && base.recordsPerSec > 0)
+    .flatMap((base) => (base?.status === "measured" && base.recordsPerSec > 0 ? [base] : []))
     .map((base) => `${(result.recordsPerSec / base.recordsPerSec).toFixed(2)}× ${base.id}`)
     .join(", ");
 }
 
-export function throughputTable(results) {
+export function throughputTable(results: Result[]): string {
   const byId = new Map(results.map((r) => [r.id, r]));
   const rows = results
-    .filter((r) => r.status === "measured")
+    .filter(isMeasured)
     .map((r) => [
       r.id,
       r.title,
@@ -58,25 +66,23 @@ export function throughputTable(results) {
   );
 }
 
-export function operationsTable(results) {
-  const rows = results
-    .filter((r) => r.status === "measured")
-    .map((r) => {
-      const k = r.perThousand;
-      return [
-        r.id,
-        count(k.workerRequests),
-        `${count(k.doRequests)}${k.doAlarms > 0 ? ` (${count(k.doAlarms)} alarms)` : ""}`,
-        count(k.sqlRowsWritten + k.doSetAlarm),
-        count(k.sqlRowsRead),
-        count(k.r2ClassA),
-        count(k.r2ClassB),
-        count(k.d1Queries),
-        count(k.d1RowsWritten),
-        fixed(r.serverCpuMsPerRecord, 3),
-        `$${fixed(r.costPerMillion.total, 2)}`,
-      ];
-    });
+export function operationsTable(results: Result[]): string {
+  const rows = results.filter(isMeasured).map((r) => {
+    const k = r.perThousand;
+    return [
+      r.id,
+      count(k.workerRequests),
+      `${count(k.doRequests)}${k.doAlarms > 0 ? ` (${count(k.doAlarms)} alarms)` : ""}`,
+      count(k.sqlRowsWritten + k.doSetAlarm),
+      count(k.sqlRowsRead),
+      count(k.r2ClassA),
+      count(k.r2ClassB),
+      count(k.d1Queries),
+      count(k.d1RowsWritten),
+      fixed(r.serverCpuMsPerRecord, 3),
+      `$${fixed(r.costPerMillion.total, 2)}`,
+    ];
+  });
   return table(
     [
       "id",
@@ -95,8 +101,8 @@ export function operationsTable(results) {
   );
 }
 
-export function costBreakdownTable(results) {
-  const measured = results.filter((r) => r.status === "measured");
+export function costBreakdownTable(results: Result[]): string {
+  const measured = results.filter(isMeasured);
   const items = Object.keys(measured[0]?.costPerMillion.breakdown ?? {});
   const rows = measured.map((r) => [
     r.id,
@@ -107,9 +113,9 @@ export function costBreakdownTable(results) {
 }
 
 /** Which Durable Object SQL statements touch the rows of the write workloads (per record). */
-export function sqlStatementTables(results, ids = ["W1", "W2v1", "W2v2"]) {
-  const parts = [];
-  for (const result of results.filter((r) => r.status === "measured" && ids.includes(r.id) && r.sqlTop?.length > 0)) {
+export function sqlStatementTables(results: Result[], ids = ["W1", "W2v1", "W2v2"]): string[] {
+  const parts: string[] = [];
+  for (const result of results.filter(isMeasured).filter((r) => ids.includes(r.id) && r.sqlTop.length > 0)) {
     const rows = result.sqlTop.map((w) => [
       `\`${w.statement.replace(/\|/g, "\\|")}\``,
       fixed(w.execsPerRecord, 3),
@@ -126,29 +132,30 @@ export function sqlStatementTables(results, ids = ["W1", "W2v1", "W2v2"]) {
   return parts;
 }
 
-export function unavailableLines(results) {
+export function unavailableLines(results: Result[]): string[] {
   return results
-    .filter((r) => r.status !== "measured")
+    .flatMap((r) => (r.status === "measured" ? [] : [r]))
     .map(
       (r) =>
         `- ${r.id} (${r.title}): ${r.status === "not implemented" ? "not implemented by the server yet" : r.status} — ${r.reason}`,
     );
 }
 
-export function targetsTable(targets) {
-  const rows = targets.map((t) => [
-    t.target,
-    t.evaluable ? t.value : `not evaluable yet: ${t.detail}`,
-    t.evaluable ? (t.met ? "met" : "MISSED") : "–",
-  ]);
+export function targetsTable(targets: Target[]): string {
+  const rows = targets.map((t) =>
+    t.evaluable === true ? [t.target, t.value, t.met ? "met" : "MISSED"] : [t.target, `not evaluable yet: ${t.detail}`, "–"],
+  );
   return table(["target (issue 6)", "measured", "status"], rows);
 }
 
-export function notesLines(results) {
-  return results.filter((r) => r.status === "measured" && r.notes.length > 0).map((r) => `- ${r.id}: ${r.notes.join("; ")}`);
+export function notesLines(results: Result[]): string[] {
+  return results
+    .filter(isMeasured)
+    .filter((r) => r.notes.length > 0)
+    .map((r) => `- ${r.id}: ${r.notes.join("; ")}`);
 }
 
-export function fullReport({ results, targets }) {
+export function fullReport({ results, targets }: { results: Result[]; targets: Target[] }): string {
   const parts = [
     "### Throughput and latency",
     "",

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Miniflare, WorkerOptions } from "miniflare";
+import type { Miniflare, SharedOptions, WorkerOptions } from "miniflare";
 import { bundleTsWorker, newMiniflare } from "../../scripts/lib/launcher.ts";
 import type { Counters } from "./counters.ts";
 import { LOOPBACK } from "./http-load.ts";
@@ -88,7 +88,8 @@ async function applySql(mf: Miniflare, binding: string, files: string[]): Promis
 export interface ServerDefinition {
   label: string;
   build?: () => BuiltScript | Promise<BuiltScript>;
-  worker: WorkerOptions;
+  /** The Worker's options; `inspectorPort` (bench:profile) goes to Miniflare as well. */
+  worker: WorkerOptions & Pick<SharedOptions, "inspectorPort">;
   d1?: { binding: string; files: () => string[] };
 }
 

@@ -4,15 +4,16 @@
  */
 
 import { rate } from "./report.ts";
+import type { MeasuredResult, Result, Target } from "./types.ts";
 
 const MIB = 2 ** 20;
 
-function measured(results, id) {
+function measured(results: Result[], id: string): MeasuredResult | undefined {
   const result = results.find((r) => r.id === id);
   return result?.status === "measured" && result.records > 0 ? result : undefined;
 }
 
-function missing(results, ...ids) {
+function missing(results: Result[], ...ids: string[]): string {
   const reasons = ids.map((id) => {
     const result = results.find((r) => r.id === id);
     if (!result) return `${id} not run`;
@@ -23,9 +24,9 @@ function missing(results, ...ids) {
 }
 
 function ratioTarget(
-  results,
+  results: Result[],
   { target, id, base, min, max }: { target: string; id: string; base: string; min?: number; max?: number },
-) {
+): Target {
   const a = measured(results, id);
   const b = measured(results, base);
   if (!a || !b) return { target, evaluable: false, detail: missing(results, ...[id, base].filter((x) => !measured(results, x))) };
@@ -39,24 +40,29 @@ function ratioTarget(
   };
 }
 
-function fmtRate(result) {
+function fmtRate(result: MeasuredResult): string {
   return rate(result.recordsPerSec);
 }
 
+/** The measured results of `ids`, in that order. */
+function measuredOf(results: Result[], ids: string[]): MeasuredResult[] {
+  return ids.flatMap((id) => measured(results, id) ?? []);
+}
+
 /** The first measured id of `ids`, or undefined. */
-function firstMeasured(results, ids) {
+function firstMeasured(results: Result[], ids: string[]): string | undefined {
   return ids.find((id) => measured(results, id));
 }
 
-export function evaluateTargets(results) {
-  const out = [];
+export function evaluateTargets(results: Result[]): Target[] {
+  const out: Target[] = [];
   const w2 = firstMeasured(results, ["W2v2", "W2v1"]);
-  const w2ids = ["W2v1", "W2v2"].filter((id) => measured(results, id));
-  if (w2ids.length === 0) {
+  const w2s = measuredOf(results, ["W2v1", "W2v2"]);
+  if (w2s.length === 0) {
     out.push({ target: "W2 ≥ 3 records per no-op request time", evaluable: false, detail: missing(results, "W2v1", "W2v2") });
     out.push({ target: "W2 ≥ 30 × naive (c)", evaluable: false, detail: missing(results, "W2v1", "W2v2") });
   }
-  for (const id of w2ids) {
+  for (const { id } of w2s) {
     out.push(ratioTarget(results, { target: `${id} ≥ 3 records per no-op request time`, id, base: "a", min: 3 }));
     out.push(ratioTarget(results, { target: `${id} ≥ 30 × naive (c)`, id, base: "c", min: 30 }));
   }
@@ -69,17 +75,18 @@ export function evaluateTargets(results) {
   out.push(ratioTarget(results, { target: "W1 ≥ 0.9 × (b) Worker → DO row", id: "W1", base: "b", min: 0.9 }));
   out.push(ratioTarget(results, { target: "W1 ≥ 3 × naive (c)", id: "W1", base: "c", min: 3 }));
 
-  const w4ids = ["W4v1", "W4v2"].filter((id) => measured(results, id));
-  if (w4ids.length === 0) {
+  const w4s = measuredOf(results, ["W4v1", "W4v2"]);
+  if (w4s.length === 0) {
     out.push({ target: "W4 reads ≥ 2 × W2 write rate", evaluable: false, detail: missing(results, "W4v1", "W4v2") });
     out.push({ target: "W4 ≤ 20 R2 reads per 10,000 records", evaluable: false, detail: missing(results, "W4v1", "W4v2") });
   }
-  for (const id of w4ids) {
+  for (const w4 of w4s) {
+    const id = w4.id;
     const version = id.slice(2);
     const write = measured(results, `W2${version}`) ? `W2${version}` : w2;
     if (write) out.push(ratioTarget(results, { target: `${id} reads ≥ 2 × ${write} write rate`, id, base: write, min: 2 }));
     else out.push({ target: `${id} reads ≥ 2 × W2 write rate`, evaluable: false, detail: missing(results, "W2v1", "W2v2") });
-    const reads = measured(results, id).perThousand.r2ClassB * 10;
+    const reads = w4.perThousand.r2ClassB * 10;
     out.push({ target: `${id} ≤ 20 R2 reads per 10,000 records`, evaluable: true, value: reads.toFixed(1), met: reads <= 20 });
   }
 
@@ -108,7 +115,7 @@ export function evaluateTargets(results) {
 
   const w5 = measured(results, "W5");
   if (w5) {
-    const base = w5.compareTo[0];
+    const base = w5.compareTo[0] ?? "W2";
     out.push(ratioTarget(results, { target: `W5 within 20 % of ${base}`, id: "W5", base, min: 0.8 }));
   } else out.push({ target: "W5 within 20 % of W2", evaluable: false, detail: missing(results, "W5") });
   for (const id of ["W5", "W5s"]) {
@@ -139,7 +146,7 @@ export function evaluateTargets(results) {
 
   out.push(ratioTarget(results, { target: "/alive ≥ 0.9 × no-op (a)", id: "alive", base: "a", min: 0.9 }));
 
-  if (w2ids.length === 0) {
+  if (w2s.length === 0) {
     const w1 = measured(results, "W1");
     out.push({
       target: "≤ $0.50 per million 1 KiB records ingested in batches",
@@ -147,8 +154,8 @@ export function evaluateTargets(results) {
       detail: `${missing(results, "W2v1", "W2v2")}${w1 ? `; single-record W1 costs $${w1.costPerMillion.total.toFixed(2)}/M for reference` : ""}`,
     });
   }
-  for (const id of w2ids) {
-    const cost = measured(results, id).costPerMillion.total;
+  for (const { id, costPerMillion } of w2s) {
+    const cost = costPerMillion.total;
     out.push({
       target: `${id}: ≤ $0.50 per million 1 KiB records`,
       evaluable: true,

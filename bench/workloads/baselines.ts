@@ -4,15 +4,23 @@
  * per 1 KiB record, raw R2 puts of the W3 sizes (streamed, no D1 row) and, in full runs, the
  * `c-piped` diagnostic (the same puts through a JS length guard + FixedLengthStream).
  */
+import type { RequestSpec } from "../../scripts/lib/http-client.ts";
+import type { Scale, Unit } from "../lib/types.ts";
 import { KIB, randomBytes, TS0 } from "./protocol.ts";
 
 const body1k = randomBytes(KIB);
 const chunk = randomBytes(64 * KIB);
 
 /** Units (see index.ts) for the W3 sizes of `scale`. */
-function largePutUnits(scale, idPrefix, route, title, fullOnly) {
+function largePutUnits(scale: Scale, idPrefix: string, route: string, title: string, fullOnly: boolean): Unit[] {
   return scale.large.map(([label, size, count], index) => {
-    const put = (key) => ({ method: "PUT", path: `${route}?key=${key}`, body: { size, chunk }, bytes: size, timeoutMs: 300_000 });
+    const put = (key: string): RequestSpec => ({
+      method: "PUT",
+      path: `${route}?key=${key}`,
+      body: { size, chunk },
+      bytes: size,
+      timeoutMs: 300_000,
+    });
     return {
       id: `${idPrefix}-${label}`,
       title: `${title}, ${label}`,
@@ -32,8 +40,8 @@ function largePutUnits(scale, idPrefix, route, title, fullOnly) {
   });
 }
 
-export function baselineUnits(scale) {
-  const write = (ts) => ({ method: "POST", path: `/rec?ts=${ts}`, body: body1k, bytes: KIB });
+export function baselineUnits(scale: Scale): Unit[] {
+  const write = (ts: number): RequestSpec => ({ method: "POST", path: `/rec?ts=${ts}`, body: body1k, bytes: KIB });
   return [
     {
       id: "a",

@@ -16,14 +16,15 @@
  * To add a workload: write its unit, list it in a step, give it `compareTo` ids for the ratio
  * column and add its target to lib/targets.ts.
  */
+import type { Scale, Step, Unit } from "../lib/types.ts";
 import { baselineUnits } from "./baselines.ts";
 import { reductEdgeUnits } from "./reduct-edge.ts";
 
-export function units(scale) {
+export function units(scale: Scale): Unit[] {
   return [...baselineUnits(scale), ...reductEdgeUnits(scale)];
 }
 
-export function schedule(scale) {
+export function schedule(scale: Scale): Step[] {
   return [
     { ids: ["a", "alive", "b", "c", "W1", "W2v1", "W2v2", "W2gzip", "W2zstd"], rounds: scale.rounds },
     ...scale.large.map(([label, , count]) => ({

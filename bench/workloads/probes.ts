@@ -3,7 +3,10 @@
  * effect back, so a workload runs only when the server really implements it (no numbers are made
  * up for missing endpoints). Probes use their own bucket, never the measured ones.
  */
+import { fieldOf, messageOf } from "../../scripts/lib/errors.ts";
+import type { HttpClient, HttpResponse, RequestSpec } from "../../scripts/lib/http-client.ts";
 import { send } from "../lib/http-load.ts";
+import type { FeatureName, FeatureProbe, Features } from "../lib/types.ts";
 import {
   AUTH,
   batchV1Write,
@@ -19,23 +22,23 @@ import {
 
 export const PROBE_BUCKET = "bench-probe";
 
-function describe(spec, response) {
+function describe(spec: RequestSpec, response: HttpResponse): string {
   const detail = response.headers["x-reduct-error"] ?? response.body.toString().slice(0, 120);
   return `${spec.method ?? "GET"} ${spec.path.split("?")[0]} → ${response.status}${detail ? ` ${JSON.stringify(detail)}` : ""}`;
 }
 
-async function readBack(client, entry, ts) {
+async function readBack(client: HttpClient, entry: string, ts: number): Promise<HttpResponse> {
   return send(client, { path: `/api/v1/b/${PROBE_BUCKET}/${entry}?ts=${ts}`, headers: AUTH });
 }
 
-async function seed(client, entry, count) {
+async function seed(client: HttpClient, entry: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
     const response = await send(client, writeRecord(PROBE_BUCKET, entry, TS0 + i, Buffer.from(`r${i}`)));
     if (response.status !== 200) throw new Error(`probe seed failed: ${response.status}`);
   }
 }
 
-const FEATURES = {
+const FEATURES: Record<FeatureName, (client: HttpClient) => Promise<FeatureProbe>> = {
   /** Batch write v1. */
   async batchV1(client) {
     const records = [1, 2].map((i) => ({ ts: TS0 + i, body: Buffer.from(`v1-${i}`) }));
@@ -63,7 +66,7 @@ const FEATURES = {
     await seed(client, "q1", 3);
     const create = { method: "POST", path: `/api/v1/b/${PROBE_BUCKET}/q1/q`, ...json({ query_type: "QUERY" }) };
     const created = await send(client, create);
-    const id = created.status === 200 ? safeJson(created.body)?.id : undefined;
+    const id = created.status === 200 ? jsonField(created.body, "id") : undefined;
     if (typeof id !== "number") return { ok: false, reason: describe(create, created) };
     const read = { path: `/api/v1/b/${PROBE_BUCKET}/q1/batch?q=${id}`, headers: AUTH };
     const batch = await send(client, read);
@@ -76,7 +79,7 @@ const FEATURES = {
     await seed(client, "q2", 3);
     const create = { method: "POST", path: `/api/v1/io/${PROBE_BUCKET}/q`, ...json({ query_type: "QUERY", entries: ["q2"] }) };
     const created = await send(client, create);
-    const id = created.status === 200 ? safeJson(created.body)?.id : undefined;
+    const id = created.status === 200 ? jsonField(created.body, "id") : undefined;
     if (typeof id !== "number") return { ok: false, reason: describe(create, created) };
     const read = { path: `/api/v1/io/${PROBE_BUCKET}/read`, headers: { ...AUTH, "x-reduct-query-id": String(id) } };
     const batch = await send(client, read);
@@ -112,7 +115,7 @@ const FEATURES = {
     const body = { query_type: "REMOVE", entries: ["rm2"], when: { $each_n: 2 } };
     const spec = { method: "POST", path: `/api/v1/io/${PROBE_BUCKET}/q`, ...json(body) };
     const response = await send(client, spec);
-    const removed = response.status === 200 ? safeJson(response.body)?.removed_records : undefined;
+    const removed = response.status === 200 ? jsonField(response.body, "removed_records") : undefined;
     return removed === 2 ? { ok: true } : { ok: false, reason: describe(spec, response) };
   },
   /** Remove query (entry-level form) with `$each_n`. */
@@ -124,30 +127,33 @@ const FEATURES = {
       ...json({ query_type: "REMOVE", when: { $each_n: 2 } }),
     };
     const response = await send(client, spec);
-    const removed = response.status === 200 ? safeJson(response.body)?.removed_records : undefined;
+    const removed = response.status === 200 ? jsonField(response.body, "removed_records") : undefined;
     return removed === 2 ? { ok: true } : { ok: false, reason: describe(spec, response) };
   },
 };
 
-function safeJson(buffer) {
+/** Field `name` of a JSON answer, undefined when the body is not JSON or lacks it. */
+function jsonField(buffer: Buffer, name: string): unknown {
+  let parsed: unknown;
   try {
-    return JSON.parse(buffer.toString());
+    parsed = JSON.parse(buffer.toString());
   } catch {
     return undefined;
   }
+  return fieldOf(parsed, name);
 }
 
 /** Runs every probe once; a probe that throws counts as "not available" with the error. */
-export async function probeFeatures(client) {
+export async function probeFeatures(client: HttpClient): Promise<Features> {
   const create = await send(client, { method: "POST", path: `/api/v1/b/${PROBE_BUCKET}`, ...json({}) });
   if (create.status !== 200) throw new Error(`cannot create the probe bucket: HTTP ${create.status}`);
-  const features = {};
+  const features: [string, FeatureProbe][] = [];
   for (const [name, probe] of Object.entries(FEATURES)) {
     try {
-      features[name] = await probe(client);
+      features.push([name, await probe(client)]);
     } catch (error) {
-      features[name] = { ok: false, reason: String(error?.message ?? error) };
+      features.push([name, { ok: false, reason: messageOf(error) }]);
     }
   }
-  return features;
+  return Object.fromEntries(features);
 }

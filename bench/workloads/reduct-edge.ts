@@ -6,8 +6,21 @@
  */
 import { gzipSync } from "node:zlib";
 import { init as initZstd, compress as zstdCompress } from "@bokuweb/zstd-wasm";
+import { fieldOf, messageOf } from "../../scripts/lib/errors.ts";
+import type { HttpClient, HttpResponse, RequestSpec } from "../../scripts/lib/http-client.ts";
 import { percentile } from "../../scripts/lib/stats.ts";
 import { createClient, runLoad, send } from "../lib/http-load.ts";
+import {
+  type Context,
+  type FeatureName,
+  type Features,
+  type Scale,
+  type ScanSummary,
+  type Session,
+  serverOf,
+  type Unit,
+  type WrittenData,
+} from "../lib/types.ts";
 import {
   AUTH,
   batchRecords,
@@ -37,15 +50,15 @@ export const PER_BATCH = 80;
  * The product seals an idle block after 5 s (src/storage/blocks.ts SEAL_IDLE_MS): a full run waits
  * past it so that seal is counted with the workload that caused it; --quick does not wait.
  */
-const afterWrites = (ctx) =>
+const afterWrites = (ctx: Context): { minMs: number; quietMs: number; maxMs: number } =>
   ctx.quick ? { minMs: 0, quietMs: 1_000, maxMs: 10_000 } : { minMs: 6_500, quietMs: 1_000, maxMs: 20_000 };
 
 const body1k = randomBytes(KIB);
 const chunk = randomBytes(64 * KIB);
 
 /** Creates a bucket (default settings unless given: no quota, 64 MB / 1024-record blocks). */
-async function createBucket(ctx, name, settings = {}) {
-  const client = createClient(ctx.servers.reductEdge.port, 1);
+async function createBucket(ctx: Context, name: string, settings: Record<string, unknown> = {}): Promise<void> {
+  const client = createClient(serverOf(ctx, "reductEdge").port, 1);
   try {
     const response = await send(client, { method: "POST", path: `/api/v1/b/${name}`, ...json(settings) });
     if (response.status !== 200) throw new Error(`cannot create bucket '${name}': HTTP ${response.status} ${response.body}`);
@@ -54,35 +67,61 @@ async function createBucket(ctx, name, settings = {}) {
   }
 }
 
-export async function setupReductEdge(client) {
+export async function setupReductEdge(client: HttpClient): Promise<void> {
   const response = await send(client, { method: "POST", path: `/api/v1/b/${WARMUP_BUCKET}`, ...json({}) });
   if (response.status !== 200)
     throw new Error(`cannot create bucket '${WARMUP_BUCKET}': HTTP ${response.status} ${response.body}`);
 }
 
-const readOk = (response) =>
+/** `info.size` of a GET /b/:bucket answer (0 when absent). */
+function usageOf(response: HttpResponse): number {
+  const size = fieldOf(fieldOf(JSON.parse(response.body.toString()), "info"), "size");
+  return typeof size === "number" ? size : 0;
+}
+
+/** Field `name` of a JSON answer (throws when the body is not JSON). */
+const jsonField = (response: HttpResponse, name: string): unknown => fieldOf(JSON.parse(response.body.toString()), name);
+
+/** `removed_records` of a remove query's answer (0 when absent). */
+function removedRecords(response: HttpResponse): number {
+  const removed = jsonField(response, "removed_records");
+  return typeof removed === "number" ? removed : 0;
+}
+
+const readOk = (response: HttpResponse): string | undefined =>
   response.status === 200 || response.status === 204
     ? undefined
     : `HTTP ${response.status} ${response.body.toString().slice(0, 200)}`;
 
 /** Splits [first, stop) into `parts` contiguous slices. */
-function slices(first, stop, parts) {
+function slices(first: number, stop: number, parts: number): [number, number][] {
   const size = Math.ceil((stop - first) / parts);
-  return Array.from({ length: parts }, (_, i) => [first + i * size, Math.min(stop, first + (i + 1) * size)]).filter(
-    ([a, b]) => a < b,
-  );
+  return Array.from({ length: parts }, (_, i): [number, number] => [
+    first + i * size,
+    Math.min(stop, first + (i + 1) * size),
+  ]).filter(([a, b]) => a < b);
 }
 
-function requireFeature(...names) {
+function requireFeature(...names: FeatureName[]): (features: Features) => string | undefined {
   return (features) => {
     const missing = names.filter((name) => !features[name]?.ok);
     if (missing.length < names.length) return undefined; // any one is enough
-    return names.map((name) => `${name}: ${features[name]?.reason ?? "not probed"}`).join("; ");
+    return names
+      .map((name) => {
+        const probe = features[name];
+        return `${name}: ${probe?.ok === false ? probe.reason : "not probed"}`;
+      })
+      .join("; ");
   };
 }
 
 /** Samples a bucket's usage (GET /b/:bucket → info.size) until stopped; bounded in samples. */
-function usageSampler(port, bucket, intervalMs = 200, maxSamples = 3_000) {
+function usageSampler(
+  port: number,
+  bucket: string,
+  intervalMs = 200,
+  maxSamples = 3_000,
+): { stop(): Promise<{ maxUsageBytes: number; finalUsageBytes: number; samples: number }> } {
   const client = createClient(port, 1);
   let max = 0;
   let samples = 0;
@@ -91,7 +130,7 @@ function usageSampler(port, bucket, intervalMs = 200, maxSamples = 3_000) {
     while (running && samples < maxSamples) {
       const response = await send(client, { path: `/api/v1/b/${bucket}`, headers: AUTH }).catch(() => undefined);
       if (response?.status === 200) {
-        const size = JSON.parse(response.body.toString()).info?.size ?? 0;
+        const size = usageOf(response);
         if (size > max) max = size;
         samples++;
       }
@@ -103,7 +142,7 @@ function usageSampler(port, bucket, intervalMs = 200, maxSamples = 3_000) {
       running = false;
       await loop;
       const last = await send(client, { path: `/api/v1/b/${bucket}`, headers: AUTH });
-      const final = JSON.parse(last.body.toString()).info?.size ?? 0;
+      const final = usageOf(last);
       client.close();
       return { maxUsageBytes: Math.max(max, final), finalUsageBytes: final, samples: samples + 1 };
     },
@@ -111,19 +150,22 @@ function usageSampler(port, bucket, intervalMs = 200, maxSamples = 3_000) {
 }
 
 /** Data for the read/update/remove workloads: W2 of the same protocol, else the other, else W1. */
-function dataFor(ctx, version) {
+function dataFor(ctx: Context, version: Version): WrittenData | undefined {
   const other = version === "v1" ? "v2" : "v1";
   return ctx.shared[`w2${version}`] ?? ctx.shared[`w2${other}`] ?? ctx.shared.w1;
 }
 
 /** Fails the unit when W1/W2 did not write anything it could work on in this run. */
-function requireData(ctx, version) {
+function requireData(ctx: Context, version: Version): WrittenData {
   const data = dataFor(ctx, version);
   if (!data) throw new Error("needs data written by W1 or W2 in the same run");
   return data;
 }
 
-const w2 = (version) => {
+/** A batch protocol version. */
+type Version = "v1" | "v2";
+
+const w2 = (version: Version): Unit => {
   const bucket = `bench-w2${version}`;
   const entry = `w2-${version}`;
   const encode = version === "v1" ? batchV1Write : batchV2Write;
@@ -163,7 +205,7 @@ const w2 = (version) => {
  * the cheap, match-copying kind; every batch's body is the same, so it is compressed once, before
  * the timed load (Node 20 has no zstd: @bokuweb/zstd-wasm, level 3 as ReductStore's default).
  */
-const w2compressed = (coding: "gzip" | "zstd") => {
+const w2compressed = (coding: "gzip" | "zstd"): Unit => {
   const bucket = `bench-w2${coding}`;
   const entry = `w2-${coding}`;
   let encoded: Uint8Array | undefined;
@@ -195,7 +237,7 @@ const w2compressed = (coding: "gzip" | "zstd") => {
   };
 };
 
-const w4 = (version) => ({
+const w4 = (version: Version): Unit => ({
   id: `W4${version}`,
   title: `W4 query + batched read, protocol ${version}`,
   server: "reductEdge",
@@ -204,10 +246,11 @@ const w4 = (version) => ({
     const data = requireData(ctx, version);
     const parts = slices(data.first, data.stop, ctx.connections);
     const countRecords = version === "v1" ? v1RecordCount : v2RecordCount;
-    const session = async (lane, call, timeLeft, untimed) => {
-      const [start, stop] = parts[lane] ?? [];
-      if (start === undefined) return;
-      const create =
+    const session: Session = async (lane, call, timeLeft, untimed) => {
+      const part = parts[lane];
+      if (!part) return;
+      const [start, stop] = part;
+      const create: RequestSpec =
         version === "v1"
           ? { method: "POST", path: `/api/v1/b/${data.bucket}/${data.entry}/q`, ...json({ query_type: "QUERY", start, stop }) }
           : {
@@ -217,8 +260,8 @@ const w4 = (version) => ({
             };
       const created = await untimed(create);
       if (created.status !== 200) throw new Error(`query creation failed: HTTP ${created.status} ${created.body}`);
-      const id = JSON.parse(created.body.toString()).id;
-      const read =
+      const id = jsonField(created, "id");
+      const read: RequestSpec =
         version === "v1"
           ? { path: `/api/v1/b/${data.bucket}/${data.entry}/batch?q=${id}`, headers: AUTH }
           : { path: `/api/v1/io/${data.bucket}/read`, headers: { ...AUTH, "x-reduct-query-id": String(id) } };
@@ -244,7 +287,7 @@ const w4 = (version) => ({
   },
 });
 
-const w6labels = (version) => ({
+const w6labels = (version: Version): Unit => ({
   id: `W6labels${version}`,
   title: `W6 batched label updates, protocol ${version}: ${PER_BATCH} records per request`,
   server: "reductEdge",
@@ -260,7 +303,7 @@ const w6labels = (version) => ({
       check: okWithoutRecordErrors,
       objects: [`BUCKETS:${data.bucket}`],
       makeRequest: (i) => {
-        const timestamps = [];
+        const timestamps: number[] = [];
         for (let ts = data.first + i * PER_BATCH; ts < Math.min(data.stop, data.first + (i + 1) * PER_BATCH); ts++)
           timestamps.push(ts);
         return encode(data.bucket, data.entry, timestamps, { bench: "w6" });
@@ -270,7 +313,7 @@ const w6labels = (version) => ({
   },
 });
 
-const w6remove = {
+const w6remove: Unit = {
   id: "W6remove",
   title: "W6 remove by query with $each_n: 2",
   server: "reductEdge",
@@ -279,14 +322,15 @@ const w6remove = {
     const data = requireData(ctx, "v2");
     const useV2 = ctx.features.removeQueryV2?.ok;
     const parts = slices(data.first, data.stop, ctx.connections);
-    const session = async (lane, call) => {
-      const [start, stop] = parts[lane] ?? [];
-      if (start === undefined) return;
+    const session: Session = async (lane, call) => {
+      const part = parts[lane];
+      if (!part) return;
+      const [start, stop] = part;
       const query = { query_type: "REMOVE", start, stop, when: { $each_n: 2 } };
       const spec = useV2
         ? { method: "POST", path: `/api/v1/io/${data.bucket}/q`, ...json({ ...query, entries: [data.entry] }) }
         : { method: "POST", path: `/api/v1/b/${data.bucket}/${data.entry}/q`, ...json(query) };
-      await call(spec, { count: (r) => ({ records: JSON.parse(r.body.toString()).removed_records ?? 0, bytes: 0 }) });
+      await call(spec, { count: (r) => ({ records: removedRecords(r), bytes: 0 }) });
     };
     return {
       title: `W6 remove by query, $each_n: 2 (${useV2 ? "/io/:bucket/q" : "/b/:bucket/:entry/q"}, ${data.entry})`,
@@ -304,7 +348,22 @@ const w6remove = {
  * /b/:bucket → info.size) while the load runs. `blockRecords` sets max_block_records (null keeps
  * the default); "one block" is that many 1 KiB payloads.
  */
-function fifoUnit({ id, title, bucket, requires = undefined, settings, spec }) {
+interface FifoOptions {
+  id: string;
+  title: string;
+  bucket: string;
+  requires?: Unit["requires"];
+  settings: (ctx: Context) => { quota: number; blockRecords?: number };
+  spec: (ctx: Context) => {
+    title: string;
+    total: number;
+    expectedRecords: number;
+    makeRequest: (index: number) => RequestSpec;
+    compareTo: string[];
+  };
+}
+
+function fifoUnit({ id, title, bucket, requires = undefined, settings, spec }: FifoOptions): Unit {
   let sampler: ReturnType<typeof usageSampler> | undefined;
   let usage: Awaited<ReturnType<ReturnType<typeof usageSampler>["stop"]>> | undefined;
   return {
@@ -326,9 +385,10 @@ function fifoUnit({ id, title, bucket, requires = undefined, settings, spec }) {
       check: okWithoutRecordErrors,
       objects: [`BUCKETS:${bucket}`],
       beforeLoad: () => {
-        sampler = usageSampler(ctx.servers.reductEdge.port, bucket);
+        sampler = usageSampler(serverOf(ctx, "reductEdge").port, bucket);
       },
       afterLoad: async () => {
+        if (!sampler) throw new Error(`${id}: the usage sampler was not started`);
         usage = await sampler.stop();
       },
       settle: afterWrites(ctx),
@@ -337,6 +397,7 @@ function fifoUnit({ id, title, bucket, requires = undefined, settings, spec }) {
     finish: (ctx, result) => {
       const { quota, blockRecords } = settings(ctx);
       const oneBlock = (blockRecords ?? 1024) * KIB;
+      if (!usage) throw new Error(`${id}: no usage samples`);
       const over = Math.max(0, usage.maxUsageBytes - quota);
       result.quota = {
         quotaBytes: quota,
@@ -388,7 +449,7 @@ const w5single = fifoUnit({
   },
 });
 
-function w3Units(scale) {
+function w3Units(scale: Scale): Unit[] {
   return scale.large.map(([label, size, count], index) => {
     const bucket = `bench-w3-${label.toLowerCase()}`;
     return {
@@ -420,7 +481,7 @@ function w3Units(scale) {
  * back meanwhile (its latency shows whether the scan holds the bucket).
  */
 const W7_BUCKET = "bench-scan";
-const w7scan = {
+const w7scan: Unit = {
   id: "W7scan",
   title: "W7 selective query: the only match after N non-matching 1 KiB records, with concurrent GET /b/:bucket",
   server: "reductEdge",
@@ -428,7 +489,7 @@ const w7scan = {
   prepare: async (ctx) => {
     await createBucket(ctx, W7_BUCKET);
     const { records } = ctx.scale.scan;
-    const client = createClient(ctx.servers.reductEdge.port, ctx.connections);
+    const client = createClient(serverOf(ctx, "reductEdge").port, ctx.connections);
     try {
       const started = performance.now();
       const load = await runLoad({
@@ -462,19 +523,20 @@ const w7scan = {
   },
   spec: (ctx) => {
     const { records } = ctx.scale.scan;
-    const measured = {
+    const getMs: number[] = [];
+    const measured: ScanSummary = {
       firstMatchMs: Number.NaN,
       reads: 0,
       found: 0,
       emptyReads: 0,
       ended: "",
-      getMs: [],
+      getMs,
       readMs: [],
       readErrors: [],
       getErrors: [],
     };
     let scanning = true;
-    const session = async (lane, _call, timeLeft, untimed) => {
+    const session: Session = async (lane, _call, timeLeft, untimed) => {
       if (lane === 0) {
         try {
           const created = await untimed({
@@ -483,17 +545,19 @@ const w7scan = {
             ...json({ query_type: "QUERY", entries: ["scan"], when: { "&match": { $eq: "yes" } } }),
           });
           if (created.status !== 200) throw new Error(`W7 query creation: HTTP ${created.status} ${created.body}`);
-          const id = JSON.parse(created.body.toString()).id;
+          const id = jsonField(created, "id");
           const started = performance.now();
           while (timeLeft() > 0) {
-            const response = await untimed({
-              path: `/api/v1/io/${W7_BUCKET}/read`,
-              headers: { ...AUTH, "x-reduct-query-id": String(id) },
-              timeoutMs: 600_000,
-            }).catch((error) => ({ status: 0, headers: {}, error }));
-            if (response.status === 0) {
+            let response: HttpResponse;
+            try {
+              response = await untimed({
+                path: `/api/v1/io/${W7_BUCKET}/read`,
+                headers: { ...AUTH, "x-reduct-query-id": String(id) },
+                timeoutMs: 600_000,
+              });
+            } catch (error) {
               // A transport failure: the read did not count, so it may be repeated.
-              measured.readErrors.push(String(response.error?.message ?? response.error));
+              measured.readErrors.push(messageOf(error));
               if (measured.readErrors.length > 3) break;
               continue;
             }
@@ -527,17 +591,19 @@ const w7scan = {
         await new Promise((resolve) => setTimeout(resolve, 50));
         while (scanning && timeLeft() > 0) {
           const started = performance.now();
-          const response = await untimed({ path: `/api/v1/b/${W7_BUCKET}`, headers: AUTH, timeoutMs: 600_000 }).catch(
-            (error) => ({ status: 0, error }),
-          );
+          let response: HttpResponse;
+          try {
+            response = await untimed({ path: `/api/v1/b/${W7_BUCKET}`, headers: AUTH, timeoutMs: 600_000 });
+          } catch (error) {
+            measured.getErrors.push(messageOf(error));
+            continue;
+          }
           if (response.status !== 200) {
-            measured.getErrors.push(
-              response.error ? String(response.error.message ?? response.error) : `HTTP ${response.status}`,
-            );
+            measured.getErrors.push(`HTTP ${response.status}`);
             continue;
           }
           // Counted when it started during the scan, however long it was held.
-          measured.getMs.push(performance.now() - started);
+          getMs.push(performance.now() - started);
         }
       }
     };
@@ -552,21 +618,23 @@ const w7scan = {
   },
   finish: (ctx, result) => {
     const scan = result.scan;
-    const sorted = [...scan.getMs].sort((a, b) => a - b);
-    scan.concurrentGet = {
+    if (!scan) throw new Error("W7scan: the result has no scan measurements");
+    const sorted = [...(scan.getMs ?? [])].sort((a, b) => a - b);
+    const concurrentGet = {
       count: sorted.length,
       p50Ms: percentile(sorted, 50),
       p99Ms: percentile(sorted, 99),
       maxMs: sorted[sorted.length - 1] ?? Number.NaN,
     };
+    scan.concurrentGet = concurrentGet;
     delete scan.getMs;
     ctx.log(
-      `W7scan: ${scan.readErrors.length + scan.getErrors.length > 0 ? `transport errors: ${[...scan.readErrors, ...scan.getErrors].join("; ")}; ` : ""}${scan.ended === "match" ? `first match after ${(scan.firstMatchMs / 1000).toFixed(2)} s` : `no match (${scan.ended})`}, ${scan.reads} reads (${scan.emptyReads} empty, ms: ${scan.readMs.join(", ")}); concurrent GET /b/:bucket × ${scan.concurrentGet.count}: p50 ${scan.concurrentGet.p50Ms.toFixed(1)} ms, p99 ${scan.concurrentGet.p99Ms.toFixed(1)} ms, max ${scan.concurrentGet.maxMs.toFixed(1)} ms`,
+      `W7scan: ${scan.readErrors.length + scan.getErrors.length > 0 ? `transport errors: ${[...scan.readErrors, ...scan.getErrors].join("; ")}; ` : ""}${scan.ended === "match" ? `first match after ${(scan.firstMatchMs / 1000).toFixed(2)} s` : `no match (${scan.ended})`}, ${scan.reads} reads (${scan.emptyReads} empty, ms: ${scan.readMs.join(", ")}); concurrent GET /b/:bucket × ${concurrentGet.count}: p50 ${concurrentGet.p50Ms.toFixed(1)} ms, p99 ${concurrentGet.p99Ms.toFixed(1)} ms, max ${concurrentGet.maxMs.toFixed(1)} ms`,
     );
   },
 };
 
-export function reductEdgeUnits(scale) {
+export function reductEdgeUnits(scale: Scale): Unit[] {
   return [
     {
       id: "alive",
