@@ -520,6 +520,44 @@ describe("outcomes of an attempt", () => {
   });
 });
 
+describe("a batch the target refuses as a whole", () => {
+  /** Passes everything to the Worker but answers write batches with `status`. */
+  const refusingBatches =
+    (status: number): OutboundFetch =>
+    async (request) => {
+      if (request.method === "POST" && new URL(request.url).pathname.endsWith("/batch")) {
+        await request.body?.cancel();
+        return new Response(JSON.stringify({ detail: "refused" }), {
+          status,
+          headers: { "x-reduct-error": `refused ${status}` },
+        });
+      }
+      return intoWorker(request);
+    };
+
+  it.each([
+    [400, true],
+    [413, true],
+    [422, true],
+    [401, false],
+    [403, false],
+    [429, false],
+    [503, false],
+  ])("answered %i on every attempt: dropped after the backoff reached its maximum: %s", async (status, dropped) => {
+    const { src, dst } = await pair({ fetch: refusingBatches(status) });
+    await putRecord(src, "a", 1, "one");
+    await putRecord(src, "a", 2, "two");
+    // 1 s doubling to 60 s: the eighth attempt is made at the maximum.
+    for (let attempt = 0; attempt < 7; attempt++) await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(2);
+    for (let attempt = 0; attempt < 3; attempt++) await sendNow(src);
+    const status_ = await statusOf(src);
+    expect(status_.pending_records).toBe(dropped ? 0 : 2);
+    if (dropped) expect(status_.diagnostics.hourly.errors[String(status)]?.count).toBeGreaterThanOrEqual(2);
+    expect((await readAt(dst, "a", 1)).status).toBe(404);
+  });
+});
+
 describe("compression", () => {
   it.each([
     { compression: "gzip" as const, api: null, coding: "gzip" },

@@ -27,6 +27,17 @@ const SEND_TIMEOUT_MS_PER_MIB = 1_000;
 
 export type OutboundFetch = (request: Request) => Promise<Response>;
 
+/**
+ * A whole request the target refuses with one of these keeps being refused: a retry cannot help
+ * (the batch itself is wrong for it), while 401/403 (token), 404 (bucket gone), 408, 425 and 429
+ * can heal. Such a batch is retried until the backoff reaches its maximum (about two minutes of
+ * attempts, in case the target was briefly misconfigured), then dropped and counted as errored,
+ * as ReductStore's sender drops it, so one bad batch never stops the replication for good.
+ */
+export function refusedForGood(status: number): boolean {
+  return status >= 400 && status < 500 && ![401, 403, 404, 408, 425, 429].includes(status);
+}
+
 export interface ReplicationSendDeps {
   tables: BucketTables;
   index: RecordIndex;
@@ -188,7 +199,13 @@ export class ReplicationSend {
       kind === "labels"
         ? await this.sendLabels(target, entry, dstEntry, run)
         : await this.sendWrites(target, entry, dstEntry, run);
-    if (!sent.outcome.acked) return this.failed(row, sent.outcome);
+    if (!sent.outcome.acked) {
+      const fresh = tables.replications.get(name) ?? row;
+      if (!sent.outcome.reached || !refusedForGood(sent.outcome.status) || fresh.backoff_ms < SEND_BACKOFF_MAX_MS) {
+        return this.failed(row, sent.outcome);
+      }
+      return this.dropRefused(fresh, run, sent.outcome);
+    }
     const deleted = tables.replicationLog.delete(
       name,
       sent.rows.map((logRow) => logRow.seq),
@@ -236,6 +253,24 @@ export class ReplicationSend {
       await this.report(fresh, "error", message, outcome.status);
     }
     return false;
+  }
+
+  /** Drops a batch the target kept refusing (refusedForGood), counting each record as errored. */
+  private async dropRefused(row: ReplicationRow, rows: LogRow[], outcome: Failed): Promise<true> {
+    const { tables } = this.deps;
+    const deleted = tables.replicationLog.delete(
+      row.name,
+      rows.map((logRow) => logRow.seq),
+    );
+    tables.replications.addToLog(row.name, -deleted);
+    const diagnostics = countOutcomes(row.diagnostics, this.deps.now(), 0, [
+      { status: String(outcome.status), count: deleted, message: outcome.message },
+    ]);
+    tables.replications.recordAttempt(row.name, true, 0, 0, diagnostics);
+    const message = `Replication '${row.name}' dropped ${deleted} record(s) the target refused for good (${outcome.status}): ${outcome.message}`;
+    console.error(message);
+    await this.report(row, "error", message, outcome.status);
+    return true;
   }
 
   private settingsOf(row: ReplicationRow): ReplicationSettings {
