@@ -220,7 +220,11 @@ export class BucketObject extends BucketObjectBase {
   async renameEntry(entryName: string, newName: string): Promise<Ok> {
     const row = this.liveBucket();
     if ("error" in row) return row;
-    const outcome = this.transact(row, (ops) => renameEntryTree(ops, entryName, newName));
+    const outcome = this.transact(row, (ops) => {
+      const renamed = renameEntryTree(ops, entryName, newName);
+      if (renamed.ok) this.parts.replications.entryRenamed(entryName, newName);
+      return renamed;
+    });
     if (!outcome.ok) return outcome;
     await this.parts.usage.changed();
     return OK;

@@ -222,6 +222,14 @@ export class Replications {
   }
 
   /** The replications D1 holds with this bucket as source: new ones start, missing ones go with their logs. */
+  /**
+   * An entry renamed at the source (in the rename's transaction): what it logged and did not send
+   * yet goes under the new name, whatever the filters say of it now (it matched when written).
+   */
+  entryRenamed(from: string, to: string): void {
+    this.deps.tables.replicationLog.renameEntries(from, to);
+  }
+
   set(specs: readonly ReplicationSpec[]): void {
     const { tables, storage } = this.deps;
     storage.transactionSync(() => {

@@ -520,6 +520,50 @@ describe("outcomes of an attempt", () => {
   });
 });
 
+describe("an entry renamed at the source before its records were sent", () => {
+  it("sends them under the new name, descendants too, none lost", async () => {
+    const { src, dst } = await pair({ settings: { mode: "paused" } });
+    await putRecord(src, "cam", 1, "one");
+    await putRecord(src, "cam/front", 2, "two");
+    await putRecord(src, "camera", 3, "three"); // shares the prefix, not the entry
+    const renamed = await api("PUT", `/b/${src}/cam/rename`, {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ new_name: "robot/cam" }),
+    });
+    expect(renamed.status).toBe(200);
+    const settings: ReplicationSettings = {
+      src_bucket: src,
+      dst_bucket: dst,
+      dst_host: "http://localhost",
+      dst_token: TOKEN,
+      entries: [],
+      dst_prefix: "",
+      mode: "enabled",
+      compression: "none",
+    };
+    expect((await stubOf(src).setReplications([{ name: "r", settings }])).ok).toBe(true);
+    await sendNow(src);
+    await sendNow(src);
+    const arrived = await Promise.all(
+      [
+        ["robot/cam", 1],
+        ["robot/cam/front", 2],
+        ["camera", 3],
+      ].map(async ([entry, ts]) => {
+        const read = await readAt(dst, String(entry), Number(ts));
+        return [read.status, text(read.body)];
+      }),
+    );
+    expect(arrived).toEqual([
+      [200, "one"],
+      [200, "two"],
+      [200, "three"],
+    ]);
+    expect((await readAt(dst, "cam", 1)).status).toBe(404);
+    expect(await statusOf(src)).toMatchObject({ pending_records: 0, diagnostics: { hourly: { errored: 0 } } });
+  });
+});
+
 describe("a batch the target refuses as a whole", () => {
   /** Passes everything to the Worker but answers write batches with `status`. */
   const refusingBatches =

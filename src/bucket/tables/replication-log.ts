@@ -82,6 +82,18 @@ export class ReplicationLogTable {
     );
   }
 
+  /** An entry rename: the unsent rows of the entry and its descendants take their new names. */
+  renameEntries(from: string, to: string): void {
+    this.sql.exec(
+      "UPDATE replication_log SET entry = ? || substr(entry, length(?) + 1) WHERE entry = ? OR substr(entry, 1, length(?) + 1) = ?",
+      to,
+      from,
+      from,
+      from,
+      `${from}/`,
+    );
+  }
+
   removeReplication(replication: string): void {
     this.sql.exec("DELETE FROM replication_log WHERE replication = ?", replication);
   }
