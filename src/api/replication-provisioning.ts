@@ -21,7 +21,7 @@ import { HttpError } from "../errors";
 import type { ReplicationCompression, ReplicationMode, ReplicationSettings } from "../model/replications";
 import { bucketStub } from "./bucket-stub";
 import type { Bindings } from "./context";
-import { validateReplication } from "./replication-settings";
+import { parseReplicationBody, validateReplication } from "./replication-settings";
 
 export interface ProvisionedReplication {
   name: string;
@@ -114,6 +114,13 @@ function readGroup(
   const token = read("DST_TOKEN");
   if (token !== undefined) settings.dst_token = token;
   if (when !== undefined) settings.when = when;
+  // The API's checks of what goes into the target's URL and headers apply here too.
+  try {
+    parseReplicationBody(settings);
+  } catch (error) {
+    if (!(error instanceof HttpError)) throw error;
+    return `Failed to provision replication '${name}': ${error.message}. Drop it.`;
+  }
   return { name, settings, modeGiven: mode !== undefined };
 }
 

@@ -83,6 +83,21 @@ describe("RS_REPLICATION_<ID>_* groups", () => {
       { RS_REPLICATION_A_EXCLUDE_kind: "b" },
       "Replication 'r' uses RS_REPLICATION_A_INCLUDE_* or _EXCLUDE_*, which are not supported: use RS_REPLICATION_A_WHEN. Drop it.",
     ],
+    [
+      "DST_BUCKET ../x (it goes into the target's URL)",
+      { RS_REPLICATION_A_DST_BUCKET: "../x" },
+      "Failed to provision replication 'r': Invalid JSON: dst_bucket: must be a bucket name (letters, digits, '-' and '_'). Drop it.",
+    ],
+    [
+      "DST_PREFIX ../../tokens/",
+      { RS_REPLICATION_A_DST_PREFIX: "../../tokens/" },
+      "Failed to provision replication 'r': Invalid JSON: dst_prefix: must be entry name characters (letters, digits, '-', '_' and '/'). Drop it.",
+    ],
+    [
+      "a DST_TOKEN with a line break",
+      { RS_REPLICATION_A_DST_TOKEN: "tok\nen" },
+      "Failed to provision replication 'r': Invalid JSON: dst_token: must not contain control characters (it is sent in a header). Drop it.",
+    ],
   ])("a group with %s is dropped with one error line", (_title, change, message) => {
     const spy = vi.spyOn(console, "error").mockImplementation(() => {});
     const variables = Object.fromEntries(
