@@ -28,9 +28,13 @@ function size(variable: string, text: string | undefined): number | undefined {
   return bytes;
 }
 
-/** Every valid `RS_BUCKET_<ID>_NAME` group of the environment, by variable name order. */
+/**
+ * Every valid `RS_BUCKET_<ID>_NAME` group of the environment, by variable name order; of groups
+ * naming one bucket the last by variable name is used, with an error line.
+ */
 export function provisionedBuckets(env: Record<string, unknown>, defaults: BucketSettings): ProvisionedBucket[] {
   const found: ProvisionedBucket[] = [];
+  const groupOf = new Map<string, string>();
   for (const key of Object.keys(env).sort()) {
     const match = /^RS_BUCKET_(.+)_NAME$/.exec(key);
     const name = env[key];
@@ -57,6 +61,18 @@ export function provisionedBuckets(env: Record<string, unknown>, defaults: Bucke
         "Invalid settings: ",
       );
       const given = Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== null && value !== undefined));
+      const group = `RS_BUCKET_${match[1]}_*`;
+      const earlier = groupOf.get(name);
+      if (earlier !== undefined) {
+        console.error(
+          JSON.stringify({ level: "ERROR", msg: `Bucket '${name}' is provisioned by ${earlier} and ${group}: ${group} is used` }),
+        );
+        found.splice(
+          found.findIndex((bucket) => bucket.name === name),
+          1,
+        );
+      }
+      groupOf.set(name, group);
       found.push({ name, settings: { ...defaults, ...given } });
     } catch (error) {
       const reason = error instanceof HttpError ? error.message : String(error);

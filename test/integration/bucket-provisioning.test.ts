@@ -65,6 +65,32 @@ describe("provisionedBuckets (parsing)", () => {
   });
 });
 
+describe("two groups naming one bucket", () => {
+  it("the last by variable name is used, with one error line", () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      expect(
+        provisionedBuckets(
+          {
+            RS_BUCKET_D1_NAME: "dup",
+            RS_BUCKET_D1_QUOTA_TYPE: "FIFO",
+            RS_BUCKET_D1_QUOTA_SIZE: "1MB",
+            RS_BUCKET_D2_NAME: "dup",
+            RS_BUCKET_D2_QUOTA_TYPE: "HARD",
+            RS_BUCKET_D2_QUOTA_SIZE: "3MB",
+          },
+          DEFAULTS,
+        ),
+      ).toEqual([{ name: "dup", settings: { ...DEFAULTS, quota_type: "HARD", quota_size: 3_000_000 } }]);
+      expect(errors.mock.calls.map((call) => JSON.parse(String(call[0])) as unknown)).toEqual([
+        { level: "ERROR", msg: "Bucket 'dup' is provisioned by RS_BUCKET_D1_* and RS_BUCKET_D2_*: RS_BUCKET_D2_* is used" },
+      ]);
+    } finally {
+      errors.mockRestore();
+    }
+  });
+});
+
 describe("provisioned buckets through the Worker", () => {
   it("exist before the first answer, provisioned, with the environment's settings", async () => {
     const name = uniqueName("prov");
