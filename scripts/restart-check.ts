@@ -167,6 +167,7 @@ export async function runRestartCheck({
       const info = await client.getInfo();
       const usage = buckets.reduce((sum, listedBucket) => sum + listedBucket.size, 0n);
       const latest = buckets.reduce(
+        // biome-ignore lint/complexity/useMathMinMax: bigints; Math.max takes numbers only
         (max, listedBucket) => (listedBucket.latestRecord > max ? listedBucket.latestRecord : max),
         0n,
       );
