@@ -6,8 +6,9 @@
  * audit record right away. Sums not yet flushed are lost when the isolate ends. What is held is
  * bounded: at MAX_AUDIT_GROUPS groups (or MAX_AUDIT_CHARS of their strings) a flush starts at once.
  */
-import type { Bindings } from "../api/context";
+
 import type { Config } from "../config";
+import type { Bindings } from "../env";
 import { entrySegment, recordSystemEvent } from "./events";
 
 export interface AuditCall {

@@ -4,9 +4,10 @@
  * it with full access or the exact `$system` permission, and never write it.
  * Call it off the request path (ctx.waitUntil, an alarm): it does one RPC to the `$system` object.
  */
-import type { Bindings } from "../api/context";
+
 import type { BucketObject } from "../bucket/bucket-object";
 import type { BucketSettings, Config } from "../config";
+import type { Bindings } from "../env";
 import { bucketObject } from "../placement";
 
 export const SYSTEM_BUCKET = "$system";
