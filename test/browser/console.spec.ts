@@ -233,6 +233,12 @@ describe("web console", () => {
     await page.getByRole("button", { name: "Show records" }).click();
     await page.getByText("When: not valid JSON").waitFor();
 
+    // The page's own $limit would silently replace the user's: refused inline, before any query.
+    await page.getByLabel("When (conditional query, JSON)").fill('{"&kind": {"$eq": "text"}, "$limit": 2}');
+    await page.getByRole("button", { name: "Show records" }).click();
+    await page.getByText("When: $limit is not supported here; the console pages the records itself").waitFor();
+    assert.equal(await page.locator(".results tbody tr").count(), 0);
+
     await page.getByLabel("When (conditional query, JSON)").fill('{"&kind": {"$eq": "json"}}');
     await page.getByRole("button", { name: "Show records" }).click();
     await page.getByRole("table", { name: "Records 1–1" }).waitFor();
@@ -393,6 +399,13 @@ describe("web console", () => {
     assert.equal(after.mode, "dry_run");
     const removed = await api("DELETE", "/lifecycles/old-data");
     assert.equal(removed.status, 200, await removed.text());
+  });
+
+  it("shows 'No such page' for a hash with a broken escape, without a page error", async () => {
+    await page.goto(`${server.url}/ui/#/buckets/%E0%A4%A`);
+    await page.getByText("No such page.").waitFor();
+    await page.goto(`${server.url}/ui/#/buckets/${encodeURIComponent(BUCKET)}`);
+    await page.getByRole("heading", { name: `Bucket ${BUCKET}` }).waitFor();
   });
 
   it("works at 375 px: no horizontal scrolling, records and preview usable", async () => {

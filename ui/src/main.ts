@@ -59,24 +59,38 @@ function signOut(): void {
 
 let app: App | null = null;
 
+/** A hash typed or pasted by hand may hold a broken escape ("%E0%A4%A"): that is no page, not a crash. */
+function decodePart(part: string): string | null {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return null;
+  }
+}
+
+const noSuchPage = () => h("p", {}, "No such page. ", h("a", { href: "#/" }, "Back to the dashboard"));
+
 async function route(): Promise<void> {
   if (!app) return;
-  const parts = location.hash
+  const decoded = location.hash
     .replace(/^#\/?/, "")
     .split("/")
     .filter((part) => part !== "")
-    .map(decodeURIComponent);
+    .map(decodePart);
+  const broken = decoded.includes(null);
+  const parts = decoded.filter((part) => part !== null);
   renderNav(app, true);
   const main = mainElement();
   const [section, bucket, ...entryParts] = parts;
   let view: Promise<Node>;
-  if (!section) view = dashboardView(app);
+  if (broken) view = Promise.resolve(noSuchPage());
+  else if (!section) view = dashboardView(app);
   else if (section === "buckets" && bucket && entryParts.length > 0) view = recordsView(app, bucket, entryParts.join("/"));
   else if (section === "buckets" && bucket) view = bucketView(app, bucket);
   else if (section === "buckets") view = bucketsView(app);
   else if (section === "tokens") view = tokensView(app);
   else if (section === "lifecycles" || section === "replications") view = policiesView(app, section);
-  else view = Promise.resolve(h("p", {}, "No such page. ", h("a", { href: "#/" }, "Back to the dashboard")));
+  else view = Promise.resolve(noSuchPage());
   const token = {};
   currentRoute = token;
   try {

@@ -44,6 +44,8 @@ export async function recordsView(app: App, bucket: string, entry: string): Prom
         throw new Error(`When: not valid JSON (${(error as Error).message})`);
       }
       if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("When: expected a JSON object");
+      // The pages and the dry-run count set their own $limit: the user's would be silently replaced.
+      if ("$limit" in parsed) throw new Error("When: $limit is not supported here; the console pages the records itself");
       filter.when = parsed as Record<string, unknown>;
     }
     return filter;
