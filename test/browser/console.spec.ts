@@ -81,6 +81,7 @@ const EXPECTED_HTTP_ERRORS: Array<[number, RegExp]> = [
   [401, /\/api\/v1\/info$/],
   [422, /\/api\/v1\/b\/console-e2e\/camera\/front\/q$/],
   [404, /\/api\/v1\/replications\/console-replication$/],
+  [401, /\/api\/v1\/b\/console-e2e\/camera\/front\?ts=\d+$/],
 ];
 
 function isExpectedHttpError(text: string, url: string): boolean {
@@ -406,6 +407,28 @@ describe("web console", () => {
     await page.getByText("No such page.").waitFor();
     await page.goto(`${server.url}/ui/#/buckets/${encodeURIComponent(BUCKET)}`);
     await page.getByRole("heading", { name: `Bucket ${BUCKET}` }).waitFor();
+  });
+
+  it("signs out when its token is deleted elsewhere mid-session, on the next action", async () => {
+    const created = await api("POST", "/tokens/console-mid-session", {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ full_access: true }),
+    });
+    const text = await created.text();
+    assert.equal(created.status, 200, text);
+    const { value } = JSON.parse(text) as { value: string };
+    const [context, other] = await newPage({ viewport: { width: 1280, height: 900 } }, "mid-session");
+    await other.goto(`${server.url}/ui/`);
+    await other.getByLabel("API token").fill(value);
+    await other.keyboard.press("Enter");
+    await other.getByRole("heading", { name: "Dashboard" }).waitFor();
+    await other.goto(`${server.url}/ui/#/buckets/${encodeURIComponent(BUCKET)}/${encodeURIComponent(ENTRY)}`);
+    await other.getByRole("table", { name: "Records 1–25" }).waitFor();
+    assert.equal((await api("DELETE", "/tokens/console-mid-session")).status, 200);
+    await other.getByRole("button", { name: `Preview record ${recordAt(0).ts}` }).click();
+    await other.getByRole("heading", { name: "Sign in" }).waitFor();
+    assert.equal(await other.evaluate(() => sessionStorage.length), 0);
+    await context.close();
   });
 
   it("works at 375 px: no horizontal scrolling, records and preview usable", async () => {

@@ -95,6 +95,8 @@ export class Api {
   constructor(
     readonly base: string,
     private token: string | null,
+    /** Told when the server refuses this client (token deleted or expired, e.g. in another tab). */
+    private onUnauthorized?: () => void,
   ) {}
 
   private url(path: string): string {
@@ -113,6 +115,7 @@ export class Api {
     if (response.status >= 400) {
       const message = response.headers.get("x-reduct-error") ?? (response.statusText || `HTTP ${response.status}`);
       await response.body?.cancel();
+      if (response.status === 401) this.onUnauthorized?.();
       throw new ApiError(response.status, message);
     }
     return response;

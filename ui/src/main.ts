@@ -59,6 +59,14 @@ function signOut(): void {
 
 let app: App | null = null;
 
+/** A client that signs out on the first 401: any action, not only a page load, ends a dead session. */
+function signedInApi(token: string | null): Api {
+  const api: Api = new Api(base, token, () => {
+    if (app?.api === api) signOut();
+  });
+  return api;
+}
+
 /** A hash typed or pasted by hand may hold a broken escape ("%E0%A4%A"): that is no page, not a crash. */
 function decodePart(part: string): string | null {
   try {
@@ -99,7 +107,7 @@ async function route(): Promise<void> {
     replaceChildren(main, node);
   } catch (error) {
     if (currentRoute !== token) return;
-    if (error instanceof ApiError && error.status === 401) return signOut();
+    if (error instanceof ApiError && error.status === 401) return; // the API client signed out already
     replaceChildren(main, h("p", { class: "message error", role: "alert" }, messageOf(error)));
   }
   const heading = main.querySelector("h1");
@@ -125,13 +133,13 @@ async function start(): Promise<void> {
   renderNav({ api: new Api(base, null), base, canSignOut: false, rerender: async () => {}, status: setStatus }, false);
   const stored = sessionStorage.getItem(TOKEN_KEY);
   if (stored) {
-    open(new Api(base, stored), true);
+    open(signedInApi(stored), true);
     return;
   }
   const anonymous = new Api(base, null);
   try {
     await anonymous.info();
-    open(anonymous, false); // authentication is disabled
+    open(signedInApi(null), false); // authentication is disabled
     return;
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 401)) {
@@ -143,7 +151,7 @@ async function start(): Promise<void> {
     mainElement(),
     signInView(base, (token) => {
       sessionStorage.setItem(TOKEN_KEY, token);
-      open(new Api(base, token), true);
+      open(signedInApi(token), true);
     }),
   );
   mainElement().querySelector("input")?.focus();
