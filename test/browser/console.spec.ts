@@ -249,7 +249,12 @@ describe("web console", () => {
   it("edits a record's labels", async () => {
     const json = recordAt(1);
     await page.getByRole("button", { name: `Edit labels of record ${json.ts}` }).click();
-    await page.getByLabel(`Labels of record ${json.ts} (one name=value a line)`).fill("kind=json\nreviewed=yes");
+    const editor = page.getByLabel(`Labels of record ${json.ts} (one name=value a line)`);
+    // A name no HTTP header can carry: a clear message, not fetch's "Failed to construct 'Headers'".
+    await editor.fill("kind=json\nbad name=1");
+    await page.getByRole("button", { name: "Save labels" }).click();
+    await page.getByText("Label name 'bad name' can contain only letters, digits and").waitFor();
+    await editor.fill("kind=json\nreviewed=yes");
     await page.getByRole("button", { name: "Save labels" }).click();
     await page.locator(".results tbody tr").filter({ hasText: "reviewed=yes" }).waitFor();
     const read = await api("HEAD", `/b/${BUCKET}/${ENTRY}?ts=${json.ts}`);

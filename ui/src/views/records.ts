@@ -122,7 +122,12 @@ export async function recordsView(app: App, bucket: string, entry: string): Prom
             if (!line.trim()) continue;
             const eq = line.indexOf("=");
             if (eq <= 0) return showMessage(message, `Expected name=value, got '${line.trim()}'`);
-            next[line.slice(0, eq).trim().toLowerCase()] = line.slice(eq + 1).trim();
+            const name = line.slice(0, eq).trim().toLowerCase();
+            // Labels travel as x-reduct-label-<name> headers: fetch throws a bare TypeError on others.
+            if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) {
+              return showMessage(message, `Label name '${name}' can contain only letters, digits and !#$%&'*+-.^_\`|~`);
+            }
+            next[name] = line.slice(eq + 1).trim();
           }
           // Labels left out are removed: an empty value deletes a label.
           const update: Record<string, string> = { ...next };
