@@ -200,6 +200,8 @@ export class ReplicationSend {
         ? await this.sendLabels(target, entry, dstEntry, run)
         : await this.sendWrites(target, entry, dstEntry, run);
     if (!sent.outcome.acked) {
+      // A 404 to a write means the bucket is gone (deleted at the target): create it again.
+      if (sent.outcome.reached && sent.outcome.status === 404) tables.replications.forgetTarget(name);
       const fresh = tables.replications.get(name) ?? row;
       if (!sent.outcome.reached || !refusedForGood(sent.outcome.status) || fresh.backoff_ms < SEND_BACKOFF_MAX_MS) {
         return this.failed(row, sent.outcome);
@@ -477,6 +479,8 @@ export class ReplicationSend {
   ): Promise<Failed | null> {
     for (const [ts, error] of errors) {
       if (error.status === 425) return { acked: false, status: 425, message: error.message, reached: true };
+      // A write answered 404 per record: the bucket is missing (a target answers so for each record).
+      if (error.status === 404 && confirmConflicts) return { acked: false, status: 404, message: error.message, reached: true };
       if (error.status !== 409 || !confirmConflicts) continue;
       let response: Response;
       try {

@@ -80,6 +80,11 @@ export class ReplicationsTable {
     this.sql.exec("UPDATE replications SET log_count = max(0, log_count + ?) WHERE name = ?", delta, name);
   }
 
+  /** The target bucket is gone: the next attempt checks (and creates) it again. */
+  forgetTarget(name: string): void {
+    this.sql.exec("UPDATE replications SET target_checked = 0 WHERE name = ?", name);
+  }
+
   setTarget(name: string, api: string | null): void {
     this.sql.exec("UPDATE replications SET target_checked = 1, target_api = ? WHERE name = ?", api, name);
   }
