@@ -624,6 +624,26 @@ describe("a batch the target refuses as a whole", () => {
   });
 });
 
+describe("a refusal after an outage", () => {
+  it("is retried: the two minutes of retries count refusals, not the backoff an outage left", async () => {
+    let down = true;
+    const { src } = await pair({
+      fetch: async (request) => {
+        if (down) throw new Error("connection refused (injected)");
+        if (!new URL(request.url).pathname.endsWith("/batch")) return intoWorker(request);
+        await request.body?.cancel();
+        return new Response(null, { status: 400, headers: { "x-reduct-error": "refused while starting" } });
+      },
+    });
+    await putRecord(src, "a", 1, "one");
+    // Unreachable long enough for the backoff to reach its maximum.
+    for (let attempt = 0; attempt < 8; attempt++) await sendNow(src);
+    down = false;
+    await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(1);
+  });
+});
+
 describe("compression", () => {
   it.each([
     { compression: "gzip" as const, api: null, coding: "gzip" },

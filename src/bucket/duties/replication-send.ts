@@ -21,6 +21,8 @@ import { acceptsCompression, compressBody } from "./replication-encoding";
 /** Backoff after a failed attempt: doubles from the first to the last. */
 export const SEND_BACKOFF_MIN_MS = 1_000;
 export const SEND_BACKOFF_MAX_MS = 60_000;
+/** Refused attempts in a row before a batch is dropped: the backoff doubles from 1 s to 60 s on the way (about two minutes). */
+export const REFUSALS_BEFORE_DROP = 8;
 /** One request to the target gives up after this long, plus a second per MiB it carries (counted as unreachable). */
 export const SEND_TIMEOUT_MS = 30_000;
 const SEND_TIMEOUT_MS_PER_MIB = 1_000;
@@ -202,12 +204,14 @@ export class ReplicationSend {
     if (!sent.outcome.acked) {
       // A 404 to a write means the bucket is gone (deleted at the target): create it again.
       if (sent.outcome.reached && sent.outcome.status === 404) tables.replications.forgetTarget(name);
-      const fresh = tables.replications.get(name) ?? row;
-      if (!sent.outcome.reached || !refusedForGood(sent.outcome.status) || fresh.backoff_ms < SEND_BACKOFF_MAX_MS) {
-        return this.failed(row, sent.outcome);
-      }
-      return this.dropRefused(fresh, run, sent.outcome);
+      const refused = sent.outcome.reached && refusedForGood(sent.outcome.status);
+      // Counted in a row, not read off the backoff: an outage leaves it at its maximum, and the
+      // first refusal after it must be retried too.
+      if (tables.replications.countRefusal(name, refused) < REFUSALS_BEFORE_DROP) return this.failed(row, sent.outcome);
+      tables.replications.countRefusal(name, false);
+      return this.dropRefused(tables.replications.get(name) ?? row, run, sent.outcome);
     }
+    tables.replications.countRefusal(name, false);
     const deleted = tables.replicationLog.delete(
       name,
       sent.rows.map((logRow) => logRow.seq),
