@@ -32,7 +32,7 @@ export type OutboundFetch = (request: Request) => Promise<Response>;
 /**
  * A whole request the target refuses with one of these keeps being refused: a retry cannot help
  * (the batch itself is wrong for it), while 401/403 (token), 404 (bucket gone), 408, 425 and 429
- * can heal. Such a batch is retried until the backoff reaches its maximum (about two minutes of
+ * can heal. Such a batch is retried REFUSALS_BEFORE_DROP times in a row (about two minutes of
  * attempts, in case the target was briefly misconfigured), then dropped and counted as errored,
  * as ReductStore's sender drops it, so one bad batch never stops the replication for good.
  */
