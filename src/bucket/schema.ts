@@ -347,6 +347,15 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       CREATE INDEX replication_log_by_entry ON replication_log (replication, entry, seq);
     `,
   },
+  {
+    version: 15,
+    description: "a replication counts the attempts its target refused in a row",
+    sql: `
+      -- Consecutive attempts refused with a 4xx that cannot heal; any other outcome resets it. A
+      -- batch is dropped after enough of them, however long an earlier outage made the backoff.
+      ALTER TABLE replications ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

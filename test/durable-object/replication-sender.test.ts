@@ -520,6 +520,28 @@ describe("outcomes of an attempt", () => {
   });
 });
 
+describe("the target bucket deleted after the first contact", () => {
+  // The target answers a batch into a missing bucket 200 with a per-record 404 (as ReductStore
+  // does): the records must be kept and the bucket created again, not dropped as errored.
+  it.each(["write", "label update"])("a %s is kept and arrives once the bucket is back", async (kind) => {
+    const { src, dst } = await pair();
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    expect((await readAt(dst, "a", 1)).status).toBe(200);
+    expect((await api("DELETE", `/b/${dst}`)).status).toBe(200);
+    if (kind === "write") await putRecord(src, "a", 2, "two");
+    else expect((await api("PATCH", `/b/${src}/a?ts=1`, { headers: { "x-reduct-label-y": "2" } })).status).toBe(200);
+    await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(1);
+    await sendNow(src);
+    const read = kind === "write" ? await readAt(dst, "a", 2) : await readAt(dst, "a", 1);
+    expect([read.status, text(read.body), kind === "write" ? {} : read.labels]).toEqual(
+      kind === "write" ? [200, "two", {}] : [200, "one", { y: "2" }],
+    );
+    expect((await statusOf(src)).pending_records).toBe(0);
+  });
+});
+
 describe("an entry renamed at the source before its records were sent", () => {
   it("sends them under the new name, descendants too, none lost", async () => {
     const { src, dst } = await pair({ settings: { mode: "paused" } });
@@ -599,6 +621,26 @@ describe("a batch the target refuses as a whole", () => {
     expect(status_.pending_records).toBe(dropped ? 0 : 2);
     if (dropped) expect(status_.diagnostics.hourly.errors[String(status)]?.count).toBeGreaterThanOrEqual(2);
     expect((await readAt(dst, "a", 1)).status).toBe(404);
+  });
+});
+
+describe("a refusal after an outage", () => {
+  it("is retried: the two minutes of retries count refusals, not the backoff an outage left", async () => {
+    let down = true;
+    const { src } = await pair({
+      fetch: async (request) => {
+        if (down) throw new Error("connection refused (injected)");
+        if (!new URL(request.url).pathname.endsWith("/batch")) return intoWorker(request);
+        await request.body?.cancel();
+        return new Response(null, { status: 400, headers: { "x-reduct-error": "refused while starting" } });
+      },
+    });
+    await putRecord(src, "a", 1, "one");
+    // Unreachable long enough for the backoff to reach its maximum.
+    for (let attempt = 0; attempt < 8; attempt++) await sendNow(src);
+    down = false;
+    await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(1);
   });
 });
 

@@ -21,6 +21,8 @@ import { acceptsCompression, compressBody } from "./replication-encoding";
 /** Backoff after a failed attempt: doubles from the first to the last. */
 export const SEND_BACKOFF_MIN_MS = 1_000;
 export const SEND_BACKOFF_MAX_MS = 60_000;
+/** Refused attempts in a row before a batch is dropped: the backoff doubles from 1 s to 60 s on the way (about two minutes). */
+export const REFUSALS_BEFORE_DROP = 8;
 /** One request to the target gives up after this long, plus a second per MiB it carries (counted as unreachable). */
 export const SEND_TIMEOUT_MS = 30_000;
 const SEND_TIMEOUT_MS_PER_MIB = 1_000;
@@ -30,7 +32,7 @@ export type OutboundFetch = (request: Request) => Promise<Response>;
 /**
  * A whole request the target refuses with one of these keeps being refused: a retry cannot help
  * (the batch itself is wrong for it), while 401/403 (token), 404 (bucket gone), 408, 425 and 429
- * can heal. Such a batch is retried until the backoff reaches its maximum (about two minutes of
+ * can heal. Such a batch is retried REFUSALS_BEFORE_DROP times in a row (about two minutes of
  * attempts, in case the target was briefly misconfigured), then dropped and counted as errored,
  * as ReductStore's sender drops it, so one bad batch never stops the replication for good.
  */
@@ -200,12 +202,16 @@ export class ReplicationSend {
         ? await this.sendLabels(target, entry, dstEntry, run)
         : await this.sendWrites(target, entry, dstEntry, run);
     if (!sent.outcome.acked) {
-      const fresh = tables.replications.get(name) ?? row;
-      if (!sent.outcome.reached || !refusedForGood(sent.outcome.status) || fresh.backoff_ms < SEND_BACKOFF_MAX_MS) {
-        return this.failed(row, sent.outcome);
-      }
-      return this.dropRefused(fresh, run, sent.outcome);
+      // A 404 to a write means the bucket is gone (deleted at the target): create it again.
+      if (sent.outcome.reached && sent.outcome.status === 404) tables.replications.forgetTarget(name);
+      const refused = sent.outcome.reached && refusedForGood(sent.outcome.status);
+      // Counted in a row, not read off the backoff: an outage leaves it at its maximum, and the
+      // first refusal after it must be retried too.
+      if (tables.replications.countRefusal(name, refused) < REFUSALS_BEFORE_DROP) return this.failed(row, sent.outcome);
+      tables.replications.countRefusal(name, false);
+      return this.dropRefused(tables.replications.get(name) ?? row, run, sent.outcome);
     }
+    tables.replications.countRefusal(name, false);
     const deleted = tables.replicationLog.delete(
       name,
       sent.rows.map((logRow) => logRow.seq),
@@ -477,6 +483,8 @@ export class ReplicationSend {
   ): Promise<Failed | null> {
     for (const [ts, error] of errors) {
       if (error.status === 425) return { acked: false, status: 425, message: error.message, reached: true };
+      // A write answered 404 per record: the bucket is missing (a target answers so for each record).
+      if (error.status === 404 && confirmConflicts) return { acked: false, status: 404, message: error.message, reached: true };
       if (error.status !== 409 || !confirmConflicts) continue;
       let response: Response;
       try {

@@ -19,6 +19,7 @@ export const REPLICATIONS_COPY: TableCopySpec = {
     "target_api",
     "is_active",
     "diagnostics",
+    "refusals",
   ],
 };
 
@@ -35,6 +36,8 @@ export type ReplicationRow = {
   is_active: number;
   /** JSON list of MinuteFrame. */
   diagnostics: string;
+  /** Attempts in a row the target refused for good (refusedForGood). */
+  refusals: number;
 };
 
 export class ReplicationsTable {
@@ -78,6 +81,24 @@ export class ReplicationsTable {
 
   addToLog(name: string, delta: number): void {
     this.sql.exec("UPDATE replications SET log_count = max(0, log_count + ?) WHERE name = ?", delta, name);
+  }
+
+  /** Counts a refused attempt (or resets the count, `null`); answers the count. */
+  countRefusal(name: string, refused: boolean): number {
+    return (
+      this.sql
+        .exec<{ refusals: number }>(
+          "UPDATE replications SET refusals = CASE WHEN ? THEN refusals + 1 ELSE 0 END WHERE name = ? RETURNING refusals",
+          refused ? 1 : 0,
+          name,
+        )
+        .toArray()[0]?.refusals ?? 0
+    );
+  }
+
+  /** The target bucket is gone: the next attempt checks (and creates) it again. */
+  forgetTarget(name: string): void {
+    this.sql.exec("UPDATE replications SET target_checked = 0 WHERE name = ?", name);
   }
 
   setTarget(name: string, api: string | null): void {
