@@ -14,7 +14,8 @@ import { LifecycleRenameFollow, type PolicySet } from "./duties/lifecycle-rename
 import { LifecycleRuns, windowRemover } from "./duties/lifecycles";
 import type { MaintenanceDuty } from "./duties/maintenance";
 import { Rename, type RenameSource } from "./duties/rename";
-import { type OutboundFetch, ReplicationSend } from "./duties/replication-send";
+import { ReplicationSend } from "./duties/replication-send";
+import type { OutboundFetch } from "./duties/replication-wire";
 import { Sealing } from "./duties/sealing";
 import { UsageFlush } from "./duties/usage-flush";
 import { UsageReport } from "./duties/usage-report";

@@ -6,7 +6,8 @@
 import { createExecutionContext, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { BucketObject } from "../../src/bucket/bucket-object";
-import { destinationEntry, type OutboundFetch, SEND_BACKOFF_MIN_MS, timeHeader } from "../../src/bucket/duties/replication-send";
+import { SEND_BACKOFF_MIN_MS } from "../../src/bucket/duties/replication-send";
+import { destinationEntry, type OutboundFetch, timeHeader } from "../../src/bucket/duties/replication-wire";
 import type { ObjectParts } from "../../src/bucket/object-parts";
 import worker from "../../src/index";
 import type { ReplicationSettings, ReplicationStatus } from "../../src/model/replications";

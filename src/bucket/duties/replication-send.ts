@@ -6,7 +6,7 @@
  * them, so a failed attempt resends them in the same order; a per-record 409 means the target
  * already has the record (an earlier attempt whose answer was lost).
  */
-import type { ReplicationCompression, ReplicationSettings } from "../../model/replications";
+import type { ReplicationSettings } from "../../model/replications";
 import type { RecordsBinding } from "../../storage/bucket-objects";
 import { recordsBucket } from "../../storage/r2-binding";
 import { type BodyPart, batchBody, MissingBytesError } from "../../storage/record-bodies";
@@ -17,6 +17,20 @@ import type { BucketTables } from "../tables";
 import type { LogRow } from "../tables/replication-log";
 import type { ReplicationRow } from "../tables/replications";
 import { acceptsCompression, compressBody } from "./replication-encoding";
+import {
+  type Acked,
+  destinationEntry,
+  type ErrorCount,
+  type Failed,
+  failure,
+  type OutboundFetch,
+  type Outcome,
+  recordErrors,
+  refusedForGood,
+  type Target,
+  timeHeader,
+  unreachable,
+} from "./replication-wire";
 
 /** Backoff after a failed attempt: doubles from the first to the last. */
 export const SEND_BACKOFF_MIN_MS = 1_000;
@@ -26,19 +40,6 @@ export const REFUSALS_BEFORE_DROP = 8;
 /** One request to the target gives up after this long, plus a second per MiB it carries (counted as unreachable). */
 export const SEND_TIMEOUT_MS = 30_000;
 const SEND_TIMEOUT_MS_PER_MIB = 1_000;
-
-export type OutboundFetch = (request: Request) => Promise<Response>;
-
-/**
- * A whole request the target refuses with one of these keeps being refused: a retry cannot help
- * (the batch itself is wrong for it), while 401/403 (token), 404 (bucket gone), 408, 425 and 429
- * can heal. Such a batch is retried REFUSALS_BEFORE_DROP times in a row (about two minutes of
- * attempts, in case the target was briefly misconfigured), then dropped and counted as errored,
- * as ReductStore's sender drops it, so one bad batch never stops the replication for good.
- */
-export function refusedForGood(status: number): boolean {
-  return status >= 400 && status < 500 && ![401, 403, 404, 408, 425, 429].includes(status);
-}
 
 export interface ReplicationSendDeps {
   tables: BucketTables;
@@ -54,84 +55,6 @@ export interface ReplicationSendDeps {
   /** Writes a `$system` event when a replication loses or regains its target. */
   report: (replication: string, status: "ok" | "error", message: string, payload: Record<string, unknown>) => Promise<void>;
 }
-
-interface ErrorCount {
-  status: string;
-  count: number;
-  message: string;
-}
-
-/** The target answered for every row sent (some may have failed on their own). */
-interface Acked {
-  acked: true;
-  ok: number;
-  errors: ErrorCount[];
-  /** Label updates of records the target does not have: they are written instead. */
-  notFound?: LogRow[];
-}
-
-/** The request failed as a whole: nothing is deleted. */
-interface Failed {
-  acked: false;
-  status: number;
-  message: string;
-  /** Whether the target answered at all (false: network error, timeout, 502/503/504). */
-  reached: boolean;
-}
-
-type Outcome = Acked | Failed;
-
-interface Target {
-  base: string;
-  bucket: string;
-  headers: Record<string, string>;
-  /** The coding of write bodies: the settings' when the target reads it, else none. */
-  compression: ReplicationCompression;
-  /** Content bytes of one write request (the first record goes whatever its size). */
-  maxBytes: number;
-}
-
-/** ReductStore's destination entry: the prefix without surrounding slashes, then the entry. */
-export function destinationEntry(prefix: string, entry: string): string {
-  const trimmed = prefix.replace(/^\/+|\/+$/g, "");
-  return trimmed === "" ? entry : `${trimmed}/${entry.replace(/^\/+/, "")}`;
-}
-
-/** One `x-reduct-time-<ts>` value as ReductStore's sender writes it: sorted labels, quoted when they hold a comma. */
-export function timeHeader(size: number | null, contentType: string, labels: Record<string, string>): string {
-  const values = size === null ? ["0", ""] : [String(size), contentType];
-  const pairs = Object.entries(labels).map(([name, value]) => (value.includes(",") ? `${name}="${value}"` : `${name}=${value}`));
-  if (pairs.length > 0) values.push(pairs.sort().join(","));
-  return values.join(",");
-}
-
-function recordErrors(response: Response): Map<number, { status: number; message: string }> {
-  const errors = new Map<number, { status: number; message: string }>();
-  for (const [name, value] of response.headers) {
-    if (!name.startsWith("x-reduct-error-")) continue;
-    const ts = Number(name.slice("x-reduct-error-".length));
-    const comma = value.indexOf(",");
-    const status = Number(comma < 0 ? value : value.slice(0, comma));
-    errors.set(ts, { status: Number.isFinite(status) ? status : -1, message: comma < 0 ? "" : value.slice(comma + 1) });
-  }
-  return errors;
-}
-
-function failure(response: Response): Failed {
-  return {
-    acked: false,
-    status: response.status,
-    message: response.headers.get("x-reduct-error") ?? `HTTP ${response.status}`,
-    reached: ![502, 503, 504].includes(response.status),
-  };
-}
-
-const unreachable = (error: unknown): Failed => ({
-  acked: false,
-  status: 0,
-  message: error instanceof Error ? error.message : String(error),
-  reached: false,
-});
 
 export class ReplicationSend {
   /** The run in progress: the alarm and a direct call never send the same rows twice at once. */
