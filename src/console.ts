@@ -29,6 +29,18 @@ const toConsole = (c: { env: AppEnv["Bindings"] }) => `${basePathFromEnv(c.env)}
 consoleRoutes.get("/", (c) => new Response(null, { status: 302, headers: { location: toConsole(c) } }));
 consoleRoutes.get("/ui", (c) => new Response(null, { status: 302, headers: { location: toConsole(c) } }));
 
+/**
+ * Whether the API wants a token, so the console can show its sign-in form without first making an
+ * anonymous API call that the browser would log as a failed (401) request. It tells no more than
+ * any API answer does.
+ */
+consoleRoutes.get("/ui/auth.json", (c) =>
+  c.json({ token_required: c.get("config").auth.kind !== "disabled" }, 200, {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+  }),
+);
+
 consoleRoutes.on(["GET", "HEAD"], "/ui/*", async (c) => {
   const assets = c.env.ASSETS as Fetcher | undefined; // absent where no assets are configured
   if (!assets) return c.notFound();

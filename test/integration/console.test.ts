@@ -63,6 +63,21 @@ describe("web console", () => {
     await head.text();
   });
 
+  it.each([
+    ["RS_API_TOKEN set", {}, true],
+    ["RS_INIT_API_TOKEN set", { RS_API_TOKEN: "", RS_INIT_API_TOKEN: "init-value" }, true],
+    ["RS_DISABLE_AUTH=true", { RS_API_TOKEN: "", RS_INIT_API_TOKEN: "", RS_DISABLE_AUTH: "true" }, false],
+    ["nothing configured", { RS_API_TOKEN: "", RS_INIT_API_TOKEN: "", RS_DISABLE_AUTH: "" }, true],
+  ])("%s: GET {base}ui/auth.json tells the console whether to ask for a token", async (_, overrides, required) => {
+    for (const base of ["/", "/base/"]) {
+      const settings: Record<string, string> = base === "/" ? overrides : { ...overrides, RS_API_BASE_PATH: base };
+      const response = await workerFetch(settings, "GET", `http://localhost${base}ui/auth.json`);
+      expect(response.status, base).toBe(200);
+      expect(response.headers.get("cache-control"), base).toBe("no-store");
+      expect(await response.json(), base).toEqual({ token_required: required });
+    }
+  });
+
   it("the CSP allows no inline code and no other origin", () => {
     expect(CONSOLE_CSP).toContain("default-src 'none'");
     expect(CONSOLE_CSP).toContain("script-src 'self'");

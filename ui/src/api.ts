@@ -132,6 +132,21 @@ export class Api {
   }
 
   info = () => this.json<ServerInfo>("GET", "/info");
+
+  /** The console's own endpoint: does the API want a token? null when the server cannot say. */
+  async tokenRequired(): Promise<boolean | null> {
+    try {
+      const response = await fetch(`${this.base}ui/auth.json`, { cache: "no-store" });
+      if (!response.ok) {
+        await response.body?.cancel();
+        return null;
+      }
+      const answer = (await response.json()) as { token_required?: unknown };
+      return typeof answer.token_required === "boolean" ? answer.token_required : null;
+    } catch {
+      return null;
+    }
+  }
   me = () => this.json<Token>("GET", "/me");
   listBuckets = async () => (await this.json<{ buckets: BucketInfo[] }>("GET", "/list")).buckets;
   bucket = (name: string) =>

@@ -137,14 +137,18 @@ async function start(): Promise<void> {
     return;
   }
   const anonymous = new Api(base, null);
-  try {
-    await anonymous.info();
-    open(signedInApi(null), false); // authentication is disabled
-    return;
-  } catch (error) {
-    if (!(error instanceof ApiError && error.status === 401)) {
-      replaceChildren(mainElement(), h("p", { class: "message error", role: "alert" }, messageOf(error)));
+  // Asked first so that a store with auth on shows its form without a refused (logged) API call.
+  const tokenRequired = await anonymous.tokenRequired();
+  if (tokenRequired !== true) {
+    try {
+      await anonymous.info();
+      open(signedInApi(null), false); // authentication is disabled
       return;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) {
+        replaceChildren(mainElement(), h("p", { class: "message error", role: "alert" }, messageOf(error)));
+        return;
+      }
     }
   }
   replaceChildren(
