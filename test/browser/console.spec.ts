@@ -96,6 +96,15 @@ async function api(method: string, apiPath: string, init: { headers?: Record<str
   });
 }
 
+/**
+ * Follows a navigation link and waits until its page has loaded: until then the previous page
+ * (which may have the same heading) stays on screen, and input into it would be lost.
+ */
+async function openSection(page: Page, link: string, exact = false): Promise<void> {
+  await page.getByRole("link", { name: link, exact }).click();
+  await page.locator("#main:not([aria-busy])").waitFor();
+}
+
 /** Browser console errors and page errors are collected for the final check. */
 function watch(page: Page, name: string): void {
   page.on("console", (message) => {
@@ -149,7 +158,7 @@ describe("web console", () => {
   });
 
   it("creates a bucket", async () => {
-    await page.getByRole("link", { name: "Buckets", exact: true }).click();
+    await openSection(page, "Buckets", true);
     await page.getByRole("heading", { name: "Buckets" }).waitFor();
     await page.getByLabel("Name").fill(BUCKET);
     await page.getByText("Settings", { exact: true }).click();
@@ -278,7 +287,7 @@ describe("web console", () => {
   });
 
   it("creates a token (value shown once) and deletes it", async () => {
-    await page.getByRole("link", { name: "Tokens" }).click();
+    await openSection(page, "Tokens");
     await page.getByRole("heading", { name: "Tokens" }).waitFor();
     await page.getByLabel("Name").fill("console-made");
     await page.getByLabel("Read access (buckets, comma-separated)").fill(`${BUCKET}, other-*`);
@@ -300,7 +309,7 @@ describe("web console", () => {
 
   it("lists the server's lifecycles and replications, and shows why a replication cannot be created", async () => {
     for (const link of ["Lifecycles", "Replications"]) {
-      await page.getByRole("link", { name: link }).click();
+      await openSection(page, link);
       await page.getByRole("heading", { name: link }).waitFor();
       assert.equal(await page.getByText(`${link} are not available on this server.`).count(), 0);
     }
@@ -314,8 +323,8 @@ describe("web console", () => {
   });
 
   it("creates a replication in the browser, shows its status, switches its mode and deletes it", async () => {
-    await page.getByRole("link", { name: "Dashboard" }).click();
-    await page.getByRole("link", { name: "Replications" }).click();
+    await openSection(page, "Dashboard");
+    await openSection(page, "Replications");
     await page.getByRole("heading", { name: "Replications" }).waitFor();
     // Paused: it logs the bucket's writes and sends nothing, so no other test sees a second bucket.
     const settings = {
@@ -373,8 +382,8 @@ describe("web console", () => {
     assert.equal(created.status, 200, await created.text());
     const stored = async () =>
       ((await (await api("GET", "/lifecycles/old-data")).json()) as { settings: Record<string, unknown> }).settings;
-    await page.getByRole("link", { name: "Dashboard" }).click();
-    await page.getByRole("link", { name: "Lifecycles" }).click();
+    await openSection(page, "Dashboard");
+    await openSection(page, "Lifecycles");
     await page.getByRole("row").filter({ hasText: "old-data" }).waitFor();
     await Promise.all([
       page.waitForResponse((response) => response.request().method() === "PATCH" && response.ok()),
@@ -404,6 +413,28 @@ describe("web console", () => {
     assert.equal(after.mode, "dry_run");
     const removed = await api("DELETE", "/lifecycles/old-data");
     assert.equal(removed.status, 200, await removed.text());
+  });
+
+  it("takes no input into the page on screen while the next one loads", async () => {
+    await openSection(page, "Tokens");
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route("**/api/v1/replications", async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.getByRole("link", { name: "Replications" }).click();
+    const main = page.locator("#main");
+    await page.locator("#main[aria-busy=true]").waitFor();
+    assert.equal(await main.evaluate((element) => (element as HTMLElement).inert), true);
+    assert.equal(await page.getByRole("heading", { name: "Tokens" }).count(), 1); // still the old page
+    release();
+    await page.locator("#main:not([aria-busy])").waitFor();
+    await page.unroute("**/api/v1/replications");
+    assert.equal(await main.evaluate((element) => (element as HTMLElement).inert), false);
+    await page.getByRole("heading", { name: "Replications" }).waitFor();
   });
 
   it("shows 'No such page' for a hash with a broken escape, without a page error", async () => {

@@ -101,6 +101,10 @@ async function route(): Promise<void> {
   else view = Promise.resolve(noSuchPage());
   const token = {};
   currentRoute = token;
+  // The page shown until the next one has loaded is about to go: typing into it would be lost, so
+  // it takes no input, and screen readers hear that it is loading.
+  main.setAttribute("aria-busy", "true");
+  main.inert = true;
   try {
     const node = await view;
     if (currentRoute !== token) return;
@@ -109,6 +113,11 @@ async function route(): Promise<void> {
     if (currentRoute !== token) return;
     if (error instanceof ApiError && error.status === 401) return; // the API client signed out already
     replaceChildren(main, h("p", { class: "message error", role: "alert" }, messageOf(error)));
+  } finally {
+    if (currentRoute === token) {
+      main.removeAttribute("aria-busy");
+      main.inert = false;
+    }
   }
   const heading = main.querySelector("h1");
   if (heading) document.title = `${heading.textContent} · reduct-edge`;
