@@ -47,7 +47,7 @@ async function pair(
   options: { createTarget?: boolean; settings?: Partial<ReplicationSettings>; fetch?: OutboundFetch; name?: string } = {},
 ) {
   const src = uniqueName("rsrc");
-  const dst = uniqueName("rdst");
+  const dst = options.settings?.dst_bucket ?? uniqueName("rdst");
   await createBucket(src);
   if (options.createTarget !== false) await createBucket(dst);
   // Injected before the first write: the alarm may send as soon as there is something to send.
@@ -172,7 +172,7 @@ describe("delivery", () => {
     expect((await statusOf(src)).pending_records).toBe(0);
   });
 
-  it("a missing target bucket is created first (GET 404 → POST)", async () => {
+  it("a missing target bucket is created first (HEAD 404 → POST)", async () => {
     const { src, dst } = await pair({ createTarget: false });
     await putRecord(src, "a", 1, "one");
     await sendNow(src);
@@ -692,5 +692,72 @@ describe("compression: a batch of compressible records and a large incompressibl
     await sendNow(src);
     expect((await statusOf(src)).pending_records).toBe(0);
     for (const [i, body] of bodies.entries()) expect((await readAt(dst, "a", i + 1)).body).toEqual(body);
+  });
+});
+
+describe("a dst_token with write access only (ReductStore's GET of the bucket needs read access, its HEAD any token)", () => {
+  async function writeOnlyToken(bucket: string): Promise<string> {
+    const response = await api("POST", `/tokens/${uniqueName("writer")}`, {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ full_access: false, read: [], write: [bucket] }),
+    });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { value: string }).value;
+  }
+
+  /** A pair whose target is named up front, so the token can be made for it. */
+  async function writeOnlyPair(options: { createTarget?: boolean; fetch?: OutboundFetch } = {}) {
+    const dst = uniqueName("rdst-w");
+    const token = await writeOnlyToken(dst);
+    return pair({ ...options, settings: { dst_bucket: dst, dst_token: token } });
+  }
+
+  it("writes and label updates arrive", async () => {
+    const { src, dst } = await writeOnlyPair();
+    await putRecord(src, "a", 1, "one", { labels: { x: "1" } });
+    await sendNow(src);
+    expect((await api("PATCH", `/b/${src}/a?ts=1`, { headers: { "x-reduct-label-y": "2" } })).status).toBe(200);
+    await sendNow(src);
+    const read = await readAt(dst, "a", 1);
+    expect([read.status, text(read.body), read.labels]).toEqual([200, "one", { x: "1", y: "2" }]);
+    expect(await statusOf(src)).toMatchObject({ pending_records: 0, is_active: true, diagnostics: { hourly: { errored: 0 } } });
+  });
+
+  it("a lost answer: the retry's 409 is taken as delivered (the token cannot read the record back)", async () => {
+    let lose = true;
+    const heads: number[] = [];
+    const { src, dst } = await writeOnlyPair({
+      fetch: async (request) => {
+        const answered = await intoWorker(request);
+        if (request.method === "HEAD" && new URL(request.url).searchParams.has("ts")) heads.push(answered.status);
+        if (!lose || !new URL(request.url).pathname.endsWith("/batch")) return answered;
+        lose = false;
+        await answered.body?.cancel();
+        throw new Error("connection reset after the target stored the batch (injected)");
+      },
+    });
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(1);
+    await sendNow(src);
+    expect(heads).toEqual([403]);
+    const status = await statusOf(src);
+    expect({ pending: status.pending_records, ok: status.diagnostics.hourly.ok }).toEqual({ pending: 0, ok: 1 });
+    expect(text((await readAt(dst, "a", 1)).body)).toBe("one");
+  });
+
+  it("a missing target bucket cannot be created with it: records kept, 403 counted", async () => {
+    const { src, dst } = await writeOnlyPair({ createTarget: false });
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    const status = await statusOf(src);
+    expect({ pending: status.pending_records, codes: Object.keys(status.diagnostics.hourly.errors) }).toEqual({
+      pending: 1,
+      codes: ["403"],
+    });
+    await createBucket(dst);
+    await sendNow(src);
+    expect(text((await readAt(dst, "a", 1)).body)).toBe("one");
+    expect((await statusOf(src)).pending_records).toBe(0);
   });
 });

@@ -219,11 +219,14 @@ export class ReplicationSend {
     return this.deps.fetch()(request);
   }
 
-  /** GET the target bucket; a 404 creates it (409: someone else did). */
+  /**
+   * HEAD the target bucket; a 404 creates it (409: someone else did). ReductStore's sender GETs it,
+   * which needs read access; HEAD needs only a valid token, so a write-only token works too.
+   */
   private async checkTarget(target: Target): Promise<{ acked: true; api: string | null } | Failed> {
     const url = `${target.base}api/v1/b/${target.bucket}`;
     try {
-      const found = await this.request(url, { method: "GET", headers: target.headers });
+      const found = await this.request(url, { method: "HEAD", headers: target.headers });
       await found.body?.cancel();
       if (found.ok) return { acked: true, api: found.headers.get("x-reduct-api") };
       if (found.status !== 404) return failure(found);
@@ -395,7 +398,7 @@ export class ReplicationSend {
 
   /**
    * A failure (rows kept, backoff) when a per-record answer is not final: 425, or a 409 for a
-   * record the target cannot read. A target that died while receiving a large record answers 409
+   * record the target does not have readable. A target that died while receiving a large record answers 409
    * for it until its reservation expires, and then has nothing: only a readable record is delivered.
    */
   private async unsettled(
@@ -419,6 +422,9 @@ export class ReplicationSend {
       } catch (failed) {
         return unreachable(failed);
       }
+      // A token without read access cannot look: the 409 is taken at its word, as ReductStore's
+      // sender (which never looks) takes it.
+      if (response.status === 401 || response.status === 403) continue;
       if (!response.ok) {
         const message = response.headers.get("x-reduct-error") ?? `HTTP ${response.status}`;
         return {
