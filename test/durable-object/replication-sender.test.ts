@@ -761,3 +761,132 @@ describe("a dst_token with write access only (ReductStore's GET of the bucket ne
     expect((await statusOf(src)).pending_records).toBe(0);
   });
 });
+
+type Parts = ObjectParts & { storage: DurableObjectStorage };
+
+/**
+ * Answers the first request `at` picks after running `meanwhile` (in the object, while the request
+ * is out: a call into the object from outside would wait for the send); the others go to the Worker.
+ */
+function holding(at: (request: Request) => boolean, meanwhile: () => void, answer: OutboundFetch) {
+  let held = false;
+  const requests: string[] = [];
+  const fetch: OutboundFetch = async (request) => {
+    requests.push(`${request.method} ${request.url}`);
+    if (held || !at(request)) return intoWorker(request);
+    held = true;
+    meanwhile();
+    return answer(request);
+  };
+  return { fetch, requests };
+}
+
+const isBatch = (request: Request) => new URL(request.url).pathname.endsWith("/batch");
+const isBucketCheck = (request: Request) => request.method === "HEAD" && !isBatch(request) && !new URL(request.url).search;
+const answering =
+  (status: number): OutboundFetch =>
+  async (request) => {
+    await request.body?.cancel();
+    return new Response(null, { status, headers: { "x-reduct-error": `answered ${status}` } });
+  };
+
+/** The object's parts, to act on inside it while a request is out. */
+async function partsIn(bucket: string): Promise<Parts> {
+  return runInDurableObject(stubOf(bucket), (instance, state) => Object.assign(partsOf(instance), { storage: state.storage }));
+}
+
+/** The sender's state of replication `r`, straight from the object's tables. */
+async function senderState(bucket: string) {
+  return runInDurableObject(stubOf(bucket), (_instance, state) => {
+    const row = state.storage.sql
+      .exec(
+        "SELECT log_count, backoff_ms, backoff_until_ms, refusals, is_active, target_checked FROM replications WHERE name = 'r'",
+      )
+      .one();
+    const rows = Number(state.storage.sql.exec("SELECT count(*) AS n FROM replication_log WHERE replication = 'r'").one().n);
+    return { ...row, rows };
+  });
+}
+
+const targetSettings = (src: string, dst: string, extra: Partial<ReplicationSettings> = {}): ReplicationSettings => ({
+  src_bucket: src,
+  dst_bucket: dst,
+  dst_host: "http://localhost",
+  dst_token: TOKEN,
+  entries: [],
+  dst_prefix: "",
+  // Nothing sends the new log while the test looks at it.
+  mode: "paused",
+  compression: "none",
+  ...extra,
+});
+
+describe("a replication deleted and created again under its name while a request is out", () => {
+  it.each([
+    { name: "the batch answered 200", at: isBatch, answer: intoWorker, refusals: 0 },
+    { name: "the batch answered 503", at: isBatch, answer: answering(503), refusals: 0 },
+    { name: "the batch answered 400 for the eighth time", at: isBatch, answer: answering(400), refusals: 7 },
+    { name: "the first contact answered 200", at: isBucketCheck, answer: intoWorker, refusals: 0 },
+    { name: "the first contact answered 503", at: isBucketCheck, answer: answering(503), refusals: 0 },
+  ])("$name: the new one inherits nothing", async ({ at, answer, refusals }) => {
+    let parts: Parts | undefined;
+    let recreate = () => {};
+    const hold = holding(at, () => recreate(), answer);
+    const { src, dst } = await pair({ fetch: hold.fetch });
+    parts = await partsIn(src);
+    recreate = () => {
+      if (!parts) return;
+      const { replications, storage } = parts;
+      replications.set([]);
+      replications.set([{ name: "r", settings: targetSettings(src, dst) }]);
+      // A write logged for the new replication before the answer comes.
+      storage.transactionSync(() => {
+        const journal = replications.journal(src, Date.now());
+        journal?.logged("a", 3, {}, "write");
+        journal?.finish();
+      });
+    };
+    await putRecord(src, "a", 1, "one");
+    await putRecord(src, "a", 2, "two");
+    await runInDurableObject(stubOf(src), (_instance, state) => {
+      state.storage.sql.exec("UPDATE replications SET refusals = ?", refusals);
+    });
+    await sendNow(src);
+    expect(await senderState(src)).toEqual({
+      log_count: 1,
+      rows: 1,
+      backoff_ms: 0,
+      backoff_until_ms: 0,
+      refusals: 0,
+      is_active: 0,
+      target_checked: 0,
+    });
+    expect((await statusOf(src)).diagnostics.hourly).toEqual({ ok: 0, errored: 0, errors: {} });
+  });
+});
+
+describe("a replication's dst_host changed while a request is out", () => {
+  it.each([
+    // Both hosts are this Worker: the batch the old one took meets a 409 at the new one, confirmed.
+    { name: "the batch answered 200", at: isBatch, confirmed: true },
+    { name: "the first contact answered 200", at: isBucketCheck, confirmed: false },
+  ])("$name: the rows stay and go to the new host, which is checked first", async ({ at, confirmed }) => {
+    let change = () => {};
+    const hold = holding(at, () => change(), intoWorker);
+    const { src, dst } = await pair({ fetch: hold.fetch });
+    const parts = await partsIn(src);
+    const moved = targetSettings(src, dst, { dst_host: "http://new-host.test" });
+    change = () => parts.replications.set([{ name: "r", settings: moved }]);
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    expect(await senderState(src)).toMatchObject({ log_count: 1, rows: 1, target_checked: 0, backoff_ms: 0 });
+    expect((await statusOf(src)).diagnostics.hourly.ok).toBe(0);
+    hold.requests.length = 0;
+    expect((await stubOf(src).setReplications([{ name: "r", settings: { ...moved, mode: "enabled" } }])).ok).toBe(true);
+    await sendNow(src);
+    const host = `http://new-host.test/api/v1/b/${dst}`;
+    const check = confirmed ? [`HEAD ${host}/a?ts=1`] : [];
+    expect(hold.requests).toEqual([`HEAD ${host}`, `POST ${host}/a/batch`, ...check]);
+    expect(await statusOf(src)).toMatchObject({ pending_records: 0, diagnostics: { hourly: { ok: 1, errored: 0 } } });
+  });
+});

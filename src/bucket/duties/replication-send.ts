@@ -106,6 +106,7 @@ export class ReplicationSend {
     let api = row.target_api;
     if (!row.target_checked) {
       const checked = await this.checkTarget(target);
+      if (!this.sameEpoch(row)) return false;
       if (!checked.acked) return this.failed(row, checked);
       tables.replications.setTarget(name, checked.api);
       api = checked.api;
@@ -124,6 +125,9 @@ export class ReplicationSend {
       kind === "labels"
         ? await this.sendLabels(target, entry, dstEntry, run)
         : await this.sendWrites(target, entry, dstEntry, run);
+    // Replaced or changed while the request was out: its answer is for settings that are gone,
+    // so the rows stay (sent again, under the new settings) and nothing is counted.
+    if (!this.sameEpoch(row)) return false;
     if (!sent.outcome.acked) {
       // A 404 to a write means the bucket is gone (deleted at the target): create it again.
       if (sent.outcome.reached && sent.outcome.status === 404) tables.replications.forgetTarget(name);
@@ -147,6 +151,13 @@ export class ReplicationSend {
       if (fresh.backoff_ms > 0) await this.report(fresh, "ok", `Replication '${name}' reaches its target again`, 200);
     }
     return true;
+  }
+
+  /** Whether the replication still has the epoch a send started with (not replaced, settings unchanged). */
+  private sameEpoch(row: ReplicationRow): boolean {
+    if (this.deps.tables.replications.get(row.name)?.epoch === row.epoch) return true;
+    console.warn(`replication '${row.name}': replaced or changed while sending; that attempt's answer is not applied`);
+    return false;
   }
 
   /** One event per change of state: the first failure after success, the first success after failures. */
