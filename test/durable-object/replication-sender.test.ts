@@ -890,3 +890,79 @@ describe("a replication's dst_host changed while a request is out", () => {
     expect(await statusOf(src)).toMatchObject({ pending_records: 0, diagnostics: { hourly: { ok: 1, errored: 0 } } });
   });
 });
+
+describe("an outage never drops a batch, however long, and the refusals after it count from one", () => {
+  /** Write batches answered as `answer` says; everything else (the bucket check) goes to the Worker. */
+  const outage = (status: number): OutboundFetch =>
+    status === 0
+      ? async () => {
+          throw new Error("connection refused (injected)");
+        }
+      : answering(status);
+  it.each([0, 500, 502, 503, 504, 401, 403, 404, 408, 425, 429])(
+    "%i for longer than the refusal window, then 400: kept until the eighth 400 in a row",
+    async (status) => {
+      let answer: OutboundFetch = outage(status);
+      const { src } = await pair({ fetch: batchesAnswer((request) => answer(request)) });
+      await putRecord(src, "a", 1, "one");
+      for (let attempt = 0; attempt < 12; attempt++) await sendNow(src);
+      expect((await statusOf(src)).pending_records).toBe(1);
+      answer = answering(400);
+      for (let attempt = 0; attempt < 7; attempt++) await sendNow(src);
+      expect((await statusOf(src)).pending_records).toBe(1);
+      await sendNow(src);
+      const after = await statusOf(src);
+      expect({ pending: after.pending_records, dropped: after.diagnostics.hourly.errors["400"]?.count }).toEqual({
+        pending: 0,
+        dropped: 8, // seven failed attempts and the record dropped by the eighth
+      });
+    },
+  );
+
+  it.each([0, 503, 401, 429])("seven 400s, one %i, seven 400s: not eight in a row, kept", async (status) => {
+    let answer: OutboundFetch = answering(400);
+    const { src } = await pair({ fetch: batchesAnswer((request) => answer(request)) });
+    await putRecord(src, "a", 1, "one");
+    for (let attempt = 0; attempt < 7; attempt++) await sendNow(src);
+    answer = outage(status);
+    await sendNow(src);
+    answer = answering(400);
+    for (let attempt = 0; attempt < 7; attempt++) await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(1);
+  });
+});
+
+describe("a per-record error", () => {
+  /** Batches go to the Worker, and their answer then names `status` for record 1. */
+  const recordAnswer =
+    (status: number): OutboundFetch =>
+    async (request) => {
+      await (await intoWorker(request)).body?.cancel();
+      return new Response(null, { headers: { "x-reduct-error-1": `${status},record refused (injected)` } });
+    };
+  it.each([
+    ...[500, 503, 507, 408, 429, 401, 403].map((status) => ({ status, kind: "write", kept: true })),
+    ...[500, 503, 429, 403].map((status) => ({ status, kind: "label update", kept: true })),
+    ...[400, 413, 422].map((status) => ({ status, kind: "write", kept: false })),
+    { status: 422, kind: "label update", kept: false },
+  ])("$status to a $kind: kept and retried: $kept", async ({ status, kind, kept }) => {
+    let answer: OutboundFetch = intoWorker;
+    const { src } = await pair({ fetch: batchesAnswer((request) => answer(request)) });
+    await putRecord(src, "a", 1, "one");
+    if (kind === "label update") {
+      await sendNow(src);
+      expect((await api("PATCH", `/b/${src}/a?ts=1`, { headers: { "x-reduct-label-y": "2" } })).status).toBe(200);
+    }
+    answer = recordAnswer(status);
+    await sendNow(src);
+    const after = await statusOf(src);
+    expect({ pending: after.pending_records, counted: after.diagnostics.hourly.errors[String(status)]?.count }).toEqual({
+      pending: kept ? 1 : 0,
+      counted: 1,
+    });
+    const until = await runInDurableObject(stubOf(src), (_instance, state) =>
+      Number(state.storage.sql.exec("SELECT backoff_until_ms FROM replications").one().backoff_until_ms),
+    );
+    expect(until > 0).toBe(kept);
+  });
+});

@@ -26,6 +26,7 @@ import {
   type OutboundFetch,
   type Outcome,
   recordErrors,
+  recordMayHeal,
   refusedForGood,
   type Target,
   timeHeader,
@@ -408,8 +409,8 @@ export class ReplicationSend {
   }
 
   /**
-   * A failure (rows kept, backoff) when a per-record answer is not final: 425, or a 409 for a
-   * record the target does not have readable. A target that died while receiving a large record answers 409
+   * A failure (rows kept, backoff) when a per-record answer is not final: one that can heal
+   * (recordMayHeal), or a 409 for a record the target does not have readable. A target that died while receiving a large record answers 409
    * for it until its reservation expires, and then has nothing: only a readable record is delivered.
    */
   private async unsettled(
@@ -419,7 +420,7 @@ export class ReplicationSend {
     confirmConflicts: boolean,
   ): Promise<Failed | null> {
     for (const [ts, error] of errors) {
-      if (error.status === 425) return { acked: false, status: 425, message: error.message, reached: true };
+      if (recordMayHeal(error.status)) return { acked: false, status: error.status, message: error.message, reached: true };
       // A write answered 404 per record: the bucket is missing (a target answers so for each record).
       if (error.status === 404 && confirmConflicts) return { acked: false, status: 404, message: error.message, reached: true };
       if (error.status !== 409 || !confirmConflicts) continue;
