@@ -966,3 +966,26 @@ describe("a per-record error", () => {
     expect(until > 0).toBe(kept);
   });
 });
+
+describe("a label removed at the source after the record was sent", () => {
+  // ReductStore's sender sends a label update as the record's current labels (`0,,<labels>`), and
+  // the target merges them: a removed label is not among them, so it stays at the target.
+  it("stays at the target; the update carries the labels the record has", async () => {
+    const sent: string[] = [];
+    const { src, dst } = await pair({
+      fetch: async (request) => {
+        if (request.method === "PATCH") sent.push(request.headers.get("x-reduct-time-1") ?? "");
+        return intoWorker(request);
+      },
+    });
+    await putRecord(src, "a", 1, "one", { labels: { x: "1", y: "2" } });
+    await sendNow(src);
+    const removed = await api("PATCH", `/b/${src}/a?ts=1`, { headers: { "x-reduct-label-y": "", "x-reduct-label-z": "3" } });
+    expect(removed.status).toBe(200);
+    expect((await readAt(src, "a", 1)).labels).toEqual({ x: "1", z: "3" });
+    await sendNow(src);
+    expect(sent).toEqual(["0,,x=1,z=3"]);
+    expect((await readAt(dst, "a", 1)).labels).toEqual({ x: "1", y: "2", z: "3" });
+    expect((await statusOf(src)).pending_records).toBe(0);
+  });
+});
