@@ -356,6 +356,15 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       ALTER TABLE replications ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 16,
+    description: "a replication's epoch: new with the replication and with every change of its settings",
+    sql: `
+      -- A send applies its outcome only if the epoch it started with is still the row's: one in
+      -- flight while the replication was replaced or changed leaves the new one alone.
+      ALTER TABLE replications ADD COLUMN epoch TEXT NOT NULL DEFAULT '';
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_MIGRATIONS[SCHEMA_MIGRATIONS.length - 1]?.version ?? 0;

@@ -47,7 +47,7 @@ async function pair(
   options: { createTarget?: boolean; settings?: Partial<ReplicationSettings>; fetch?: OutboundFetch; name?: string } = {},
 ) {
   const src = uniqueName("rsrc");
-  const dst = uniqueName("rdst");
+  const dst = options.settings?.dst_bucket ?? uniqueName("rdst");
   await createBucket(src);
   if (options.createTarget !== false) await createBucket(dst);
   // Injected before the first write: the alarm may send as soon as there is something to send.
@@ -172,7 +172,7 @@ describe("delivery", () => {
     expect((await statusOf(src)).pending_records).toBe(0);
   });
 
-  it("a missing target bucket is created first (GET 404 → POST)", async () => {
+  it("a missing target bucket is created first (HEAD 404 → POST)", async () => {
     const { src, dst } = await pair({ createTarget: false });
     await putRecord(src, "a", 1, "one");
     await sendNow(src);
@@ -692,5 +692,300 @@ describe("compression: a batch of compressible records and a large incompressibl
     await sendNow(src);
     expect((await statusOf(src)).pending_records).toBe(0);
     for (const [i, body] of bodies.entries()) expect((await readAt(dst, "a", i + 1)).body).toEqual(body);
+  });
+});
+
+describe("a dst_token with write access only (ReductStore's GET of the bucket needs read access, its HEAD any token)", () => {
+  async function writeOnlyToken(bucket: string): Promise<string> {
+    const response = await api("POST", `/tokens/${uniqueName("writer")}`, {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ full_access: false, read: [], write: [bucket] }),
+    });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { value: string }).value;
+  }
+
+  /** A pair whose target is named up front, so the token can be made for it. */
+  async function writeOnlyPair(options: { createTarget?: boolean; fetch?: OutboundFetch } = {}) {
+    const dst = uniqueName("rdst-w");
+    const token = await writeOnlyToken(dst);
+    return pair({ ...options, settings: { dst_bucket: dst, dst_token: token } });
+  }
+
+  it("writes and label updates arrive", async () => {
+    const { src, dst } = await writeOnlyPair();
+    await putRecord(src, "a", 1, "one", { labels: { x: "1" } });
+    await sendNow(src);
+    expect((await api("PATCH", `/b/${src}/a?ts=1`, { headers: { "x-reduct-label-y": "2" } })).status).toBe(200);
+    await sendNow(src);
+    const read = await readAt(dst, "a", 1);
+    expect([read.status, text(read.body), read.labels]).toEqual([200, "one", { x: "1", y: "2" }]);
+    expect(await statusOf(src)).toMatchObject({ pending_records: 0, is_active: true, diagnostics: { hourly: { errored: 0 } } });
+  });
+
+  it("a lost answer: the retry's 409 is taken as delivered (the token cannot read the record back)", async () => {
+    let lose = true;
+    const heads: number[] = [];
+    const { src, dst } = await writeOnlyPair({
+      fetch: async (request) => {
+        const answered = await intoWorker(request);
+        if (request.method === "HEAD" && new URL(request.url).searchParams.has("ts")) heads.push(answered.status);
+        if (!lose || !new URL(request.url).pathname.endsWith("/batch")) return answered;
+        lose = false;
+        await answered.body?.cancel();
+        throw new Error("connection reset after the target stored the batch (injected)");
+      },
+    });
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(1);
+    await sendNow(src);
+    expect(heads).toEqual([403]);
+    const status = await statusOf(src);
+    expect({ pending: status.pending_records, ok: status.diagnostics.hourly.ok }).toEqual({ pending: 0, ok: 1 });
+    expect(text((await readAt(dst, "a", 1)).body)).toBe("one");
+  });
+
+  it("a missing target bucket cannot be created with it: records kept, 403 counted", async () => {
+    const { src, dst } = await writeOnlyPair({ createTarget: false });
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    const status = await statusOf(src);
+    expect({ pending: status.pending_records, codes: Object.keys(status.diagnostics.hourly.errors) }).toEqual({
+      pending: 1,
+      codes: ["403"],
+    });
+    await createBucket(dst);
+    await sendNow(src);
+    expect(text((await readAt(dst, "a", 1)).body)).toBe("one");
+    expect((await statusOf(src)).pending_records).toBe(0);
+  });
+});
+
+type Parts = ObjectParts & { storage: DurableObjectStorage };
+
+/**
+ * Answers the first request `at` picks after running `meanwhile` (in the object, while the request
+ * is out: a call into the object from outside would wait for the send); the others go to the Worker.
+ */
+function holding(at: (request: Request) => boolean, meanwhile: () => void, answer: OutboundFetch) {
+  let held = false;
+  const requests: string[] = [];
+  const fetch: OutboundFetch = async (request) => {
+    requests.push(`${request.method} ${request.url}`);
+    if (held || !at(request)) return intoWorker(request);
+    held = true;
+    meanwhile();
+    return answer(request);
+  };
+  return { fetch, requests };
+}
+
+const isBatch = (request: Request) => new URL(request.url).pathname.endsWith("/batch");
+const isBucketCheck = (request: Request) => request.method === "HEAD" && !isBatch(request) && !new URL(request.url).search;
+const answering =
+  (status: number): OutboundFetch =>
+  async (request) => {
+    await request.body?.cancel();
+    return new Response(null, { status, headers: { "x-reduct-error": `answered ${status}` } });
+  };
+
+/** The object's parts, to act on inside it while a request is out. */
+async function partsIn(bucket: string): Promise<Parts> {
+  return runInDurableObject(stubOf(bucket), (instance, state) => Object.assign(partsOf(instance), { storage: state.storage }));
+}
+
+/** The sender's state of replication `r`, straight from the object's tables. */
+async function senderState(bucket: string) {
+  return runInDurableObject(stubOf(bucket), (_instance, state) => {
+    const row = state.storage.sql
+      .exec(
+        "SELECT log_count, backoff_ms, backoff_until_ms, refusals, is_active, target_checked FROM replications WHERE name = 'r'",
+      )
+      .one();
+    const rows = Number(state.storage.sql.exec("SELECT count(*) AS n FROM replication_log WHERE replication = 'r'").one().n);
+    return { ...row, rows };
+  });
+}
+
+const targetSettings = (src: string, dst: string, extra: Partial<ReplicationSettings> = {}): ReplicationSettings => ({
+  src_bucket: src,
+  dst_bucket: dst,
+  dst_host: "http://localhost",
+  dst_token: TOKEN,
+  entries: [],
+  dst_prefix: "",
+  // Nothing sends the new log while the test looks at it.
+  mode: "paused",
+  compression: "none",
+  ...extra,
+});
+
+describe("a replication deleted and created again under its name while a request is out", () => {
+  it.each([
+    { name: "the batch answered 200", at: isBatch, answer: intoWorker, refusals: 0 },
+    { name: "the batch answered 503", at: isBatch, answer: answering(503), refusals: 0 },
+    { name: "the batch answered 400 for the eighth time", at: isBatch, answer: answering(400), refusals: 7 },
+    { name: "the first contact answered 200", at: isBucketCheck, answer: intoWorker, refusals: 0 },
+    { name: "the first contact answered 503", at: isBucketCheck, answer: answering(503), refusals: 0 },
+  ])("$name: the new one inherits nothing", async ({ at, answer, refusals }) => {
+    let parts: Parts | undefined;
+    let recreate = () => {};
+    const hold = holding(at, () => recreate(), answer);
+    const { src, dst } = await pair({ fetch: hold.fetch });
+    parts = await partsIn(src);
+    recreate = () => {
+      if (!parts) return;
+      const { replications, storage } = parts;
+      replications.set([]);
+      replications.set([{ name: "r", settings: targetSettings(src, dst) }]);
+      // A write logged for the new replication before the answer comes.
+      storage.transactionSync(() => {
+        const journal = replications.journal(src, Date.now());
+        journal?.logged("a", 3, {}, "write");
+        journal?.finish();
+      });
+    };
+    await putRecord(src, "a", 1, "one");
+    await putRecord(src, "a", 2, "two");
+    await runInDurableObject(stubOf(src), (_instance, state) => {
+      state.storage.sql.exec("UPDATE replications SET refusals = ?", refusals);
+    });
+    await sendNow(src);
+    expect(await senderState(src)).toEqual({
+      log_count: 1,
+      rows: 1,
+      backoff_ms: 0,
+      backoff_until_ms: 0,
+      refusals: 0,
+      is_active: 0,
+      target_checked: 0,
+    });
+    expect((await statusOf(src)).diagnostics.hourly).toEqual({ ok: 0, errored: 0, errors: {} });
+  });
+});
+
+describe("a replication's dst_host changed while a request is out", () => {
+  it.each([
+    // Both hosts are this Worker: the batch the old one took meets a 409 at the new one, confirmed.
+    { name: "the batch answered 200", at: isBatch, confirmed: true },
+    { name: "the first contact answered 200", at: isBucketCheck, confirmed: false },
+  ])("$name: the rows stay and go to the new host, which is checked first", async ({ at, confirmed }) => {
+    let change = () => {};
+    const hold = holding(at, () => change(), intoWorker);
+    const { src, dst } = await pair({ fetch: hold.fetch });
+    const parts = await partsIn(src);
+    const moved = targetSettings(src, dst, { dst_host: "http://new-host.test" });
+    change = () => parts.replications.set([{ name: "r", settings: moved }]);
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    expect(await senderState(src)).toMatchObject({ log_count: 1, rows: 1, target_checked: 0, backoff_ms: 0 });
+    expect((await statusOf(src)).diagnostics.hourly.ok).toBe(0);
+    hold.requests.length = 0;
+    expect((await stubOf(src).setReplications([{ name: "r", settings: { ...moved, mode: "enabled" } }])).ok).toBe(true);
+    await sendNow(src);
+    const host = `http://new-host.test/api/v1/b/${dst}`;
+    const check = confirmed ? [`HEAD ${host}/a?ts=1`] : [];
+    expect(hold.requests).toEqual([`HEAD ${host}`, `POST ${host}/a/batch`, ...check]);
+    expect(await statusOf(src)).toMatchObject({ pending_records: 0, diagnostics: { hourly: { ok: 1, errored: 0 } } });
+  });
+});
+
+describe("an outage never drops a batch, however long, and the refusals after it count from one", () => {
+  /** Write batches answered as `answer` says; everything else (the bucket check) goes to the Worker. */
+  const outage = (status: number): OutboundFetch =>
+    status === 0
+      ? async () => {
+          throw new Error("connection refused (injected)");
+        }
+      : answering(status);
+  it.each([0, 500, 502, 503, 504, 401, 403, 404, 408, 425, 429])(
+    "%i for longer than the refusal window, then 400: kept until the eighth 400 in a row",
+    async (status) => {
+      let answer: OutboundFetch = outage(status);
+      const { src } = await pair({ fetch: batchesAnswer((request) => answer(request)) });
+      await putRecord(src, "a", 1, "one");
+      for (let attempt = 0; attempt < 12; attempt++) await sendNow(src);
+      expect((await statusOf(src)).pending_records).toBe(1);
+      answer = answering(400);
+      for (let attempt = 0; attempt < 7; attempt++) await sendNow(src);
+      expect((await statusOf(src)).pending_records).toBe(1);
+      await sendNow(src);
+      const after = await statusOf(src);
+      expect({ pending: after.pending_records, dropped: after.diagnostics.hourly.errors["400"]?.count }).toEqual({
+        pending: 0,
+        dropped: 8, // seven failed attempts and the record dropped by the eighth
+      });
+    },
+  );
+
+  it.each([0, 503, 401, 429])("seven 400s, one %i, seven 400s: not eight in a row, kept", async (status) => {
+    let answer: OutboundFetch = answering(400);
+    const { src } = await pair({ fetch: batchesAnswer((request) => answer(request)) });
+    await putRecord(src, "a", 1, "one");
+    for (let attempt = 0; attempt < 7; attempt++) await sendNow(src);
+    answer = outage(status);
+    await sendNow(src);
+    answer = answering(400);
+    for (let attempt = 0; attempt < 7; attempt++) await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(1);
+  });
+});
+
+describe("a per-record error", () => {
+  /** Batches go to the Worker, and their answer then names `status` for record 1. */
+  const recordAnswer =
+    (status: number): OutboundFetch =>
+    async (request) => {
+      await (await intoWorker(request)).body?.cancel();
+      return new Response(null, { headers: { "x-reduct-error-1": `${status},record refused (injected)` } });
+    };
+  it.each([
+    ...[500, 503, 507, 408, 429, 401, 403].map((status) => ({ status, kind: "write", kept: true })),
+    ...[500, 503, 429, 403].map((status) => ({ status, kind: "label update", kept: true })),
+    ...[400, 413, 422].map((status) => ({ status, kind: "write", kept: false })),
+    { status: 422, kind: "label update", kept: false },
+  ])("$status to a $kind: kept and retried: $kept", async ({ status, kind, kept }) => {
+    let answer: OutboundFetch = intoWorker;
+    const { src } = await pair({ fetch: batchesAnswer((request) => answer(request)) });
+    await putRecord(src, "a", 1, "one");
+    if (kind === "label update") {
+      await sendNow(src);
+      expect((await api("PATCH", `/b/${src}/a?ts=1`, { headers: { "x-reduct-label-y": "2" } })).status).toBe(200);
+    }
+    answer = recordAnswer(status);
+    await sendNow(src);
+    const after = await statusOf(src);
+    expect({ pending: after.pending_records, counted: after.diagnostics.hourly.errors[String(status)]?.count }).toEqual({
+      pending: kept ? 1 : 0,
+      counted: 1,
+    });
+    const until = await runInDurableObject(stubOf(src), (_instance, state) =>
+      Number(state.storage.sql.exec("SELECT backoff_until_ms FROM replications").one().backoff_until_ms),
+    );
+    expect(until > 0).toBe(kept);
+  });
+});
+
+describe("a label removed at the source after the record was sent", () => {
+  // ReductStore's sender sends a label update as the record's current labels (`0,,<labels>`), and
+  // the target merges them: a removed label is not among them, so it stays at the target.
+  it("stays at the target; the update carries the labels the record has", async () => {
+    const sent: string[] = [];
+    const { src, dst } = await pair({
+      fetch: async (request) => {
+        if (request.method === "PATCH") sent.push(request.headers.get("x-reduct-time-1") ?? "");
+        return intoWorker(request);
+      },
+    });
+    await putRecord(src, "a", 1, "one", { labels: { x: "1", y: "2" } });
+    await sendNow(src);
+    const removed = await api("PATCH", `/b/${src}/a?ts=1`, { headers: { "x-reduct-label-y": "", "x-reduct-label-z": "3" } });
+    expect(removed.status).toBe(200);
+    expect((await readAt(src, "a", 1)).labels).toEqual({ x: "1", z: "3" });
+    await sendNow(src);
+    expect(sent).toEqual(["0,,x=1,z=3"]);
+    expect((await readAt(dst, "a", 1)).labels).toEqual({ x: "1", y: "2", z: "3" });
+    expect((await statusOf(src)).pending_records).toBe(0);
   });
 });

@@ -26,6 +26,7 @@ import {
   type OutboundFetch,
   type Outcome,
   recordErrors,
+  recordMayHeal,
   refusedForGood,
   type Target,
   timeHeader,
@@ -106,6 +107,7 @@ export class ReplicationSend {
     let api = row.target_api;
     if (!row.target_checked) {
       const checked = await this.checkTarget(target);
+      if (!this.sameEpoch(row)) return false;
       if (!checked.acked) return this.failed(row, checked);
       tables.replications.setTarget(name, checked.api);
       api = checked.api;
@@ -124,6 +126,9 @@ export class ReplicationSend {
       kind === "labels"
         ? await this.sendLabels(target, entry, dstEntry, run)
         : await this.sendWrites(target, entry, dstEntry, run);
+    // Replaced or changed while the request was out: its answer is for settings that are gone,
+    // so the rows stay (sent again, under the new settings) and nothing is counted.
+    if (!this.sameEpoch(row)) return false;
     if (!sent.outcome.acked) {
       // A 404 to a write means the bucket is gone (deleted at the target): create it again.
       if (sent.outcome.reached && sent.outcome.status === 404) tables.replications.forgetTarget(name);
@@ -147,6 +152,13 @@ export class ReplicationSend {
       if (fresh.backoff_ms > 0) await this.report(fresh, "ok", `Replication '${name}' reaches its target again`, 200);
     }
     return true;
+  }
+
+  /** Whether the replication still has the epoch a send started with (not replaced, settings unchanged). */
+  private sameEpoch(row: ReplicationRow): boolean {
+    if (this.deps.tables.replications.get(row.name)?.epoch === row.epoch) return true;
+    console.warn(`replication '${row.name}': replaced or changed while sending; that attempt's answer is not applied`);
+    return false;
   }
 
   /** One event per change of state: the first failure after success, the first success after failures. */
@@ -219,11 +231,14 @@ export class ReplicationSend {
     return this.deps.fetch()(request);
   }
 
-  /** GET the target bucket; a 404 creates it (409: someone else did). */
+  /**
+   * HEAD the target bucket; a 404 creates it (409: someone else did). ReductStore's sender GETs it,
+   * which needs read access; HEAD needs only a valid token, so a write-only token works too.
+   */
   private async checkTarget(target: Target): Promise<{ acked: true; api: string | null } | Failed> {
     const url = `${target.base}api/v1/b/${target.bucket}`;
     try {
-      const found = await this.request(url, { method: "GET", headers: target.headers });
+      const found = await this.request(url, { method: "HEAD", headers: target.headers });
       await found.body?.cancel();
       if (found.ok) return { acked: true, api: found.headers.get("x-reduct-api") };
       if (found.status !== 404) return failure(found);
@@ -394,8 +409,8 @@ export class ReplicationSend {
   }
 
   /**
-   * A failure (rows kept, backoff) when a per-record answer is not final: 425, or a 409 for a
-   * record the target cannot read. A target that died while receiving a large record answers 409
+   * A failure (rows kept, backoff) when a per-record answer is not final: one that can heal
+   * (recordMayHeal), or a 409 for a record the target does not have readable. A target that died while receiving a large record answers 409
    * for it until its reservation expires, and then has nothing: only a readable record is delivered.
    */
   private async unsettled(
@@ -405,7 +420,7 @@ export class ReplicationSend {
     confirmConflicts: boolean,
   ): Promise<Failed | null> {
     for (const [ts, error] of errors) {
-      if (error.status === 425) return { acked: false, status: 425, message: error.message, reached: true };
+      if (recordMayHeal(error.status)) return { acked: false, status: error.status, message: error.message, reached: true };
       // A write answered 404 per record: the bucket is missing (a target answers so for each record).
       if (error.status === 404 && confirmConflicts) return { acked: false, status: 404, message: error.message, reached: true };
       if (error.status !== 409 || !confirmConflicts) continue;
@@ -419,6 +434,9 @@ export class ReplicationSend {
       } catch (failed) {
         return unreachable(failed);
       }
+      // A token without read access cannot look: the 409 is taken at its word, as ReductStore's
+      // sender (which never looks) takes it.
+      if (response.status === 401 || response.status === 403) continue;
       if (!response.ok) {
         const message = response.headers.get("x-reduct-error") ?? `HTTP ${response.status}`;
         return {

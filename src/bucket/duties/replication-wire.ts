@@ -8,6 +8,9 @@ import type { LogRow } from "../tables/replication-log";
 
 export type OutboundFetch = (request: Request) => Promise<Response>;
 
+/** 4xx answers that can heal: a token fixed, a bucket created again, a target less busy. */
+const HEALING = [401, 403, 404, 408, 425, 429];
+
 /**
  * A whole request the target refuses with one of these keeps being refused: a retry cannot help
  * (the batch itself is wrong for it), while 401/403 (token), 404 (bucket gone), 408, 425 and 429
@@ -16,7 +19,16 @@ export type OutboundFetch = (request: Request) => Promise<Response>;
  * as ReductStore's sender drops it, so one bad batch never stops the replication for good.
  */
 export function refusedForGood(status: number): boolean {
-  return status >= 400 && status < 500 && ![401, 403, 404, 408, 425, 429].includes(status);
+  return status >= 400 && status < 500 && !HEALING.includes(status);
+}
+
+/**
+ * A per-record error that can heal as a whole-request one can (5xx, 401/403, 408, 425, 429): the
+ * attempt fails and the record is sent again, never dropped as errored (ReductStore drops it). A
+ * per-record 404 is read apart: a missing bucket for a write, a missing record for a label update.
+ */
+export function recordMayHeal(status: number): boolean {
+  return status >= 500 || (status !== 404 && HEALING.includes(status));
 }
 
 export interface ErrorCount {

@@ -20,6 +20,7 @@ export const REPLICATIONS_COPY: TableCopySpec = {
     "is_active",
     "diagnostics",
     "refusals",
+    "epoch",
   ],
 };
 
@@ -38,6 +39,8 @@ export type ReplicationRow = {
   diagnostics: string;
   /** Attempts in a row the target refused for good (refusedForGood). */
   refusals: number;
+  /** New with the replication and with every change of its settings: a send started under another is stale. */
+  epoch: string;
 };
 
 export class ReplicationsTable {
@@ -51,16 +54,17 @@ export class ReplicationsTable {
     return this.sql.exec<ReplicationRow>("SELECT * FROM replications WHERE name = ?", name).toArray()[0];
   }
 
-  /** A new replication, or new settings for one: its log and diagnostics stay. */
+  /** A new replication, or new settings for one (a new epoch either way): its log and diagnostics stay. */
   upsert(name: string, settings: string, targetChanged: boolean): void {
     this.sql.exec(
-      `INSERT INTO replications (name, settings) VALUES (?, ?)
-       ON CONFLICT (name) DO UPDATE SET settings = excluded.settings,
+      `INSERT INTO replications (name, settings, epoch) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET settings = excluded.settings, epoch = excluded.epoch,
          target_checked = CASE WHEN ? THEN 0 ELSE target_checked END,
          target_api = CASE WHEN ? THEN NULL ELSE target_api END,
-         backoff_until_ms = 0, backoff_ms = 0`,
+         backoff_until_ms = 0, backoff_ms = 0, refusals = 0`,
       name,
       settings,
+      crypto.randomUUID(),
       targetChanged ? 1 : 0,
       targetChanged ? 1 : 0,
     );
