@@ -13,6 +13,8 @@ export type Written = Result<{ outcomes: ItemOutcome[] }>;
 
 /** Payload bytes one transaction takes from the queue (a larger single call still gets its own). */
 export const GROUP_MAX_BYTES = 4 * 1024 * 1024;
+/** How long a group waits at most for calls it expects (see WriteGroups.gathered). */
+export const GATHER_MS = 1;
 
 export interface GroupHost {
   /**
@@ -34,6 +36,8 @@ const bytesOf = (items: StagedItem[]) => items.reduce((sum, item) => sum + item.
 export class WriteGroups {
   private waiting: Waiting[] = [];
   private scheduled = false;
+  /** Calls in the last group: concurrent writers answered together tend to come back together. */
+  private lastGroupCalls = 1;
 
   constructor(private readonly host: GroupHost) {}
 
@@ -43,12 +47,25 @@ export class WriteGroups {
       if (this.scheduled) return;
       this.scheduled = true;
       // One macrotask: calls already delivered to the object join this group.
-      setTimeout(() => void this.flush(), 0);
+      setTimeout(() => this.gathered(false), 0);
     });
+  }
+
+  /**
+   * Fewer calls than last time: the others are likely on their way, so the group waits once for
+   * GATHER_MS more. A lone writer never waits (its group had one call).
+   */
+  private gathered(waited: boolean): void {
+    if (!waited && this.waiting.length < this.lastGroupCalls) {
+      setTimeout(() => this.gathered(true), GATHER_MS);
+      return;
+    }
+    void this.flush();
   }
 
   private async flush(): Promise<void> {
     this.scheduled = false;
+    this.lastGroupCalls = this.waiting.length;
     const waiting = this.waiting;
     this.waiting = [];
     // Every transaction commits before any effect is awaited, so commits keep the calls' order.

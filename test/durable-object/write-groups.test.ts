@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { Bindings } from "../../src/api/context";
 import type { BucketObject } from "../../src/bucket/bucket-object";
 import type { ObjectParts } from "../../src/bucket/object-parts";
+import { type GroupHost, WriteGroups } from "../../src/bucket/write-group";
 import type { StagedItem } from "../../src/model/records";
 import { api, uniqueName } from "../helpers/http";
 import { createBucket } from "../helpers/records";
@@ -184,5 +185,43 @@ describe("the usage mark under a pending flush", () => {
     const { info } = (await (await api("GET", `/b/${bucket}`)).json()) as { info: { size: number } };
     expect(listed.buckets.find((entry) => entry.name === bucket)?.size).toBe(info.size);
     expect(info.size).toBeGreaterThan(0);
+  });
+});
+
+describe("how a group gathers its calls", () => {
+  /** A host that records the calls of each commit. */
+  function recordingHost(): { host: GroupHost; commits: number[][] } {
+    const commits: number[][] = [];
+    const host: GroupHost = {
+      commit: (calls) => {
+        commits.push(calls.map((items) => items[0]?.meta.ts ?? -1));
+        return {
+          written: calls.map((items) => ({ ok: true, outcomes: items.map(() => ({ ok: true })) })),
+          after: async () => {},
+        };
+      },
+    };
+    return { host, commits };
+  }
+  const nextMacrotask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+  it("after a group of several calls, the next group waits briefly for a call one macrotask behind", async () => {
+    const { host, commits } = recordingHost();
+    const groups = new WriteGroups(host);
+    await Promise.all([groups.write([item(1)]), groups.write([item(2)])]);
+    const first = groups.write([item(3)]);
+    await nextMacrotask();
+    await Promise.all([first, groups.write([item(4)])]);
+    expect(commits).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+  });
+
+  it("a lone writer's calls commit one by one, each without waiting for company", async () => {
+    const { host, commits } = recordingHost();
+    const groups = new WriteGroups(host);
+    for (const ts of [1, 2, 3]) await groups.write([item(ts)]);
+    expect(commits).toEqual([[1], [2], [3]]);
   });
 });
