@@ -20,11 +20,12 @@ import type { Batch, BatchLimits, CursorCommit, QueryScope, QuerySpec } from "./
 import { removeMatching } from "./query-removal";
 import { removeBatch, removeEntryTree, removeRecord, renameEntryTree, updateLabels, updateLabelsBatch } from "./record-edits";
 import { entryNotFound } from "./record-errors";
-import { writeStagedRecords } from "./record-ops";
+import { writeStagedCalls } from "./record-ops";
 import { readRecord, stagedBytes } from "./record-reads";
 import type { ExportPage } from "./rename";
 import type { BucketRow } from "./tables/bucket-row";
 import { abortUpload, commitUpload, reserveUpload } from "./uploads";
+import { WriteGroups, type Written } from "./write-group";
 
 type Ok = Result<Record<never, never>>;
 const OK = { ok: true } as const;
@@ -96,24 +97,39 @@ export class BucketObject extends BucketObjectBase {
   // ---- records ------------------------------------------------------------------------------
 
   /**
-   * Writes small records whose bytes travel with the call, staged in SQLite in one transaction.
-   * Each record is checked on its own, so one record's failure (duplicate, quota) leaves the
-   * others written. The caller's acknowledgement follows the commit (the output gate holds it
-   * until durable).
+   * Writes small records whose bytes travel with the call, staged in SQLite in one transaction,
+   * shared with the calls that arrive meanwhile (group commit). Each record is checked on its own,
+   * so one record's failure (duplicate, quota) leaves the others written. The caller's
+   * acknowledgement follows the commit (the output gate holds it until durable).
    */
   async writeRecords(items: StagedItem[]): Promise<Result<{ outcomes: ItemOutcome[] }>> {
+    // The group's transaction checks the bucket (once for all its calls).
+    return this.writeGroups.write(items);
+  }
+
+  /** Concurrent `writeRecords` calls commit together (see write-group.ts). */
+  private readonly writeGroups = new WriteGroups({ commit: (calls) => this.commitWrites(calls) });
+
+  /** One transaction for the calls of a write group; the bucket is checked again as it may have gone meanwhile. */
+  private commitWrites(calls: StagedItem[][]): { written: Written[]; after: () => Promise<void> } {
     const row = this.liveBucket();
-    if ("error" in row) return row;
+    if ("error" in row) return { written: calls.map(() => row), after: async () => {} };
     const effects = newEffects();
     const outcomes = this.ctx.storage.transactionSync(() => {
       const ops = this.opsContext(row);
-      const written = writeStagedRecords(ops, effects, items);
+      const written = writeStagedCalls(ops, effects, calls);
       ops.journal?.finish();
+      if (effects.usageChanged) {
+        if (this.parts.usage.needsMark(row)) this.tables.bucket.touchStats(ops.nowMs);
+        effects.statsMarked = true;
+      }
       this.parts.traffic.countWrites(row.name, effects.written, ops.nowMs);
       return written;
     });
-    await this.parts.effects.afterWrite(effects);
-    return { ok: true, outcomes };
+    return {
+      written: outcomes.map((list) => ({ ok: true, outcomes: list })),
+      after: () => this.parts.effects.afterWrite(effects),
+    };
   }
 
   /** Reserves timestamp and quota for a record the edge streams straight to R2. */

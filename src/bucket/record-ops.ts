@@ -34,6 +34,8 @@ export interface OpsEffects {
   /** Blocks that filled up and should be sealed now. */
   blocksToSeal: number[];
   usageChanged: boolean;
+  /** The write's transaction marked the usage change already (or found it marked): no other mark. */
+  statsMarked: boolean;
   /** Payload bytes and records written per entry: the usage traffic of this write. */
   written: Map<string, { bytes: number; records: number }>;
 }
@@ -373,14 +375,18 @@ export function sweepExpiredUploads(ctx: OpsContext, limit: number): number {
   return rows.length;
 }
 
-/** Writes small records staged in SQLite; each gets its own outcome. */
-export function writeStagedRecords(
+/**
+ * Writes small records staged in SQLite, of one or several calls (group commit) in one
+ * transaction: one writer checks them in order, so each record gets the outcome it would get after
+ * the calls before it; one list of outcomes per call.
+ */
+export function writeStagedCalls(
   ctx: OpsContext,
   effects: OpsEffects,
-  items: { meta: RecordMeta; payload: ArrayBuffer }[],
-): ItemOutcome[] {
+  calls: readonly (readonly { meta: RecordMeta; payload: ArrayBuffer }[])[],
+): ItemOutcome[][] {
   const writer = new RecordWriter(ctx, effects);
-  const results = items.map((item) => writer.writeStaged(item.meta, item.payload));
+  const results = calls.map((items) => items.map((item) => writer.writeStaged(item.meta, item.payload)));
   writer.finish();
   return results;
 }

@@ -206,18 +206,25 @@ const targetOf = (settings: ReplicationSettings) =>
 export class Replications {
   /** Compiled settings by their JSON: parsing `when` once, not per write. */
   private readonly compiled = new Map<string, Compiled>();
+  /** The replications table's generation at which no live replication was found, if any. */
+  private noneLiveAt: number | null = null;
 
   constructor(private readonly deps: ReplicationsDeps) {}
 
   /** The journal of a write transaction, or undefined when nothing here is replicated. */
   journal(bucketName: string, nowMs: number): ReplicationJournal | undefined {
     if (bucketName === SYSTEM_BUCKET) return undefined;
-    const rows = this.deps.tables.replications.all();
+    const table = this.deps.tables.replications;
+    // Most buckets replicate nothing: that is remembered until the set changes, so a write does
+    // not read the table. With replications the rows are read each time (their counters change).
+    const generation = table.setGeneration();
+    if (this.noneLiveAt === generation) return undefined;
     const live: { row: ReplicationRow; compiled: Compiled }[] = [];
-    for (const row of rows) {
+    for (const row of table.all()) {
       const compiled = this.compiledOf(row.settings);
       if (compiled.settings.mode !== "disabled") live.push({ row, compiled });
     }
+    this.noneLiveAt = live.length === 0 ? generation : null;
     return live.length === 0 ? undefined : new ReplicationJournal(this.deps.tables, live, this.deps.logSize(), nowMs);
   }
 

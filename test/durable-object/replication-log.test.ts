@@ -266,3 +266,96 @@ describe("the log follows the replication set and the bucket", () => {
     expect(await logOf(bucket)).toEqual([]);
   });
 });
+
+describe("a bucket without replications does not read them on every write", () => {
+  /** Counts the reads of the replications table in this bucket's object from now on. */
+  async function countReads(bucket: string): Promise<() => Promise<number>> {
+    await runInDurableObject(stubOf(bucket), (instance) => {
+      const table = (instance as unknown as { parts: ObjectParts }).parts.tables.replications;
+      const counted = table as unknown as { reads?: number; all: typeof table.all };
+      if (counted.reads === undefined) {
+        const all = table.all.bind(table);
+        counted.all = () => {
+          counted.reads = (counted.reads ?? 0) + 1;
+          return all();
+        };
+      }
+      counted.reads = 0;
+    });
+    return () =>
+      runInDurableObject(stubOf(bucket), (instance) => {
+        const table = (instance as unknown as { parts: ObjectParts }).parts.tables.replications;
+        return (table as unknown as { reads: number }).reads;
+      });
+  }
+
+  it("the table is read once, then not until the set changes; set() starts logging at once", async () => {
+    const bucket = uniqueName("rlog-cache");
+    await createBucket(bucket);
+    const reads = await countReads(bucket);
+    for (const ts of [1, 2, 3]) await putRecord(bucket, "a", ts, "x");
+    expect(await reads()).toBeLessThanOrEqual(1);
+    await replicate(bucket, "r");
+    await putRecord(bucket, "a", 4, "x");
+    await putRecord(bucket, "a", 5, "x");
+    expect(await logOf(bucket)).toEqual([
+      { entry: "a", ts: 4, kind: "write" },
+      { entry: "a", ts: 5, kind: "write" },
+    ]);
+    // Dropped from the set: nothing logged, and the table is not read per write again.
+    await stubOf(bucket).setReplications([]);
+    const after = await countReads(bucket);
+    for (const ts of [6, 7, 8]) await putRecord(bucket, "a", ts, "x");
+    expect(await after()).toBe(1);
+    expect(await logOf(bucket)).toEqual([]);
+  });
+
+  it("a rename's copy of the replications reaches the new name's object, which had cached none", async () => {
+    const bucket = uniqueName("rlog-cache-ren");
+    const renamed = uniqueName("rlog-cache-ren-new");
+    await createBucket(bucket);
+    // The new name's object wrote without replications (and cached that), then lost its bucket.
+    await createBucket(renamed);
+    await putRecord(renamed, "a", 1, "x");
+    expect((await api("DELETE", `/b/${renamed}`)).status).toBe(200);
+    const replication = uniqueName("rlog-cache-r");
+    const created = await api("POST", `/replications/${replication}`, { body: JSON.stringify(settingsFor(bucket)) });
+    expect(created.status).toBe(200);
+    const response = await api("PUT", `/b/${bucket}/rename`, {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ new_name: renamed }),
+    });
+    expect(response.status).toBe(200);
+    await putRecord(renamed, "a", 2, "x");
+    expect(await logOf(renamed, replication)).toEqual([{ entry: "a", ts: 2, kind: "write" }]);
+  });
+
+  it("the copy of the replications table alone makes the cached 'none' stale", async () => {
+    const bucket = uniqueName("rlog-cache-copy");
+    await createBucket(bucket);
+    await runInDurableObject(stubOf(bucket), (instance, state) => {
+      const parts = (instance as unknown as { parts: ObjectParts }).parts;
+      expect(parts.replications.journal(bucket, Date.now())).toBeUndefined();
+      // What a rename's import does: rows written past the table class, then touched().
+      state.storage.sql.exec("INSERT INTO replications (name, settings) VALUES (?, ?)", "r", JSON.stringify(settingsFor(bucket)));
+      expect(parts.replications.journal(bucket, Date.now())).toBeUndefined();
+      parts.tables.replications.touched();
+      expect(parts.replications.journal(bucket, Date.now())).toBeDefined();
+    });
+  });
+
+  it("a deleted and re-created bucket starts without the old replications", async () => {
+    const bucket = uniqueName("rlog-cache-del");
+    await createBucket(bucket);
+    await replicate(bucket, "r");
+    await putRecord(bucket, "a", 1, "x");
+    expect((await api("DELETE", `/b/${bucket}`)).status).toBe(200);
+    await createBucket(bucket);
+    await putRecord(bucket, "a", 2, "x");
+    expect(await logOf(bucket)).toEqual([]);
+    // And one set on the new bucket logs at once, though the object cached none for it.
+    await replicate(bucket, "r");
+    await putRecord(bucket, "a", 3, "x");
+    expect(await logOf(bucket)).toEqual([{ entry: "a", ts: 3, kind: "write" }]);
+  });
+});

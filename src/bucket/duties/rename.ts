@@ -7,6 +7,7 @@ import { fail, type Result } from "../../errors";
 import { BUCKET_TABLES, type ExportPage, exportPage, importRows, RENAME_STALE_MS } from "../rename";
 import { type BucketTables, clearBucketData } from "../tables";
 import type { BucketRow } from "../tables/bucket-row";
+import { REPLICATIONS_COPY } from "../tables/replications";
 import { STATS_FLUSH_DELAY_MS, type UsageFlush } from "./usage-flush";
 
 type Ok = Result<Record<never, never>>;
@@ -106,6 +107,7 @@ export class Rename {
           }
           storage.transactionSync(() => {
             importRows(storage.sql, spec, page.rows);
+            if (spec === REPLICATIONS_COPY) tables.replications.touched(); // its cached derivations are stale
             tables.bucket.heartbeatRename(this.deps.now());
           });
           after = page.next;

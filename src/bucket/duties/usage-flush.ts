@@ -26,6 +26,8 @@ export class UsageFlush {
   /** D1 registry writes of this object, serialised so an older sync never lands after a newer one. */
   private registryChain: Promise<void> = Promise.resolve();
   private flushInFlight: Promise<void> | null = null;
+  /** The stats_version a registry write in flight is sending. */
+  private syncing: number | null = null;
   /** Usage flushes this instance may start right away (a token bucket; see USAGE_FLUSH_BURST). */
   private flushTokens = USAGE_FLUSH_BURST;
   private flushTokensAt = 0;
@@ -37,9 +39,22 @@ export class UsageFlush {
     this.flushTokens = USAGE_FLUSH_BURST;
   }
 
-  /** Records that usage changed and starts a flush without awaiting it. */
-  async changed(): Promise<void> {
-    this.deps.tables.bucket.touchStats();
+  /**
+   * Whether a change must bump stats_version: only when the bucket reads as flushed, or a flush in
+   * flight took the current version (it would mark this change flushed too). Otherwise the pending
+   * flush covers it (the usage windows see a write through its own traffic row). So under steady
+   * ingest the bucket row is written about once per flush, not once per write.
+   */
+  needsMark(row: { stats_version: number; stats_flushed_version: number }): boolean {
+    return row.stats_version <= row.stats_flushed_version || row.stats_version === this.syncing;
+  }
+
+  /**
+   * Records that usage changed and starts a flush without awaiting it. `mark` false: the caller's
+   * transaction marked it (see needsMark).
+   */
+  async changed(mark = true): Promise<void> {
+    if (mark) this.deps.tables.bucket.touchStats();
     await this.deps.scheduleAlarm(this.deps.now() + STATS_FLUSH_DELAY_MS);
     if (this.flushInFlight) return;
     this.flushInFlight = (async () => {
@@ -98,22 +113,27 @@ export class UsageFlush {
       const version = row.stats_version;
       const info = bucketInfo(row, this.deps.tables.entries);
       const counts = this.deps.tables.entries.usage();
-      await upsertRegistryRow(
-        this.deps.db(),
-        {
-          name: row.name,
-          generation: row.generation,
-          is_provisioned: row.is_provisioned,
-          entry_count: info.entry_count,
-          size: info.size,
-          oldest_record: info.oldest_record,
-          latest_record: info.latest_record,
-          record_count: counts.records,
-          block_count: counts.blocks,
-        },
-        this.deps.now(),
-      );
-      this.deps.tables.bucket.markStatsFlushed(version);
+      this.syncing = version;
+      try {
+        await upsertRegistryRow(
+          this.deps.db(),
+          {
+            name: row.name,
+            generation: row.generation,
+            is_provisioned: row.is_provisioned,
+            entry_count: info.entry_count,
+            size: info.size,
+            oldest_record: info.oldest_record,
+            latest_record: info.latest_record,
+            record_count: counts.records,
+            block_count: counts.blocks,
+          },
+          this.deps.now(),
+        );
+        this.deps.tables.bucket.markStatsFlushed(version);
+      } finally {
+        this.syncing = null;
+      }
     });
   }
 

@@ -15,7 +15,7 @@ export interface WriteEffectsDeps {
 }
 
 export function newEffects(): OpsEffects {
-  return { blocksToSeal: [], usageChanged: false, written: new Map() };
+  return { blocksToSeal: [], usageChanged: false, statsMarked: false, written: new Map() };
 }
 
 export class WriteEffects {
@@ -25,7 +25,7 @@ export class WriteEffects {
     for (const blockId of effects.blocksToSeal) this.deps.sealing.kick(blockId);
     // A write that changed anything schedules the alarm within STATS_FLUSH_DELAY_MS, and the alarm
     // plans the idle seals: no index query per write for them here.
-    if (effects.usageChanged) await this.deps.usage.changed();
+    if (effects.usageChanged) await this.deps.usage.changed(!effects.statsMarked);
     else {
       const idleSealAt = this.deps.index.nextIdleSealAt(SEAL_IDLE_MS);
       if (idleSealAt !== null) await this.deps.scheduleAlarm(idleSealAt);

@@ -44,7 +44,23 @@ export type ReplicationRow = {
 };
 
 export class ReplicationsTable {
+  /**
+   * Bumped by every change of the set of replications or their settings (upsert, remove, clear,
+   * a rename's copy), so a reader may cache what it derived from them (see Replications.journal).
+   */
+  private generation = 0;
+
   constructor(private readonly sql: SqlStorage) {}
+
+  /** Which set of replications a cached derivation belongs to. */
+  setGeneration(): number {
+    return this.generation;
+  }
+
+  /** Rows came in another way (a rename's table copy). */
+  touched(): void {
+    this.generation++;
+  }
 
   all(): ReplicationRow[] {
     return this.sql.exec<ReplicationRow>("SELECT * FROM replications ORDER BY name").toArray();
@@ -56,6 +72,7 @@ export class ReplicationsTable {
 
   /** A new replication, or new settings for one (a new epoch either way): its log and diagnostics stay. */
   upsert(name: string, settings: string, targetChanged: boolean): void {
+    this.generation++;
     this.sql.exec(
       `INSERT INTO replications (name, settings, epoch) VALUES (?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET settings = excluded.settings, epoch = excluded.epoch,
@@ -76,6 +93,7 @@ export class ReplicationsTable {
   }
 
   remove(name: string): void {
+    this.generation++;
     this.sql.exec("DELETE FROM replications WHERE name = ?", name);
   }
 
@@ -126,6 +144,7 @@ export class ReplicationsTable {
   }
 
   clear(): void {
+    this.generation++;
     this.sql.exec("DELETE FROM replications");
   }
 }
