@@ -294,12 +294,19 @@ export async function launchWorker({
     const rearmed = await rearmLostAlarms(mf, persistTo, 0);
     if (rearmed > 0) console.error(`reduct-edge: ${rearmed} bucket alarm(s) past their time set again (lost by the last stop)`);
     // workerd also loses one now and then while it runs: 30 s past its time, an alarm is lost.
+    let sweeping = false;
     sweep = setInterval(() => {
+      // Many objects: a look may take longer than the interval; looks never overlap.
+      if (sweeping) return;
+      sweeping = true;
       rearmLostAlarms(mf, persistTo, LOST_ALARM_MS)
         .then((count) => {
           if (count > 0 && !stopping) console.error(`reduct-edge: ${count} bucket alarm(s) 30 s past their time set again`);
         })
-        .catch(() => {}); // stopping: the runtime is gone
+        .catch(() => {}) // stopping: the runtime is gone
+        .finally(() => {
+          sweeping = false;
+        });
     }, SWEEP_MS);
     sweep.unref();
     return { url, stop };
