@@ -6,7 +6,7 @@
 // alarm is a minute overdue. Here: a dry_run policy with a 1 µs processing interval over 3,000
 // records (one alarm pass per record), the server SIGKILLed mid-run, started again, and then no
 // request but GET /lifecycles/:name, which does not touch the alarm; the run must finish within
-// 150 s (the launcher sets alarms past their time again at the start, and every 15 s those 30 s
+// 150 s (the launcher sets alarms past their time again at the start, and every 10 s those 20 s
 // past their time: workerd loses one now and then while it runs too).
 //   node --import tsx scripts/alarm-restart-check.ts   (ports from HARNESS_PORTS when set)
 import assert from "node:assert/strict";

@@ -293,7 +293,7 @@ export async function launchWorker({
     const url = await mf.ready;
     const rearmed = await rearmLostAlarms(mf, persistTo, 0);
     if (rearmed > 0) console.error(`reduct-edge: ${rearmed} bucket alarm(s) past their time set again (lost by the last stop)`);
-    // workerd also loses one now and then while it runs: 30 s past its time, an alarm is lost.
+    // workerd also loses one now and then while it runs: 20 s past its time, an alarm is lost.
     let sweeping = false;
     sweep = setInterval(() => {
       // Many objects: a look may take longer than the interval; looks never overlap.
@@ -301,7 +301,7 @@ export async function launchWorker({
       sweeping = true;
       rearmLostAlarms(mf, persistTo, LOST_ALARM_MS)
         .then((count) => {
-          if (count > 0 && !stopping) console.error(`reduct-edge: ${count} bucket alarm(s) 30 s past their time set again`);
+          if (count > 0 && !stopping) console.error(`reduct-edge: ${count} bucket alarm(s) 20 s past their time set again`);
         })
         .catch(() => {}) // stopping: the runtime is gone
         .finally(() => {
@@ -319,9 +319,9 @@ export async function launchWorker({
 /** Where local workerd keeps the bucket objects' SQLite files, one `<hex id>.sqlite` per object. */
 const BUCKET_OBJECTS_DIR = path.join("v3", "do", "reduct-edge-BucketObject");
 /** An alarm this far past its time was lost: a run takes at most ~10 s (the object's own bound). */
-const LOST_ALARM_MS = 30_000;
+const LOST_ALARM_MS = 20_000;
 /** How often the running server looks for lost alarms (each look is one call per bucket object). */
-const SWEEP_MS = 15_000;
+const SWEEP_MS = 10_000;
 
 /**
  * Sets every bucket object's alarm that is more than `overdueMs` past its time again; returns how

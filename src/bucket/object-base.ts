@@ -80,7 +80,7 @@ export abstract class BucketObjectBase extends DurableObject<Bindings> {
 
   /**
    * Sets the stored alarm again when it is more than `overdueMs` past its time; true when it did.
-   * For `npm start` (scripts/lib/launcher.ts), at the start and then every 15 s: local workerd
+   * For `npm start` (scripts/lib/launcher.ts), at the start and then every 10 s: local workerd
    * fires alarms from its own list beside each object's stored alarm, and a stop during an alarm
    * run, or a run that fired for another time than the one stored, can leave the object's next
    * alarm out of that list, so nothing fires it again (seen: a lifecycle run stopped for good).
