@@ -102,6 +102,8 @@ const auditCall: MiddlewareHandler<AppEnv> = async (c, next) => {
       path: decodedPath(c.req.path),
       clientIp: clientIp(c.req.raw) ?? null,
       durationMs: performance.now() - startedAt,
+      status: c.res.status,
+      message: c.res.headers.get("x-reduct-error") ?? "",
     },
     Date.now(),
   );

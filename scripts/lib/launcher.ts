@@ -283,15 +283,72 @@ export async function launchWorker({
       }
     },
   });
+  let sweep: NodeJS.Timeout | undefined;
   const stop = async () => {
     stopping = true;
+    clearInterval(sweep);
     await mf.dispose().catch(() => {});
   };
   try {
     const url = await mf.ready;
+    const rearmed = await rearmLostAlarms(mf, persistTo, 0);
+    if (rearmed > 0) console.error(`reduct-edge: ${rearmed} bucket alarm(s) past their time set again (lost by the last stop)`);
+    // workerd also loses one now and then while it runs: 20 s past its time, an alarm is lost.
+    let sweeping = false;
+    sweep = setInterval(() => {
+      // Many objects: a look may take longer than the interval; looks never overlap.
+      if (sweeping) return;
+      sweeping = true;
+      rearmLostAlarms(mf, persistTo, LOST_ALARM_MS)
+        .then((count) => {
+          if (count > 0 && !stopping) console.error(`reduct-edge: ${count} bucket alarm(s) 20 s past their time set again`);
+        })
+        .catch(() => {}) // stopping: the runtime is gone
+        .finally(() => {
+          sweeping = false;
+        });
+    }, SWEEP_MS);
+    sweep.unref();
     return { url, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** Where local workerd keeps the bucket objects' SQLite files, one `<hex id>.sqlite` per object. */
+const BUCKET_OBJECTS_DIR = path.join("v3", "do", "reduct-edge-BucketObject");
+/** An alarm this far past its time was lost: a run takes at most ~10 s (the object's own bound). */
+const LOST_ALARM_MS = 20_000;
+/** How often the running server looks for lost alarms (each look is one call per bucket object). */
+const SWEEP_MS = 10_000;
+
+/**
+ * Sets every bucket object's alarm that is more than `overdueMs` past its time again; returns how
+ * many. workerd fires alarms from its own list beside each object's stored alarm, and a stop while
+ * an alarm run is under way (and, now and then, a run under way) can leave an object's next alarm
+ * out of that list: the object's alarm then reads as due but never fires, and its duties
+ * (lifecycles, sealing, purges, usage) wait for a request that may never come. Right after the
+ * start nothing runs yet, so any alarm past its time is such a lost one.
+ */
+export async function rearmLostAlarms(mf: Miniflare, persistTo: string, overdueMs: number): Promise<number> {
+  const dir = path.join(persistTo, BUCKET_OBJECTS_DIR);
+  const ids = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .map((file) => /^([0-9a-f]{64})\.sqlite$/.exec(file)?.[1])
+        .filter((id) => id !== undefined)
+    : [];
+  if (ids.length === 0) return 0;
+  const namespace = await mf.getDurableObjectNamespace("BUCKETS");
+  let rearmed = 0;
+  for (const id of ids) {
+    const stub = namespace.get(namespace.idFromString(id)) as unknown as { rearmLostAlarm(ms: number): Promise<boolean> };
+    try {
+      if (await stub.rearmLostAlarm(overdueMs)) rearmed += 1;
+    } catch (error) {
+      console.error(`reduct-edge: could not check the alarm of bucket object ${id}: ${String(error)}`);
+    }
+  }
+  return rearmed;
 }

@@ -2,7 +2,8 @@
  * Lifecycle policies from `RS_LIFECYCLE_<ID>_{NAME,BUCKET,TYPE,ENTRIES,OLDER_THAN,INTERVAL,
  * PROCESSING_INTERVAL,WHEN,MODE}`, read as ReductStore reads them at start: a group without a bucket
  * or older_than, or with an unknown type or mode (both case-insensitive) or a `when` that is no JSON,
- * is dropped with its error line; settings that fail the API's checks are skipped with theirs. A
+ * is dropped with its error line; settings that fail the API's checks, or name a bucket that does not
+ * exist, are skipped with theirs. A
  * group without MODE keeps the mode the policy already has. Only the current variables make a policy
  * provisioned: one whose group is gone becomes an ordinary policy. Workers have no start, so each
  * isolate applies (and logs) a set of variables once, before its first lifecycle API answer.
@@ -106,9 +107,19 @@ export async function syncBucketLifecycles(env: Bindings, bucket: string): Promi
   );
 }
 
-/** Writes the provisioned policies that differ from D1 (or are missing) and hands them to their buckets. */
+/**
+ * Writes the provisioned policies that differ from D1 (or are missing) and hands them to their
+ * buckets. One whose bucket does not exist is skipped with ReductStore's error line (its create
+ * fails with 404 there): it is not created, and one made earlier is no longer provisioned.
+ */
 async function applyLifecycles(env: Bindings, lifecycles: ProvisionedLifecycle[]): Promise<void> {
+  const provisioned: string[] = [];
   for (const { name, settings, modeGiven } of lifecycles) {
+    if (!(await bucketStub(env, settings.bucket).headBucket()).ok) {
+      logError(`Failed to provision lifecycle '${name}': Bucket '${settings.bucket}' for lifecycle '${name}' does not exist`);
+      continue;
+    }
+    provisioned.push(name);
     const current = await getLifecycleRow(env.DB, name);
     const wanted =
       modeGiven || !current ? settings : { ...settings, mode: (JSON.parse(current.settings) as LifecycleSettings).mode };
@@ -118,10 +129,7 @@ async function applyLifecycles(env: Bindings, lifecycles: ProvisionedLifecycle[]
     await syncBucketLifecycles(env, wanted.bucket);
     if (current && current.bucket !== wanted.bucket) await syncBucketLifecycles(env, current.bucket);
   }
-  await releaseProvisionedLifecycles(
-    env.DB,
-    lifecycles.map((lifecycle) => lifecycle.name),
-  );
+  await releaseProvisionedLifecycles(env.DB, provisioned);
 }
 
 /** Provisioning runs of this isolate, by the raw `RS_LIFECYCLE_*` variables they applied. */

@@ -78,6 +78,21 @@ export abstract class BucketObjectBase extends DurableObject<Bindings> {
     if (next !== null) await this.scheduleAlarm(Math.max(next, Date.now()));
   }
 
+  /**
+   * Sets the stored alarm again when it is more than `overdueMs` past its time; true when it did.
+   * For `npm start` (scripts/lib/launcher.ts), at the start and then every 10 s: local workerd
+   * fires alarms from its own list beside each object's stored alarm, and a stop during an alarm
+   * run, or a run that fired for another time than the one stored, can leave the object's next
+   * alarm out of that list, so nothing fires it again (seen: a lifecycle run stopped for good).
+   */
+  async rearmLostAlarm(overdueMs = 0): Promise<boolean> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > Date.now() - overdueMs) return false;
+    // A different time: setting the stored one again would change nothing and schedule nothing.
+    await this.ctx.storage.setAlarm(Math.max(Date.now(), current + 1));
+    return true;
+  }
+
   protected async scheduleAlarm(atMs: number): Promise<void> {
     const current = await this.ctx.storage.getAlarm();
     // An alarm stored long past its time was lost (it will not fire): keeping it would stop every

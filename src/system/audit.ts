@@ -1,6 +1,6 @@
 /**
  * API audit without a write per request: each isolate sums calls in memory per (token, method,
- * path, client IP) and flushes the sums to `$system` (`audit/<instance>/<token>`, one record per
+ * path, client IP, HTTP status, error message), as ReductStore keys its audit sums, and flushes the sums to `$system` (`audit/<instance>/<token>`, one record per
  * group) at most once per RS_SYSTEM_EVENTS_FLUSH_INTERVAL, from ctx.waitUntil after a response.
  * The first call of an isolate flushes at once, so a fresh server has `$system` and its first
  * audit record right away. Sums not yet flushed are lost when the isolate ends. What is held is
@@ -17,6 +17,9 @@ export interface AuditCall {
   path: string;
   clientIp: string | null;
   durationMs: number;
+  /** The answer's HTTP status and its `x-reduct-error` ("" for a success). */
+  status: number;
+  message: string;
 }
 
 interface AuditGroup {
@@ -27,6 +30,13 @@ interface AuditGroup {
   call_count: number;
   /** Seconds, summed over the calls. */
   duration: number;
+}
+
+/** A group and what its record carries outside the payload: the status (also its label) and message. */
+interface HeldGroup {
+  group: AuditGroup;
+  status: number;
+  message: string;
 }
 
 /** Bounds on what an isolate holds between flushes: groups, and characters of their strings. */
@@ -45,10 +55,10 @@ export interface AuditLimits {
 
 export class AuditAggregator {
   /**
-   * Sums by (token, method, client IP), then by path. The path is the inner key and the group's
-   * `path` field, one string held once: a long path is not copied into a composite key.
+   * Sums by (token, method, client IP, status, message), then by path. The path is the inner key
+   * and the group's `path` field, one string held once: a long path is not copied into a composite key.
    */
-  private groups = new Map<string, Map<string, AuditGroup>>();
+  private groups = new Map<string, Map<string, HeldGroup>>();
   private groupCount = 0;
   private heldChars = 0;
   private overflow = { calls: 0, duration: 0 };
@@ -65,10 +75,10 @@ export class AuditAggregator {
   /** Adds one call; returns the flush to hand to ctx.waitUntil when one is due. */
   record(env: Bindings, config: Config, call: AuditCall, nowMs: number): Promise<void> | null {
     if (!config.systemEvents.enabled) return null;
-    const outer = JSON.stringify([call.tokenName, call.method, call.clientIp]);
-    let group = this.groups.get(outer)?.get(call.path);
+    const outer = JSON.stringify([call.tokenName, call.method, call.clientIp, call.status, call.message]);
+    let held = this.groups.get(outer)?.get(call.path);
     let flush: Promise<void> | null = null;
-    if (!group) {
+    if (!held) {
       const chars = outer.length + call.path.length;
       if (this.groupCount >= this.limits.groups || this.heldChars + chars > this.limits.chars) {
         // Full: flush now, whatever the interval, rather than grow or drop. While a flush is still
@@ -80,7 +90,7 @@ export class AuditAggregator {
           return flush;
         }
       }
-      group = {
+      const group = {
         token_name: call.tokenName,
         method: call.method,
         path: call.path,
@@ -88,17 +98,18 @@ export class AuditAggregator {
         call_count: 0,
         duration: 0,
       };
+      held = { group, status: call.status, message: call.message };
       let byPath = this.groups.get(outer);
       if (!byPath) {
         byPath = new Map();
         this.groups.set(outer, byPath);
       }
-      byPath.set(call.path, group);
+      byPath.set(call.path, held);
       this.groupCount += 1;
       this.heldChars += chars;
     }
-    group.call_count += 1;
-    group.duration += call.durationMs / 1000;
+    held.group.call_count += 1;
+    held.group.duration += call.durationMs / 1000;
     return flush ?? this.flushIfDue(env, config, nowMs);
   }
 
@@ -126,15 +137,17 @@ export class AuditAggregator {
   private async write(
     env: Bindings,
     config: Config,
-    groups: AuditGroup[],
+    groups: HeldGroup[],
     overflow: { calls: number; duration: number },
   ): Promise<void> {
     const instance = entrySegment(config.instanceName);
     let written = 0;
     try {
-      for (const group of groups) {
-        const message = `${group.method} ${group.path}: ${group.call_count} call(s)`;
-        await recordSystemEvent(env, config, `audit/${instance}/${entrySegment(group.token_name)}`, "ok", message, { ...group });
+      // ReductStore's record: {timestamp, instance, status, message, ...payload}, label status=<HTTP status>.
+      for (const { group, status, message } of groups) {
+        await recordSystemEvent(env, config, `audit/${instance}/${entrySegment(group.token_name)}`, status, message, {
+          ...group,
+        });
         written += 1;
       }
       if (overflow.calls > 0) {
@@ -147,7 +160,7 @@ export class AuditAggregator {
     } catch (error) {
       // Audit is best effort: a failed flush must never fail or slow a request. What it held is
       // gone, so the log says how much.
-      const lost = groups.slice(written).reduce((sum, group) => sum + group.call_count, 0) + overflow.calls;
+      const lost = groups.slice(written).reduce((sum, held) => sum + held.group.call_count, 0) + overflow.calls;
       console.error(`audit flush to $system failed; ${lost} call(s) not recorded:`, error);
     }
   }

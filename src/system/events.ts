@@ -11,7 +11,8 @@ import type { Bindings } from "../env";
 import { bucketObject } from "../placement";
 
 export const SYSTEM_BUCKET = "$system";
-export type SystemEventStatus = "ok" | "warning" | "error";
+/** Ours for lifecycle and replication events; audit records carry the call's HTTP status, as ReductStore's do. */
+export type SystemEventStatus = "ok" | "warning" | "error" | number;
 
 /** Attempts with a later timestamp when another isolate took the same microsecond. */
 const TIMESTAMP_RETRIES = 3;
@@ -123,7 +124,7 @@ export async function recordSystemEvent(
     const body = JSON.stringify({ timestamp: ts, instance: config.instanceName, status, message, ...payload });
     const bytes = new TextEncoder().encode(body);
     const item = {
-      meta: { entry, ts, size: bytes.byteLength, contentType: "application/json", labels: { status } },
+      meta: { entry, ts, size: bytes.byteLength, contentType: "application/json", labels: { status: String(status) } },
       payload: bytes.buffer as ArrayBuffer,
     };
     const written = await stub.writeRecords([item]);

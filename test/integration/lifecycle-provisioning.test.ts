@@ -127,6 +127,38 @@ describe("provisioning through the API", () => {
     ]);
   });
 
+  it("a group on a bucket that does not exist is logged once and not created, as in ReductStore", async () => {
+    const bucket = uniqueName("absent");
+    const name = uniqueName("nobucket");
+    const variables = { ...restart(), RS_LIFECYCLE_M_NAME: name, RS_LIFECYCLE_M_BUCKET: bucket, RS_LIFECYCLE_M_OLDER_THAN: "1h" };
+    const spy = vi.spyOn(console, "error");
+    for (let i = 0; i < 3; i++) {
+      const response = await call(variables, "GET", "/lifecycles");
+      expect(response.status).toBe(200);
+      const { lifecycles } = (await response.json()) as { lifecycles: { name: string }[] };
+      expect(lifecycles.map((item) => item.name)).not.toContain(name);
+    }
+    await expectError(await call(variables, "GET", `/lifecycles/${name}`), 404, `Lifecycle '${name}' does not exist`);
+    expect(errorLines(spy).filter((line) => line.includes(name))).toEqual([
+      JSON.stringify({
+        level: "ERROR",
+        msg: `Failed to provision lifecycle '${name}': Bucket '${bucket}' for lifecycle '${name}' does not exist`,
+      }),
+    ]);
+  });
+
+  it("a provisioned policy whose bucket is gone at the next start is no longer provisioned: DELETE → 200", async () => {
+    const bucket = uniqueName();
+    await createBucket(bucket);
+    const name = uniqueName("gone");
+    const group = { RS_LIFECYCLE_G_NAME: name, RS_LIFECYCLE_G_BUCKET: bucket, RS_LIFECYCLE_G_OLDER_THAN: "1h" };
+    expect((await info({ ...restart(), ...group }, name)).info.is_provisioned).toBe(true);
+    expect((await api("DELETE", `/b/${bucket}`)).status).toBe(200);
+    const later = { ...restart(), ...group };
+    expect((await info(later, name)).info.is_provisioned).toBe(false);
+    expect((await call(later, "DELETE", `/lifecycles/${name}`)).status).toBe(200);
+  });
+
   it("keeps the existing mode when MODE is absent after a restart", async () => {
     const bucket = uniqueName();
     await createBucket(bucket);

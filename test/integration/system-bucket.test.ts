@@ -36,8 +36,11 @@ async function listed(token?: string): Promise<string[]> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The JSON bodies of every record of a `$system` entry, oldest first. */
-async function systemRecords(entry: string, status = "ok"): Promise<Record<string, unknown>[]> {
+/**
+ * The JSON bodies of every record of a `$system` entry, oldest first. Each record's `status` label
+ * must be `status`, or (null) its body's status, as an audit record's HTTP status.
+ */
+async function systemRecords(entry: string, status: string | null = "ok"): Promise<Record<string, unknown>[]> {
   const bodies: Record<string, unknown>[] = [];
   const query = await api("POST", `/b/${SYSTEM}/${entry}/q`, { body: JSON.stringify({ query_type: "QUERY" }) });
   if (query.status === 404) {
@@ -53,15 +56,16 @@ async function systemRecords(entry: string, status = "ok"): Promise<Record<strin
       return bodies;
     }
     expect(read.status).toBe(200);
-    expect(read.headers.get("x-reduct-label-status")).toBe(status);
-    bodies.push((await read.json()) as Record<string, unknown>);
+    const body = (await read.json()) as Record<string, unknown>;
+    expect(read.headers.get("x-reduct-label-status")).toBe(status ?? String(body.status));
+    bodies.push(body);
     if (read.headers.get("x-reduct-last") === "1") return bodies;
   }
 }
 
-async function waitForRecords(entry: string, atLeast: number): Promise<Record<string, unknown>[]> {
+async function waitForRecords(entry: string, atLeast: number, status: string | null = "ok"): Promise<Record<string, unknown>[]> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const records = await systemRecords(entry);
+    const records = await systemRecords(entry, status);
     if (records.length >= atLeast) return records;
     await sleep(100);
   }
@@ -228,7 +232,15 @@ describe("audit", () => {
   it("the first call of an isolate flushes at once; later calls are summed until the interval passes", async () => {
     const audit = new AuditAggregator();
     const tokenName = uniqueName("audited");
-    const call = { tokenName, method: "GET", path: "/api/v1/info", clientIp: "203.0.113.7", durationMs: 2 };
+    const call = {
+      tokenName,
+      method: "GET",
+      path: "/api/v1/info",
+      clientIp: "203.0.113.7",
+      durationMs: 2,
+      status: 200,
+      message: "",
+    };
     const t0 = Date.now();
     const first = audit.record(env, config, call, t0);
     expect(first).not.toBeNull();
@@ -238,13 +250,22 @@ describe("audit", () => {
     const due = audit.record(env, config, call, t0 + config.systemEvents.flushIntervalMs);
     expect(due).not.toBeNull();
     await due;
-    const records = await systemRecords(`audit/${instance}/${entrySegment(tokenName)}`);
+    const records = await systemRecords(`audit/${instance}/${entrySegment(tokenName)}`, "200");
     expect(records.map(({ method, call_count }) => [method, call_count])).toEqual([
       ["GET", 1],
       ["GET", 4],
       ["POST", 1],
     ]);
-    expect(records[1]).toMatchObject({ token_name: tokenName, path: "/api/v1/info", client_ip: "203.0.113.7", status: "ok" });
+    expect(records[1]).toMatchObject({
+      instance: config.instanceName,
+      status: 200,
+      message: "",
+      token_name: tokenName,
+      method: "GET",
+      path: "/api/v1/info",
+      client_ip: "203.0.113.7",
+      call_count: 4,
+    });
     expect(Number(records[1]?.duration)).toBeCloseTo(0.008, 6);
   });
 
@@ -260,14 +281,63 @@ describe("audit", () => {
     await auditAggregator.record(
       fast,
       configFromEnv(fast),
-      { tokenName: t.exact.name, method: "GET", path: "/api/v1/info", clientIp: null, durationMs: 1 },
+      { tokenName: t.exact.name, method: "GET", path: "/api/v1/info", clientIp: null, durationMs: 1, status: 200, message: "" },
       Date.now(),
     );
-    const records = await waitForRecords(`audit/${instance}/${entrySegment(t.exact.name)}`, 1);
+    const records = await waitForRecords(`audit/${instance}/${entrySegment(t.exact.name)}`, 1, null);
     expect(records.some((record) => record.path === "/api/v1/b/$system")).toBe(true);
     expect(records.every((record) => record.token_name === t.exact.name)).toBe(true);
     const info = (await (await api("GET", `/b/${SYSTEM}`, { token: t.exact.value })).json()) as { info: { entry_count: number } };
     expect(info.info.entry_count).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("audit status", () => {
+  it("records each call's HTTP status (label and body) and its x-reduct-error, summed apart", async () => {
+    const missing = uniqueName("missing");
+    const calls: [string, string, { token?: string; body?: string }, number][] = [
+      ["GET", "/info", {}, 200],
+      ["GET", "/info", {}, 200],
+      ["GET", `/b/${missing}`, {}, 404],
+      ["GET", `/b/${missing}`, {}, 404],
+      ["POST", "/b/bad$name", {}, 422],
+      ["GET", `/b/${SYSTEM}`, { token: t.noPerm.value }, 403],
+    ];
+    const expected = new Map<string, { status: number; message: string; call_count: number; token_name: string }>();
+    for (const [method, path, options, status] of calls) {
+      const response = await api(method, path, options);
+      expect(response.status).toBe(status);
+      await response.text();
+      const message = response.headers.get("x-reduct-error") ?? "";
+      expect(message === "").toBe(status === 200);
+      const token_name = options.token === undefined ? "init-token" : t.noPerm.name;
+      const key = JSON.stringify([token_name, method, status]);
+      const seen = expected.get(key);
+      expected.set(key, { status, message, token_name, call_count: (seen?.call_count ?? 0) + 1 });
+    }
+    // The shared aggregator flushes with the next call once a 1 s interval has passed.
+    await sleep(1100);
+    const fast = { ...env, RS_SYSTEM_EVENTS_FLUSH_INTERVAL: "1" };
+    const { auditAggregator } = await import("../../src/system/audit");
+    const flushing = {
+      tokenName: uniqueName("flush"),
+      method: "GET",
+      path: "/",
+      clientIp: null,
+      durationMs: 1,
+      status: 200,
+      message: "",
+    };
+    await auditAggregator.record(fast, configFromEnv(fast), flushing, Date.now());
+    for (const want of expected.values()) {
+      const records = await waitForRecords(`audit/${instance}/${entrySegment(want.token_name)}`, 1, null);
+      const found = records.filter((record) => record.status === want.status && record.message === want.message);
+      expect(found, JSON.stringify(records)).not.toEqual([]);
+      const counted = found.reduce((sum, record) => sum + Number(record.call_count), 0);
+      // Other tests of this file make the same calls; only the missing bucket's name is new.
+      if (want.message.includes(missing)) expect(counted).toBe(want.call_count);
+      else expect(counted).toBeGreaterThanOrEqual(want.call_count);
+    }
   });
 });
 
@@ -278,6 +348,8 @@ describe("audit bounds", () => {
     path,
     clientIp: null,
     durationMs: 1,
+    status: 200,
+    message: "",
   });
 
   it("at the group cap a flush starts at once, whatever the interval, and nothing is dropped", async () => {
@@ -290,7 +362,7 @@ describe("audit bounds", () => {
     expect(early).not.toBeNull();
     expect(audit.held()).toEqual({ groups: 1, chars: expect.any(Number), overflowCalls: 0 });
     await early;
-    const records = await systemRecords(`audit/${instance}/${entrySegment(token)}`);
+    const records = await systemRecords(`audit/${instance}/${entrySegment(token)}`, "200");
     expect(records.map((record) => record.path)).toEqual(["/first", "/a", "/b", "/c"]);
   });
 
@@ -306,7 +378,7 @@ describe("audit bounds", () => {
     expect(audit.held()).toMatchObject({ groups: 1, overflowCalls: 2 });
     await running;
     await audit.record(env, config, callOf(token, "/a"), t0 + config.systemEvents.flushIntervalMs);
-    const records = await systemRecords(`audit/${instance}/${entrySegment(token)}`);
+    const records = await systemRecords(`audit/${instance}/${entrySegment(token)}`, "200");
     expect(records.map((record) => [record.path, record.call_count])).toEqual([
       ["/first", 1],
       ["/a", 2],
