@@ -161,13 +161,14 @@ export function startupLines(results: Result[]): string[] {
   if (!startup || startup.variants.length === 0) return [];
   const base = startup.variants[0];
   const kb = (n: number) => `${int(n / 1e3)} kB`;
+  const signed = (n: number) => `${n >= 0 ? "+" : ""}${int(n)}`;
   const rows = startup.variants.map((v) => [
     v.name,
-    kb(v.bytes),
+    `${kb(v.bytes)} (${kb(v.gzipBytes)})`,
     `${int(v.firstAnswerMs)} (${int(v.firstAnswerMinMs)}–${int(v.firstAnswerMaxMs)})`,
-    base ? `+${int(v.firstAnswerMs - base.firstAnswerMs)}` : "–",
+    base ? signed(v.firstAnswerMs - base.firstAnswerMs) : "–",
     int(v.workerdCpuMs),
-    base ? `+${int(v.workerdCpuMs - base.workerdCpuMs)}` : "–",
+    base ? signed(v.workerdCpuMs - base.workerdCpuMs) : "–",
     int(v.harnessCpuMs),
     fixed(v.warmRequestMs, 2),
   ]);

@@ -107,6 +107,7 @@ export interface BundleComposition {
 export interface StartupVariant {
   name: string;
   bytes: number;
+  gzipBytes: number;
   firstAnswerMs: number;
   firstAnswerMinMs: number;
   firstAnswerMaxMs: number;

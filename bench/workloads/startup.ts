@@ -4,8 +4,8 @@
  *
  * Each sample is a fresh Miniflare with its own `workerd` process: wall time from `new Miniflare`
  * to the first answer of `GET /api/v1/alive` (workerd compiles the script and runs its top level
- * before it listens), and that process's CPU time (user+system from /proc) at that moment, which
- * a loaded machine disturbs less than wall time. The variants are sampled in turn with the order
+ * before it listens), and the CPU time of that process's threads at that moment, which a loaded
+ * machine disturbs less than wall time (and which leaves out Miniflare's own work in Node). The variants are sampled in turn with the order
  * rotated every round; the medians minus the no-op's are what each bundle adds. The composition of
  * the product bundle comes from wrangler's esbuild metafile.
  */
@@ -17,7 +17,7 @@ import { gzipSync } from "node:zlib";
 import { bundleTsWorker, newMiniflare } from "../../scripts/lib/launcher.ts";
 import { percentile } from "../../scripts/lib/stats.ts";
 import { LOOPBACK } from "../lib/http-load.ts";
-import { childPids, cpuMs } from "../lib/proc.ts";
+import { childPids } from "../lib/proc.ts";
 import { BENCH_DIR, ROOT, serverDefinitions } from "../lib/servers.ts";
 import type { BundleComposition, Context, Session, StartupSummary, StartupVariant, Unit } from "../lib/types.ts";
 
@@ -25,14 +25,16 @@ interface Variant {
   name: string;
   script: string;
   bytes: number;
+  gzipBytes: number;
   worker: Parameters<typeof newMiniflare>[1];
 }
 
-/** The product bundle (wrangler.toml's main, as `npm run build` makes it) and its metafile. */
-function buildProduct(outDir: string): { script: string; metafile: string } {
+/** The product bundle (wrangler.toml's main, as `npm run build` makes it, or minified) and its metafile. */
+function buildProduct(outDir: string, minify = false): { script: string; metafile: string } {
   const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
   const metafile = path.join(outDir, "meta.json");
-  const result = spawnSync(wrangler, ["deploy", "--dry-run", "--outdir", outDir, "--metafile", metafile], {
+  const flags = minify ? ["--minify"] : [];
+  const result = spawnSync(wrangler, ["deploy", "--dry-run", "--outdir", outDir, "--metafile", metafile, ...flags], {
     cwd: ROOT,
     env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
     encoding: "utf8",
@@ -62,6 +64,23 @@ function composition(script: string, metafile: string): BundleComposition {
   return { bytes: text.length, gzipBytes: gzipSync(text).length, ...bytes };
 }
 
+/**
+ * CPU time of every live thread of `pid` in ms, from /proc/<pid>/task/<tid>/schedstat (ns; the
+ * clock-tick counters of /proc/<pid>/stat are 10 ms coarse). NaN when unreadable.
+ */
+function threadsCpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const first = fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0];
+      ns += Number(first);
+    }
+    return ns / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** One fresh instance: ms to the first answer, workerd CPU ms then, ms of a second (warm) request. */
 async function sample(
   variant: Variant,
@@ -85,7 +104,7 @@ async function sample(
     const firstMs = performance.now() - started;
     const harness = process.cpuUsage(harnessBefore);
     const pid = childPids("workerd").find((p) => !before.has(p));
-    const cpu = pid === undefined ? Number.NaN : cpuMs(pid);
+    const cpu = pid === undefined ? Number.NaN : threadsCpuMs(pid);
     if (first.status !== 200) throw new Error(`${variant.name}: first answer HTTP ${first.status}`);
     const warmStart = performance.now();
     await (await fetch(new URL("/api/v1/alive", url))).arrayBuffer();
@@ -115,6 +134,7 @@ export function startupUnit(): Unit {
       const probe = async (name: string) =>
         bundleTsWorker(path.join(BENCH_DIR, "startup", `${name}.ts`), path.join(work, name, `${name}.js`));
       const product = buildProduct(path.join(work, "product"));
+      const minified = buildProduct(path.join(work, "minified"), true);
       bundle = composition(product.script, product.metafile);
       const { inspectorPort: _, ...bindings } = serverDefinitions(work).reductEdge.worker;
       const noop = await probe("noop");
@@ -122,6 +142,7 @@ export function startupUnit(): Unit {
         name,
         script,
         bytes: fs.statSync(script).size,
+        gzipBytes: gzipSync(fs.readFileSync(script)).length,
         worker,
       });
       variants = [
@@ -131,8 +152,9 @@ export function startupUnit(): Unit {
         sized("reduct-edge bundle, no bindings", product.script),
         // Miniflare runs the R2/D1 simulators and the object namespace as more services in the
         // same workerd: these two rows separate their cost from the bundle's.
-        sized("no-op + reduct-edge's bindings", noop, bindings),
+        sized("no-op + reduct-edge's bindings", await probe("noop-bindings"), bindings),
         sized("reduct-edge bundle + its bindings", product.script, bindings),
+        sized("reduct-edge minified (--minify), no bindings", minified.script),
       ];
       ctx.log(
         `start: product bundle ${(bundle.bytes / 1e3).toFixed(0)} kB (${(bundle.gzipBytes / 1e3).toFixed(0)} kB gzip), zod ${(bundle.zod / 1e3).toFixed(0)} kB of it (${(bundle.zodLocales / 1e3).toFixed(0)} kB non-English locales)`,
@@ -173,6 +195,7 @@ export function startupUnit(): Unit {
           return {
             name: variant.name,
             bytes: variant.bytes,
+            gzipBytes: variant.gzipBytes,
             firstAnswerMs: median(got.firstMs),
             firstAnswerMinMs: Math.min(...got.firstMs),
             firstAnswerMaxMs: Math.max(...got.firstMs),
