@@ -22,6 +22,8 @@ export const rate = (n: number): string =>
 const count = (n: number): string => (!Number.isFinite(n) ? "–" : n === 0 ? "0" : n >= 100 ? int(n) : n.toFixed(2));
 
 const isMeasured = (result: Result): result is MeasuredResult => result.status === "measured";
+/** Measured results with throughput (the start-time unit has none: it has its own table). */
+const withRates = (results: Result[]): MeasuredResult[] => results.filter(isMeasured).filter((r) => !r.startup);
 
 function ratios(result: MeasuredResult, byId: Map<string, Result>): string {
   return result.compareTo
@@ -33,21 +35,19 @@ function ratios(result: MeasuredResult, byId: Map<string, Result>): string {
 
 export function throughputTable(results: Result[]): string {
   const byId = new Map(results.map((r) => [r.id, r]));
-  const rows = results
-    .filter(isMeasured)
-    .map((r) => [
-      r.id,
-      r.title,
-      r.connections,
-      int(r.records),
-      rate(r.recordsPerSec),
-      r.mbPerSec >= 0.05 ? fixed(r.mbPerSec, 1) : "–",
-      fixed(r.latencyMs.p50, 2),
-      fixed(r.latencyMs.p99, 2),
-      r.errors,
-      ratios(r, byId) || "–",
-      r.rss ? `${fixed(r.rss.growthBytes / MIB, 1)} MiB` : "–",
-    ]);
+  const rows = withRates(results).map((r) => [
+    r.id,
+    r.title,
+    r.connections,
+    int(r.records),
+    rate(r.recordsPerSec),
+    r.mbPerSec >= 0.05 ? fixed(r.mbPerSec, 1) : "–",
+    fixed(r.latencyMs.p50, 2),
+    fixed(r.latencyMs.p99, 2),
+    r.errors,
+    ratios(r, byId) || "–",
+    r.rss ? `${fixed(r.rss.growthBytes / MIB, 1)} MiB` : "–",
+  ]);
   return table(
     [
       "id",
@@ -67,7 +67,7 @@ export function throughputTable(results: Result[]): string {
 }
 
 export function operationsTable(results: Result[]): string {
-  const rows = results.filter(isMeasured).map((r) => {
+  const rows = withRates(results).map((r) => {
     const k = r.perThousand;
     return [
       r.id,
@@ -155,6 +155,61 @@ export function notesLines(results: Result[]): string[] {
     .map((r) => `- ${r.id}: ${r.notes.join("; ")}`);
 }
 
+/** The start-time unit: medians per bundle and the product bundle's composition. */
+export function startupLines(results: Result[]): string[] {
+  const startup = results.filter(isMeasured).find((r) => r.startup)?.startup;
+  if (!startup || startup.variants.length === 0) return [];
+  const base = startup.variants[0];
+  const kb = (n: number) => `${int(n / 1e3)} kB`;
+  const signed = (n: number) => `${n >= 0 ? "+" : ""}${int(n)}`;
+  const rows = startup.variants.map((v) => [
+    v.name,
+    `${kb(v.bytes)} (${kb(v.gzipBytes)})`,
+    `${int(v.firstAnswerMs)} (${int(v.firstAnswerMinMs)}–${int(v.firstAnswerMaxMs)})`,
+    base ? signed(v.firstAnswerMs - base.firstAnswerMs) : "–",
+    int(v.workerdCpuMs),
+    base ? signed(v.workerdCpuMs - base.workerdCpuMs) : "–",
+    int(v.harnessCpuMs),
+    fixed(v.warmRequestMs, 2),
+  ]);
+  const lines = [
+    `Fresh workerd per sample, ${startup.rounds} rounds, medians:`,
+    "",
+    table(
+      [
+        "bundle",
+        "size",
+        "ms to first answer (min–max)",
+        "vs no-op ms",
+        "workerd CPU ms",
+        "vs no-op CPU ms",
+        "Miniflare (Node) CPU ms",
+        "warm request ms",
+      ],
+      rows,
+    ),
+    "",
+  ];
+  const b = startup.bundle;
+  if (b)
+    lines.push(
+      `Product bundle: ${kb(b.bytes)} (${kb(b.gzipBytes)} gzip); zod ${kb(b.zod)} (${int((100 * b.zod) / b.bytes)} %, of which non-English locales ${kb(b.zodLocales)}), hono ${kb(b.hono)}, src/ ${kb(b.src)}, other ${kb(b.other)}.`,
+      "",
+    );
+  return lines;
+}
+
+/** W7buckets' fairness line. */
+export function bucketsLines(results: Result[]): string[] {
+  return results
+    .filter(isMeasured)
+    .flatMap((r) => (r.buckets ? [r] : []))
+    .map(
+      (r) =>
+        `- ${r.id}: ${r.buckets?.buckets} buckets over ${r.buckets?.windowSeconds} s: per-bucket rec/s min ${int(r.buckets?.minRate ?? Number.NaN)}, median ${int(r.buckets?.medianRate ?? Number.NaN)}, max ${int(r.buckets?.maxRate ?? Number.NaN)}; Jain's index ${fixed(r.buckets?.jain, 3)}`,
+    );
+}
+
 export function fullReport({ results, targets }: { results: Result[]; targets: Target[] }): string {
   const parts = [
     "### Throughput and latency",
@@ -168,6 +223,10 @@ export function fullReport({ results, targets }: { results: Result[]; targets: T
   ];
   const statements = sqlStatementTables(results);
   if (statements.length > 0) parts.push("### Where the Durable Object's SQLite rows go", "", ...statements);
+  const startup = startupLines(results);
+  if (startup.length > 0) parts.push("### Isolate start", "", ...startup);
+  const buckets = bucketsLines(results);
+  if (buckets.length > 0) parts.push("### Per-bucket fairness", "", ...buckets, "");
   const unavailable = unavailableLines(results);
   if (unavailable.length > 0) parts.push("### Not measured", "", ...unavailable, "");
   parts.push("### Targets", "", targetsTable(targets), "");

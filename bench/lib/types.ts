@@ -86,6 +86,53 @@ export interface ResultExtras {
   quota?: QuotaSummary;
   /** W7scan: the selective query's timings. */
   scan?: ScanSummary;
+  /** start: fresh-isolate start times (workloads/startup.ts). */
+  startup?: StartupSummary;
+  /** W7buckets: per-bucket rates (workloads/buckets.ts). */
+  buckets?: BucketsSummary;
+}
+
+/** The product bundle's bytes by origin (esbuild metafile of `wrangler deploy --dry-run`). */
+export interface BundleComposition {
+  bytes: number;
+  gzipBytes: number;
+  zod: number;
+  zodLocales: number;
+  hono: number;
+  src: number;
+  other: number;
+}
+
+/** One bundle's start: medians over fresh workerd processes. */
+export interface StartupVariant {
+  name: string;
+  bytes: number;
+  gzipBytes: number;
+  firstAnswerMs: number;
+  firstAnswerMinMs: number;
+  firstAnswerMaxMs: number;
+  workerdCpuMs: number;
+  /** This process (Miniflare: it parses the script to find its modules, writes the config). */
+  harnessCpuMs: number;
+  warmRequestMs: number;
+}
+
+export interface StartupSummary {
+  rounds: number;
+  variants: StartupVariant[];
+  bundle?: BundleComposition;
+}
+
+/** W7buckets: many buckets written at once; rates over the common window. */
+export interface BucketsSummary {
+  buckets: number;
+  windowSeconds: number;
+  /** Records each bucket had acknowledged when the window closed. */
+  perBucketRecords?: number[];
+  minRate: number;
+  medianRate: number;
+  maxRate: number;
+  jain: number;
 }
 
 /** The options of a measure spec that both kinds share (see measureTogether). */

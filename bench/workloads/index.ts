@@ -18,10 +18,12 @@
  */
 import type { Scale, Step, Unit } from "../lib/types.ts";
 import { baselineUnits } from "./baselines.ts";
+import { bucketsUnit } from "./buckets.ts";
 import { reductEdgeUnits } from "./reduct-edge.ts";
+import { startupUnit } from "./startup.ts";
 
 export function units(scale: Scale): Unit[] {
-  return [...baselineUnits(scale), ...reductEdgeUnits(scale)];
+  return [...baselineUnits(scale), ...reductEdgeUnits(scale), bucketsUnit(), startupUnit()];
 }
 
 export function schedule(scale: Scale): Step[] {
@@ -39,5 +41,7 @@ export function schedule(scale: Scale): Step[] {
     { ids: ["W5"] },
     { ids: ["W5s"] },
     { ids: ["W7scan"] },
+    { ids: ["W7buckets"] },
+    { ids: ["start"] },
   ];
 }
