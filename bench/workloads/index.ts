@@ -39,5 +39,6 @@ export function schedule(scale: Scale): Step[] {
     { ids: ["W5"] },
     { ids: ["W5s"] },
     { ids: ["W7scan"] },
+    { ids: ["R1"] },
   ];
 }
