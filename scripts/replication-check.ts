@@ -13,7 +13,8 @@
 // for it until its upload lease runs out (80 s and more), so that is not part of the CI run.
 // With --outage-seconds N (not in CI): B stopped for N s while A is written, then N s of B answering
 // 401 (the replications' token deleted on B, later provisioned again with the same value); every
-// record must arrive afterwards, none dropped as refused.
+// record must arrive afterwards, none dropped as refused (over 200 s, A's backoff from 1 s to 60 s
+// makes more than the 8 attempts after which a batch refused for good would be dropped).
 //
 //   npm run replication-check [-- --records 10000] [--seed hex] [--keep] [--label-removals]
 //                             [--target-kills 3] [--kill-large] [--outage-seconds 150]
@@ -168,8 +169,13 @@ let refused = 0;
 /** A write batch the proxy is forwarding to B: its largest record and the body bytes passed on so far. */
 interface InFlight {
   dst: string;
+  /** The batch's entry on B and the timestamp of its largest record. */
+  entry: string;
+  ts: number;
   largest: number;
   forwarded: number;
+  /** Stops passing its body on: B waits for the rest of it. */
+  hold: () => void;
 }
 const inFlight = new Set<InFlight>();
 /** When B last answered 200 to a write batch. */
@@ -199,9 +205,24 @@ async function startProxy(): Promise<http.Server> {
     }
     const sizes = Object.entries(req.headers)
       .filter(([name]) => name.startsWith("x-reduct-time-"))
-      .map(([, value]) => Number(String(value).split(",")[0]));
+      .map(([name, value]) => ({ ts: Number(name.slice("x-reduct-time-".length)), size: Number(String(value).split(",")[0]) }))
+      .sort((x, y) => y.size - x.size);
+    const entry = /^\/api\/v1\/b\/[^/]+\/(.+)\/batch$/.exec(req.url ?? "")?.[1] ?? "";
+    let upstream: http.ClientRequest | undefined;
     const flight: InFlight | undefined =
-      dst && req.method === "POST" && sizes.length > 0 ? { dst, largest: Math.max(...sizes), forwarded: 0 } : undefined;
+      dst && req.method === "POST" && sizes[0]
+        ? {
+            dst,
+            entry,
+            ts: sizes[0].ts,
+            largest: sizes[0].size,
+            forwarded: 0,
+            hold: () => {
+              if (upstream) req.unpipe(upstream);
+              req.pause();
+            },
+          }
+        : undefined;
     if (flight) inFlight.add(flight);
     res.on("close", () => {
       if (flight) inFlight.delete(flight);
@@ -217,7 +238,7 @@ async function startProxy(): Promise<http.Server> {
       if (copied < 16 * 1024 * 1024) copy.push(chunk);
       copied += chunk.length;
     });
-    const upstream = http.request(
+    upstream = http.request(
       { host: "127.0.0.1", port: b.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
         if (dst && answer.statusCode === 400) {
@@ -571,7 +592,7 @@ async function killTarget(mode: "batch" | "large", optionsB: ServerOptions): Pro
   const fits = (flight: InFlight) =>
     mode === "batch"
       ? flight.forwarded > 0 && flight.largest <= STREAMED && [...inFlight].every((other) => other.largest <= STREAMED)
-      : flight.largest >= HUGE && flight.forwarded >= 256 * KIB && flight.forwarded < flight.largest - 64 * KIB;
+      : flight.largest >= HUGE && flight.forwarded >= 512 * KIB && flight.forwarded < flight.largest - 64 * KIB;
   // Decided as a chunk passes: a poll would miss most batches (a few ms each on loopback).
   let hit: InFlight | undefined = [...inFlight].find(fits);
   if (!hit)
@@ -579,13 +600,26 @@ async function killTarget(mode: "batch" | "large", optionsB: ServerOptions): Pro
       const timer = setTimeout(() => resolve(undefined), 20_000);
       onForward = (flight) => {
         if (!fits(flight)) return;
+        // A huge record is held half sent, so B is surely inside it when it dies.
+        if (mode === "large") flight.hold();
         clearTimeout(timer);
         resolve(flight);
       };
     });
   onForward = null;
+  // B counts a record it streams as reserved (HEAD 425) from its first byte: wait for that.
+  let reserved = "";
+  if (hit && mode === "large") {
+    const url = `${b.url}/api/v1/b/${hit.dst}/${hit.entry}?ts=${hit.ts}`;
+    for (const until = Date.now() + 10_000; Date.now() < until; await sleep(50)) {
+      const head = await fetch(url, { method: "HEAD", headers: { authorization: `Bearer ${TOKEN}` } }).catch(() => undefined);
+      reserved = String(head?.status ?? "no answer");
+      if (head?.status === 425) break;
+    }
+    if (reserved !== "425") violation(`step 5: the held huge record answers HEAD ${reserved} on B, not 425 (reserved)`);
+  }
   const note = hit
-    ? `${mode === "large" ? `${(hit.forwarded / KIB).toFixed(0)} KiB into a ${(hit.largest / KIB).toFixed(0)} KiB record` : "a batch"} to ${hit.dst} in flight`
+    ? `${mode === "large" ? `${(hit.forwarded / KIB).toFixed(0)} KiB into a ${(hit.largest / KIB).toFixed(0)} KiB record (HEAD on B: ${reserved})` : "a batch"} to ${hit.dst} in flight`
     : `nothing in flight (${inFlight.size} requests)`;
   if (!hit && mode === "large") violation("step 5: no huge record was seen streaming to B within 20 s");
   const killedAt = seconds(from);
@@ -597,25 +631,35 @@ async function killTarget(mode: "batch" | "large", optionsB: ServerOptions): Pro
   const back = Date.now();
   while (lastDeliveryAt < back && Date.now() - back < 120_000) await sleep(50);
   if (lastDeliveryAt < back) violation("step 5: A delivered nothing within 120 s of B's restart");
-  return `after ${killedAt.toFixed(1)} s with ${note}, back in ${b.aliveSeconds.toFixed(1)} s, delivering ${seconds(back).toFixed(1)} s later`;
+  const delivering = `back in ${b.aliveSeconds.toFixed(1)} s, delivering ${seconds(back).toFixed(1)} s later`;
+  return `after ${killedAt.toFixed(1)} s with ${note}, ${delivering}`;
 }
 
-/** Lines of A's logs that say a replication dropped records as refused for good. */
+/** Failed attempts in A's log because B still had a record reserved (its answer to the HEAD). */
+const stillBeingWrittenLines = () =>
+  a
+    .log()
+    .split("\n")
+    .filter((line) => line.includes("answered 409 but cannot be read")).length;
+
+/** Lines of A's log (its current start: steps 5 to 7 do not restart it) that say a replication dropped records as refused for good. */
 const droppedLines = () =>
-  servers
-    .filter((server) => server.tag === "A")
-    .flatMap((server) => server.log().split("\n"))
+  a
+    .log()
+    .split("\n")
     .filter((line) => line.includes("the target refused for good"));
 
-async function hourlyErrors(): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
+/** Failed attempts so far by replication and status (the hourly diagnostics). */
+async function hourlyErrors(): Promise<Map<string, Record<string, number>>> {
+  const byReplication = new Map<string, Record<string, number>>();
   for (const { name } of REPLICATIONS) {
     const response = await fetch(`${a.url}/api/v1/replications/${name}`, { headers: { authorization: `Bearer ${TOKEN}` } });
     const body = (await response.json()) as { diagnostics?: { hourly?: { errors?: Record<string, { count: number }> } } };
-    for (const [status, { count }] of Object.entries(body.diagnostics?.hourly?.errors ?? {}))
-      counts[status] = (counts[status] ?? 0) + count;
+    const counts: Record<string, number> = {};
+    for (const [status, { count }] of Object.entries(body.diagnostics?.hourly?.errors ?? {})) counts[status] = count;
+    byReplication.set(name, counts);
   }
-  return counts;
+  return byReplication;
 }
 
 /**
@@ -628,7 +672,7 @@ async function outage(
   perPart: number,
   begin: () => Promise<string>,
   end: () => Promise<void>,
-): Promise<void> {
+): Promise<{ records: number; absent: number }[]> {
   const before = await hourlyErrors();
   const droppedBefore = droppedLines().length;
   const how = await begin();
@@ -647,17 +691,21 @@ async function outage(
   const s = await drained(what, drainTimeout() + 120_000);
   const results = await verifyAll(what);
   const after = await hourlyErrors();
-  const attempts = Object.entries(after)
-    .map(([status, count]) => [status, count - (before[status] ?? 0)] as const)
-    .filter(([, count]) => count > 0)
-    .map(([status, count]) => `${count} x ${status}`)
-    .join(", ");
+  // Per replication: the attempts that failed meanwhile, by status.
+  const attempts = REPLICATIONS.map(({ name }) => {
+    const was = before.get(name) ?? {};
+    const failed = Object.entries(after.get(name) ?? {})
+      .map(([status, count]) => [status, count - (was[status] ?? 0)] as const)
+      .filter(([, count]) => count > 0);
+    return `${name} ${failed.map(([status, count]) => `${count} x ${status}`).join(" + ") || "none"}`;
+  }).join(", ");
   const dropped = droppedLines().length - droppedBefore;
   if (dropped > 0)
     violation(`${what}: A dropped batches as refused for good: ${droppedLines().slice(droppedBefore).join(" | ")}`);
   console.log(
-    `${what}: B ${how} for ${downS.toFixed(1)} s while A was written ${records} records (pending then ${pending}; failed attempts meanwhile ${attempts || "none"}); drained ${s.toFixed(1)} s after B came back; B holds ${results.map((r) => r.records).join("/")} records, none dropped`,
+    `${what}: B ${how} for ${downS.toFixed(1)} s while A was written ${records} records (pending then ${pending}; failed attempts meanwhile: ${attempts}); drained ${s.toFixed(1)} s after B came back; B holds ${results.map((r) => r.records).join("/")} records, none dropped`,
   );
+  return results;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -771,14 +819,17 @@ async function main(): Promise<void> {
   };
   let portBFinal = portB;
   while (portBFinal === portA) portBFinal = await freePort(portRange);
-  const optionsB: ServerOptions = {
+  // B's first start provisions the replications' token; later starts leave it a plain token (its
+  // value keeps working), so step 7 can delete it without a restart, and provision it again.
+  const provisioningB: ServerOptions = {
     tag: "B",
     dataPath: path.join(work, "b"),
     logPath: path.join(work, "b.log"),
     port: portBFinal,
     env: { ...env, ...DST_TOKEN_ENV },
   };
-  [a, b] = await Promise.all([start(optionsA), start(optionsB)]);
+  const optionsB: ServerOptions = { ...provisioningB, env };
+  [a, b] = await Promise.all([start(optionsA), start(provisioningB)]);
   const proxy = await startProxy();
   try {
     // Step 1: replications and the first writes.
@@ -900,6 +951,7 @@ async function main(): Promise<void> {
     // Step 5: B SIGKILLed (its process group) while A sends to it, restarted on its state.
     t = Date.now();
     const segments = Math.max(TARGET_KILLS, 1) + 1;
+    const stillWritingBefore = stillBeingWrittenLines();
     const perSegment = Math.max(20, Math.round((TOTAL * 0.3) / segments));
     const killNotes: string[] = [];
     let phase5 = 0;
@@ -916,14 +968,16 @@ async function main(): Promise<void> {
       await writing;
     }
     s = await drained("step 5", drainTimeout() + 240_000);
+    // A record B had reserved when it died: A's retries are answered 409, the HEAD then 425.
+    const stillWriting = stillBeingWrittenLines() - stillWritingBefore;
     results = await verifyAll("step 5");
     console.log(
-      `step 5: wrote ${phase5} records (${segments} parts, each with a ${(HUGE / KIB).toFixed(0)}+ KiB record that goes alone), B SIGKILLed ${TARGET_KILLS} times (${killNotes.join("; ")}); drained ${s.toFixed(1)} s after the writes, ${seconds(t).toFixed(1)} s in all; B holds ${results.map((r) => r.records).join("/")} records, each once`,
+      `step 5: wrote ${phase5} records (${segments} parts, each with a ${(HUGE / KIB).toFixed(0)}+ KiB record that goes alone), B SIGKILLed ${TARGET_KILLS} times (${killNotes.join("; ")}); ${stillWriting} attempts of A found a record still being written on B; drained ${s.toFixed(1)} s after the writes, ${seconds(t).toFixed(1)} s in all; B holds ${results.map((r) => r.records).join("/")} records, each once`,
     );
 
     if (OUTAGE_S > 0) {
       // Step 6: B stopped for OUTAGE_S while A is written.
-      await outage(
+      results = await outage(
         "step 6",
         rng,
         perSegment,
@@ -935,15 +989,13 @@ async function main(): Promise<void> {
           b = await start(optionsB);
         },
       );
-      // Step 7: B answers 401 for OUTAGE_S: the replications' token deleted on B (B started
-      // without its provisioning, which leaves it a plain token, then DELETE), then provisioned again.
-      await outage(
+      // Step 7: B answers 401 for OUTAGE_S: the replications' token deleted on B, then
+      // provisioned again with the same value (a restart with its variables).
+      results = await outage(
         "step 7",
         rng,
         perSegment,
         async () => {
-          await b.stop();
-          b = await start({ ...optionsB, env });
           const deleted = await fetch(`${b.url}/api/v1/tokens/${DST_TOKEN_ENV.RS_TOKEN_REPL_NAME}`, {
             method: "DELETE",
             headers: { authorization: `Bearer ${TOKEN}` },
@@ -958,7 +1010,7 @@ async function main(): Promise<void> {
         },
         async () => {
           await b.stop();
-          b = await start(optionsB);
+          b = await start(provisioningB);
         },
       );
     }
