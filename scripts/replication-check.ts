@@ -1,14 +1,25 @@
 // Two-instance replication check: two real `npm start` servers, A (source) and B (target), both
-// with RS_API_TOKEN. Three replications on A (no compression, gzip, zstd; the compressed ones go
-// through a counting proxy that shows their write bodies are coded) select entries by glob and
+// with RS_API_TOKEN. Three replications on A (no compression, gzip, zstd; all through a counting
+// proxy, which shows the compressed ones' write bodies are coded) select entries by glob and
 // records by `when`. Records are written to A with single writes and v1 batches, some large
 // (streamed), some that must not replicate; labels are updated afterwards. Checked in B: every
 // matching record once, byte-identical (sha256), with its labels, in timestamp order, nothing
 // extra; A's pending_records back to 0 and is_active true. Then B is stopped (SIGTERM) while A is
 // written to and started again, and A is SIGKILLed (its process group) several times while it
-// replicates: every record A acknowledged arrives exactly once.
+// replicates: every record A acknowledged arrives exactly once. Then B is SIGKILLed (its process
+// group) several times while A sends, each time while a write batch is in flight to it; among the
+// records are huge ones (over A's RS_IO_BATCH_MAX_SIZE, set to 1 MiB: they go alone, streamed).
+// With --kill-large one of the kills lands while a huge record streams into B: B then answers 409
+// for it until its upload lease runs out (80 s and more), so that is not part of the CI run.
+// With --outage-seconds N (not in CI): B stopped for N s while A is written, then N s of B answering
+// 401 (the replications' token deleted on B, later provisioned again with the same value); every
+// record must arrive afterwards, none dropped as refused (over 200 s, A's backoff from 1 s to 60 s
+// makes more than the 8 attempts after which a batch refused for good would be dropped).
 //
 //   npm run replication-check [-- --records 10000] [--seed hex] [--keep] [--label-removals]
+//                             [--target-kills 3] [--kill-large] [--outage-seconds 150]
+//
+// All three replications go through a forwarding proxy, which times B's kills and counts batches.
 //
 // Ports come from HARNESS_PORTS (from-to) when set, else the kernel's; state and logs go to a fresh
 // temporary directory (kept with --keep or on failure). Exits 1 on any violation.
@@ -42,20 +53,38 @@ const { values: args } = parseArgs({
     seed: { type: "string" },
     keep: { type: "boolean", default: false },
     "label-removals": { type: "boolean", default: false },
+    "target-kills": { type: "string", default: "3" },
+    "kill-large": { type: "boolean", default: false },
+    "outage-seconds": { type: "string", default: "0" },
   },
 });
+const TARGET_KILLS = Number(args["target-kills"]);
+if (!Number.isInteger(TARGET_KILLS) || TARGET_KILLS < 0)
+  throw new Error(`--target-kills must be a whole number, got '${args["target-kills"]}'`);
+const KILL_LARGE = args["kill-large"] ?? false;
+const OUTAGE_S = Number(args["outage-seconds"]);
+if (!Number.isFinite(OUTAGE_S) || OUTAGE_S < 0)
+  throw new Error(`--outage-seconds must be a number >= 0, got '${args["outage-seconds"]}'`);
 const TOTAL = Number(args.records);
 if (!Number.isInteger(TOTAL) || TOTAL < 100) throw new Error(`--records must be a whole number >= 100, got '${args.records}'`);
 const SEED = args.seed ?? randomSeed();
 /** Label updates that remove a label (an empty value): off by default; B keeps such a label, as a ReductStore target of a ReductStore sender does. */
 const REMOVALS = args["label-removals"] ?? false;
 const TOKEN = `repl-check-${SEED}-${Math.random().toString(16).slice(2)}`;
+/** The replications' dst_token: a token provisioned on B (deleted and provisioned again by the 401 outage). */
+const DST_TOKEN = `repl-dst-${Math.random().toString(16).slice(2)}`;
+const DST_TOKEN_ENV = { RS_TOKEN_REPL_NAME: "replication", RS_TOKEN_REPL_VALUE: DST_TOKEN, RS_TOKEN_REPL_FULL_ACCESS: "true" };
 const SRC = "repl-src";
 const ENTRIES = ["sensor-*", "cam/*"];
 const WHEN = { "&quality": { $gte: 5 } };
 const MATCHING = ["sensor-1", "sensor-2", "cam/front"];
 const OTHER = ["other", "logs/sensor-1"];
 const LARGE = 300 * KIB;
+/** A's RS_IO_BATCH_MAX_SIZE: a HUGE record is over it, so it goes alone, streamed from A's R2. */
+const A_BATCH_MAX_BYTES = 1024 * KIB;
+const HUGE = A_BATCH_MAX_BYTES + 200 * KIB;
+/** Records larger than this are streamed into B's R2 under an upload lease (SMALL_RECORD_MAX_BYTES). */
+const STREAMED = 128 * KIB;
 const BASE_TS = 1_700_000_000_000_000;
 
 const REPLICATIONS = [
@@ -137,6 +166,23 @@ interface ProxyCounts {
 const proxyCounts = new Map<string, ProxyCounts>();
 let refused = 0;
 
+/** A write batch the proxy is forwarding to B: its largest record and the body bytes passed on so far. */
+interface InFlight {
+  dst: string;
+  /** The batch's entry on B and the timestamp of its largest record. */
+  entry: string;
+  ts: number;
+  largest: number;
+  forwarded: number;
+  /** Stops passing its body on: B waits for the rest of it. */
+  hold: () => void;
+}
+const inFlight = new Set<InFlight>();
+/** When B last answered 200 to a write batch. */
+let lastDeliveryAt = 0;
+/** Called for every chunk the proxy passes on (after counting it): kills B at the moment it asks for. */
+let onForward: ((flight: InFlight) => void) | null = null;
+
 /**
  * Forwards to B and counts the write batches per destination bucket by Content-Encoding; a batch
  * announcing bytes must come coded. A client that goes away (A killed) cuts the forwarded request too.
@@ -157,14 +203,42 @@ async function startProxy(): Promise<http.Server> {
         if (bytes > 0) counts.plainWithBytes++;
       }
     }
+    const sizes = Object.entries(req.headers)
+      .filter(([name]) => name.startsWith("x-reduct-time-"))
+      .map(([name, value]) => ({ ts: Number(name.slice("x-reduct-time-".length)), size: Number(String(value).split(",")[0]) }))
+      .sort((x, y) => y.size - x.size);
+    const entry = /^\/api\/v1\/b\/[^/]+\/(.+)\/batch$/.exec(req.url ?? "")?.[1] ?? "";
+    let upstream: http.ClientRequest | undefined;
+    const flight: InFlight | undefined =
+      dst && req.method === "POST" && sizes[0]
+        ? {
+            dst,
+            entry,
+            ts: sizes[0].ts,
+            largest: sizes[0].size,
+            forwarded: 0,
+            hold: () => {
+              if (upstream) req.unpipe(upstream);
+              req.pause();
+            },
+          }
+        : undefined;
+    if (flight) inFlight.add(flight);
+    res.on("close", () => {
+      if (flight) inFlight.delete(flight);
+    });
     // A copy of the body (bounded), saved when B refuses the batch: the request can be replayed.
     const copy: Buffer[] = [];
     let copied = 0;
     req.on("data", (chunk: Buffer) => {
+      if (flight) {
+        flight.forwarded += chunk.length;
+        onForward?.(flight);
+      }
       if (copied < 16 * 1024 * 1024) copy.push(chunk);
       copied += chunk.length;
     });
-    const upstream = http.request(
+    upstream = http.request(
       { host: "127.0.0.1", port: b.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
         if (dst && answer.statusCode === 400) {
@@ -178,6 +252,7 @@ async function startProxy(): Promise<http.Server> {
           else req.on("end", save);
           console.log(`  B answered 400 (${answer.headers["x-reduct-error"]}) to ${req.method} ${req.url}: saved in ${file}.*`);
         }
+        if (flight && answer.statusCode === 200) lastDeliveryAt = Date.now();
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
         answer.on("error", () => res.destroy());
@@ -235,7 +310,7 @@ function draft(rng: Rng, entry: string, size: number): Draft {
 type Unit = { kind: "single"; record: Draft } | { kind: "batch"; records: Draft[] };
 
 /** `count` records in units: ~40% single writes, the rest v1 batches; `large` of them 300 KiB. */
-function plan(rng: Rng, count: number, large: number): Unit[] {
+function plan(rng: Rng, count: number, large: number, huge = 0): Unit[] {
   const units: Unit[] = [];
   let left = count - large;
   const pickEntry = () => (rng.chance(0.8) ? rng.pick(MATCHING) : rng.pick(OTHER)) ?? "sensor-1";
@@ -265,7 +340,20 @@ function plan(rng: Rng, count: number, large: number): Unit[] {
         : { kind: "single", record };
     units.splice(rng.int(0, units.length), 0, unit);
   }
+  for (const unit of hugeUnits(rng, huge)) units.splice(rng.int(0, units.length), 0, unit);
   return units;
+}
+
+/** Huge records that pass `when`; every second one inside a batch between two small ones. */
+function hugeUnits(rng: Rng, count: number, first = 0): Unit[] {
+  return Array.from({ length: count }, (_, i): Unit => {
+    const entry = rng.pick(MATCHING) ?? "sensor-1";
+    const record = draft(rng, entry, HUGE + rng.int(0, 64 * KIB));
+    record.labels.quality = "8";
+    return (first + i) % 2 === 1
+      ? { kind: "batch", records: [draft(rng, entry, 10), record, draft(rng, entry, 2 * KIB)] }
+      : { kind: "single", record };
+  });
 }
 
 function remember(record: Draft, acked: boolean): void {
@@ -492,6 +580,135 @@ async function verifyAll(what: string): Promise<{ records: number; absent: numbe
 const expectedCount = () => [...written.values()].filter((record) => record.acked && record.expected).length;
 
 // ---------------------------------------------------------------------------------------------
+// B killed and B away
+
+/**
+ * SIGKILLs B's process group while a write batch is on its way to it ("batch": one with only
+ * records B takes in one piece, none streaming into B's R2; "large": a huge record half sent),
+ * then starts it again on its state after a short while. What happened, for the step's line.
+ */
+async function killTarget(mode: "batch" | "large", optionsB: ServerOptions): Promise<string> {
+  const from = Date.now();
+  const fits = (flight: InFlight) =>
+    mode === "batch"
+      ? flight.forwarded > 0 && flight.largest <= STREAMED && [...inFlight].every((other) => other.largest <= STREAMED)
+      : flight.largest >= HUGE && flight.forwarded >= 512 * KIB && flight.forwarded < flight.largest - 64 * KIB;
+  // Decided as a chunk passes: a poll would miss most batches (a few ms each on loopback).
+  let hit: InFlight | undefined = [...inFlight].find(fits);
+  if (!hit)
+    hit = await new Promise<InFlight | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), 20_000);
+      onForward = (flight) => {
+        if (!fits(flight)) return;
+        // A huge record is held half sent, so B is surely inside it when it dies.
+        if (mode === "large") flight.hold();
+        clearTimeout(timer);
+        resolve(flight);
+      };
+    });
+  onForward = null;
+  // B counts a record it streams as reserved (HEAD 425) from its first byte: wait for that.
+  let reserved = "";
+  if (hit && mode === "large") {
+    const url = `${b.url}/api/v1/b/${hit.dst}/${hit.entry}?ts=${hit.ts}`;
+    for (const until = Date.now() + 10_000; Date.now() < until; await sleep(50)) {
+      const head = await fetch(url, { method: "HEAD", headers: { authorization: `Bearer ${TOKEN}` } }).catch(() => undefined);
+      reserved = String(head?.status ?? "no answer");
+      if (head?.status === 425) break;
+    }
+    if (reserved !== "425") violation(`step 5: the held huge record answers HEAD ${reserved} on B, not 425 (reserved)`);
+  }
+  const note = hit
+    ? `${mode === "large" ? `${(hit.forwarded / KIB).toFixed(0)} KiB into a ${(hit.largest / KIB).toFixed(0)} KiB record (HEAD on B: ${reserved})` : "a batch"} to ${hit.dst} in flight`
+    : `nothing in flight (${inFlight.size} requests)`;
+  if (!hit && mode === "large") violation("step 5: no huge record was seen streaming to B within 20 s");
+  const killedAt = seconds(from);
+  const gone = await b.kill("SIGKILL");
+  if (!gone) violation("step 5: B's process group survived SIGKILL");
+  await sleep(200 + Math.floor(Math.random() * 800));
+  b = await start(optionsB);
+  // Until A delivers again: a kill at its first retry would double its backoff from kill to kill.
+  const back = Date.now();
+  while (lastDeliveryAt < back && Date.now() - back < 120_000) await sleep(50);
+  if (lastDeliveryAt < back) violation("step 5: A delivered nothing within 120 s of B's restart");
+  const delivering = `back in ${b.aliveSeconds.toFixed(1)} s, delivering ${seconds(back).toFixed(1)} s later`;
+  return `after ${killedAt.toFixed(1)} s with ${note}, ${delivering}`;
+}
+
+/** Failed attempts in A's log because B still had a record reserved (its answer to the HEAD). */
+const stillBeingWrittenLines = () =>
+  a
+    .log()
+    .split("\n")
+    .filter((line) => line.includes("answered 409 but cannot be read")).length;
+
+/** Lines of A's log (its current start: steps 5 to 7 do not restart it) that say a replication dropped records as refused for good. */
+const droppedLines = () =>
+  a
+    .log()
+    .split("\n")
+    .filter((line) => line.includes("the target refused for good"));
+
+/** Failed attempts so far by replication and status (the hourly diagnostics). */
+async function hourlyErrors(): Promise<Map<string, Record<string, number>>> {
+  const byReplication = new Map<string, Record<string, number>>();
+  for (const { name } of REPLICATIONS) {
+    const response = await fetch(`${a.url}/api/v1/replications/${name}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const body = (await response.json()) as { diagnostics?: { hourly?: { errors?: Record<string, { count: number }> } } };
+    const counts: Record<string, number> = {};
+    for (const [status, { count }] of Object.entries(body.diagnostics?.hourly?.errors ?? {})) counts[status] = count;
+    byReplication.set(name, counts);
+  }
+  return byReplication;
+}
+
+/**
+ * `begin` takes B away (stopped, or refusing A's token) for OUTAGE_S while A is written to in
+ * three parts, `end` brings it back; then every record must arrive and none be dropped.
+ */
+async function outage(
+  what: string,
+  rng: Rng,
+  perPart: number,
+  begin: () => Promise<string>,
+  end: () => Promise<void>,
+): Promise<{ records: number; absent: number }[]> {
+  const before = await hourlyErrors();
+  const droppedBefore = droppedLines().length;
+  const how = await begin();
+  const from = Date.now();
+  let records = 0;
+  for (let part = 0; part < 3; part++) {
+    while (Date.now() - from < (OUTAGE_S * 1000 * part) / 3) await sleep(200);
+    const units = plan(rng, perPart, 1, part === 1 ? 1 : 0);
+    records += units.flatMap(recordsOf).length;
+    await writeAll(units, { parallel: 2 });
+  }
+  while (Date.now() - from < OUTAGE_S * 1000) await sleep(200);
+  const pending = (await statuses()).map((status) => status.pending).join("/");
+  const downS = seconds(from);
+  await end();
+  const s = await drained(what, drainTimeout() + 120_000);
+  const results = await verifyAll(what);
+  const after = await hourlyErrors();
+  // Per replication: the attempts that failed meanwhile, by status.
+  const attempts = REPLICATIONS.map(({ name }) => {
+    const was = before.get(name) ?? {};
+    const failed = Object.entries(after.get(name) ?? {})
+      .map(([status, count]) => [status, count - (was[status] ?? 0)] as const)
+      .filter(([, count]) => count > 0);
+    return `${name} ${failed.map(([status, count]) => `${count} x ${status}`).join(" + ") || "none"}`;
+  }).join(", ");
+  const dropped = droppedLines().length - droppedBefore;
+  if (dropped > 0)
+    violation(`${what}: A dropped batches as refused for good: ${droppedLines().slice(droppedBefore).join(" | ")}`);
+  console.log(
+    `${what}: B ${how} for ${downS.toFixed(1)} s while A was written ${records} records (pending then ${pending}; failed attempts meanwhile: ${attempts}); drained ${s.toFixed(1)} s after B came back; B holds ${results.map((r) => r.records).join("/")} records, none dropped`,
+  );
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The run
 
 async function createReplications(): Promise<void> {
@@ -499,13 +716,13 @@ async function createReplications(): Promise<void> {
     srcBucket: SRC,
     dstBucket: dst,
     dstHost: host,
-    dstToken: TOKEN,
+    dstToken: DST_TOKEN,
     entries: [...ENTRIES],
     when: WHEN,
   });
   // reduct-js 1.20 has createReplication but sends no `compression`: the compressed ones go raw.
   const first = REPLICATIONS[0];
-  await client(a).createReplication(first.name, settings(first.dst, b.url));
+  await client(a).createReplication(first.name, settings(first.dst, proxyUrl));
   for (const { name, dst, compression } of REPLICATIONS.slice(1)) {
     const response = await fetch(`${a.url}/api/v1/replications/${name}`, {
       method: "POST",
@@ -514,7 +731,7 @@ async function createReplications(): Promise<void> {
         src_bucket: SRC,
         dst_bucket: dst,
         dst_host: proxyUrl,
-        dst_token: TOKEN,
+        dst_token: DST_TOKEN,
         entries: ENTRIES,
         when: WHEN,
         compression,
@@ -598,18 +815,21 @@ async function main(): Promise<void> {
     dataPath: path.join(work, "a"),
     logPath: path.join(work, "a.log"),
     port: portA,
-    env,
+    env: { ...env, RS_IO_BATCH_MAX_SIZE: String(A_BATCH_MAX_BYTES) },
   };
   let portBFinal = portB;
   while (portBFinal === portA) portBFinal = await freePort(portRange);
-  const optionsB: ServerOptions = {
+  // B's first start provisions the replications' token; later starts leave it a plain token (its
+  // value keeps working), so step 7 can delete it without a restart, and provision it again.
+  const provisioningB: ServerOptions = {
     tag: "B",
     dataPath: path.join(work, "b"),
     logPath: path.join(work, "b.log"),
     port: portBFinal,
-    env,
+    env: { ...env, ...DST_TOKEN_ENV },
   };
-  [a, b] = await Promise.all([start(optionsA), start(optionsB)]);
+  const optionsB: ServerOptions = { ...provisioningB, env };
+  [a, b] = await Promise.all([start(optionsA), start(provisioningB)]);
   const proxy = await startProxy();
   try {
     // Step 1: replications and the first writes.
@@ -728,18 +948,85 @@ async function main(): Promise<void> {
       `step 4: wrote ${phase4} records with A SIGKILLed ${kills} times (${killTimes.join("; ")}); ${failedUnits} writes cut (${unacked.kept} records kept by A, ${unacked.lost} not); drained ${s.toFixed(1)} s after the last restart; B holds ${results.map((r) => r.records).join("/")} records = acknowledged, each once`,
     );
 
-    // Step 5: the compressed replications carried the same records, with coded write bodies.
+    // Step 5: B SIGKILLed (its process group) while A sends to it, restarted on its state.
+    t = Date.now();
+    const segments = Math.max(TARGET_KILLS, 1) + 1;
+    const stillWritingBefore = stillBeingWrittenLines();
+    const perSegment = Math.max(20, Math.round((TOTAL * 0.3) / segments));
+    const killNotes: string[] = [];
+    let phase5 = 0;
+    for (let segment = 0; segment < segments; segment++) {
+      // The huge record last: a kill lands on the first ordinary batch, the huge one goes after
+      // the restart (with --kill-large the first kill waits for it instead).
+      const units = [...plan(rng, perSegment, 0), ...hugeUnits(rng, 1, segment)];
+      phase5 += units.flatMap(recordsOf).length;
+      const writing = writeAll(units, { parallel: 2 });
+      if (segment < TARGET_KILLS) {
+        const large = KILL_LARGE && segment === 0;
+        killNotes.push(await killTarget(large ? "large" : "batch", optionsB));
+      }
+      await writing;
+    }
+    s = await drained("step 5", drainTimeout() + 240_000);
+    // A record B had reserved when it died: A's retries are answered 409, the HEAD then 425.
+    const stillWriting = stillBeingWrittenLines() - stillWritingBefore;
+    results = await verifyAll("step 5");
+    console.log(
+      `step 5: wrote ${phase5} records (${segments} parts, each with a ${(HUGE / KIB).toFixed(0)}+ KiB record that goes alone), B SIGKILLed ${TARGET_KILLS} times (${killNotes.join("; ")}); ${stillWriting} attempts of A found a record still being written on B; drained ${s.toFixed(1)} s after the writes, ${seconds(t).toFixed(1)} s in all; B holds ${results.map((r) => r.records).join("/")} records, each once`,
+    );
+
+    if (OUTAGE_S > 0) {
+      // Step 6: B stopped for OUTAGE_S while A is written.
+      results = await outage(
+        "step 6",
+        rng,
+        perSegment,
+        async () => {
+          await b.stop();
+          return "stopped";
+        },
+        async () => {
+          b = await start(optionsB);
+        },
+      );
+      // Step 7: B answers 401 for OUTAGE_S: the replications' token deleted on B, then
+      // provisioned again with the same value (a restart with its variables).
+      results = await outage(
+        "step 7",
+        rng,
+        perSegment,
+        async () => {
+          const deleted = await fetch(`${b.url}/api/v1/tokens/${DST_TOKEN_ENV.RS_TOKEN_REPL_NAME}`, {
+            method: "DELETE",
+            headers: { authorization: `Bearer ${TOKEN}` },
+          });
+          if (deleted.status !== 200) violation(`step 7: DELETE of the replication token on B answered ${deleted.status}`);
+          const probe = await fetch(`${b.url}/api/v1/b/${REPLICATIONS[0].dst}`, {
+            headers: { authorization: `Bearer ${DST_TOKEN}` },
+          });
+          await probe.body?.cancel();
+          if (probe.status !== 401) violation(`step 7: B answered ${probe.status} to the deleted token, expected 401`);
+          return `answering ${probe.status}`;
+        },
+        async () => {
+          await b.stop();
+          b = await start(provisioningB);
+        },
+      );
+    }
+
+    // Step 8: the compressed replications carried the same records, with coded write bodies.
     const lines: string[] = [];
     for (const { dst, compression } of REPLICATIONS.slice(1)) {
       const counts = proxyCounts.get(dst) ?? { coded: 0, plain: 0, plainWithBytes: 0, failed: 0 };
-      if (counts.coded === 0) violation(`step 5: no ${compression}-coded write batch reached ${dst}`);
+      if (counts.coded === 0) violation(`step 8: no ${compression}-coded write batch reached ${dst}`);
       if (counts.plainWithBytes > 0)
-        violation(`step 5: ${counts.plainWithBytes} write batches with bytes reached ${dst} uncoded`);
+        violation(`step 8: ${counts.plainWithBytes} write batches with bytes reached ${dst} uncoded`);
       lines.push(`${compression}: ${counts.coded} coded batches, ${counts.plain} empty plain ones, ${counts.failed} cut`);
     }
     const total = results.map((r) => r.records);
-    if (new Set(total).size !== 1) violation(`step 5: the replications hold different counts ${total.join("/")}`);
-    console.log(`step 5: ${lines.join("; ")}; ${total.join("/")} records identical in all three targets`);
+    if (new Set(total).size !== 1) violation(`step 8: the replications hold different counts ${total.join("/")}`);
+    console.log(`step 8: ${lines.join("; ")}; ${total.join("/")} records identical in all three targets`);
 
     // The logs of every start.
     for (const server of servers) {

@@ -41,6 +41,7 @@ export function schedule(scale: Scale): Step[] {
     { ids: ["W5"] },
     { ids: ["W5s"] },
     { ids: ["W7scan"] },
+    { ids: ["R1"] },
     { ids: ["W7buckets"] },
     { ids: ["start"] },
   ];

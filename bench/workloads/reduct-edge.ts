@@ -634,6 +634,108 @@ const w7scan: Unit = {
   },
 };
 
+const R1_SRC = "bench-r1-src";
+const R1_DST = "bench-r1-dst";
+const R1_ENTRY = "r1";
+const R1_REPLICATION = "bench-r1";
+/** How often R1 asks the source whether anything is pending (these requests are in its counts). */
+const R1_POLL_MS = 250;
+
+/** `entries[].record_count` of a GET /b/:bucket answer, summed (0 when absent). */
+function recordCountOf(response: HttpResponse): number {
+  const entries = jsonField(response, "entries");
+  if (!Array.isArray(entries)) return 0;
+  return entries.reduce((sum: number, entry: unknown) => {
+    const count = fieldOf(entry, "record_count");
+    return sum + (typeof count === "number" ? count : 0);
+  }, 0);
+}
+
+/**
+ * R1: W2v1's batches into a bucket with a replication (no compression, no filter) to a second
+ * bucket of the same server (its own Worker URL): the Worker serves the sender's batches like any
+ * client's. Timed from the first write until the source reports nothing pending, so records/s are
+ * delivered records; the counts are the edge over that time (our writes, the sender's requests to
+ * the target, the status polls) plus both buckets' objects (alarms, log rows, R2 reads).
+ */
+const r1: Unit = {
+  id: "R1",
+  title: `R1 replication: ${PER_BATCH} × 1 KiB batches v1 into a bucket replicated to a second bucket on the same server, until all delivered`,
+  server: "reductEdge",
+  requires: requireFeature("batchV1"),
+  prepare: async (ctx) => {
+    const port = serverOf(ctx, "reductEdge").port;
+    await createBucket(ctx, R1_SRC);
+    await createBucket(ctx, R1_DST);
+    const client = createClient(port, 1);
+    try {
+      const response = await send(client, {
+        method: "POST",
+        path: `/api/v1/replications/${R1_REPLICATION}`,
+        ...json({
+          src_bucket: R1_SRC,
+          dst_bucket: R1_DST,
+          dst_host: `http://127.0.0.1:${port}`,
+          dst_token: AUTH.authorization.slice(7),
+        }),
+      });
+      if (response.status !== 200)
+        throw new Error(`cannot create replication '${R1_REPLICATION}': HTTP ${response.status} ${response.body}`);
+    } finally {
+      client.close();
+    }
+  },
+  spec: (ctx) => {
+    const batches = ctx.scale.batches;
+    const records = batches * PER_BATCH;
+    const lanes = ctx.connections;
+    let next = 0;
+    let writing = lanes;
+    let polls = 0;
+    let writesS = Number.NaN;
+    let delivered = Number.NaN;
+    const notes: string[] = [];
+    const session: Session = async (lane, call, timeLeft, untimed) => {
+      const started = performance.now();
+      while (next < batches && timeLeft() > 0)
+        await call(batchV1Write(R1_SRC, R1_ENTRY, batchRecords(TS0, next++, PER_BATCH, body1k)), {
+          check: okWithoutRecordErrors,
+        });
+      writing--;
+      if (lane !== 0) return;
+      while (writing > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      writesS = (performance.now() - started) / 1000;
+      // The session (and so the measured time) ends when the source has nothing pending.
+      while (timeLeft() > 0) {
+        polls++;
+        const response = await untimed({ path: `/api/v1/replications/${R1_REPLICATION}`, headers: AUTH });
+        if (response.status !== 200) throw new Error(`R1 status: HTTP ${response.status} ${response.body}`);
+        const pending = fieldOf(jsonField(response, "info"), "pending_records");
+        if (pending === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, R1_POLL_MS));
+      }
+      const target = await untimed({ path: `/api/v1/b/${R1_DST}`, headers: AUTH });
+      delivered = target.status === 200 ? recordCountOf(target) : Number.NaN;
+    };
+    return {
+      session,
+      connections: lanes,
+      objects: [`BUCKETS:${R1_SRC}`, `BUCKETS:${R1_DST}`],
+      maxSeconds: ctx.scale.maxSeconds * 3,
+      expectedRecords: records,
+      settle: afterWrites(ctx),
+      compareTo: ["W2v1"],
+      notes,
+      afterLoad: () => {
+        notes.push(
+          `writes took ${writesS.toFixed(1)} s; the target then held ${delivered.toLocaleString("en-US")} of ${records.toLocaleString("en-US")} records; ${polls} status polls (GET /replications/:name, every ${R1_POLL_MS} ms once the writes were done) are in the counts`,
+        );
+        if (delivered !== records) notes.push(`NOT ALL DELIVERED: ${delivered} of ${records}`);
+      },
+    };
+  },
+};
+
 export function reductEdgeUnits(scale: Scale): Unit[] {
   return [
     {
@@ -682,5 +784,6 @@ export function reductEdgeUnits(scale: Scale): Unit[] {
     w5,
     w5single,
     w7scan,
+    r1,
   ];
 }
