@@ -182,6 +182,9 @@ export async function writeSingleRecord(
     const [failure] = await writeBatchBody(target, body, [{ meta }], { wholeBody: true });
     refused = failure?.error ?? null;
   }
+  // ReductStore answers 409 to a write while the timestamp's upload is in flight; a batch says 425
+  // per record instead, so a replication sender retries it rather than taking it as delivered.
+  if (refused?.status === 425) throw new HttpError(409, `A record with timestamp ${meta.ts} already exists`);
   if (refused) throw new HttpError(refused.status, refused.message);
 }
 

@@ -12,6 +12,7 @@ import { recordObjectKey } from "../storage/r2";
 import { recordMetaLength } from "../storage/record-meta";
 import { bucketSettings } from "./bucket-store";
 import { Loc, type PackedRecord } from "./record-chunks";
+import { stillBeingWritten } from "./record-errors";
 import type { RecordIndex, WriteEntry } from "./record-index";
 import type { ReplicationJournal } from "./replications";
 import type { BlockRow } from "./tables/blocks";
@@ -197,8 +198,8 @@ export class RecordWriter {
   }
 
   /**
-   * Checks that a write may start: no ready or live pending record at `ts` (an expired pending one
-   * is cleared), and the quota allows `size` more bytes (FIFO evicts oldest blocks here).
+   * Checks that a write may start: no ready record at `ts` (409) nor a live pending one (425; an
+   * expired pending one is cleared), and the quota allows `size` more bytes (FIFO evicts oldest blocks here).
    */
   private admit(meta: RecordMeta, phase: WritePhase): ItemOutcome {
     const metaCheck = checkMetaWrite(meta);
@@ -209,7 +210,9 @@ export class RecordWriter {
       if (this.inChunks(entry, meta.ts)) return recordExists(meta.ts);
       const pending = entry.hasPending ? this.ctx.index.pending(entry.id, meta.ts) : undefined;
       if (pending) {
-        if (pending.lease_expires_at_ms > this.ctx.nowMs) return recordExists(meta.ts);
+        // Not "already exists": the upload may never finish (its uploader died), and a replication
+        // sender would count a 409 as delivered. A single write answers 409 for it (writeSingleRecord).
+        if (pending.lease_expires_at_ms > this.ctx.nowMs) return stillBeingWritten(this.ctx.bucket.name, meta.entry, meta.ts);
         releasePending(this.ctx, pending);
         this.used = {};
       }

@@ -746,6 +746,37 @@ describe("a dst_token with write access only (ReductStore's GET of the bucket ne
     expect(text((await readAt(dst, "a", 1)).body)).toBe("one");
   });
 
+  it("an upload the target's crash left pending: kept while it holds the timestamp, written after its lease", async () => {
+    const { src, dst } = await writeOnlyPair();
+    // The target died while receiving a.1: its reservation lives on until the lease ends, then
+    // the timestamp is free and the target has nothing. A write-only token cannot HEAD the record.
+    const ticket = await stubOf(dst).reserveUpload({ entry: "a", ts: 1, size: 1_000_000, contentType: "x/y", labels: {} });
+    expect(ticket.ok).toBe(true);
+    // As the target answers a batch and a single write for such a timestamp.
+    const batch = await api("POST", `/b/${dst}/a/batch`, { headers: { "x-reduct-time-1": "1,x/y" }, body: "x" });
+    expect([batch.status, batch.headers.get("x-reduct-error-1")]).toEqual([
+      200,
+      `425,Record with timestamp 1 in ${dst}/a is still being written`,
+    ]);
+    await batch.text();
+    const single = await api("POST", `/b/${dst}/a?ts=1`, { body: "x" });
+    expect([single.status, single.headers.get("x-reduct-error")]).toEqual([409, "A record with timestamp 1 already exists"]);
+    await single.text();
+    await putRecord(src, "a", 1, "one");
+    await sendNow(src);
+    const held = await statusOf(src);
+    expect({ pending: held.pending_records, codes: Object.keys(held.diagnostics.hourly.errors) }).toEqual({
+      pending: 1,
+      codes: ["425"],
+    });
+    await runInDurableObject(stubOf(dst), (_instance, state) => {
+      state.storage.sql.exec("UPDATE pending_records SET lease_expires_at_ms = 0");
+    });
+    await sendNow(src);
+    expect((await statusOf(src)).pending_records).toBe(0);
+    expect(text((await readAt(dst, "a", 1)).body)).toBe("one");
+  });
+
   it("a missing target bucket cannot be created with it: records kept, 403 counted", async () => {
     const { src, dst } = await writeOnlyPair({ createTarget: false });
     await putRecord(src, "a", 1, "one");
