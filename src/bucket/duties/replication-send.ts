@@ -57,9 +57,20 @@ export interface ReplicationSendDeps {
   report: (replication: string, status: "ok" | "error", message: string, payload: Record<string, unknown>) => Promise<void>;
 }
 
+/** An entry held back after its records failed on their own: its own backoff, as a replication's. */
+interface Hold {
+  backoffMs: number;
+  until: number;
+}
+
 export class ReplicationSend {
   /** The run in progress: the alarm and a direct call never send the same rows twice at once. */
   private inFlight: Promise<void> | null = null;
+  /**
+   * Held entries per replication, for the epoch they were held in (new settings start afresh, as
+   * the replication's backoff does). In memory: an eviction forgets them, which costs one early retry.
+   */
+  private readonly holds = new Map<string, { epoch: string; entries: Map<string, Hold> }>();
 
   constructor(private readonly deps: ReplicationSendDeps) {}
 
@@ -79,16 +90,57 @@ export class ReplicationSend {
     return this.inFlight;
   }
 
-  /** Now for a replication with rows to send, its backoff end after a failure, null when idle. */
+  /**
+   * Now for a replication with rows to send, its backoff end after a failure (or, when every entry
+   * with rows is held back, the earliest hold's end), null when idle.
+   */
   nextDueAt(): number | null {
     if (this.deps.frozen()) return null;
     let next: number | null = null;
     for (const row of this.deps.tables.replications.all()) {
       if (row.log_count <= 0 || this.settingsOf(row).mode !== "enabled") continue;
-      const at = Math.max(row.backoff_until_ms, 0);
+      let at = Math.max(row.backoff_until_ms, 0);
+      if (at <= this.deps.now()) {
+        const pick = this.nextEntry(row);
+        at = pick !== undefined && "heldUntil" in pick ? pick.heldUntil : 0;
+      }
       if (next === null || at < next) next = at;
     }
     return next;
+  }
+
+  /** Ends every entry's hold now, as if its backoff ran out (the next failure still doubles it). */
+  endHolds(): void {
+    for (const { entries } of this.holds.values()) for (const hold of entries.values()) hold.until = 0;
+  }
+
+  private holdsOf(row: ReplicationRow): Map<string, Hold> {
+    const held = this.holds.get(row.name);
+    if (held && held.epoch === row.epoch) return held.entries;
+    const entries = new Map<string, Hold>();
+    this.holds.set(row.name, { epoch: row.epoch, entries });
+    return entries;
+  }
+
+  /**
+   * The entry a slice sends: the one with the oldest row among those not held back; when all are
+   * held, the earliest end of a hold; undefined when the log is empty.
+   */
+  private nextEntry(row: ReplicationRow): { entry: string } | { heldUntil: number } | undefined {
+    const log = this.deps.tables.replicationLog;
+    const holds = this.holdsOf(row);
+    const nowMs = this.deps.now();
+    const oldest = log.oldestEntry(row.name);
+    if (oldest === undefined || (holds.get(oldest)?.until ?? 0) <= nowMs)
+      return oldest === undefined ? undefined : { entry: oldest };
+    let best: { entry: string; first: number } | undefined;
+    let heldUntil = Number.POSITIVE_INFINITY;
+    for (const front of log.entryFronts(row.name)) {
+      const until = holds.get(front.entry)?.until ?? 0;
+      if (until > nowMs) heldUntil = Math.min(heldUntil, until);
+      else if (!best || front.first < best.first) best = front;
+    }
+    return best ? { entry: best.entry } : { heldUntil };
   }
 
   /** One request for one replication; true when it made progress and more may be sent now. */
@@ -98,11 +150,13 @@ export class ReplicationSend {
     if (!row || row.log_count <= 0 || this.deps.frozen()) return false;
     const settings = this.settingsOf(row);
     if (settings.mode !== "enabled" || row.backoff_until_ms > this.deps.now()) return false;
-    const entry = tables.replicationLog.oldestEntry(name);
-    if (entry === undefined) {
+    const pick = this.nextEntry(row);
+    if (pick === undefined) {
       tables.replications.addToLog(name, -row.log_count); // the counter drifted: nothing is left
       return false;
     }
+    if ("heldUntil" in pick) return false; // every entry with rows is held back
+    const { entry } = pick;
     const target = this.targetOf(settings);
     let api = row.target_api;
     if (!row.target_checked) {
@@ -135,11 +189,14 @@ export class ReplicationSend {
       const refused = sent.outcome.reached && refusedForGood(sent.outcome.status);
       // Counted in a row, not read off the backoff: an outage leaves it at its maximum, and the
       // first refusal after it must be retried too.
-      if (tables.replications.countRefusal(name, refused) < REFUSALS_BEFORE_DROP) return this.failed(row, sent.outcome);
+      if (tables.replications.countRefusal(name, refused) < REFUSALS_BEFORE_DROP)
+        return sent.outcome.entryOnly ? this.hold(row, entry, sent.outcome) : this.failed(row, sent.outcome);
       tables.replications.countRefusal(name, false);
+      this.holdsOf(row).delete(entry);
       return this.dropRefused(tables.replications.get(name) ?? row, run, sent.outcome);
     }
     tables.replications.countRefusal(name, false);
+    this.holdsOf(row).delete(entry);
     const deleted = tables.replicationLog.delete(
       name,
       sent.rows.map((logRow) => logRow.seq),
@@ -194,6 +251,31 @@ export class ReplicationSend {
       await this.report(fresh, "error", message, outcome.status);
     }
     return false;
+  }
+
+  /**
+   * Holds one entry back after its records failed on their own (the target answered): the other
+   * entries go at once, so the replication's own backoff is left as it is.
+   */
+  private async hold(row: ReplicationRow, entry: string, outcome: Failed): Promise<true> {
+    const nowMs = this.deps.now();
+    const holds = this.holdsOf(row);
+    const previous = holds.get(entry);
+    const backoffMs = Math.min(Math.max((previous?.backoffMs ?? 0) * 2, SEND_BACKOFF_MIN_MS), SEND_BACKOFF_MAX_MS);
+    holds.set(entry, { backoffMs, until: nowMs + backoffMs });
+    const fresh = this.deps.tables.replications.get(row.name) ?? row;
+    const diagnostics = countOutcomes(fresh.diagnostics, nowMs, 0, [
+      { status: String(outcome.status), count: 1, message: outcome.message },
+    ]);
+    this.deps.tables.replications.recordAttempt(row.name, outcome.reached, fresh.backoff_ms, fresh.backoff_until_ms, diagnostics);
+    console.warn(
+      `replication '${row.name}': entry '${entry}': ${outcome.status} ${outcome.message}; retrying it in ${backoffMs} ms`,
+    );
+    if (!previous && fresh.backoff_ms === 0) {
+      const message = `Replication '${row.name}' failed (${outcome.status}) for entry '${entry}': ${outcome.message}; its records are kept and sent again`;
+      await this.report(fresh, "error", message, outcome.status);
+    }
+    return true;
   }
 
   /** Drops a batch the target kept refusing (refusedForGood), counting each record as errored. */
@@ -420,7 +502,8 @@ export class ReplicationSend {
     confirmConflicts: boolean,
   ): Promise<Failed | null> {
     for (const [ts, error] of errors) {
-      if (recordMayHeal(error.status)) return { acked: false, status: error.status, message: error.message, reached: true };
+      if (recordMayHeal(error.status))
+        return { acked: false, status: error.status, message: error.message, reached: true, entryOnly: true };
       // A write answered 404 per record: the bucket is missing (a target answers so for each record).
       if (error.status === 404 && confirmConflicts) return { acked: false, status: 404, message: error.message, reached: true };
       if (error.status !== 409 || !confirmConflicts) continue;
@@ -444,6 +527,8 @@ export class ReplicationSend {
           status: response.status,
           message: `Record ${ts} answered 409 but cannot be read: ${message}`,
           reached: true,
+          // A target that is down as a whole (502/503/504) holds every entry.
+          entryOnly: ![502, 503, 504].includes(response.status),
         };
       }
     }
