@@ -1099,6 +1099,36 @@ describe("one entry whose records the target keeps failing does not hold up the 
     expect(until).toBe(0); // the replication itself is not backed off
   });
 
+  it("an entry held and delivered again writes one $system event each, naming the entry", async () => {
+    let failing = true;
+    const name = uniqueName("held");
+    const { src } = await pair({
+      name,
+      fetch: batchesAnswer(async (request) => (entryOf(request) === "p" && failing ? failEach(request) : intoWorker(request))),
+    });
+    await putRecord(src, "p", 1, "one");
+    await sendNow(src);
+    await sendNow(src); // held again: nothing more
+    failing = false;
+    await sendNow(src);
+    await putRecord(src, "p", 2, "two");
+    await sendNow(src); // a success after a success neither
+    const response = await api("POST", `/b/$system/replications/reduct-edge-test/${name}/q`, {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query_type: "QUERY" }),
+    });
+    const { id } = (await response.json()) as { id: number };
+    const batch = await api("GET", `/b/$system/replications/reduct-edge-test/${name}/batch?q=${id}`);
+    const events = [...batch.headers]
+      .filter(([header]) => header.startsWith("x-reduct-time-"))
+      .sort(([a], [b]) => Number(a.slice(14)) - Number(b.slice(14)))
+      .map(([, value]) => (value.includes("status=error") ? "error" : value.includes("status=ok") ? "ok" : value));
+    const body = await batch.text();
+    expect(events).toEqual(["error", "ok"]);
+    expect(body).toContain(`Replication '${name}' failed (500) for entry 'p': injected; its records are kept and sent again`);
+    expect(body).toContain(`Replication '${name}' delivers entry 'p' again`);
+  });
+
   it("a held entry is retried after its backoff, not before, and delivered once the target accepts", async () => {
     const { src, dst } = await pair();
     await putRecord(src, "p", 1, "one");

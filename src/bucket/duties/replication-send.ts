@@ -61,6 +61,8 @@ export interface ReplicationSendDeps {
 interface Hold {
   backoffMs: number;
   until: number;
+  /** Whether its hold wrote an error event (its next success then writes an ok one). */
+  reported: boolean;
 }
 
 export class ReplicationSend {
@@ -196,6 +198,7 @@ export class ReplicationSend {
       return this.dropRefused(tables.replications.get(name) ?? row, run, sent.outcome);
     }
     tables.replications.countRefusal(name, false);
+    const released = this.holdsOf(row).get(entry);
     this.holdsOf(row).delete(entry);
     const deleted = tables.replicationLog.delete(
       name,
@@ -207,6 +210,7 @@ export class ReplicationSend {
       const diagnostics = countOutcomes(fresh.diagnostics, this.deps.now(), sent.outcome.ok, sent.outcome.errors);
       tables.replications.recordAttempt(name, true, 0, 0, diagnostics);
       if (fresh.backoff_ms > 0) await this.report(fresh, "ok", `Replication '${name}' reaches its target again`, 200);
+      else if (released?.reported) await this.report(fresh, "ok", `Replication '${name}' delivers entry '${entry}' again`, 200);
     }
     return true;
   }
@@ -262,8 +266,10 @@ export class ReplicationSend {
     const holds = this.holdsOf(row);
     const previous = holds.get(entry);
     const backoffMs = Math.min(Math.max((previous?.backoffMs ?? 0) * 2, SEND_BACKOFF_MIN_MS), SEND_BACKOFF_MAX_MS);
-    holds.set(entry, { backoffMs, until: nowMs + backoffMs });
     const fresh = this.deps.tables.replications.get(row.name) ?? row;
+    // One event per change of state: none while the replication as a whole is failing.
+    const report = !previous && fresh.backoff_ms === 0;
+    holds.set(entry, { backoffMs, until: nowMs + backoffMs, reported: previous?.reported || report });
     const diagnostics = countOutcomes(fresh.diagnostics, nowMs, 0, [
       { status: String(outcome.status), count: 1, message: outcome.message },
     ]);
@@ -271,7 +277,7 @@ export class ReplicationSend {
     console.warn(
       `replication '${row.name}': entry '${entry}': ${outcome.status} ${outcome.message}; retrying it in ${backoffMs} ms`,
     );
-    if (!previous && fresh.backoff_ms === 0) {
+    if (report) {
       const message = `Replication '${row.name}' failed (${outcome.status}) for entry '${entry}': ${outcome.message}; its records are kept and sent again`;
       await this.report(fresh, "error", message, outcome.status);
     }
