@@ -7,10 +7,12 @@ import { createExecutionContext, env, runInDurableObject } from "cloudflare:test
 import { describe, expect, it } from "vitest";
 import type { BucketObject } from "../../src/bucket/bucket-object";
 import {
+  CHECK_TIMEOUT_MS,
   ReplicationSend,
   type ReplicationSendDeps,
   SEND_BACKOFF_MAX_MS,
   SEND_BACKOFF_MIN_MS,
+  SEND_TIMEOUT_MS,
 } from "../../src/bucket/duties/replication-send";
 import { destinationEntry, type OutboundFetch, timeHeader } from "../../src/bucket/duties/replication-wire";
 import type { ObjectParts } from "../../src/bucket/object-parts";
@@ -1256,5 +1258,66 @@ describe("one entry whose records the target keeps failing does not hold up the 
     expect(batches).toBeGreaterThanOrEqual(2 * (perEntry - 1));
     expect(batches).toBeLessThanOrEqual(2 * (perEntry + 1));
     expect((await statusOf(src)).pending_records).toBe(2);
+  });
+});
+
+describe("a target that never answers and another replication of the same bucket", () => {
+  /** Never answers: gives up only when the request's own signal (its timeout) fires. */
+  const hang: OutboundFetch = (request) =>
+    new Promise((_resolve, reject) => {
+      request.signal.addEventListener("abort", () => reject(request.signal.reason));
+    });
+
+  it("the other replication's records wait for the short check timeout, not the send timeout", async () => {
+    const src = uniqueName("rsrc");
+    const [deaf, live] = [uniqueName("rdeaf"), uniqueName("rlive")];
+    await createBucket(src);
+    await createBucket(live);
+    await setFetch(src, (request) => (new URL(request.url).pathname.includes(`/${deaf}`) ? hang(request) : intoWorker(request)));
+    const settings = (dst: string): ReplicationSettings => ({
+      src_bucket: src,
+      dst_bucket: dst,
+      dst_host: "http://localhost",
+      dst_token: TOKEN,
+      entries: [],
+      dst_prefix: "",
+      mode: "enabled",
+      compression: "none",
+    });
+    // "a" is sent first: the replications go one after another, in name order.
+    await stubOf(src).setReplications([
+      { name: "a", settings: settings(deaf) },
+      { name: "b", settings: settings(live) },
+    ]);
+    await runInDurableObject(stubOf(src), (_instance, state) => state.storage.deleteAlarm());
+    await putRecord(src, "e", 1, "one");
+    const started = Date.now();
+    await sendNow(src);
+    const took = Date.now() - started;
+    expect(text((await readAt(live, "e", 1)).body)).toBe("one");
+    expect(took).toBeGreaterThanOrEqual(CHECK_TIMEOUT_MS - 100);
+    expect(took).toBeLessThan(SEND_TIMEOUT_MS);
+    expect((await statusOf(src, "a")).diagnostics.hourly.errors["0"]?.count).toBe(1);
+  }, 20_000);
+
+  it("after a request that got no answer, the next attempt checks the target first (short timeout)", async () => {
+    let cut = true;
+    const seen: string[] = [];
+    const { src } = await pair({
+      fetch: async (request) => {
+        seen.push(request.method);
+        if (request.method === "POST" && cut) {
+          cut = false;
+          throw new Error("connection reset (injected)");
+        }
+        return intoWorker(request);
+      },
+    });
+    await runInDurableObject(stubOf(src), (_instance, state) => state.storage.deleteAlarm());
+    await putRecord(src, "e", 1, "one");
+    await sendNow(src);
+    await sendNow(src);
+    expect(seen.slice(-4)).toEqual(["HEAD", "POST", "HEAD", "POST"]);
+    expect((await statusOf(src)).pending_records).toBe(0);
   });
 });

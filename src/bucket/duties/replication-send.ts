@@ -41,6 +41,12 @@ export const REFUSALS_BEFORE_DROP = 8;
 /** One request to the target gives up after this long, plus a second per MiB it carries (counted as unreachable). */
 export const SEND_TIMEOUT_MS = 30_000;
 const SEND_TIMEOUT_MS_PER_MIB = 1_000;
+/**
+ * A request without a body (the target check, a record's HEAD) gives up sooner: the bucket's
+ * replications are sent one after another, so a target that never answers delays the others by
+ * this much per attempt, not by SEND_TIMEOUT_MS.
+ */
+export const CHECK_TIMEOUT_MS = 5_000;
 
 export interface ReplicationSendDeps {
   tables: BucketTables;
@@ -186,8 +192,10 @@ export class ReplicationSend {
     // so the rows stay (sent again, under the new settings) and nothing is counted.
     if (!this.sameEpoch(row)) return false;
     if (!sent.outcome.acked) {
-      // A 404 to a write means the bucket is gone (deleted at the target): create it again.
-      if (sent.outcome.reached && sent.outcome.status === 404) tables.replications.forgetTarget(name);
+      // A 404 to a write means the bucket is gone (deleted at the target): create it again. No
+      // answer at all: the next attempt starts with the check, whose timeout is short.
+      if ((sent.outcome.reached && sent.outcome.status === 404) || sent.outcome.status === 0)
+        tables.replications.forgetTarget(name);
       const refused = sent.outcome.reached && refusedForGood(sent.outcome.status);
       // Counted in a row, not read off the backoff: an outage leaves it at its maximum, and the
       // first refusal after it must be retried too.
@@ -313,8 +321,8 @@ export class ReplicationSend {
     return { base, bucket: settings.dst_bucket, headers, compression: settings.compression, maxBytes: this.deps.limits().bytes };
   }
 
-  private async request(url: string, init: RequestInit, bytes = 0): Promise<Response> {
-    const timeoutMs = SEND_TIMEOUT_MS + Math.ceil(bytes / (1024 * 1024)) * SEND_TIMEOUT_MS_PER_MIB;
+  private async request(url: string, init: RequestInit, bytes = 0, baseMs = SEND_TIMEOUT_MS): Promise<Response> {
+    const timeoutMs = baseMs + Math.ceil(bytes / (1024 * 1024)) * SEND_TIMEOUT_MS_PER_MIB;
     const request = new Request(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     return this.deps.fetch()(request);
   }
@@ -326,11 +334,11 @@ export class ReplicationSend {
   private async checkTarget(target: Target): Promise<{ acked: true; api: string | null } | Failed> {
     const url = `${target.base}api/v1/b/${target.bucket}`;
     try {
-      const found = await this.request(url, { method: "HEAD", headers: target.headers });
+      const found = await this.request(url, { method: "HEAD", headers: target.headers }, 0, CHECK_TIMEOUT_MS);
       await found.body?.cancel();
       if (found.ok) return { acked: true, api: found.headers.get("x-reduct-api") };
       if (found.status !== 404) return failure(found);
-      const created = await this.request(url, { method: "POST", headers: target.headers });
+      const created = await this.request(url, { method: "POST", headers: target.headers }, 0, CHECK_TIMEOUT_MS);
       await created.body?.cancel();
       if (created.ok || created.status === 409) return { acked: true, api: created.headers.get("x-reduct-api") };
       return failure(created);
@@ -515,10 +523,12 @@ export class ReplicationSend {
       if (error.status !== 409 || !confirmConflicts) continue;
       let response: Response;
       try {
-        response = await this.request(`${target.base}api/v1/b/${target.bucket}/${dstEntry}?ts=${ts}`, {
-          method: "HEAD",
-          headers: target.headers,
-        });
+        response = await this.request(
+          `${target.base}api/v1/b/${target.bucket}/${dstEntry}?ts=${ts}`,
+          { method: "HEAD", headers: target.headers },
+          0,
+          CHECK_TIMEOUT_MS,
+        );
         await response.body?.cancel();
       } catch (failed) {
         return unreachable(failed);
