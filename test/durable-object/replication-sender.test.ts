@@ -6,7 +6,14 @@
 import { createExecutionContext, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { BucketObject } from "../../src/bucket/bucket-object";
-import { SEND_BACKOFF_MIN_MS } from "../../src/bucket/duties/replication-send";
+import {
+  CHECK_TIMEOUT_MS,
+  ReplicationSend,
+  type ReplicationSendDeps,
+  SEND_BACKOFF_MAX_MS,
+  SEND_BACKOFF_MIN_MS,
+  SEND_TIMEOUT_MS,
+} from "../../src/bucket/duties/replication-send";
 import { destinationEntry, type OutboundFetch, timeHeader } from "../../src/bucket/duties/replication-wire";
 import type { ObjectParts } from "../../src/bucket/object-parts";
 import worker from "../../src/index";
@@ -28,12 +35,18 @@ async function setFetch(bucket: string, fetch: OutboundFetch): Promise<void> {
   });
 }
 
-/** Runs the sender now, as the alarm does, with the backoff of an earlier failure cleared. */
+/** Runs the sender now, as the alarm does, with the backoff of an earlier failure (and every entry's hold) cleared. */
 async function sendNow(bucket: string): Promise<void> {
   await runInDurableObject(stubOf(bucket), async (instance, state) => {
     state.storage.sql.exec("UPDATE replications SET backoff_until_ms = 0");
+    partsOf(instance).replicationSend.endHolds();
     await partsOf(instance).replicationSend.run(Date.now() + 10_000);
   });
+}
+
+/** When the sender wants its next alarm (null: nothing to send). */
+async function dueAt(bucket: string): Promise<number | null> {
+  return runInDurableObject(stubOf(bucket), (instance) => partsOf(instance).replicationSend.nextDueAt());
 }
 
 async function statusOf(bucket: string, name = "r"): Promise<ReplicationStatus> {
@@ -352,11 +365,10 @@ describe("outcomes of an attempt", () => {
       ok,
       errors,
     });
-    const until = await runInDurableObject(stubOf(src), (_instance, state) =>
-      Number(state.storage.sql.exec("SELECT backoff_until_ms FROM replications").one().backoff_until_ms),
-    );
-    if (backoff) expect(until).toBeGreaterThanOrEqual(before + SEND_BACKOFF_MIN_MS);
-    else expect(until).toBe(0);
+    // The replication's backoff after a whole-request failure, the entry's hold after a per-record one.
+    const due = await dueAt(src);
+    if (backoff) expect(due).toBeGreaterThanOrEqual(before + SEND_BACKOFF_MIN_MS);
+    else expect(due).toBeNull();
   });
 
   it("after a 503 the same records go again, in order, and arrive once", async () => {
@@ -991,10 +1003,13 @@ describe("a per-record error", () => {
       pending: kept ? 1 : 0,
       counted: 1,
     });
+    // Its entry is held back, not the replication: other entries go at once.
     const until = await runInDurableObject(stubOf(src), (_instance, state) =>
       Number(state.storage.sql.exec("SELECT backoff_until_ms FROM replications").one().backoff_until_ms),
     );
-    expect(until > 0).toBe(kept);
+    expect(until).toBe(0);
+    const due = await dueAt(src);
+    expect(due !== null && due > Date.now()).toBe(kept);
   });
 });
 
@@ -1017,6 +1032,292 @@ describe("a label removed at the source after the record was sent", () => {
     await sendNow(src);
     expect(sent).toEqual(["0,,x=1,z=3"]);
     expect((await readAt(dst, "a", 1)).labels).toEqual({ x: "1", y: "2", z: "3" });
+    expect((await statusOf(src)).pending_records).toBe(0);
+  });
+});
+
+describe("one entry whose records the target keeps failing does not hold up the others", () => {
+  /** The `x-reduct-time-*` timestamps of a batch request, in header order. */
+  const timesOf = (request: Request) =>
+    [...request.headers.keys()]
+      .filter((name) => name.startsWith("x-reduct-time-"))
+      .map((name) => name.slice("x-reduct-time-".length))
+      .join(" ");
+  const entryOf = (request: Request) => new URL(request.url).pathname.split("/").at(-2);
+  /** A 200 naming every record of the batch as failed with `status`; nothing is stored. */
+  const failEach = async (request: Request, status = 500) => {
+    await request.body?.cancel();
+    const headers: Record<string, string> = {};
+    for (const ts of timesOf(request).split(" ")) headers[`x-reduct-error-${ts}`] = `${status},injected`;
+    return new Response(null, { headers });
+  };
+
+  /**
+   * A second sender on the object's tables, on a clock the test moves: the object's own alarm keeps
+   * its own sender (its fetch failing every record, so it delivers nothing and holds nothing back here).
+   */
+  async function simulated(
+    bucket: string,
+    fetch: (clock: { now: number }) => OutboundFetch,
+    body: (sim: ReplicationSend, clock: { now: number }) => Promise<void>,
+  ): Promise<void> {
+    await runInDurableObject(stubOf(bucket), async (instance, state) => {
+      await state.storage.deleteAlarm();
+      const parts = partsOf(instance);
+      parts.outbound.fetch = batchesAnswer((request) => failEach(request));
+      const deps = (parts.replicationSend as unknown as { deps: ReplicationSendDeps }).deps;
+      const clock = { now: Date.now() };
+      const outbound = fetch(clock);
+      const sim = new ReplicationSend({ ...deps, fetch: () => outbound, now: () => clock.now });
+      await body(sim, clock);
+    });
+  }
+
+  it("a poisoned entry (per-record 500 for ever) does not stop a later entry's records", async () => {
+    const poisoned: string[] = [];
+    const { src, dst } = await pair({
+      fetch: batchesAnswer(async (request) => {
+        if (entryOf(request) !== "poison") return intoWorker(request);
+        poisoned.push(timesOf(request));
+        return failEach(request);
+      }),
+    });
+    await putRecord(src, "poison", 1, "bad");
+    await sendNow(src);
+    await putRecord(src, "good", 2, "fine");
+    await sendNow(src);
+    expect(text((await readAt(dst, "good", 2)).body)).toBe("fine");
+    expect((await readAt(dst, "poison", 1)).status).toBe(404);
+    const status = await statusOf(src);
+    expect({ pending: status.pending_records, ok: status.diagnostics.hourly.ok, held: poisoned.length > 0 }).toEqual({
+      pending: 1,
+      ok: 1,
+      held: true,
+    });
+    expect(status.diagnostics.hourly.errors["500"]?.count).toBe(poisoned.length);
+    const until = await runInDurableObject(stubOf(src), (_instance, state) =>
+      Number(state.storage.sql.exec("SELECT backoff_until_ms FROM replications").one().backoff_until_ms),
+    );
+    expect(until).toBe(0); // the replication itself is not backed off
+  });
+
+  it("an entry held and delivered again writes one $system event each, naming the entry", async () => {
+    let failing = true;
+    const name = uniqueName("held");
+    const { src } = await pair({
+      name,
+      fetch: batchesAnswer(async (request) => (entryOf(request) === "p" && failing ? failEach(request) : intoWorker(request))),
+    });
+    await putRecord(src, "p", 1, "one");
+    await sendNow(src);
+    await sendNow(src); // held again: nothing more
+    failing = false;
+    await sendNow(src);
+    await putRecord(src, "p", 2, "two");
+    await sendNow(src); // a success after a success neither
+    const response = await api("POST", `/b/$system/replications/reduct-edge-test/${name}/q`, {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query_type: "QUERY" }),
+    });
+    const { id } = (await response.json()) as { id: number };
+    const batch = await api("GET", `/b/$system/replications/reduct-edge-test/${name}/batch?q=${id}`);
+    const events = [...batch.headers]
+      .filter(([header]) => header.startsWith("x-reduct-time-"))
+      .sort(([a], [b]) => Number(a.slice(14)) - Number(b.slice(14)))
+      .map(([, value]) => (value.includes("status=error") ? "error" : value.includes("status=ok") ? "ok" : value));
+    const body = await batch.text();
+    expect(events).toEqual(["error", "ok"]);
+    expect(body).toContain(`Replication '${name}' failed (500) for entry 'p': injected; its records are kept and sent again`);
+    expect(body).toContain(`Replication '${name}' delivers entry 'p' again`);
+  });
+
+  it("a held entry is retried after its backoff, not before, and delivered once the target accepts", async () => {
+    const { src, dst } = await pair();
+    await putRecord(src, "p", 1, "one");
+    let accept = false;
+    const tries: number[] = [];
+    await simulated(
+      src,
+      (clock) =>
+        batchesAnswer(async (request) => {
+          tries.push(clock.now);
+          return accept ? intoWorker(request) : failEach(request, 503);
+        }),
+      async (sim, clock) => {
+        const start = clock.now;
+        await sim.run(clock.now + 10_000);
+        expect(tries).toEqual([start]);
+        expect(sim.nextDueAt()).toBe(start + SEND_BACKOFF_MIN_MS);
+        clock.now = start + SEND_BACKOFF_MIN_MS - 1;
+        await sim.run(clock.now + 10_000);
+        expect(tries).toHaveLength(1); // still held
+        clock.now = start + SEND_BACKOFF_MIN_MS;
+        await sim.run(clock.now + 10_000);
+        expect(sim.nextDueAt()).toBe(clock.now + 2 * SEND_BACKOFF_MIN_MS); // doubled
+        accept = true;
+        clock.now += 2 * SEND_BACKOFF_MIN_MS;
+        await sim.run(clock.now + 10_000);
+        expect(tries).toHaveLength(3);
+        expect(sim.nextDueAt()).toBeNull();
+        // A success resets the entry's backoff: its next failure holds it 1 s again.
+        accept = false;
+        await putRecord(src, "p", 2, "two");
+        await sim.run(clock.now + 10_000);
+        expect(sim.nextDueAt()).toBe(clock.now + SEND_BACKOFF_MIN_MS);
+      },
+    );
+    expect(text((await readAt(dst, "p", 1)).body)).toBe("one");
+  });
+
+  it("a whole-request 503 still holds every entry (the target itself is down)", async () => {
+    const batches: string[] = [];
+    const { src } = await pair({
+      fetch: batchesAnswer(async (request) => {
+        batches.push(`${entryOf(request)}:${timesOf(request)}`);
+        await request.body?.cancel();
+        return new Response(null, { status: 503 });
+      }),
+    });
+    await putRecord(src, "a", 1, "one");
+    await putRecord(src, "b", 2, "two");
+    const before = Date.now();
+    await runInDurableObject(stubOf(src), async (instance, state) => {
+      await state.storage.deleteAlarm();
+      batches.length = 0;
+      const send = partsOf(instance).replicationSend;
+      await send.run(Date.now() + 10_000);
+      expect(batches).toEqual(["a:1"]); // b is not tried: the target is down for it too
+      expect(send.nextDueAt()).toBeGreaterThanOrEqual(before + SEND_BACKOFF_MIN_MS);
+      await send.run(Date.now() + 10_000);
+      expect(batches).toEqual(["a:1"]);
+    });
+    expect((await statusOf(src)).pending_records).toBe(2);
+  });
+
+  it("order within an entry is kept: a held entry goes again from its oldest record", async () => {
+    let failP = true;
+    const batches: string[] = [];
+    const { src, dst } = await pair({
+      fetch: batchesAnswer(async (request) => {
+        batches.push(`${entryOf(request)}:${timesOf(request)}`);
+        return entryOf(request) === "p" && failP ? failEach(request) : intoWorker(request);
+      }),
+    });
+    await runInDurableObject(stubOf(src), (_instance, state) => state.storage.deleteAlarm());
+    await putRecord(src, "p", 1, "one");
+    await putRecord(src, "p", 2, "two");
+    await putRecord(src, "g", 5, "five");
+    await sendNow(src);
+    await putRecord(src, "p", 3, "three");
+    await sendNow(src);
+    expect((await readAt(dst, "p", 3)).status).toBe(404); // not before 1 and 2
+    failP = false;
+    await sendNow(src);
+    const pBatches = batches.filter((batch) => batch.startsWith("p:"));
+    expect(pBatches.at(-1)).toBe("p:1 2 3");
+    // Every attempt at p starts from its oldest record (an alarm between the writes may send fewer).
+    for (const batch of pBatches) expect(["p:1", "p:1 2", "p:1 2 3"]).toContain(batch);
+    expect(batches).toContain("g:5");
+    for (const [ts, body] of [
+      [1, "one"],
+      [2, "two"],
+      [3, "three"],
+    ] as const)
+      expect(text((await readAt(dst, "p", ts)).body)).toBe(body);
+    expect((await statusOf(src)).pending_records).toBe(0);
+  });
+
+  it("no alarm spin: with every entry held, the next alarm is at the earliest hold's end", async () => {
+    const { src } = await pair();
+    await putRecord(src, "x", 1, "one");
+    await putRecord(src, "y", 2, "two");
+    let batches = 0;
+    let runs = 0;
+    await simulated(
+      src,
+      () =>
+        batchesAnswer(async (request) => {
+          batches++;
+          return failEach(request);
+        }),
+      async (sim, clock) => {
+        const end = clock.now + 10 * 60_000; // ten simulated minutes, an alarm at every due time
+        for (;;) {
+          const due = sim.nextDueAt();
+          expect(due).not.toBeNull();
+          clock.now = Math.max(clock.now, due ?? 0);
+          if (clock.now > end || runs > 1_000) break;
+          runs++;
+          await sim.run(clock.now + 10_000);
+        }
+      },
+    );
+    // Per entry: 1, 2, 4, …, 32 s, then one try a minute: 7 + 9 in ten minutes, give or take one.
+    const perEntry = 6 + Math.ceil((10 * 60_000 - 63_000) / SEND_BACKOFF_MAX_MS);
+    expect(runs).toBeLessThanOrEqual(2 * (perEntry + 1));
+    expect(batches).toBeGreaterThanOrEqual(2 * (perEntry - 1));
+    expect(batches).toBeLessThanOrEqual(2 * (perEntry + 1));
+    expect((await statusOf(src)).pending_records).toBe(2);
+  });
+});
+
+describe("a target that never answers and another replication of the same bucket", () => {
+  /** Never answers: gives up only when the request's own signal (its timeout) fires. */
+  const hang: OutboundFetch = (request) =>
+    new Promise((_resolve, reject) => {
+      request.signal.addEventListener("abort", () => reject(request.signal.reason));
+    });
+
+  it("the other replication's records wait for the short check timeout, not the send timeout", async () => {
+    const src = uniqueName("rsrc");
+    const [deaf, live] = [uniqueName("rdeaf"), uniqueName("rlive")];
+    await createBucket(src);
+    await createBucket(live);
+    await setFetch(src, (request) => (new URL(request.url).pathname.includes(`/${deaf}`) ? hang(request) : intoWorker(request)));
+    const settings = (dst: string): ReplicationSettings => ({
+      src_bucket: src,
+      dst_bucket: dst,
+      dst_host: "http://localhost",
+      dst_token: TOKEN,
+      entries: [],
+      dst_prefix: "",
+      mode: "enabled",
+      compression: "none",
+    });
+    // "a" is sent first: the replications go one after another, in name order.
+    await stubOf(src).setReplications([
+      { name: "a", settings: settings(deaf) },
+      { name: "b", settings: settings(live) },
+    ]);
+    await runInDurableObject(stubOf(src), (_instance, state) => state.storage.deleteAlarm());
+    await putRecord(src, "e", 1, "one");
+    const started = Date.now();
+    await sendNow(src);
+    const took = Date.now() - started;
+    expect(text((await readAt(live, "e", 1)).body)).toBe("one");
+    expect(took).toBeGreaterThanOrEqual(CHECK_TIMEOUT_MS - 100);
+    expect(took).toBeLessThan(SEND_TIMEOUT_MS);
+    expect((await statusOf(src, "a")).diagnostics.hourly.errors["0"]?.count).toBe(1);
+  }, 20_000);
+
+  it("after a request that got no answer, the next attempt checks the target first (short timeout)", async () => {
+    let cut = true;
+    const seen: string[] = [];
+    const { src } = await pair({
+      fetch: async (request) => {
+        seen.push(request.method);
+        if (request.method === "POST" && cut) {
+          cut = false;
+          throw new Error("connection reset (injected)");
+        }
+        return intoWorker(request);
+      },
+    });
+    await runInDurableObject(stubOf(src), (_instance, state) => state.storage.deleteAlarm());
+    await putRecord(src, "e", 1, "one");
+    await sendNow(src);
+    await sendNow(src);
+    expect(seen.slice(-4)).toEqual(["HEAD", "POST", "HEAD", "POST"]);
     expect((await statusOf(src)).pending_records).toBe(0);
   });
 });

@@ -41,6 +41,12 @@ export const REFUSALS_BEFORE_DROP = 8;
 /** One request to the target gives up after this long, plus a second per MiB it carries (counted as unreachable). */
 export const SEND_TIMEOUT_MS = 30_000;
 const SEND_TIMEOUT_MS_PER_MIB = 1_000;
+/**
+ * A request without a body (the target check, a record's HEAD) gives up sooner: the bucket's
+ * replications are sent one after another, so a target that never answers delays the others by
+ * this much per attempt, not by SEND_TIMEOUT_MS.
+ */
+export const CHECK_TIMEOUT_MS = 5_000;
 
 export interface ReplicationSendDeps {
   tables: BucketTables;
@@ -57,9 +63,22 @@ export interface ReplicationSendDeps {
   report: (replication: string, status: "ok" | "error", message: string, payload: Record<string, unknown>) => Promise<void>;
 }
 
+/** An entry held back after its records failed on their own: its own backoff, as a replication's. */
+interface Hold {
+  backoffMs: number;
+  until: number;
+  /** Whether its hold wrote an error event (its next success then writes an ok one). */
+  reported: boolean;
+}
+
 export class ReplicationSend {
   /** The run in progress: the alarm and a direct call never send the same rows twice at once. */
   private inFlight: Promise<void> | null = null;
+  /**
+   * Held entries per replication, for the epoch they were held in (new settings start afresh, as
+   * the replication's backoff does). In memory: an eviction forgets them, which costs one early retry.
+   */
+  private readonly holds = new Map<string, { epoch: string; entries: Map<string, Hold> }>();
 
   constructor(private readonly deps: ReplicationSendDeps) {}
 
@@ -79,16 +98,57 @@ export class ReplicationSend {
     return this.inFlight;
   }
 
-  /** Now for a replication with rows to send, its backoff end after a failure, null when idle. */
+  /**
+   * Now for a replication with rows to send, its backoff end after a failure (or, when every entry
+   * with rows is held back, the earliest hold's end), null when idle.
+   */
   nextDueAt(): number | null {
     if (this.deps.frozen()) return null;
     let next: number | null = null;
     for (const row of this.deps.tables.replications.all()) {
       if (row.log_count <= 0 || this.settingsOf(row).mode !== "enabled") continue;
-      const at = Math.max(row.backoff_until_ms, 0);
+      let at = Math.max(row.backoff_until_ms, 0);
+      if (at <= this.deps.now()) {
+        const pick = this.nextEntry(row);
+        at = pick !== undefined && "heldUntil" in pick ? pick.heldUntil : 0;
+      }
       if (next === null || at < next) next = at;
     }
     return next;
+  }
+
+  /** Ends every entry's hold now, as if its backoff ran out (the next failure still doubles it). */
+  endHolds(): void {
+    for (const { entries } of this.holds.values()) for (const hold of entries.values()) hold.until = 0;
+  }
+
+  private holdsOf(row: ReplicationRow): Map<string, Hold> {
+    const held = this.holds.get(row.name);
+    if (held && held.epoch === row.epoch) return held.entries;
+    const entries = new Map<string, Hold>();
+    this.holds.set(row.name, { epoch: row.epoch, entries });
+    return entries;
+  }
+
+  /**
+   * The entry a slice sends: the one with the oldest row among those not held back; when all are
+   * held, the earliest end of a hold; undefined when the log is empty.
+   */
+  private nextEntry(row: ReplicationRow): { entry: string } | { heldUntil: number } | undefined {
+    const log = this.deps.tables.replicationLog;
+    const holds = this.holdsOf(row);
+    const nowMs = this.deps.now();
+    const oldest = log.oldestEntry(row.name);
+    if (oldest === undefined || (holds.get(oldest)?.until ?? 0) <= nowMs)
+      return oldest === undefined ? undefined : { entry: oldest };
+    let best: { entry: string; first: number } | undefined;
+    let heldUntil = Number.POSITIVE_INFINITY;
+    for (const front of log.entryFronts(row.name)) {
+      const until = holds.get(front.entry)?.until ?? 0;
+      if (until > nowMs) heldUntil = Math.min(heldUntil, until);
+      else if (!best || front.first < best.first) best = front;
+    }
+    return best ? { entry: best.entry } : { heldUntil };
   }
 
   /** One request for one replication; true when it made progress and more may be sent now. */
@@ -98,11 +158,13 @@ export class ReplicationSend {
     if (!row || row.log_count <= 0 || this.deps.frozen()) return false;
     const settings = this.settingsOf(row);
     if (settings.mode !== "enabled" || row.backoff_until_ms > this.deps.now()) return false;
-    const entry = tables.replicationLog.oldestEntry(name);
-    if (entry === undefined) {
+    const pick = this.nextEntry(row);
+    if (pick === undefined) {
       tables.replications.addToLog(name, -row.log_count); // the counter drifted: nothing is left
       return false;
     }
+    if ("heldUntil" in pick) return false; // every entry with rows is held back
+    const { entry } = pick;
     const target = this.targetOf(settings);
     let api = row.target_api;
     if (!row.target_checked) {
@@ -130,16 +192,22 @@ export class ReplicationSend {
     // so the rows stay (sent again, under the new settings) and nothing is counted.
     if (!this.sameEpoch(row)) return false;
     if (!sent.outcome.acked) {
-      // A 404 to a write means the bucket is gone (deleted at the target): create it again.
-      if (sent.outcome.reached && sent.outcome.status === 404) tables.replications.forgetTarget(name);
+      // A 404 to a write means the bucket is gone (deleted at the target): create it again. No
+      // answer at all: the next attempt starts with the check, whose timeout is short.
+      if ((sent.outcome.reached && sent.outcome.status === 404) || sent.outcome.status === 0)
+        tables.replications.forgetTarget(name);
       const refused = sent.outcome.reached && refusedForGood(sent.outcome.status);
       // Counted in a row, not read off the backoff: an outage leaves it at its maximum, and the
       // first refusal after it must be retried too.
-      if (tables.replications.countRefusal(name, refused) < REFUSALS_BEFORE_DROP) return this.failed(row, sent.outcome);
+      if (tables.replications.countRefusal(name, refused) < REFUSALS_BEFORE_DROP)
+        return sent.outcome.entryOnly ? this.hold(row, entry, sent.outcome) : this.failed(row, sent.outcome);
       tables.replications.countRefusal(name, false);
+      this.holdsOf(row).delete(entry);
       return this.dropRefused(tables.replications.get(name) ?? row, run, sent.outcome);
     }
     tables.replications.countRefusal(name, false);
+    const released = this.holdsOf(row).get(entry);
+    this.holdsOf(row).delete(entry);
     const deleted = tables.replicationLog.delete(
       name,
       sent.rows.map((logRow) => logRow.seq),
@@ -150,6 +218,7 @@ export class ReplicationSend {
       const diagnostics = countOutcomes(fresh.diagnostics, this.deps.now(), sent.outcome.ok, sent.outcome.errors);
       tables.replications.recordAttempt(name, true, 0, 0, diagnostics);
       if (fresh.backoff_ms > 0) await this.report(fresh, "ok", `Replication '${name}' reaches its target again`, 200);
+      else if (released?.reported) await this.report(fresh, "ok", `Replication '${name}' delivers entry '${entry}' again`, 200);
     }
     return true;
   }
@@ -196,6 +265,33 @@ export class ReplicationSend {
     return false;
   }
 
+  /**
+   * Holds one entry back after its records failed on their own (the target answered): the other
+   * entries go at once, so the replication's own backoff is left as it is.
+   */
+  private async hold(row: ReplicationRow, entry: string, outcome: Failed): Promise<true> {
+    const nowMs = this.deps.now();
+    const holds = this.holdsOf(row);
+    const previous = holds.get(entry);
+    const backoffMs = Math.min(Math.max((previous?.backoffMs ?? 0) * 2, SEND_BACKOFF_MIN_MS), SEND_BACKOFF_MAX_MS);
+    const fresh = this.deps.tables.replications.get(row.name) ?? row;
+    // One event per change of state: none while the replication as a whole is failing.
+    const report = !previous && fresh.backoff_ms === 0;
+    holds.set(entry, { backoffMs, until: nowMs + backoffMs, reported: previous?.reported || report });
+    const diagnostics = countOutcomes(fresh.diagnostics, nowMs, 0, [
+      { status: String(outcome.status), count: 1, message: outcome.message },
+    ]);
+    this.deps.tables.replications.recordAttempt(row.name, outcome.reached, fresh.backoff_ms, fresh.backoff_until_ms, diagnostics);
+    console.warn(
+      `replication '${row.name}': entry '${entry}': ${outcome.status} ${outcome.message}; retrying it in ${backoffMs} ms`,
+    );
+    if (report) {
+      const message = `Replication '${row.name}' failed (${outcome.status}) for entry '${entry}': ${outcome.message}; its records are kept and sent again`;
+      await this.report(fresh, "error", message, outcome.status);
+    }
+    return true;
+  }
+
   /** Drops a batch the target kept refusing (refusedForGood), counting each record as errored. */
   private async dropRefused(row: ReplicationRow, rows: LogRow[], outcome: Failed): Promise<true> {
     const { tables } = this.deps;
@@ -225,8 +321,8 @@ export class ReplicationSend {
     return { base, bucket: settings.dst_bucket, headers, compression: settings.compression, maxBytes: this.deps.limits().bytes };
   }
 
-  private async request(url: string, init: RequestInit, bytes = 0): Promise<Response> {
-    const timeoutMs = SEND_TIMEOUT_MS + Math.ceil(bytes / (1024 * 1024)) * SEND_TIMEOUT_MS_PER_MIB;
+  private async request(url: string, init: RequestInit, bytes = 0, baseMs = SEND_TIMEOUT_MS): Promise<Response> {
+    const timeoutMs = baseMs + Math.ceil(bytes / (1024 * 1024)) * SEND_TIMEOUT_MS_PER_MIB;
     const request = new Request(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     return this.deps.fetch()(request);
   }
@@ -238,11 +334,11 @@ export class ReplicationSend {
   private async checkTarget(target: Target): Promise<{ acked: true; api: string | null } | Failed> {
     const url = `${target.base}api/v1/b/${target.bucket}`;
     try {
-      const found = await this.request(url, { method: "HEAD", headers: target.headers });
+      const found = await this.request(url, { method: "HEAD", headers: target.headers }, 0, CHECK_TIMEOUT_MS);
       await found.body?.cancel();
       if (found.ok) return { acked: true, api: found.headers.get("x-reduct-api") };
       if (found.status !== 404) return failure(found);
-      const created = await this.request(url, { method: "POST", headers: target.headers });
+      const created = await this.request(url, { method: "POST", headers: target.headers }, 0, CHECK_TIMEOUT_MS);
       await created.body?.cancel();
       if (created.ok || created.status === 409) return { acked: true, api: created.headers.get("x-reduct-api") };
       return failure(created);
@@ -420,16 +516,19 @@ export class ReplicationSend {
     confirmConflicts: boolean,
   ): Promise<Failed | null> {
     for (const [ts, error] of errors) {
-      if (recordMayHeal(error.status)) return { acked: false, status: error.status, message: error.message, reached: true };
+      if (recordMayHeal(error.status))
+        return { acked: false, status: error.status, message: error.message, reached: true, entryOnly: true };
       // A write answered 404 per record: the bucket is missing (a target answers so for each record).
       if (error.status === 404 && confirmConflicts) return { acked: false, status: 404, message: error.message, reached: true };
       if (error.status !== 409 || !confirmConflicts) continue;
       let response: Response;
       try {
-        response = await this.request(`${target.base}api/v1/b/${target.bucket}/${dstEntry}?ts=${ts}`, {
-          method: "HEAD",
-          headers: target.headers,
-        });
+        response = await this.request(
+          `${target.base}api/v1/b/${target.bucket}/${dstEntry}?ts=${ts}`,
+          { method: "HEAD", headers: target.headers },
+          0,
+          CHECK_TIMEOUT_MS,
+        );
         await response.body?.cancel();
       } catch (failed) {
         return unreachable(failed);
@@ -444,6 +543,8 @@ export class ReplicationSend {
           status: response.status,
           message: `Record ${ts} answered 409 but cannot be read: ${message}`,
           reached: true,
+          // A target that is down as a whole (502/503/504) holds every entry.
+          entryOnly: ![502, 503, 504].includes(response.status),
         };
       }
     }

@@ -53,6 +53,11 @@ export interface Failed {
   message: string;
   /** Whether the target answered at all (false: network error, timeout, 502/503/504). */
   reached: boolean;
+  /**
+   * The target answered for the records themselves (a per-record error that can heal, or a 409
+   * it cannot back with the record): only their entry is held back, the others keep going.
+   */
+  entryOnly?: boolean;
 }
 
 export type Outcome = Acked | Failed;

@@ -41,6 +41,32 @@ export class ReplicationLogTable {
       .toArray()[0]?.entry;
   }
 
+  /**
+   * Each entry with rows and its oldest row's seq, in entry order: one index seek per entry
+   * (replication_log_by_entry), however many rows an entry holds.
+   */
+  entryFronts(replication: string): { entry: string; first: number }[] {
+    const fronts: { entry: string; first: number }[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const row: { entry: string; seq: number } | undefined = (
+        after === null
+          ? this.sql.exec<{ entry: string; seq: number }>(
+              "SELECT entry, seq FROM replication_log WHERE replication = ? ORDER BY entry, seq LIMIT 1",
+              replication,
+            )
+          : this.sql.exec<{ entry: string; seq: number }>(
+              "SELECT entry, seq FROM replication_log WHERE replication = ? AND entry > ? ORDER BY entry, seq LIMIT 1",
+              replication,
+              after,
+            )
+      ).toArray()[0];
+      if (!row) return fronts;
+      fronts.push({ entry: row.entry, first: row.seq });
+      after = row.entry;
+    }
+  }
+
   /** The oldest rows of one entry, in log order. */
   front(replication: string, entry: string, limit: number): LogRow[] {
     return this.sql
