@@ -84,20 +84,25 @@ const requireCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
+/** The token name of audited calls refused for their token (none, unknown, expired), as ReductStore names them. */
+export const UNAUTHORIZED_AUDIT_TOKEN = "unauthorized";
+
 /**
- * Counts each authenticated call in this isolate's audit sums; the flush, when due, runs after the
- * response (waitUntil), so no request waits for or pays an audit write.
+ * Counts each call of a route in this isolate's audit sums, a call refused with 401 under
+ * UNAUTHORIZED_AUDIT_TOKEN; the flush, when due, runs after the response (waitUntil), so no
+ * request waits for or pays an audit write. It wraps authentication so that it sees the 401s.
  */
 const auditCall: MiddlewareHandler<AppEnv> = async (c, next) => {
   const startedAt = performance.now();
   await next();
   const caller = c.get("caller");
-  if (!caller) return;
+  const refused = !caller && c.res.status === 401 && routeMatched(c) && !isAnonymous(c);
+  if (!caller && !refused) return;
   const flush = auditAggregator.record(
     c.env,
     c.get("config"),
     {
-      tokenName: caller.token.name,
+      tokenName: caller ? caller.token.name : UNAUTHORIZED_AUDIT_TOKEN,
       method: c.req.method,
       path: decodedPath(c.req.path),
       clientIp: clientIp(c.req.raw) ?? null,
@@ -151,8 +156,8 @@ export function createApp(): Hono<AppEnv> {
   app.use("*", cors);
   app.use("*", loadConfig);
   app.use("/api/v1/*", provisionFromEnv);
-  app.use("/api/v1/*", requireCaller);
   app.use("/api/v1/*", auditCall);
+  app.use("/api/v1/*", requireCaller);
 
   app.route("/api/v1", serverRoutes);
   app.route("/api/v1/b", bucketRoutes);

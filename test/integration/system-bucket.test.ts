@@ -302,6 +302,8 @@ describe("audit status", () => {
       ["GET", `/b/${missing}`, {}, 404],
       ["POST", "/b/bad$name", {}, 422],
       ["GET", `/b/${SYSTEM}`, { token: t.noPerm.value }, 403],
+      ["GET", "/info", { token: "no-such-token" }, 401],
+      ["GET", `/b/${missing}`, { token: "no-such-token" }, 401],
     ];
     const expected = new Map<string, { status: number; message: string; call_count: number; token_name: string }>();
     for (const [method, path, options, status] of calls) {
@@ -310,7 +312,7 @@ describe("audit status", () => {
       await response.text();
       const message = response.headers.get("x-reduct-error") ?? "";
       expect(message === "").toBe(status === 200);
-      const token_name = options.token === undefined ? "init-token" : t.noPerm.name;
+      const token_name = status === 401 ? "unauthorized" : options.token === undefined ? "init-token" : t.noPerm.name;
       const key = JSON.stringify([token_name, method, status]);
       const seen = expected.get(key);
       expected.set(key, { status, message, token_name, call_count: (seen?.call_count ?? 0) + 1 });
