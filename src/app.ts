@@ -96,7 +96,9 @@ const auditCall: MiddlewareHandler<AppEnv> = async (c, next) => {
   const startedAt = performance.now();
   await next();
   const caller = c.get("caller");
-  const refused = !caller && c.res.status === 401 && routeMatched(c) && !isAnonymous(c);
+  // A store with no authentication configured refuses everything: nothing of that is worth keeping.
+  const refused =
+    !caller && c.res.status === 401 && c.get("config")?.auth.kind !== "unconfigured" && routeMatched(c) && !isAnonymous(c);
   if (!caller && !refused) return;
   const flush = auditAggregator.record(
     c.env,
